@@ -1,0 +1,425 @@
+"""Reverse-mode automatic differentiation: Function, the graph, and the backward pass.
+
+How it fits together
+--------------------
+* Every differentiable primitive is a ``Function`` subclass with two static methods:
+  ``forward(ctx, *arrays, **params) -> array`` computes on raw arrays, and
+  ``backward(ctx, *grad_outputs) -> grads`` returns one gradient Tensor (or None) per input.
+  Backward is written with tinydl ops, so it can itself be differentiated
+  (``create_graph=True`` gives second derivatives).
+* ``Function.apply(*tensors)`` runs forward and, when gradients are being recorded, leaves a
+  ``Context`` on the output tensor: the node of the graph. It holds the inputs, what forward
+  saved, and room for the output gradients during a backward pass.
+* ``run_backward`` walks the nodes from the outputs back to the leaves in reverse topological
+  order (with an explicit stack, so a chain of 100,000 ops works), adds up the gradient of
+  every value used more than once, and reduces each gradient to its input's shape
+  (un-broadcasting happens here and nowhere else).
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from typing import Any, Callable, Iterable, Sequence
+
+from tinydl.errors import AnomalyError, DeviceError, GraphError, ShapeError
+from tinydl.tensor import Tensor  # tensor.py imports this module only after defining Tensor
+
+# ---------------------------------------------------------------------------------------------
+# Modes: recording gradients on/off and anomaly detection, per thread.
+# ---------------------------------------------------------------------------------------------
+
+
+class _Modes(threading.local):
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.anomaly = False
+
+
+_modes = _Modes()
+
+
+def is_grad_enabled() -> bool:
+    """True when new operations are recorded for backward."""
+    return _modes.grad_enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Turn gradient recording on or off inside a ``with`` block (or a decorated function)."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._previous.append(_modes.grad_enabled)
+        _modes.grad_enabled = self.mode
+
+    def __exit__(self, *exc: Any) -> None:
+        _modes.grad_enabled = self._previous.pop()
+
+
+class no_grad(set_grad_enabled):
+    """``with tinydl.no_grad():`` (or ``@tinydl.no_grad()``): build no graph, as for inference."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Record gradients again inside a ``no_grad`` block."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Check every op's forward and backward results; raise naming the first op that gives NaN/Inf."""
+
+    def __enter__(self) -> None:
+        self._previous = _modes.anomaly
+        _modes.anomaly = True
+
+    def __exit__(self, *exc: Any) -> None:
+        _modes.anomaly = self._previous
+
+
+def _check_finite(op_name: str, phase: str, arrays: Iterable[Any]) -> None:
+    for array in arrays:
+        if array is None or array.dtype.kind not in "fc":
+            continue
+        from tinydl.backend import get_array_module  # noqa: PLC0415 (only under detect_anomaly)
+        xp = get_array_module(array)
+        if not bool(xp.isfinite(array).all()):
+            bad = "NaN" if bool(xp.isnan(array).any()) else "Inf"
+            raise AnomalyError(
+                f"{op_name}: {phase} produced {bad} (output shape {tuple(array.shape)}); "
+                f"look at the inputs of this {op_name} (log of 0? division by 0? overflow in exp?)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Function and its Context
+# ---------------------------------------------------------------------------------------------
+
+
+class Context:
+    """A node of the graph: one application of a Function.
+
+    ``inputs``        the input Tensors (backward differentiates through them)
+    ``saved``         constants forward kept for backward (masks, shapes, indices)
+    ``output``        the output Tensor (held weakly: the graph does not keep it alive)
+    ``needs_input_grad``  one bool per input
+    """
+
+    __slots__ = ("fn", "inputs", "saved", "params", "needs_input_grad", "output_refs",
+                 "output_meta", "output_grads", "retained", "freed", "__dict__")
+
+    def __init__(self, fn: type, inputs: tuple, params: dict):
+        self.fn = fn
+        self.inputs = inputs
+        self.params = params
+        self.saved: tuple = ()
+        self.output_refs: tuple = ()
+        self.output_meta: tuple = ()
+        self.output_grads: list | None = None
+        self.retained: dict | None = None
+        self.freed = False
+
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep arrays or values that backward needs (freed after backward)."""
+        self.saved = values
+
+    @property
+    def saved_values(self) -> tuple:
+        if self.freed:
+            raise _freed_graph_error(self.fn)
+        return self.saved
+
+    @property
+    def output(self) -> Any:
+        """The (single) output Tensor of this node."""
+        return self.output_refs[0]()
+
+    def __repr__(self) -> str:
+        return f"<{self.fn.__name__}Backward>"
+
+
+def _freed_graph_error(fn: type) -> GraphError:
+    return GraphError(
+        f"backward: the graph through {fn.__name__} was already freed by an earlier backward(); "
+        "to backpropagate through the same graph twice, pass retain_graph=True the first time")
+
+
+class Function:
+    """Base class of differentiable primitives. Subclasses define forward and backward."""
+
+    #: added to the message when forward rejects its inputs' shapes
+    error_hint = ""
+
+    @staticmethod
+    def forward(ctx: Context, *arrays: Any, **params: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, *grad_outputs: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def op_name(cls) -> str:
+        return cls.__name__.lower()
+
+    @classmethod
+    def apply(cls, *inputs: Any, **params: Any) -> Any:
+        """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
+        arrays = [t.data for t in inputs]
+        if len(arrays) > 1:
+            first_type = type(arrays[0])
+            for array in arrays:
+                if type(array) is not first_type:
+                    _raise_device_mismatch(cls, inputs)
+        record = _modes.grad_enabled and any(t.requires_grad for t in inputs)
+        ctx = Context(cls, inputs, params)
+        try:
+            out = cls.forward(ctx, *arrays, **params)
+        except (ValueError, IndexError) as err:
+            if isinstance(err, ShapeError):
+                raise
+            shapes = " and ".join(str(tuple(a.shape)) for a in arrays)
+            hint = f"; {cls.error_hint}" if cls.error_hint else ""
+            raise ShapeError(f"{cls.op_name()}: inputs of shapes {shapes} do not fit ({err}){hint}") from None
+        if _modes.anomaly:
+            _check_finite(cls.op_name(), "forward", out if isinstance(out, tuple) else (out,))
+        if isinstance(out, tuple):
+            outputs = tuple(Tensor._from_op(o, ctx, i, record) for i, o in enumerate(out))
+            if record:
+                ctx.output_refs = tuple(weakref.ref(o) for o in outputs)
+                ctx.output_meta = tuple((o.shape, o.dtype) for o in out)
+                ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
+            return outputs
+        output = Tensor._from_op(out, ctx, 0, record)
+        if record:
+            ctx.output_refs = (weakref.ref(output),)
+            ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        return output
+
+
+def _raise_device_mismatch(fn: type, inputs: Sequence[Any]) -> None:
+    devices = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in inputs)
+    raise DeviceError(f"{fn.op_name()}: inputs are on different devices ({devices}); "
+                      "move them to one device first with .to(device)")
+
+
+# ---------------------------------------------------------------------------------------------
+# The backward pass
+# ---------------------------------------------------------------------------------------------
+
+
+def _topological_order(roots: Sequence[Context]) -> list[Context]:
+    """Nodes reachable from ``roots``, each before all the nodes it depends on (iterative DFS)."""
+    postorder: list[Context] = []
+    visited: set[int] = set()
+    stack: list[tuple[Context, bool]] = [(ctx, False) for ctx in roots]
+    while stack:
+        ctx, children_done = stack.pop()
+        if children_done:
+            postorder.append(ctx)
+            continue
+        if id(ctx) in visited:
+            continue
+        visited.add(id(ctx))
+        if ctx.freed:
+            raise _freed_graph_error(ctx.fn)
+        stack.append((ctx, True))
+        for tensor in ctx.inputs:
+            child = tensor._ctx
+            if child is not None and id(child) not in visited:
+                stack.append((child, False))
+    postorder.reverse()
+    return postorder
+
+
+def _reduce_to_shape(grad: Any, shape: tuple, ctx: Context) -> Any:
+    """Un-broadcast: sum ``grad`` down to ``shape`` (the one place this happens)."""
+    from tinydl.ops.reduce import sum_to  # noqa: PLC0415 (ops import this module)
+
+    try:
+        return sum_to(grad, shape)
+    except ShapeError as err:
+        raise GraphError(f"{ctx.fn.__name__}.backward returned a gradient of shape "
+                         f"{tuple(grad.shape)} for an input of shape {shape}: {err}") from None
+
+
+class _GradSink:
+    """Where gradients end up: leaves' ``.grad`` (backward) or a dict (``tinydl.grad``)."""
+
+    def __init__(self, capture: Sequence[Any] | None, create_graph: bool):
+        self.create_graph = create_graph
+        self.capture_ids = None if capture is None else {id(t): i for i, t in enumerate(capture)}
+        self.captured: list[Any] = [None] * (0 if capture is None else len(capture))
+        self.handed_out: set[int] = set()
+
+    def leaf(self, tensor: Any, grad: Any) -> None:
+        if self.capture_ids is not None:
+            index = self.capture_ids.get(id(tensor))
+            if index is not None:
+                self._add_captured(index, grad)
+            return
+        if not self.create_graph:
+            if id(grad) in self.handed_out:  # one gradient object feeding two leaves: copy it
+                grad = grad.detach()._copied()
+            self.handed_out.add(id(grad))
+        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+
+    def non_leaf(self, tensor: Any, grad: Any) -> None:
+        if self.capture_ids is not None:
+            index = self.capture_ids.get(id(tensor))
+            if index is not None:
+                self._add_captured(index, grad)
+        elif tensor._retains_grad:
+            tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+
+    def _add_captured(self, index: int, grad: Any) -> None:
+        old = self.captured[index]
+        self.captured[index] = grad if old is None else old + grad
+
+
+def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: bool,
+                 create_graph: bool, capture: Sequence[Any] | None = None) -> list[Any]:
+    """Backpropagate ``root_grads`` from ``roots``; fill ``.grad`` or return captured grads."""
+    sink = _GradSink(capture, create_graph)
+    order = _topological_order([r._ctx for r in roots if r._ctx is not None])
+    for root, grad in zip(roots, root_grads):
+        if root._ctx is None:
+            sink.leaf(root, grad)
+        else:
+            _add_output_grad(root._ctx, root._out_index, grad)
+    anomaly = _modes.anomaly
+    with set_grad_enabled(create_graph):
+        for ctx in order:
+            grad_outputs = ctx.output_grads
+            ctx.output_grads = None
+            if grad_outputs is None:  # no gradient reached this node
+                continue
+            _fill_missing_grads(ctx, grad_outputs)
+            for index, grad in enumerate(grad_outputs):
+                output = ctx.output_refs[index]()
+                if output is not None and (output._retains_grad or sink.capture_ids is not None):
+                    sink.non_leaf(output, grad)
+            input_grads = ctx.fn.backward(ctx, *grad_outputs)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if anomaly:
+                _check_finite(ctx.fn.op_name(), "backward",
+                              [g.data for g in input_grads if g is not None])
+            for tensor, grad in zip(ctx.inputs, input_grads):
+                if grad is None or not tensor.requires_grad:
+                    continue
+                if grad.shape != tensor.shape:
+                    grad = _reduce_to_shape(grad, tensor.shape, ctx)
+                if tensor._ctx is None:
+                    sink.leaf(tensor, grad)
+                else:
+                    _add_output_grad(tensor._ctx, tensor._out_index, grad)
+    if not retain_graph:
+        # Freed only now: a later node's backward may still read an output (exp, tanh)
+        # that only an earlier node's inputs kept alive.
+        for ctx in order:
+            ctx.inputs = ()
+            ctx.saved = ()
+            ctx.freed = True
+    return sink.captured
+
+
+def _add_output_grad(ctx: Context, index: int, grad: Any) -> None:
+    if ctx.freed:
+        raise _freed_graph_error(ctx.fn)
+    if ctx.output_grads is None:
+        ctx.output_grads = [None] * len(ctx.output_refs)
+    old = ctx.output_grads[index]
+    ctx.output_grads[index] = grad if old is None else old + grad
+
+
+def _fill_missing_grads(ctx: Context, grad_outputs: list) -> None:
+    """Outputs no gradient reached (an unused piece of a split) get zeros."""
+    if all(g is not None for g in grad_outputs):
+        return
+    reference = next(g for g in grad_outputs if g is not None)
+    xp = reference.xp
+    for index, grad in enumerate(grad_outputs):
+        if grad is None:
+            shape, dtype = ctx.output_meta[index]
+            grad_outputs[index] = Tensor(xp.zeros(shape, dtype=dtype))
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` is left alone).
+
+    outputs: a Tensor or a sequence of them; grad_outputs: matching Tensors (None for scalars).
+    With ``create_graph=True`` the returned gradients are part of a graph themselves, so they
+    can be differentiated again (Hessian-vector products, gradient penalties).
+    """
+    single_input = isinstance(inputs, Tensor)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if single_input else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    roots, root_grads = [], []
+    for output, given in zip(outputs, grad_outputs):
+        if not output.requires_grad:
+            raise GraphError(f"grad: an output of shape {output.shape} does not require grad "
+                             "(was it computed under no_grad, or from tensors without requires_grad?)")
+        roots.append(output)
+        root_grads.append(_root_grad(output, given, "grad"))
+    for tensor in inputs:
+        if not tensor.requires_grad:
+            raise GraphError(f"grad: an input of shape {tensor.shape} does not require grad; "
+                             "call .requires_grad_() on it before computing the outputs")
+    keep = create_graph if retain_graph is None else retain_graph
+    grads = run_backward(roots, root_grads, keep, create_graph, capture=inputs)
+    for tensor, g in zip(inputs, grads):
+        if g is None and not allow_unused:
+            raise GraphError(f"grad: an input of shape {tensor.shape} was not used to compute the "
+                             "outputs; pass allow_unused=True to get None for it")
+    return tuple(grads)
+
+
+def _root_grad(root: Any, given: Any, caller: str) -> Any:
+    """The starting gradient: ones for a scalar root, else the one the user passed."""
+    if given is None:
+        if root.size != 1:
+            raise GraphError(
+                f"{caller}: the output has shape {root.shape}, not a scalar, so the starting "
+                "gradient is ambiguous; pass it explicitly, e.g. out.backward(grad=tinydl.ones_like(out)), "
+                "or reduce first with out.sum()")
+        return Tensor(root.xp.ones(root.shape, dtype=root.dtype))
+    given = given if isinstance(given, Tensor) else Tensor(given, dtype=root.dtype)
+    if given.shape != root.shape:
+        raise ShapeError(f"{caller}: grad of shape {given.shape} does not match the output's "
+                         f"shape {root.shape}")
+    return given
+
+
+def backward(root: Any, grad: Any = None, retain_graph: bool = False,
+             create_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) into every leaf's ``.grad`` (see ``Tensor.backward``)."""
+    if not root.requires_grad:
+        raise GraphError("backward: this tensor does not require grad, so there is nothing to "
+                         "backpropagate (did you compute it under no_grad, or forget "
+                         "requires_grad=True on the inputs?)")
+    run_backward([root], [_root_grad(root, grad, "backward")], retain_graph, create_graph)
+
+
+def once_differentiable(backward_fn: Callable) -> Callable:
+    """Mark a backward written on raw arrays: a second derivative through it raises clearly."""
+
+    def guarded(ctx: Context, *grad_outputs: Any) -> Any:
+        if _modes.grad_enabled and any(t.requires_grad for t in ctx.inputs):
+            raise GraphError(f"{ctx.fn.op_name()}: this fused kernel is differentiable once only; "
+                             "for second derivatives set TINYDL_KERNELS=numpy to use the "
+                             "composed reference ops")
+        return backward_fn(ctx, *grad_outputs)
+
+    return guarded

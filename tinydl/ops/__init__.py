@@ -1,0 +1,2 @@
+"""Differentiable primitives, grouped by kind. Each is a Function with forward and backward."""
+from tinydl.ops import elementwise, linalg, nn, reduce, shape  # noqa: F401

@@ -1,0 +1,142 @@
+"""Neural-network primitives: activations and (log-)softmax, each with a fused forward."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tinydl import backend
+from tinydl.autograd import Context, Function
+from tinydl.backend import get_array_module
+from tinydl.ops.common import as_tensor, normalize_axes
+from tinydl.ops.elementwise import erf
+from tinydl.tensor import Tensor
+
+
+class ReLU(Function):
+    """max(a, 0)"""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        return get_array_module(a).maximum(a, 0)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        return grad * (ctx.inputs[0].data > 0).astype(grad.dtype)
+
+
+class Sigmoid(Function):
+    """1 / (1 + e^-a), computed as (tanh(a/2) + 1) / 2 so it never overflows"""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        xp = get_array_module(a)
+        return (xp.tanh(a * 0.5) + 1) * 0.5
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        out = ctx.output
+        return grad * out * (1.0 - out)
+
+
+class Tanh(Function):
+    """hyperbolic tangent"""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        return get_array_module(a).tanh(a)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        out = ctx.output
+        return grad * (1.0 - out * out)
+
+
+_TANH_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+class GELU(Function):
+    """x·Φ(x) (exact, with erf) or its tanh approximation (GPT-2's "gelu_new")"""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, approximate: str = "none") -> Any:
+        xp = get_array_module(a)
+        if approximate == "tanh":
+            return 0.5 * a * (1 + xp.tanh(_TANH_GELU_C * (a + 0.044715 * a * a * a)))
+        return 0.5 * a * (1 + backend.erf(xp, a / backend.SQRT_2))
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        x = ctx.inputs[0]
+        if ctx.params["approximate"] == "tanh":
+            inner = _TANH_GELU_C * (x + 0.044715 * x * x * x)
+            t = inner.tanh()
+            d_inner = _TANH_GELU_C * (1.0 + 3 * 0.044715 * x * x)
+            return grad * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner)
+        cdf = 0.5 * (1.0 + erf(x * (1.0 / backend.SQRT_2)))
+        pdf = (x * x * -0.5).exp() * (1.0 / backend.SQRT_2_PI)
+        return grad * (cdf + x * pdf)
+
+
+class Softmax(Function):
+    """exp(a) / sum(exp(a)) along ``axis``, shifted by the max (stable for ±1e4)"""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, axis: int = -1) -> Any:
+        xp = get_array_module(a)
+        shifted = xp.exp(a - xp.max(a, axis=axis, keepdims=True))
+        return shifted / xp.sum(shifted, axis=axis, keepdims=True)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        out = ctx.output
+        axis = ctx.params["axis"]
+        return out * (grad - (grad * out).sum(axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """a - logsumexp(a) along ``axis`` (stable for ±1e4)"""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, axis: int = -1) -> Any:
+        xp = get_array_module(a)
+        shifted = a - xp.max(a, axis=axis, keepdims=True)
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        axis = ctx.params["axis"]
+        return grad - ctx.output.exp() * grad.sum(axis, keepdims=True)
+
+
+def relu(a: Tensor) -> Tensor:
+    """max(a, 0), elementwise."""
+    return ReLU.apply(as_tensor(a))
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    """1 / (1 + exp(-a)), elementwise."""
+    return Sigmoid.apply(as_tensor(a))
+
+
+def tanh(a: Tensor) -> Tensor:
+    """tanh(a), elementwise."""
+    return Tanh.apply(as_tensor(a))
+
+
+def gelu(a: Tensor, approximate: str = "none") -> Tensor:
+    """GELU: a·Φ(a); ``approximate="tanh"`` for the tanh formula (as in PyTorch)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(as_tensor(a), approximate=approximate)
+
+
+def softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """Softmax along ``axis``: entries are positive and sum to 1 along it."""
+    a = as_tensor(a)
+    return Softmax.apply(a, axis=normalize_axes(axis, a.ndim, "softmax")[0])
+
+
+def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """log(softmax(a)) along ``axis``, without overflow or log(0)."""
+    a = as_tensor(a)
+    return LogSoftmax.apply(a, axis=normalize_axes(axis, a.ndim, "log_softmax")[0])

@@ -1,0 +1,494 @@
+"""Tensor: an array (NumPy or CuPy) plus what autograd needs to differentiate through it.
+
+A Tensor holds ``data`` (an array of its device's array module), ``requires_grad``, and after
+``backward()`` its gradient in ``grad``. Tensors made by an op also point to the graph node
+(``_ctx``) that made them. Operators (``+ - * / ** @``, comparisons, indexing) call the ops in
+``tinydl.ops``; each op is a ``Function`` with its forward and backward side by side.
+
+dtype rules: floating data becomes float32 unless a dtype is given (float64 for gradcheck);
+integer data stays integer (int64 for Python ints), bools stay bool. Python scalars in an
+expression take the tensor's dtype, so ``x * 2.0`` stays float32.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy
+
+from tinydl import backend
+from tinydl.errors import DTypeError, GraphError
+
+DEFAULT_FLOAT = numpy.float32
+
+
+class _Size(int):
+    """Number of elements, also callable like PyTorch's ``t.size()`` / ``t.size(dim)``."""
+
+    def __new__(cls, count: int, shape: tuple):
+        obj = super().__new__(cls, count)
+        obj._shape = shape
+        return obj
+
+    def __call__(self, dim: int | None = None) -> Any:
+        return self._shape if dim is None else self._shape[dim]
+
+
+def _normalize_dtype(dtype: Any) -> Any:
+    if dtype is None:
+        return None
+    if isinstance(dtype, str) and dtype in ("float", "double", "long", "int", "bool"):
+        dtype = {"float": "float32", "double": "float64", "long": "int64", "int": "int32",
+                 "bool": "bool"}[dtype]
+    return numpy.dtype(dtype)
+
+
+def _to_array(data: Any, dtype: Any, device: Any) -> Any:
+    """Turn an array-like into an array of the right dtype on the right device."""
+    if isinstance(data, Tensor):
+        array = data.data
+    elif backend.get_array_module(data) is not numpy or isinstance(data, numpy.ndarray):
+        array = data
+    else:
+        array = numpy.asarray(data)
+        if array.dtype == object:
+            raise DTypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
+                             "(ragged lists or mixed types?); give a rectangular list of numbers")
+    if dtype is not None:
+        if array.dtype != dtype:
+            array = array.astype(dtype)
+    elif array.dtype.kind == "f" and array.dtype != DEFAULT_FLOAT and not isinstance(data, Tensor):
+        array = array.astype(DEFAULT_FLOAT)
+    elif array.dtype.kind in "iu" and not hasattr(data, "dtype"):
+        array = array.astype(numpy.int64)
+    if device is not None:
+        array = backend.to_device(array, device)
+    return array
+
+
+class Tensor:
+    """An n-dimensional array that records the operations on it for backpropagation.
+
+    Args:
+        data: array-like (nested lists, a number, a NumPy/CuPy array, another Tensor).
+        dtype: e.g. ``tinydl.float64``; floats default to float32.
+        requires_grad: track operations so ``backward()`` fills ``.grad``.
+        device: "cpu" (default: where ``data`` is) or "cuda".
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_out_index", "_retains_grad", "name",
+                 "__weakref__")
+    # NumPy arrays on the left of an operator defer to Tensor's reflected operators, so
+    # ``numpy_array * tensor`` returns a Tensor instead of an array of Tensors.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
+                 device: Any = None, name: str | None = None):
+        self.data = _to_array(data, _normalize_dtype(dtype), device)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._out_index = 0
+        self._retains_grad = False
+        self.name = name
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _from_op(cls, array: Any, ctx: Any, index: int, record: bool) -> "Tensor":
+        """Wrap an op's output array (used by Function.apply)."""
+        tensor = object.__new__(Tensor)
+        if not isinstance(array, backend._ARRAY_TYPES):
+            array = backend.get_array_module(array).asarray(array)
+        tensor.data = array
+        tensor.requires_grad = record
+        tensor.grad = None
+        tensor._ctx = ctx if record else None
+        tensor._out_index = index
+        tensor._retains_grad = False
+        tensor.name = None
+        return tensor
+
+    # ---- description -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> _Size:
+        """Number of elements; ``t.size()`` gives the shape as in PyTorch."""
+        return _Size(self.data.size, self.data.shape)
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def device(self) -> backend.Device:
+        return backend.device_of(self.data)
+
+    @property
+    def xp(self) -> Any:
+        """The array module (numpy or cupy) this tensor's data belongs to."""
+        return backend.get_array_module(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Any:
+        return self._ctx
+
+    def __repr__(self) -> str:
+        body = numpy.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(",
+                                  precision=4)
+        extras = []
+        if self.dtype != DEFAULT_FLOAT and self.dtype.kind == "f":
+            extras.append(f"dtype={self.dtype}")
+        if self.device.type != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self._ctx is not None:
+            extras.append(f"grad_fn={self._ctx!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use (t).all() or (t).any()")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu" or self.size != 1:
+            raise TypeError("only integer tensors of one element can be used as an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    # ---- conversion ----------------------------------------------------------------------------
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a Python "
+                             f"number, this one has shape {self.shape}")
+        return backend.to_numpy(self.data).reshape(()).item()
+
+    def numpy(self) -> numpy.ndarray:
+        """The data as a NumPy array (shares memory on the CPU)."""
+        return backend.to_numpy(self.data)
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph (no grad)."""
+        return Tensor._from_op(self.data, None, 0, False)
+
+    def _copied(self) -> "Tensor":
+        return Tensor._from_op(self.data.copy(), None, 0, False)
+
+    def clone(self) -> "Tensor":
+        """A copy of the data that stays connected to the graph."""
+        return ops.shape.clone(self)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Start (or stop) tracking gradients for this leaf tensor; returns it."""
+        if requires_grad and self.dtype.kind not in "fc":
+            raise DTypeError(f"requires_grad: only floating tensors can require gradients, this "
+                             f"one is {self.dtype}; convert it first with .float() or .double()")
+        if not requires_grad and self._ctx is not None:
+            raise GraphError("requires_grad_(False): this tensor was made by an op; use "
+                             ".detach() to cut it from the graph")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> "Tensor":
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise GraphError("retain_grad: this tensor does not require grad")
+        self._retains_grad = True
+        return self
+
+    def zero_grad_(self) -> None:
+        self.grad = None
+
+    def to(self, target: Any) -> "Tensor":
+        """``t.to("cuda")`` moves to a device (differentiably); ``t.to(tinydl.float64)`` casts."""
+        if isinstance(target, backend.Device) or backend.is_device_name(target):
+            return ops.shape.to_device(self, target)
+        return self.astype(target)
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
+
+    def astype(self, dtype: Any) -> "Tensor":
+        """Cast to ``dtype`` (differentiable between float types)."""
+        return ops.elementwise.cast(self, _normalize_dtype(dtype))
+
+    type = astype
+
+    def float(self) -> "Tensor":
+        return self.astype(numpy.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(numpy.float64)
+
+    def long(self) -> "Tensor":
+        return self.astype(numpy.int64)
+
+    def int(self) -> "Tensor":
+        return self.astype(numpy.int32)
+
+    def bool(self) -> "Tensor":
+        return self.astype(numpy.bool_)
+
+    # ---- autograd ----------------------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
+        """Backpropagate from this tensor, adding d(self)/d(leaf) into each leaf's ``.grad``.
+
+        grad: the starting gradient, same shape as self (default 1 for a one-element tensor).
+        retain_graph: keep the graph for another backward. create_graph: record the backward
+        pass itself, for higher-order derivatives.
+        """
+        autograd.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    # ---- arithmetic ----------------------------------------------------------------------------
+    def __add__(self, other: Any) -> "Tensor":
+        return ops.elementwise.add(self, other)
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return ops.elementwise.add(other, self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return ops.elementwise.sub(self, other)
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return ops.elementwise.sub(other, self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return ops.elementwise.mul(self, other)
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return ops.elementwise.mul(other, self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return ops.elementwise.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return ops.elementwise.div(other, self)
+
+    def __pow__(self, other: Any) -> "Tensor":
+        return ops.elementwise.pow(self, other)
+
+    def __rpow__(self, other: Any) -> "Tensor":
+        return ops.elementwise.pow(other, self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return ops.linalg.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return ops.linalg.matmul(other, self)
+
+    def __neg__(self) -> "Tensor":
+        return ops.elementwise.neg(self)
+
+    def __pos__(self) -> "Tensor":
+        return self
+
+    def __abs__(self) -> "Tensor":
+        return ops.elementwise.abs(self)
+
+    # comparisons give bool tensors and are not differentiable
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return ops.elementwise.compare(self, other, "eq")
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return ops.elementwise.compare(self, other, "ne")
+
+    def __lt__(self, other: Any) -> "Tensor":
+        return ops.elementwise.compare(self, other, "lt")
+
+    def __le__(self, other: Any) -> "Tensor":
+        return ops.elementwise.compare(self, other, "le")
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return ops.elementwise.compare(self, other, "gt")
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return ops.elementwise.compare(self, other, "ge")
+
+    def __invert__(self) -> "Tensor":
+        return ops.elementwise.logical_not(self)
+
+    def __and__(self, other: Any) -> "Tensor":
+        return ops.elementwise.compare(self, other, "and")
+
+    def __or__(self, other: Any) -> "Tensor":
+        return ops.elementwise.compare(self, other, "or")
+
+    # ---- indexing ------------------------------------------------------------------------------
+    def __getitem__(self, index: Any) -> "Tensor":
+        return ops.shape.getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise GraphError("setitem: assigning into a tensor that requires grad would corrupt "
+                             "the graph; build the new value with tinydl.where(...) instead, or "
+                             "assign under tinydl.no_grad()")
+        value = value.data if isinstance(value, Tensor) else value
+        self.data[ops.shape.index_to_arrays(index)] = value
+
+    # ---- methods that mirror the ops (so x.exp() reads like PyTorch) ---------------------------
+    def exp(self) -> "Tensor":
+        return ops.elementwise.exp(self)
+
+    def log(self) -> "Tensor":
+        return ops.elementwise.log(self)
+
+    def sqrt(self) -> "Tensor":
+        return ops.elementwise.sqrt(self)
+
+    def abs(self) -> "Tensor":
+        return ops.elementwise.abs(self)
+
+    def pow(self, exponent: Any) -> "Tensor":
+        return ops.elementwise.pow(self, exponent)
+
+    def clip(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002 (PyTorch names)
+        return ops.elementwise.clip(self, min, max)
+
+    clamp = clip
+
+    def maximum(self, other: Any) -> "Tensor":
+        return ops.elementwise.maximum(self, other)
+
+    def minimum(self, other: Any) -> "Tensor":
+        return ops.elementwise.minimum(self, other)
+
+    def relu(self) -> "Tensor":
+        return ops.nn.relu(self)
+
+    def sigmoid(self) -> "Tensor":
+        return ops.nn.sigmoid(self)
+
+    def tanh(self) -> "Tensor":
+        return ops.nn.tanh(self)
+
+    def softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
+        return ops.nn.softmax(self, axis if dim is None else dim)
+
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
+        return ops.nn.log_softmax(self, axis if dim is None else dim)
+
+    def sum(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+        return ops.reduce.sum(self, axis, keepdims, **torch_names)
+
+    def mean(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+        return ops.reduce.mean(self, axis, keepdims, **torch_names)
+
+    def max(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+        return ops.reduce.max(self, axis, keepdims, **torch_names)
+
+    def min(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+        return ops.reduce.min(self, axis, keepdims, **torch_names)
+
+    def var(self, axis: Any = None, keepdims: bool = False, correction: int = 1,
+            **torch_names: Any) -> "Tensor":
+        return ops.reduce.var(self, axis, keepdims, correction, **torch_names)
+
+    def std(self, axis: Any = None, keepdims: bool = False, correction: int = 1,
+            **torch_names: Any) -> "Tensor":
+        return ops.reduce.var(self, axis, keepdims, correction, **torch_names).sqrt()
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+        return ops.reduce.logsumexp(self, axis, keepdims, **torch_names)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+        return ops.reduce.argmax(self, axis, keepdims, **torch_names)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+        return ops.reduce.argmin(self, axis, keepdims, **torch_names)
+
+    def all(self) -> "Tensor":
+        return Tensor(self.xp.asarray(self.data.all()))
+
+    def any(self) -> "Tensor":
+        return Tensor(self.xp.asarray(self.data.any()))
+
+    def reshape(self, *shape: Any) -> "Tensor":
+        return ops.shape.reshape(self, *shape)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        return ops.shape.flatten(self, start_dim, end_dim)
+
+    def transpose(self, *axes: Any) -> "Tensor":
+        """``t.transpose()`` reverses axes; ``t.transpose(0, 1)`` swaps two (as in PyTorch)."""
+        if len(axes) == 2 and all(isinstance(a, int) for a in axes) and self.ndim != 2:
+            return ops.shape.swapaxes(self, axes[0], axes[1])
+        return ops.shape.transpose(self, *axes)
+
+    def permute(self, *axes: Any) -> "Tensor":
+        return ops.shape.transpose(self, *axes)
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        return ops.shape.swapaxes(self, axis1, axis2)
+
+    @property
+    def T(self) -> "Tensor":  # noqa: N802 (NumPy's name)
+        return ops.shape.transpose(self)
+
+    @property
+    def mT(self) -> "Tensor":  # noqa: N802 (PyTorch's name)
+        return ops.shape.swapaxes(self, -1, -2)
+
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
+        return ops.shape.squeeze(self, axis if dim is None else dim)
+
+    def unsqueeze(self, axis: int) -> "Tensor":
+        return ops.shape.unsqueeze(self, axis)
+
+    def broadcast_to(self, *shape: Any) -> "Tensor":
+        return ops.shape.broadcast_to(self, *shape)
+
+    expand = broadcast_to
+
+    def split(self, split_size_or_sections: Any, axis: int = 0, *, dim: int | None = None) -> tuple:
+        return ops.shape.split(self, split_size_or_sections, axis if dim is None else dim)
+
+    def matmul(self, other: Any) -> "Tensor":
+        return ops.linalg.matmul(self, other)
+
+
+from tinydl import autograd, ops  # noqa: E402  (both need Tensor defined first)

@@ -1,0 +1,150 @@
+"""Numerical gradient checks: compare backward's gradients with central differences.
+
+``gradcheck(fn, inputs)`` reduces fn's output(s) to one number with fixed random weights,
+L = sum(w * fn(inputs)), and compares dL/dx from backward with (L(x + eps) - L(x - eps)) / 2eps:
+element by element for small inputs, along random directions for large ones. Inputs must be
+float64 (float32 differences are too coarse to check anything).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy
+
+from tinydl.autograd import grad as autograd_grad
+from tinydl.tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """Backward and the numerical derivative disagree (the message says where and by how much)."""
+
+
+def _outputs(result: Any) -> list[Tensor]:
+    return list(result) if isinstance(result, (tuple, list)) else [result]
+
+
+def _projection_weights(outputs: list[Tensor], seed: int) -> list[numpy.ndarray]:
+    rng = numpy.random.default_rng(seed)
+    return [rng.uniform(0.5, 1.5, size=o.shape) * rng.choice([-1.0, 1.0], size=o.shape)
+            for o in outputs]
+
+
+def _scalar_value(fn: Callable, inputs: Sequence[Any], weights: list) -> float:
+    outputs = _outputs(fn(*inputs))  # grad stays on: gradgradcheck's fn calls backward inside
+    return float(sum(numpy.sum(o.numpy().astype(numpy.float64) * w)
+                     for o, w in zip(outputs, weights)))
+
+
+def _check_dtypes(inputs: Sequence[Any]) -> list[int]:
+    positions = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not positions:
+        raise ValueError("gradcheck: no input requires grad; pass Tensors with requires_grad=True")
+    for i in positions:
+        if inputs[i].dtype != numpy.float64:
+            raise ValueError(f"gradcheck: input {i} is {inputs[i].dtype}; use float64 inputs "
+                             "(tinydl.tensor(x, dtype=tinydl.float64, requires_grad=True))")
+    return positions
+
+
+def gradcheck(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3, max_elements: int = 512, directions: int = 8,
+              seed: int = 0) -> bool:
+    """Check backward's gradients of ``fn`` at ``inputs`` against central differences.
+
+    fn: maps the inputs to a Tensor (any shape) or a tuple of Tensors.
+    inputs: Tensors (float64, requires_grad=True for the ones to check) and other arguments.
+    Inputs with more than ``max_elements`` elements are checked along ``directions`` random
+    directions instead of element by element. Returns True or raises GradcheckError.
+    """
+    positions = _check_dtypes(inputs)
+    outputs = _outputs(fn(*inputs))
+    weights = _projection_weights(outputs, seed)
+    loss = None
+    for output, w in zip(outputs, weights):
+        if output.requires_grad:
+            term = (output * Tensor(w, dtype=output.dtype)).sum()
+            loss = term if loss is None else loss + term
+    checked = [inputs[i] for i in positions]
+    if loss is None:
+        analytic = [numpy.zeros(t.shape) for t in checked]
+    else:
+        grads = autograd_grad(loss, checked, allow_unused=True)
+        analytic = [numpy.zeros(t.shape) if g is None else g.numpy().astype(numpy.float64)
+                    for g in grads]
+    rng = numpy.random.default_rng(seed + 1)
+    for position, tensor, analytic_grad in zip(positions, checked, analytic):
+        data = tensor.data
+        original = data.copy()
+
+        def value_at(step: numpy.ndarray) -> float:
+            data[...] = original + step
+            try:
+                return _scalar_value(fn, inputs, weights)
+            finally:
+                data[...] = original
+
+        if tensor.size <= max_elements:
+            numeric = numpy.zeros(tensor.shape)
+            for flat in range(tensor.size):
+                step = numpy.zeros(tensor.size)
+                step[flat] = eps
+                step = step.reshape(tensor.shape)
+                numeric.reshape(-1)[flat] = (value_at(step) - value_at(-step)) / (2 * eps)
+            _compare(numeric, analytic_grad, atol, rtol, f"input {position}", per_element=True)
+        else:
+            for d in range(directions):
+                direction = rng.standard_normal(tensor.shape)
+                direction /= numpy.linalg.norm(direction)
+                numeric = (value_at(eps * direction) - value_at(-eps * direction)) / (2 * eps)
+                projected = float(numpy.sum(analytic_grad * direction))
+                _compare(numpy.array([numeric]), numpy.array([projected]), atol, rtol,
+                         f"input {position}, random direction {d}", per_element=False)
+    return True
+
+
+def _compare(numeric: numpy.ndarray, analytic: numpy.ndarray, atol: float, rtol: float,
+             where: str, per_element: bool) -> None:
+    error = numpy.abs(numeric - analytic)
+    allowed = atol + rtol * numpy.abs(numeric)
+    if numpy.all(error <= allowed) and numpy.all(numpy.isfinite(analytic)):
+        return
+    worst = numpy.unravel_index(numpy.argmax(numpy.where(numpy.isfinite(error), error - allowed,
+                                                          numpy.inf)), error.shape)
+    position = f" at element {tuple(int(i) for i in worst)}" if per_element else ""
+    raise GradcheckError(
+        f"gradcheck: {where}{position}: analytic gradient {analytic[worst]:.8g} vs numerical "
+        f"{numeric[worst]:.8g} (difference {error[worst]:.3g}, allowed {allowed[worst]:.3g})")
+
+
+def gradgradcheck(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, max_elements: int = 256, seed: int = 0) -> bool:
+    """Check second derivatives: gradcheck of v·grad(fn)(inputs) for a fixed random v.
+
+    This differentiates backward itself (built with ``create_graph=True``), so it catches a
+    backward that is right at first order but not written in differentiable ops.
+    """
+    positions = _check_dtypes(inputs)
+    probe = _outputs(fn(*inputs))
+    weights = _projection_weights(probe, seed)
+    rng = numpy.random.default_rng(seed + 2)
+    vectors = [rng.standard_normal(inputs[i].shape) for i in positions]
+
+    def first_derivative_projected(*xs: Any) -> Tensor:
+        outputs = _outputs(fn(*xs))
+        loss = None
+        for output, w in zip(outputs, weights):
+            if output.requires_grad:
+                term = (output * Tensor(w, dtype=output.dtype)).sum()
+                loss = term if loss is None else loss + term
+        checked = [xs[i] for i in positions]
+        total = Tensor(numpy.zeros(()), dtype=numpy.float64)
+        if loss is None:
+            return total
+        grads = autograd_grad(loss, checked, create_graph=True, allow_unused=True)
+        for g, v in zip(grads, vectors):
+            if g is not None:
+                total = total + (g * Tensor(v, dtype=g.dtype)).sum()
+        return total
+
+    return gradcheck(first_derivative_projected, inputs, eps=eps, atol=atol, rtol=rtol,
+                     max_elements=max_elements, seed=seed + 3)
