@@ -1,0 +1,7 @@
+"""Layers and models' building blocks, with PyTorch's names (``tinydl.nn.Linear``, ...)."""
+from tinydl.nn import init
+from tinydl.nn.activation import (GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax,
+                                  Tanh)
+from tinydl.nn.container import ModuleDict, ModuleList, Sequential
+from tinydl.nn.linear import Flatten, Identity, Linear
+from tinydl.nn.module import Module, Parameter
