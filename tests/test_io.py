@@ -77,6 +77,8 @@ def test_nested_checkpoint_round_trip_keeps_python_types(tmp_path):
         "huge": 2**100,
         "very_negative": -(2**70),
         "half": np.float32(0.5),
+        "double": np.float64(0.1),
+        "count": np.int64(3),
     }
     path = tmp_path / "ckpt.npz"
     save(checkpoint, path)
@@ -94,6 +96,8 @@ def test_nested_checkpoint_round_trip_keeps_python_types(tmp_path):
     assert loaded["huge"] == 1267650600228229401496703205376
     assert loaded["very_negative"] == -1180591620717411303424
     assert loaded["half"] == np.float32(0.5) and type(loaded["half"]) is np.float32
+    assert loaded["double"] == 0.1 and type(loaded["double"]) is np.float64
+    assert loaded["count"] == 3 and type(loaded["count"]) is np.int64
 
 
 def test_file_opens_with_plain_numpy_without_pickle(tmp_path):
@@ -159,6 +163,12 @@ def test_load_plain_npz_is_not_a_checkpoint(tmp_path):
     np.savez(tmp_path / "plain.npz", weights=np.zeros(3))
     with pytest.raises(CheckpointError, match=r"not a tinydl checkpoint.*'weights'"):
         load(tmp_path / "plain.npz")
+
+
+def test_load_npy_file_is_not_a_checkpoint(tmp_path):
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    with pytest.raises(CheckpointError, match=r"is a single .npy array, not a tinydl checkpoint"):
+        load(tmp_path / "single.npy")
 
 
 def test_load_garbage_file_is_corrupt(tmp_path):

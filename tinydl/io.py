@@ -122,6 +122,11 @@ def _encode(value, key_path, arrays):
     """Turn ``value`` into a JSON-able node, moving arrays into ``arrays``."""
     if value is None or isinstance(value, str):
         return {"type": "json", "value": value}
+    # NumPy types first: np.float64 is also a Python float, and must stay np.float64.
+    if isinstance(value, np.ndarray):
+        return _store_array(value, key_path, arrays, "array")
+    if isinstance(value, np.generic):
+        return _store_array(np.asarray(value), key_path, arrays, "numpy_scalar")
     if isinstance(value, bool):
         return _store_array(np.array(value), key_path, arrays, "bool")
     if isinstance(value, int):
@@ -130,10 +135,6 @@ def _encode(value, key_path, arrays):
         return {"type": "bigint", "value": str(value)}
     if isinstance(value, float):
         return _store_array(np.array(value, dtype=np.float64), key_path, arrays, "float")
-    if isinstance(value, np.ndarray):
-        return _store_array(value, key_path, arrays, "array")
-    if isinstance(value, np.generic):
-        return _store_array(np.asarray(value), key_path, arrays, "numpy_scalar")
     if isinstance(value, dict):
         items = []
         for key, item in value.items():
@@ -193,12 +194,13 @@ def load(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file '{path}'")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise CheckpointError(
-                    f"load: '{path}' is a single .npy array, not a tinydl checkpoint; "
-                    "open it with np.load"
-                )
+        npz = np.load(path, allow_pickle=False)
+        if not hasattr(npz, "files"):
+            raise CheckpointError(
+                f"load: '{path}' is a single .npy array, not a tinydl checkpoint; "
+                "open it with np.load"
+            )
+        with npz:
             if TREE_KEY not in npz.files:
                 raise CheckpointError(
                     f"load: '{path}' is an .npz file but not a tinydl checkpoint (it has no "
