@@ -1,0 +1,13 @@
+"""Data: file readers and data sets (NumPy arrays in, NumPy arrays out)."""
+
+from tinydl.data.cifar import CIFAR10_CLASSES, cifar10
+from tinydl.data.idx import read_idx, write_idx
+from tinydl.data.mnist_datasets import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_SHA256,
+    FASHION_MNIST_URL,
+    DatasetNotFoundError,
+    fashion_mnist,
+    mnist,
+)
+from tinydl.data.shapes import SHAPES_CLASSES, make_shapes
