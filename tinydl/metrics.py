@@ -41,12 +41,13 @@ def _check_labels(op, name, labels, num_classes=None):
         labels = labels.astype(np.int64)
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.issubdtype(labels.dtype, np.floating):
-            raise TypeError(f"{op}: {name} must hold integer class indices, got dtype {labels.dtype}")
+            raise TypeError(f"{op}: {name} must hold integer class indices, "
+                            f"got dtype {labels.dtype}")
         whole = np.isfinite(labels) & (labels == np.round(labels))
         if not whole.all():
             bad = labels[~whole][0]
-            raise ValueError(f"{op}: {name} holds non-integer value {float(bad)}; pass class indices, "
-                             f"or scores of shape (N, C) for predictions")
+            raise ValueError(f"{op}: {name} holds non-integer value {float(bad)}; pass class "
+                             f"indices, or scores of shape (N, C) for predictions")
     labels = labels.astype(np.int64)
     if labels.min() < 0:
         raise ValueError(f"{op}: {name} holds label {labels.min()}, but labels must be class "
@@ -76,7 +77,8 @@ def _true_and_predicted(op, y_true, y_pred, num_classes=None):
     elif y_pred.ndim == 1:
         predicted = _check_labels(op, "y_pred", y_pred, num_classes)
     else:
-        raise ValueError(f"{op}: y_pred must be labels (N,) or scores (N, C), got shape {y_pred.shape}")
+        raise ValueError(f"{op}: y_pred must be labels (N,) or scores (N, C), "
+                         f"got shape {y_pred.shape}")
 
     true = _check_labels(op, "y_true", y_true, num_classes)
     if len(true) != len(predicted):
