@@ -34,6 +34,7 @@ class _Modes(threading.local):
     def __init__(self) -> None:
         self.grad_enabled = True
         self.anomaly = False
+        self.backward_of: str | None = None  # the op whose backward is running (for anomalies)
 
 
 _modes = _Modes()
@@ -92,6 +93,8 @@ def _check_finite(op_name: str, phase: str, arrays: Iterable[Any]) -> None:
         xp = get_array_module(array)
         if not bool(xp.isfinite(array).all()):
             bad = "NaN" if bool(xp.isnan(array).any()) else "Inf"
+            if _modes.backward_of is not None:  # an op run inside some op's backward
+                op_name, phase = _modes.backward_of, f"backward (in its {op_name})"
             raise AnomalyError(
                 f"{op_name}: {phase} produced {bad} (output shape {tuple(array.shape)}); "
                 f"look at the inputs of this {op_name} (log of 0? division by 0? overflow in exp?)")
@@ -312,6 +315,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
                     output = ctx.output_refs[index]()
                     if output is not None:
                         sink.non_leaf(output, grad)
+            if anomaly:
+                _modes.backward_of = ctx.fn.op_name()
             input_grads = ctx.fn.backward(ctx, *grad_outputs)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
@@ -331,6 +336,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
                     _add_output_grad(tensor._ctx, tensor._out_index, grad)
     finally:
         _modes.grad_enabled = previous_mode
+        _modes.backward_of = None
     if not retain_graph:
         # Freed only now: a later node's backward may still read an output (exp, tanh)
         # that only an earlier node's inputs kept alive.

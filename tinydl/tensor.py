@@ -49,7 +49,10 @@ def _to_array(data: Any, dtype: Any, device: Any) -> Any:
     elif backend.get_array_module(data) is not numpy or isinstance(data, numpy.ndarray):
         array = data
     else:
-        array = numpy.asarray(data)
+        try:
+            array = numpy.asarray(data)
+        except ValueError:
+            array = numpy.empty(0, dtype=object)
         if array.dtype == object:
             raise DTypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
                              "(ragged lists or mixed types?); give a rectangular list of numbers")
