@@ -7,6 +7,7 @@ composite functions (softmax, conv2d, attention, ...) in ``tinydl.functional`` (
 """
 import numpy as _numpy
 
+from tinydl import _allocator  # noqa: F401  (keeps freed array memory: fewer page faults)
 from tinydl.tensor import Tensor
 from tinydl.autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enabled,
                              no_grad, set_grad_enabled)
