@@ -11,7 +11,7 @@ from tinydl import _allocator  # noqa: F401  (keeps freed array memory: fewer pa
 from tinydl.tensor import Tensor
 from tinydl.autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enabled,
                              no_grad, set_grad_enabled)
-from tinydl.backend import Device, cuda_is_available
+from tinydl.backend import Device, cuda_is_available, get_device, set_device
 from tinydl.creation import (arange, eye, from_numpy, full, full_like, linspace, ones, ones_like,
                              rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros,
                              zeros_like)

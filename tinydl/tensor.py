@@ -63,6 +63,9 @@ def _to_array(data: Any, dtype: Any, device: Any) -> Any:
         array = array.astype(DEFAULT_FLOAT)
     elif array.dtype.kind in "iu" and not hasattr(data, "dtype"):
         array = array.astype(numpy.int64)
+    if device is None and backend._default_device[0] is not None and isinstance(
+            array, numpy.ndarray) and not isinstance(data, Tensor):
+        device = backend._default_device[0]  # host data follows tinydl.set_device(...)
     if device is not None:
         array = backend.to_device(array, device)
     return array
