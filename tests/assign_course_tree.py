@@ -2,7 +2,7 @@
 
 It mirrors the layout of the real checkout: a package called ``tinydl`` (two modules, four
 solution blocks), ``tinydl/assign/course.toml`` (two assignments of two tasks), a lesson,
-public tests with task/points markers, one hidden test, and the clutter a student tree must
+public tests with task/points markers (and a helper module they import), one hidden test, and the clutter a student tree must
 not get (caches, runs/, .git). Points: 1.1 = 2 public + 1 hidden, 1.2 = 3, 2.1 = 2, 2.2 = 2.
 """
 
@@ -103,6 +103,7 @@ points = 2
 TEST_OPS = '''\
 import pytest
 
+from expected import SCALED
 from tinydl.ops import add, scale
 
 
@@ -121,7 +122,7 @@ def test_add_negative(numbers):
 @pytest.mark.task("1.2")
 @pytest.mark.points(3)
 def test_scale():
-    assert scale([1, 2, 3], 2) == [2, 4, 6]
+    assert scale([1, 2, 3], 2) == SCALED
 
 
 def test_not_graded():
@@ -217,6 +218,7 @@ def make_course_tree(root: Path) -> Path:
         "lessons/01_adding.py": LESSON,
         "tests/conftest.py": CONFTEST,
         "tests/test_ops.py": TEST_OPS,
+        "tests/expected.py": "SCALED = [2, 4, 6]  # a helper module the tests import\n",
         "tests/test_layers.py": TEST_LAYERS,
         "tests/hidden/test_hidden_ops.py": HIDDEN_TEST,
         # Clutter a student tree must not get.

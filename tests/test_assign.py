@@ -188,7 +188,7 @@ def test_strip_copies_the_public_tree_only(tree_1):
     files = sorted(str(p.relative_to(tree_1)) for p in tree_1.rglob("*") if p.is_file())
     assert files == [
         "ASSIGNMENT.md", "README.md", "assignment.toml", "lessons/01_adding.py", "setup.cfg",
-        "tests/conftest.py", "tests/test_layers.py", "tests/test_ops.py",
+        "tests/conftest.py", "tests/expected.py", "tests/test_layers.py", "tests/test_ops.py",
         "tinydl/__init__.py", "tinydl/assign/course.toml", "tinydl/layers.py", "tinydl/ops.py",
     ]
     assert tree_assignment(tree_1) == 1
@@ -327,6 +327,12 @@ def test_grade_gives_the_solution_full_marks_and_gradescope_json(source, course)
     json.dumps(results)  # serialisable as is
 
 
+def test_grade_without_hidden_tests_skips_the_hidden_folder(source, course):
+    report = grade_tree(source, course, ["1.1"], timeout=TIMEOUT)
+    assert (report.score, report.max_score) == (PUBLIC_POINTS["1.1"], PUBLIC_POINTS["1.1"])
+    assert [test.name for test in report.tasks[0].tests] == ["test_add_integers", "test_add_negative"]
+
+
 def test_grade_stripped_tree_scores_zero_on_stripped_tasks(tree_1, course, source):
     report = grade_tree(tree_1, course, course.task_ids, hidden_tests=source / "tests" / "hidden", timeout=TIMEOUT)
     # 2.1 keeps its solution; 2.2 builds on ops.add, which is stripped.
@@ -353,10 +359,10 @@ def test_hangs_and_crashes_cost_only_their_own_task(source, course, tmp_path):
     replace_in(tree / "tinydl" / "layers.py", "return [x if x > 0 else 0 for x in xs]", "import os; os._exit(1)")
     replace_in(tree / "tinydl" / "layers.py", "running_sum_of_entries = 0",
                "import ctypes; ctypes.string_at(0)  # segfault")
-    report = grade_tree(tree, course, course.task_ids, timeout=3)
+    report = grade_tree(tree, course, course.task_ids, timeout=5)
     assert scores(report) == {"1.1": 2, "1.2": 0, "2.1": 0, "2.2": 0}
     notes = {grade.task.id: grade.tests[0].message for grade in report.tasks}
-    assert notes["1.2"].startswith("timed out after 3 s")
+    assert notes["1.2"].startswith("timed out after 5 s")
     assert notes["2.1"].startswith("the test process exited with code 1 before finishing")
     assert notes["2.2"] == "the test process was killed by SIGSEGV (a crash in the code under test)"
 

@@ -12,8 +12,9 @@ Tasks are graded in parallel, one per CPU core unless told otherwise. A first pr
 process then loads only those files. A task whose tests cannot even be collected scores 0 out of
 its points in the course file, with the reason.
 
-Trust: the student's code runs inside the test process and could, in principle, tamper with it.
-Grade submissions with your own copy of the tests (``tests`` / ``--tests``), not the student's.
+Trust: a submission's tests and course file are the student's to edit, so grade submissions with
+your own copies (``--tests``, ``--hidden``, ``--course``). The student's code runs inside the test
+process and could, in principle, tamper with it; this is a grader for a course, not a sandbox.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def grade_tree(tree: Path, course: Course, task_ids: Sequence[str], public_tests
 
     def grade_task(task: Task) -> TaskGrade:
         task_paths = files_by_task.get(task.id) or paths  # unknown: let the task's own run show why
-        return _task_grade(task, run_pytest(tree, task_paths, [task.id], timeout, ignore=ignore), hidden)
+        run = run_pytest(tree, task_paths, [task.id], timeout, ignore=ignore, test_roots=paths)
+        return _task_grade(task, run, hidden)
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         return GradeReport(tree, tuple(pool.map(grade_task, tasks)))

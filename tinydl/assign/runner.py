@@ -3,8 +3,10 @@
 A separate process is what keeps one broken task from costing the others: a student function
 that loops forever is stopped at the time limit (the whole process group is killed, children
 too), and one that kills the interpreter (``os._exit``, a segfault) only ends its own process.
-The process imports the package of the tree being tested: the tree is the working directory
-and the only entry of PYTHONPATH besides the plugin, ahead of any installed copy.
+The process imports the package of the tree being tested: the tree is the working directory and
+comes first on PYTHONPATH (after the plugin, before the test folders), ahead of any installed copy.
+Test modules are imported in pytest's importlib mode, which never puts a test folder's parent
+(which could be a solution checkout) on sys.path.
 
 Installed pytest plugins are not loaded (see ``_environment``). The plugin (pytest_plugin.py) is copied into a fresh temporary folder under its own module name,
 so the copy inside a student tree is never the one that records the outcomes.
@@ -79,14 +81,17 @@ class PytestRun:
 
 
 def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: float,
-               collect_only: bool = False, ignore: list[Path] = ()) -> PytestRun:
+               collect_only: bool = False, ignore: list[Path] = (), test_roots: list[Path] = ()) -> PytestRun:
     """Run the tests of ``tasks`` (task ids, or ["all"]) found under ``test_paths`` against ``tree``.
 
-    The process runs in ``tree`` with ``tree`` on PYTHONPATH, so ``import tinydl`` there means
-    the tree's package; it is killed after ``timeout`` seconds. ``ignore`` lists folders to skip.
+    The process runs in ``tree`` with ``tree`` first on PYTHONPATH, so ``import tinydl`` there
+    means the tree's package; it is killed after ``timeout`` seconds. ``ignore`` lists folders to
+    skip. ``test_roots`` (default: the folders among ``test_paths``, and the folders of the files)
+    come next on PYTHONPATH, so tests can import helper modules that sit beside them.
     """
     tree = Path(tree).resolve()
     paths = [Path(p).resolve() for p in test_paths]
+    roots = [Path(p).resolve() for p in test_roots] or [p if p.is_dir() else p.parent for p in paths]
     rootdir = Path(os.path.commonpath([tree, *paths]))
     with tempfile.TemporaryDirectory(prefix="tinydl-grade-") as scratch:
         scratch = Path(scratch)
@@ -109,7 +114,7 @@ def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: fl
         run = PytestRun(timeout=timeout)
         output_path = scratch / "output.txt"
         with open(output_path, "wb") as output:
-            process = subprocess.Popen(command, cwd=tree, env=_environment(tree, scratch), stdout=output,
+            process = subprocess.Popen(command, cwd=tree, env=_environment([scratch, tree, *roots]), stdout=output,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             try:
                 run.returncode = process.wait(timeout=timeout)
@@ -123,7 +128,7 @@ def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: fl
     return run
 
 
-def _environment(tree: Path, scratch: Path) -> dict[str, str]:
+def _environment(python_path: list[Path]) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
         env.pop(name, None)  # options from the caller's shell must not change a grade
@@ -131,7 +136,7 @@ def _environment(tree: Path, scratch: Path) -> dict[str, str]:
         # Installed pytest plugins are not loaded: they could reorder or skip tests, and loading
         # them costs about a second per process. Graded tests may use pytest and hypothesis only.
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
-        PYTHONPATH=os.pathsep.join([str(scratch), str(tree)]),
+        PYTHONPATH=os.pathsep.join(dict.fromkeys(map(str, python_path))),
         PYTHONDONTWRITEBYTECODE="1",  # leave no compiled files in the graded tree
         PYTHONHASHSEED="0",
         MPLBACKEND="Agg",
@@ -140,10 +145,14 @@ def _environment(tree: Path, scratch: Path) -> dict[str, str]:
 
 
 def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, AttributeError):
-        pass  # already gone (or no process groups on this platform)
+    """Kill the process and everything it started (its process group, where the platform has them)."""
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group is already gone
+    elif process.poll() is None:
+        process.kill()
 
 
 def _read_results(path: Path, run: PytestRun) -> None:

@@ -86,7 +86,7 @@ def verify_course(source: Path, course: Course, timeout: float = DEFAULT_TIMEOUT
     report.checks.append(_check_blocks(course, blocks))
 
     solution_run = run_pytest(source, [source / TESTS_DIR], [ALL_TASKS], timeout)
-    report.checks.append(_check_solution(solution_run))
+    report.checks.append(_check_solution(solution_run, expect_tests=bool(course.task_ids)))
     report.checks.append(_check_points(course, solution_run, source / HIDDEN_TESTS))
     for assignment in course.assignments:
         if assignment.tasks:
@@ -109,12 +109,14 @@ def _check_blocks(course: Course, blocks: dict[PurePosixPath, list[SolutionBlock
     return check
 
 
-def _check_solution(run: PytestRun) -> Check:
+def _check_solution(run: PytestRun, expect_tests: bool) -> Check:
     check = Check("solution: every task test passes on the solution tree")
     if run.problem():
         check.fail(f"{run.problem()}\n{run.output}")
     for error in run.collect_errors:
         check.fail(f"could not collect {error}")
+    if expect_tests and not run.collected:
+        check.fail(f"no test marked with a task was collected; pytest said:\n{run.output}")
     for test in run.collected or []:
         outcome = run.outcomes.get(test.nodeid)
         if outcome is None or outcome.outcome != "passed":
