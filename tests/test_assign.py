@@ -16,7 +16,8 @@ import pytest
 from assign_course_tree import BEGIN, END, PUBLIC_POINTS, TASK_POINTS, make_course_tree, replace_in, write_tree
 from tinydl.assign.course import CourseError, default_course_path, load_course, parse_course
 from tinydl.assign.errors import AssignError
-from tinydl.assign.grade import GradeReport, TaskGrade, GradedTest, format_table, grade_tree, gradescope_results
+from tinydl.assign.grade import (GradedTest, GradeReport, TaskGrade, format_csv, format_table, grade_tree,
+                                 gradescope_results)
 from tinydl.assign.markers import MarkerError, parse_solution_blocks
 from tinydl.assign.pytest_plugin import first_failure_line
 from tinydl.assign.runner import run_pytest
@@ -417,9 +418,15 @@ def test_table_lists_points_and_first_failure():
         GradedTest("1.1", "test_b", True, 0.0, 2.0, "failed", "assert 3 == 2", ""),
     ))
     scale = TaskGrade(course.task("1.2"), (), "timed out after 3 s")
-    assert format_table(GradeReport(Path("."), (add, scale))) == (
+    report = GradeReport(Path("."), (add, scale))
+    assert format_table(report) == (
         "Task   Title  Points  Passed  First failure\n"
         "1.1    Add    1/3     1/2     test_b: assert 3 == 2\n"
         "1.2    Scale  0/2.5   0/0     timed out after 3 s\n"
         "Total         1/5.5\n"
+    )
+    assert format_csv(report) == (
+        "task,title,score,max_score,passed,tests,first_failure\n"
+        "1.1,Add,1,3,1,2,test_b: assert 3 == 2\n"
+        "1.2,Scale,0,2.5,0,0,timed out after 3 s\n"
     )

@@ -8,9 +8,10 @@ marker); a task is worth the sum over its tests. Tests run per task in a separat
 time limit (runner.py): a task that hangs or crashes the interpreter scores what its tests earned
 before that, and never costs the other tasks anything.
 
-Tasks are graded in parallel, one per CPU core unless told otherwise. A first process only collects, to learn which test files hold which task's tests; each task's
-process then loads only those files. A task whose tests cannot even be collected scores 0 out of
-its points in the course file, with the reason.
+A first process only collects, to learn which test files hold which task's tests; each task's
+process then loads only those files, and the tasks run in parallel (one per CPU core unless told
+otherwise). A task whose tests cannot even be collected scores 0 out of its points in the course
+file, with the reason.
 
 Trust: a submission's tests and course file are the student's to edit, so grade submissions with
 your own copies (``--tests``, ``--hidden``, ``--course``). The student's code runs inside the test
@@ -22,8 +23,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,11 @@ class TaskGrade:
     def max_score(self) -> float:
         """Sum of the tests' points; the course's points for the task when no test was found."""
         return sum(test.max_score for test in self.tests) if self.tests else self.task.points
+
+    @property
+    def passed(self) -> int:
+        """How many of the task's tests passed."""
+        return sum(test.outcome == "passed" for test in self.tests)
 
     @property
     def first_failure(self) -> str:
@@ -141,9 +147,9 @@ def _task_grade(task: Task, run: PytestRun, hidden: Path | None) -> TaskGrade:
     problem = run.problem()
     tests = [t for t in run.collected or [] if t.task == task.id]
     if not tests:
-        reasons = [problem] if problem else []
-        reasons += run.collect_errors or ([] if problem else [_last_error_line(run.output) or
-                                           f'no test marked @pytest.mark.task("{task.id}") was found'])
+        reasons = ([problem] if problem else []) + run.collect_errors
+        if not reasons:
+            reasons.append(_last_error_line(run.output) or f'no test marked @pytest.mark.task("{task.id}") was found')
         return TaskGrade(task, (), "; ".join(reasons))
     grades = []
     for test in tests:
@@ -152,7 +158,8 @@ def _task_grade(task: Task, run: PytestRun, hidden: Path | None) -> TaskGrade:
         if outcome is not None:
             state, message, details = outcome.outcome, outcome.message, outcome.details
         elif test.nodeid in run.started:
-            state, message, details = "crashed", problem or "no result recorded", run.output
+            state = "timed out" if run.timed_out else "crashed"
+            message, details = problem or "no result recorded", run.output
         else:
             state, message, details = "not run", f"not run: {problem or 'no result recorded'}", ""
         is_hidden = hidden is not None and test.path.is_relative_to(hidden)
@@ -171,12 +178,11 @@ def format_table(report: GradeReport) -> str:
     """A text table: task, title, points, tests passed, first failure; then the total."""
     rows = [("Task", "Title", "Points", "Passed", "First failure")]
     for grade in report.tasks:
-        passed = sum(test.outcome == "passed" for test in grade.tests)
         failure = grade.first_failure
         if len(failure) > _MESSAGE_WIDTH:
             failure = failure[:_MESSAGE_WIDTH - 3] + "..."
         rows.append((grade.task.id, grade.task.title, f"{format_points(grade.score)}/{format_points(grade.max_score)}",
-                     f"{passed}/{len(grade.tests)}", failure))
+                     f"{grade.passed}/{len(grade.tests)}", failure))
     rows.append(("Total", "", f"{format_points(report.score)}/{format_points(report.max_score)}", "", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[4]]).rstrip() for row in rows]
@@ -189,9 +195,8 @@ def format_csv(report: GradeReport) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["task", "title", "score", "max_score", "passed", "tests", "first_failure"])
     for grade in report.tasks:
-        passed = sum(test.outcome == "passed" for test in grade.tests)
         writer.writerow([grade.task.id, grade.task.title, format_points(grade.score), format_points(grade.max_score),
-                         passed, len(grade.tests), grade.first_failure])
+                         grade.passed, len(grade.tests), grade.first_failure])
     return buffer.getvalue()
 
 
