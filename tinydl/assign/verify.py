@@ -16,8 +16,10 @@ The checks, each reported as ok or FAIL with what to fix:
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -85,12 +87,14 @@ def verify_course(source: Path, course: Course, timeout: float = DEFAULT_TIMEOUT
     markers.lines.append(f"{count} block(s) in {len(blocks)} file(s)")
     report.checks.append(_check_blocks(course, blocks))
 
-    solution_run = run_pytest(source, [source / TESTS_DIR], [ALL_TASKS], timeout)
-    report.checks.append(_check_solution(solution_run, expect_tests=bool(course.task_ids)))
-    report.checks.append(_check_points(course, solution_run, source / HIDDEN_TESTS))
-    for assignment in course.assignments:
-        if assignment.tasks:
-            report.checks.extend(_check_stripped(source, course, assignment.number, timeout))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # the pytest runs are independent
+        solution = pool.submit(run_pytest, source, [source / TESTS_DIR], [ALL_TASKS], timeout)
+        stripped = [pool.submit(_check_stripped, source, course, a.number, timeout)
+                    for a in course.assignments if a.tasks]
+        report.checks.append(_check_solution(solution.result(), expect_tests=bool(course.task_ids)))
+        report.checks.append(_check_points(course, solution.result(), source / HIDDEN_TESTS))
+        for checks in stripped:
+            report.checks.extend(checks.result())
     return report
 
 
