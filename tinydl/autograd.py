@@ -175,14 +175,20 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
-        needs_input_grad = tuple([t.requires_grad for t in inputs])
+        if len(inputs) == 1:  # the common arities are spelled out: this runs for every op
+            needs_input_grad = (inputs[0].requires_grad,)
+            arrays = (inputs[0].data,)
+        elif len(inputs) == 2:
+            needs_input_grad = (inputs[0].requires_grad, inputs[1].requires_grad)
+            arrays = (inputs[0].data, inputs[1].data)
+            if type(arrays[0]) is not type(arrays[1]):
+                _raise_device_mismatch(cls, inputs)
+        else:
+            needs_input_grad = tuple([t.requires_grad for t in inputs])
+            arrays = tuple([t.data for t in inputs])
+            if len({type(array) for array in arrays}) > 1:
+                _raise_device_mismatch(cls, inputs)
         record = _modes.grad_enabled and True in needs_input_grad
-        arrays = [t.data for t in inputs]
-        if len(arrays) > 1:
-            first_type = type(arrays[0])
-            for array in arrays:
-                if type(array) is not first_type:
-                    _raise_device_mismatch(cls, inputs)
         ctx = Context(cls, inputs, params, needs_input_grad)
         try:
             out = cls.forward(ctx, *arrays, **params)
