@@ -262,3 +262,10 @@ def test_to_dot_parses_as_a_graph():
 def test_sigmoid_of_two_is_0_8808():
     # seed 001 wrote 0.869; 1 / (1 + e^-2) = 0.880797...
     assert math.isclose(td.sigmoid(td.tensor(2.0)).item(), 0.8808, abs_tol=5e-5)
+
+
+def test_leaf_gradient_is_a_writable_array_even_after_a_broadcasting_backward():
+    x = f64([[1.0, 2.0], [3.0, 4.0]])
+    x.sum().backward()  # Sum's backward broadcasts a scalar: a read-only view
+    x.grad.data *= 0.5
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 2), 0.5))

@@ -40,3 +40,14 @@ def test_lesson_02_catches_the_bug_and_runs_hypothesis(run_lesson):
     run = run_lesson("02")
     assert "gradcheck caught the buggy backward" in run.stdout
     assert int(re.search(r"hypothesis checked softplus on (\d+)", run.stdout).group(1)) >= 10
+
+
+def test_lesson_15_trains_on_the_available_device(run_lesson):
+    run = run_lesson("15")
+    device = re.search(r"^device: (\w+)", run.stdout, re.M).group(1)
+    assert device in ("cpu", "cuda")
+    if device == "cpu":
+        assert "No GPU here" in run.stdout and "pip install 'tinydl[cuda]'" in run.stdout
+    first, last = map(float, re.search(r"loss (\S+) -> (\S+),", run.stdout).groups())
+    assert last < first
+    assert "add: inputs are on different devices" in run.stdout

@@ -276,7 +276,9 @@ class _GradSink:
                 self._add_captured(index, grad)
             return
         if not self.create_graph:
-            if id(grad) in self.handed_out:  # one gradient object feeding two leaves: copy it
+            # a leaf's .grad must be its own writable array (optimizers and clipping update it
+            # in place): copy a gradient shared with another leaf or a read-only broadcast view
+            if id(grad) in self.handed_out or not getattr(grad.data.flags, "writeable", True):
                 grad = Tensor._from_op(grad.data.copy(), None, 0)
             self.handed_out.add(id(grad))
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
