@@ -5,6 +5,10 @@ Run from the repository root:
     python -m benchmarks.bench_kernels            # full run (about a minute)
     python -m benchmarks.bench_kernels --quick    # a few seconds, small problems
 
+``--threads N`` caps the threads of Numba, torch and (when threadpoolctl is installed) the
+BLAS library. On a busy shared machine, ``--threads 1 --clock cpu`` compares per-core work:
+it measures the process's CPU time, which does not grow while other programs hold the cores.
+
 Prints a markdown table of median wall times, with the Numba and torch columns given as
 speed-ups over the NumPy reference (2.0x = twice as fast). Timings on a shared machine move
 from run to run; compare columns within one run. Each implementation of a case is timed in
@@ -13,6 +17,7 @@ the Numba kernels on the first run; they are cached on disk afterwards).
 """
 
 import argparse
+import contextlib
 import platform
 import time
 
@@ -30,28 +35,40 @@ def _try_import_torch():
     return torch
 
 
-def median_ms(run, rounds, repeats):
-    """Median wall time of run() in milliseconds over rounds * repeats calls."""
-    times = []
-    for _ in range(rounds):
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
+def limit_threads(threads, torch):
+    """Cap Numba's and torch's thread pools; returns a context manager capping BLAS's."""
+    if threads is None:
+        return contextlib.nullcontext()
+    if numba_available():
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    if torch is not None:
+        torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("(threadpoolctl is not installed: BLAS keeps its default thread count)")
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads)
 
 
-def time_case(impls, rounds, repeats):
-    """{impl name: median ms}; impls are timed in alternating order, one block per round."""
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_case(impls, rounds, repeats, clock):
+    """{impl name: median ms}; impls are timed in blocks of `repeats` calls, in alternating
+    order over `rounds` rounds, after one warm-up call each."""
     for run in impls.values():
         run()  # warm-up (and Numba compilation on the very first run)
     times = {name: [] for name in impls}
     names = list(impls)
     for round_index in range(rounds):
-        order = names if round_index % 2 == 0 else names[::-1]
-        for name in order:
-            times[name].append(median_ms(impls[name], 1, repeats))
-    return {name: float(np.median(values)) for name, values in times.items()}
+        for name in names if round_index % 2 == 0 else names[::-1]:
+            for _ in range(repeats):
+                start = clock()
+                impls[name]()
+                times[name].append(clock() - start)
+    return {name: 1e3 * float(np.median(values)) for name, values in times.items()}
 
 
 # ----------------------------------------------------------------------------- cases
@@ -183,9 +200,19 @@ def max_pool_case(N, torch):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="cap the thread count of Numba, torch and BLAS")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time (default) or the process's CPU time")
     args = parser.parse_args(argv)
     torch = _try_import_torch()
     has_numba = numba_available()
+    with limit_threads(args.threads, torch):
+        run_table(args, torch, has_numba)
+
+
+def run_table(args, torch, has_numba):
+    """Build the cases and print the table."""
     if args.quick:  # small problems, few repeats
         rounds, repeats = 1, 3
         cases = [attention_case(2, 64, torch), adam_case(100_000, torch),
@@ -196,16 +223,17 @@ def main(argv=None):
         cases = [attention_case(8, 128, torch), attention_case(8, 256, torch),
                  adam_case(1_000_000, torch), sgd_case(1_000_000, torch), im2col_case(64, torch),
                  col2im_case(64, torch), max_pool_case(64, torch)]
-    print(f"# tinydl kernels: median ms, speed-up over the NumPy reference "
+    print(f"# tinydl kernels: median {args.clock} ms, speed-up over the NumPy reference "
           f"({platform.machine()}, NumPy {np.__version__}"
           f"{', torch ' + torch.__version__ if torch else ''}; "
-          f"{'quick' if args.quick else f'{rounds}x{repeats}'} runs)\n")
+          f"{'quick' if args.quick else f'{rounds}x{repeats}'} runs, "
+          f"threads: {args.threads or 'default'})\n")
     print("| case | numpy ref | numba | torch |")
     print("|---|---:|---:|---:|")
     for title, impls in cases:
         if not has_numba:
             impls.pop("numba")
-        times = time_case(impls, rounds, repeats)
+        times = time_case(impls, rounds, repeats, CLOCKS[args.clock])
         base = times["numpy"]
         cells = [f"{base:.2f} ms"]
         for name in ("numba", "torch"):

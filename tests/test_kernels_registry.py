@@ -102,6 +102,18 @@ def test_every_kernel_family_is_registered_with_a_reference():
         assert set(registry.implementations(op)) == {"numpy", "numba"}
 
 
+def test_real_kernels_default_and_forced_choices(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.delenv(registry.ENV_VAR, raising=False)
+    chosen = registry.report()
+    # Numba is the default where the benchmarks show it faster; attention stays on NumPy.
+    assert chosen == {op: "numpy" if op.startswith("attention") else "numba" for op in ALL_OPS}
+    monkeypatch.setenv(registry.ENV_VAR, "numba")
+    assert registry.report() == {op: "numba" for op in ALL_OPS}
+    monkeypatch.setenv(registry.ENV_VAR, "numpy")
+    assert registry.report() == {op: "numpy" for op in ALL_OPS}
+
+
 def test_without_numba_every_op_runs_its_numpy_reference(monkeypatch):
     monkeypatch.delenv(registry.ENV_VAR, raising=False)
     monkeypatch.setitem(sys.modules, "numba", None)  # makes `import numba` fail

@@ -14,13 +14,13 @@ query i see only keys j <= i (top-left aligned, like PyTorch's ``is_causal``); m
 may be combined. A query row whose keys are all masked gets out = 0 and lse = -inf (PyTorch
 gives NaN there), and its backward gives zero gradients.
 
-Four versions of the forward pass, one backward pass per style:
+Three versions, each a forward and a backward function with the same arguments and results:
 - ``attention_forward_reference`` / ``attention_backward_reference``: the plain formula over
   the full Tq x Tk score matrix.
 - ``attention_forward_tiled_numpy`` / ``attention_backward_tiled_numpy``: the same over blocks
   of keys with an online softmax (flash-attention style); extra memory O(Tq * block).
 - ``attention_forward_numba`` / ``attention_backward_numba``: tiled Numba kernels, parallel
-  over batch x heads, that never build a Tq x Tk array. The backward recomputes the
+  over batch x heads (and query tiles), that never build a Tq x Tk array. The backward recomputes the
   probabilities from q, k and lse (flash-attention-2 style, with D_i = rowsum(dout * out)).
 """
 
@@ -559,9 +559,12 @@ def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
     return dq, dk, dv
 
 
+# Not the default yet: per core the Numba kernels run 0.9x-1.3x the speed of the reference
+# at T = 128..256 (benchmarks/bench_kernels.py); their gain is memory, O(T d) instead of
+# O(T^2). TINYDL_KERNELS=numba selects them.
 register("attention_forward", "numpy", attention_forward_reference)
 register("attention_forward", "numba", attention_forward_numba, available=numba_available,
-         default=True)
+         default=False)
 register("attention_backward", "numpy", attention_backward_reference)
 register("attention_backward", "numba", attention_backward_numba, available=numba_available,
-         default=True)
+         default=False)

@@ -134,10 +134,13 @@ def col2im_reference(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
 @jit(inline=True)
 def _valid_range(offset, stride, size, count):
     """The range [lo, hi) of o in [0, count) with 0 <= o * stride + offset < size."""
-    lo = max(0, -(offset // stride))  # ceil(-offset / stride)
+    lo = min(count, max(0, -(offset // stride)))  # ceil(-offset / stride), within [0, count]
     hi = min(count, -((offset - size) // stride))  # ceil((size - offset) / stride)
     return lo, max(lo, hi)
 
+
+# Inside the inner loops below every index is unsigned (np.uint64): Numba then skips its
+# negative-index check (Python's x[-1]), which would otherwise cost a branch per element.
 
 @jit(parallel=True)
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, cols):
@@ -148,6 +151,7 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, cols):
     (the padded ends are zero-filled separately).
     """
     N, C, H, W = x.shape
+    step = np.uint64(sw)
     for work in prange(N * OH):
         n = work // OH
         oh = work % OH
@@ -155,15 +159,18 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, cols):
         for c in range(C):
             for i in range(kh):
                 h = oh * sh - ph + i * dh
+                x_row = x[n, c, max(0, min(h, H - 1))]  # (W,); unused if h is padding
                 for j in range(kw):
-                    column = (c * kh + i) * kw + j
+                    column = np.uint64((c * kh + i) * kw + j)
                     offset = j * dw - pw  # input column of output column ow: ow * sw + offset
                     lo, hi = _valid_range(offset, sw, W, OW) if 0 <= h < H else (0, 0)
-                    for ow in range(lo):
+                    for ow in range(np.uint64(lo)):
                         block[ow, column] = 0
-                    for ow in range(lo, hi):
-                        block[ow, column] = x[n, c, h, ow * sw + offset]
-                    for ow in range(hi, OW):
+                    source = np.uint64(lo * sw + offset)  # >= 0: the first input column read
+                    for ow in range(np.uint64(lo), np.uint64(hi)):
+                        block[ow, column] = x_row[source]
+                        source += step
+                    for ow in range(np.uint64(hi), np.uint64(OW)):
                         block[ow, column] = 0
 
 
@@ -175,6 +182,7 @@ def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, x):
     work items write to the same place.
     """
     N, C, H, W = x.shape
+    step = np.uint64(sw)
     for n in prange(N):
         for oh in range(OH):
             block = cols[(n * OH + oh) * OW:(n * OH + oh + 1) * OW]  # (OW, C*kh*kw)
@@ -183,12 +191,15 @@ def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, x):
                     h = oh * sh - ph + i * dh
                     if h < 0 or h >= H:
                         continue  # this tap only ever reads padding
+                    x_row = x[n, c, h]  # (W,)
                     for j in range(kw):
-                        column = (c * kh + i) * kw + j
+                        column = np.uint64((c * kh + i) * kw + j)
                         offset = j * dw - pw
                         lo, hi = _valid_range(offset, sw, W, OW)
-                        for ow in range(lo, hi):
-                            x[n, c, h, ow * sw + offset] += block[ow, column]
+                        target = np.uint64(lo * sw + offset)
+                        for ow in range(np.uint64(lo), np.uint64(hi)):
+                            x_row[target] += block[ow, column]
+                            target += step
 
 
 def im2col_numba(x, kh, kw, stride=1, padding=0, dilation=1):

@@ -147,7 +147,7 @@ def _adam_kernel(param, grad, exp_avg, exp_avg_sq, amsgrad_max, use_amsgrad, lr,
         g = grad[n]
         if decoupled:
             p = p * (1 - lr * weight_decay)
-        else:
+        elif weight_decay != 0:
             g = g + weight_decay * p
         m = exp_avg[n] + (1 - beta1) * (g - exp_avg[n])
         v = beta2 * exp_avg_sq[n] + (1 - beta2) * (g * g)
