@@ -8,8 +8,10 @@ import pytest
 
 from tinydl.kernels import optim
 
-ADAM = {"reference": optim.adam_update_reference, "numba": optim.adam_update_numba}
-SGD = {"reference": optim.sgd_momentum_update_reference, "numba": optim.sgd_momentum_update_numba}
+ADAM = {"reference": optim.adam_update_reference, "numba": optim.adam_update_numba,
+        "registry": optim.adam_update_}
+SGD = {"reference": optim.sgd_momentum_update_reference, "numba": optim.sgd_momentum_update_numba,
+       "registry": optim.sgd_momentum_update_}
 
 ADAM_CASES = {  # lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad
     "adam": (1e-2, 0.9, 0.999, 1e-8, 0.0, False, False),
@@ -89,7 +91,7 @@ def run_sgd(update, param, grads, lr, momentum, dampening, nesterov, weight_deca
     return param, buf
 
 
-@pytest.mark.parametrize("impl", ["reference", "numba"])
+@pytest.mark.parametrize("impl", ["reference", "numba", "registry"])
 @pytest.mark.parametrize("case", list(ADAM_CASES))
 def test_adam_matches_the_formula(impl, case):
     param = np.random.default_rng(1).standard_normal((7, 5))
@@ -100,7 +102,7 @@ def test_adam_matches_the_formula(impl, case):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("impl", ["reference", "numba"])
+@pytest.mark.parametrize("impl", ["reference", "numba", "registry"])
 @pytest.mark.parametrize("case", list(SGD_CASES))
 def test_sgd_matches_the_formula(impl, case):
     param = np.random.default_rng(2).standard_normal(33)
@@ -110,6 +112,18 @@ def test_sgd_matches_the_formula(impl, case):
     np.testing.assert_allclose(got_param, want_param, rtol=1e-12, atol=1e-14)
     if want_buf is not None:
         np.testing.assert_allclose(got_buf, want_buf, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("path", ["numpy", "numba"])
+def test_registry_dispatch_follows_tinydl_kernels(path, monkeypatch):
+    if path == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("TINYDL_KERNELS", path)
+    param = np.random.default_rng(12).standard_normal(9)
+    grads = gradients(param.shape, steps=3, seed=13)
+    got = run_sgd(optim.sgd_momentum_update_, param, grads, *SGD_CASES["nesterov_weight_decay"])
+    want = sgd_by_formula(param, grads, *SGD_CASES["nesterov_weight_decay"])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
 
 
 def test_one_adam_step_by_hand():

@@ -24,8 +24,10 @@ from tinydl.kernels.conv import (
     max_pool2d_forward_reference,
 )
 from tinydl.kernels.optim import (
+    adam_update_,
     adam_update_numba,
     adam_update_reference,
+    sgd_momentum_update_,
     sgd_momentum_update_numba,
     sgd_momentum_update_reference,
 )

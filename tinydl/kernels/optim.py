@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from tinydl.kernels._jit import jit, numba_available
-from tinydl.kernels.registry import register
+from tinydl.kernels.registry import get, register
 
 prange = range  # compiled kernels see numba.prange here (see _jit.py)
 
@@ -254,3 +254,17 @@ register("adam_update_", "numba", adam_update_numba, available=numba_available, 
 register("sgd_momentum_update_", "numpy", sgd_momentum_update_reference)
 register("sgd_momentum_update_", "numba", sgd_momentum_update_numba, available=numba_available,
          default=True)
+
+
+def adam_update_(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
+                 decoupled, amsgrad_max=None):
+    """One Adam/AdamW step in place with the kernel the registry picks (Numba or NumPy)."""
+    return get("adam_update_")(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+                               weight_decay, decoupled, amsgrad_max)
+
+
+def sgd_momentum_update_(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay,
+                         first_step):
+    """One SGD step in place with the kernel the registry picks (Numba or NumPy)."""
+    return get("sgd_momentum_update_")(param, grad, buf, lr, momentum, dampening, nesterov,
+                                       weight_decay, first_step)
