@@ -149,3 +149,24 @@ def test_module_to_moves_parameters_and_their_grads():
     assert layer.weight.device == "standin" and layer.weight.grad.device == "standin"
     layer.to("cpu")
     assert isinstance(layer.weight.data, np.ndarray)
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda params: __import__("tinydl").optim.Adam(params, lr=0.1, weight_decay=0.01),
+    lambda params: __import__("tinydl").optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True),
+], ids=["adam", "sgd-nesterov"])
+def test_optimizer_state_and_updates_follow_the_device(make_optimizer):
+    results = {}
+    for device in ("cpu", "standin"):
+        w = tinydl.tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True, device=device)
+        optimizer = make_optimizer([w])
+        for _ in range(3):
+            optimizer.zero_grad()
+            ((w @ w.T) ** 2).sum().backward()  # a transposed (non-contiguous) gradient path
+            optimizer.step()
+        for state in optimizer.state.values():
+            for value in state.values():
+                if hasattr(value, "shape"):
+                    assert backend.device_of(value) == tinydl.Device(device)
+        results[device] = w.numpy()
+    np.testing.assert_allclose(results["cpu"], results["standin"], rtol=1e-6)

@@ -65,16 +65,18 @@ def test_forcing_numba_without_numba_is_a_clear_error(fresh_registry, monkeypatc
         fresh_registry.get("op")
 
 
-def test_bad_env_value_unknown_op_and_unknown_device_are_clear_errors(fresh_registry,
+def test_bad_env_value_unknown_op_and_other_devices(fresh_registry,
                                                                       monkeypatch):
     fresh_registry.register("op", "numpy", reference_fn)
     with pytest.raises(LookupError, match=r"no op named 'nope' is registered; known ops: op"):
         fresh_registry.get("nope")
-    with pytest.raises(ValueError, match=r"unknown device 'tpu' for op 'op'; use one of cpu, cuda"):
-        fresh_registry.get("op", device="tpu")
-    with pytest.raises(LookupError, match=r"no usable cuda implementation of 'op' \(registered: "
-                                          r"numpy\)"):
-        fresh_registry.get("op", device="cuda")
+    # the references are written against xp, so other devices fall back to them
+    assert fresh_registry.get("op", device="cuda") is reference_fn
+    assert fresh_registry.get("op", device="standin") is reference_fn
+    fresh_registry.register("gpu_only", "numba", fast_fn)
+    with pytest.raises(LookupError, match=r"no usable cuda implementation of 'gpu_only' "
+                                          r"\(registered: numba\)"):
+        fresh_registry.get("gpu_only", device="cuda")
     monkeypatch.setenv("TINYDL_KERNELS", "fortran")
     with pytest.raises(ValueError, match=r"TINYDL_KERNELS='fortran' is not a kernel path; set it "
                                          r"to one of numpy, numba or unset it"):

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from tinydl.backend import get_array_module, device_of
 from tinydl.kernels._jit import jit, numba_available
 from tinydl.kernels.registry import get, register
 
@@ -37,14 +38,14 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _check_state(op, param, named_arrays):
     """Every state array must be a writable contiguous array shaped and typed like param."""
-    if not isinstance(param, np.ndarray) or param.dtype not in _FLOAT_DTYPES:
+    if getattr(param, "dtype", None) not in _FLOAT_DTYPES:
         raise TypeError(
             f"{op}: param must be a float32 or float64 NumPy array, got "
             f"{getattr(param, 'dtype', type(param).__name__)}; convert it with "
             f".astype(np.float32)"
         )
     for name, array in (("param", param), *named_arrays):
-        if not isinstance(array, np.ndarray) or array.shape != param.shape \
+        if type(array) is not type(param) or array.shape != param.shape \
                 or array.dtype != param.dtype:
             raise ValueError(
                 f"{op}: {name} must be a {param.dtype} array of shape {param.shape} like param, "
@@ -57,7 +58,7 @@ def _check_state(op, param, named_arrays):
                 f"run in place over its flat memory; create it with np.ascontiguousarray"
             )
     for name, array in (("param", param), *named_arrays):
-        if name != "grad" and not array.flags.writeable:
+        if name != "grad" and not getattr(array.flags, "writeable", True):
             raise ValueError(f"{op}: {name} is read-only, but the update writes into it")
 
 
@@ -107,32 +108,33 @@ def adam_update_reference(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, bet
         state.append(("amsgrad_max", amsgrad_max))
     _check_state(op, param, state)
     _check_adam_hyper(op, step, lr, beta1, beta2, eps, weight_decay)
-    scratch = np.empty_like(param)
+    xp = get_array_module(param)  # NumPy here; CuPy (or a test stand-in) elsewhere
+    scratch = xp.empty_like(param)
     if weight_decay != 0 and decoupled:
         param *= 1 - lr * weight_decay
     g = grad
     if weight_decay != 0 and not decoupled:
-        g = np.multiply(param, weight_decay)  # second scratch array: grad itself stays unchanged
+        g = xp.multiply(param, weight_decay)  # second scratch array: grad itself stays unchanged
         g += grad
     # exp_avg += (1 - beta1) * (g - exp_avg)
-    np.subtract(g, exp_avg, out=scratch)
+    xp.subtract(g, exp_avg, out=scratch)
     scratch *= 1 - beta1
     exp_avg += scratch
     # exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
     exp_avg_sq *= beta2
-    np.multiply(g, g, out=scratch)
+    xp.multiply(g, g, out=scratch)
     scratch *= 1 - beta2
     exp_avg_sq += scratch
     second_moment = exp_avg_sq
     if amsgrad_max is not None:
-        np.maximum(amsgrad_max, exp_avg_sq, out=amsgrad_max)
+        xp.maximum(amsgrad_max, exp_avg_sq, out=amsgrad_max)
         second_moment = amsgrad_max
     # param -= step_size * exp_avg / (sqrt(second_moment) / sqrt(bias_correction2) + eps)
     step_size = lr / (1 - beta1 ** step)
-    np.sqrt(second_moment, out=scratch)
+    xp.sqrt(second_moment, out=scratch)
     scratch /= math.sqrt(1 - beta2 ** step)
     scratch += eps
-    np.divide(exp_avg, scratch, out=scratch)
+    xp.divide(exp_avg, scratch, out=scratch)
     scratch *= step_size
     param -= scratch
     return param
@@ -192,27 +194,28 @@ def sgd_momentum_update_reference(param, grad, buf, lr, momentum, dampening, nes
     op = "sgd_momentum_update_"
     _check_sgd_hyper(op, buf, lr, momentum, dampening, nesterov, weight_decay)
     _check_state(op, param, [("grad", grad)] + ([("buf", buf)] if momentum != 0 else []))
-    work = np.empty_like(param)  # scratch array
+    xp = get_array_module(param)  # NumPy here; CuPy (or a test stand-in) elsewhere
+    work = xp.empty_like(param)  # scratch array
     g = grad
     if weight_decay != 0:  # g = grad + weight_decay * param
-        g = np.multiply(param, weight_decay, out=work)
+        g = xp.multiply(param, weight_decay, out=work)
         g += grad
     direction = g
     if momentum != 0:
         if first_step:
-            np.copyto(buf, g)
+            xp.copyto(buf, g)
         elif dampening == 0:
             buf *= momentum
             buf += g
         else:  # buf = momentum * buf + (1 - dampening) * g; g is not needed afterwards
             buf *= momentum
-            buf += np.multiply(g, 1 - dampening, out=work)
+            buf += xp.multiply(g, 1 - dampening, out=work)
         if nesterov:  # direction = g + momentum * buf (dampening is 0, so g is intact)
-            direction = np.multiply(buf, momentum, out=work if g is grad else None)
+            direction = xp.multiply(buf, momentum, out=work if g is grad else None)
             direction += g
         else:
             direction = buf
-    param -= np.multiply(direction, lr, out=work)
+    param -= xp.multiply(direction, lr, out=work)
     return param
 
 
@@ -256,15 +259,24 @@ register("sgd_momentum_update_", "numba", sgd_momentum_update_numba, available=n
          default=True)
 
 
+def _contiguous(grad):
+    """The kernels walk flat memory; a transposed gradient view is copied first."""
+    if grad.flags.c_contiguous:
+        return grad
+    return get_array_module(grad).ascontiguousarray(grad)
+
+
 def adam_update_(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
                  decoupled, amsgrad_max=None):
-    """One Adam/AdamW step in place with the kernel the registry picks (Numba or NumPy)."""
-    return get("adam_update_")(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+    """One Adam/AdamW step in place with the kernel the registry picks for param's device."""
+    grad = _contiguous(grad)
+    return get("adam_update_", device_of(param).type)(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
                                weight_decay, decoupled, amsgrad_max)
 
 
 def sgd_momentum_update_(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay,
                          first_step):
-    """One SGD step in place with the kernel the registry picks (Numba or NumPy)."""
-    return get("sgd_momentum_update_")(param, grad, buf, lr, momentum, dampening, nesterov,
+    """One SGD step in place with the kernel the registry picks for param's device."""
+    grad = _contiguous(grad)
+    return get("sgd_momentum_update_", device_of(param).type)(param, grad, buf, lr, momentum, dampening, nesterov,
                                        weight_decay, first_step)

@@ -13,54 +13,11 @@ For each parameter p with gradient g, step t (1, 2, ...) does:
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable
 
-from tinydl.backend import get_array_module
+from tinydl.kernels.optim import adam_update_  # Numba when installed, else NumPy
 from tinydl.optim.optimizer import Optimizer
 from tinydl.tensor import Tensor
-
-
-def _adam_update_numpy(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int,
-                       lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-                       decoupled: bool, amsgrad_max: Any = None) -> None:
-    """One Adam/AdamW step on arrays, in place: param, exp_avg, exp_avg_sq (and amsgrad_max).
-
-    Shapes: every array has the parameter's shape. step: this step's number, counting from 1.
-    decoupled: AdamW's weight decay (shrink p) instead of Adam's (add weight_decay * p to g).
-    amsgrad_max: the running maximum of exp_avg_sq for AMSGrad, or None.
-    """
-    xp = get_array_module(param)
-    scratch = xp.empty_like(param)
-    if weight_decay != 0:
-        if decoupled:
-            param *= 1.0 - lr * weight_decay
-        else:
-            decayed = xp.multiply(param, weight_decay)
-            decayed += grad  # g + weight_decay * p
-            grad = decayed
-    # m += (1 - beta1) * (g - m)
-    xp.subtract(grad, exp_avg, out=scratch)
-    scratch *= 1.0 - beta1
-    exp_avg += scratch
-    # v = beta2 * v + (1 - beta2) * g * g
-    exp_avg_sq *= beta2
-    xp.multiply(grad, grad, out=scratch)
-    scratch *= 1.0 - beta2
-    exp_avg_sq += scratch
-    second_moment = exp_avg_sq
-    if amsgrad_max is not None:
-        xp.maximum(amsgrad_max, exp_avg_sq, out=amsgrad_max)
-        second_moment = amsgrad_max
-    step_size = lr / (1.0 - beta1 ** step)
-    # denominator: sqrt(v) / sqrt(1 - beta2^t) + eps
-    xp.sqrt(second_moment, out=scratch)
-    scratch /= math.sqrt(1.0 - beta2 ** step)
-    scratch += eps
-    # p -= step_size * m / denominator
-    xp.divide(exp_avg, scratch, out=scratch)
-    scratch *= -step_size
-    param += scratch
 
 
 class Adam(Optimizer):
@@ -107,11 +64,10 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = param.xp.zeros_like(param.data)
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        _adam_update_numpy(param.data, grad, state["exp_avg"], state["exp_avg_sq"],
-                           state["step"], float(group["lr"]), float(beta1), float(beta2),
-                           float(group["eps"]), float(group["weight_decay"]),
-                           bool(group["decoupled_weight_decay"]),
-                           state["max_exp_avg_sq"] if group["amsgrad"] else None)
+        adam_update_(param.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
+                     float(group["lr"]), float(beta1), float(beta2), float(group["eps"]),
+                     float(group["weight_decay"]), bool(group["decoupled_weight_decay"]),
+                     state["max_exp_avg_sq"] if group["amsgrad"] else None)
 
 
 class AdamW(Adam):

@@ -14,41 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from tinydl.backend import get_array_module
+from tinydl.kernels.optim import sgd_momentum_update_  # Numba when installed, else NumPy
 from tinydl.optim.optimizer import Optimizer, required
 from tinydl.tensor import Tensor
-
-
-def _sgd_momentum_update_numpy(param: Any, grad: Any, buf: Any, lr: float, momentum: float,
-                               dampening: float, nesterov: bool, weight_decay: float,
-                               first_step: bool) -> None:
-    """One SGD step on arrays, in place: ``param`` (and ``buf``) change; ``grad`` does not.
-
-    Shapes: param, grad and buf all have the parameter's shape; buf is None when
-    momentum == 0. first_step: buf holds nothing yet and is set to the gradient.
-    """
-    xp = get_array_module(param)
-    scratch = xp.empty_like(param)
-    if weight_decay != 0:
-        direction = xp.multiply(param, weight_decay)
-        direction += grad  # g + weight_decay * p
-    else:
-        direction = grad
-    if buf is not None:
-        if first_step:
-            buf[...] = direction
-        else:
-            buf *= momentum
-            xp.multiply(direction, 1.0 - dampening, out=scratch)
-            buf += scratch
-        if nesterov:
-            xp.multiply(buf, momentum, out=scratch)
-            scratch += direction  # g + momentum * buf
-            direction = scratch
-        else:
-            direction = buf
-    xp.multiply(direction, -lr, out=scratch)
-    param += scratch
 
 
 class SGD(Optimizer):
@@ -85,6 +53,6 @@ class SGD(Optimizer):
             if buf is None:
                 buf = state["momentum_buffer"] = param.xp.zeros_like(param.data)
                 first_step = True
-        _sgd_momentum_update_numpy(param.data, grad, buf, float(group["lr"]), momentum,
-                                   float(group["dampening"]), bool(group["nesterov"]),
-                                   float(group["weight_decay"]), first_step)
+        sgd_momentum_update_(param.data, grad, buf, float(group["lr"]), momentum,
+                             float(group["dampening"]), bool(group["nesterov"]),
+                             float(group["weight_decay"]), first_step)
