@@ -169,4 +169,5 @@ def test_optimizer_state_and_updates_follow_the_device(make_optimizer):
                 if hasattr(value, "shape"):
                     assert backend.device_of(value) == tinydl.Device(device)
         results[device] = w.numpy()
-    np.testing.assert_allclose(results["cpu"], results["standin"], rtol=1e-6)
+    # the CPU may run the Numba kernel, the stand-in the NumPy reference: float32 rounding differs
+    np.testing.assert_allclose(results["cpu"], results["standin"], rtol=1e-5)
