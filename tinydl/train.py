@@ -589,18 +589,21 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
             bar = _progress_bar(total, f"epoch {epoch + 1}/{epochs}", progress)
-            logs = _train_one_epoch(model, train_loader, loss_fn, optimizer, metric_fns, bar)
-            if val_loader is not None:
-                val_logs = evaluate(model, val_loader, loss_fn, metric_fns)
-                logs.update({f"val_{key}": value for key, value in val_logs.items()})
-            lr = _current_lr(optimizer)
-            if lr is not None:
-                logs["lr"] = lr
+            try:
+                logs = _train_one_epoch(model, train_loader, loss_fn, optimizer, metric_fns, bar)
+                if val_loader is not None:
+                    val_logs = evaluate(model, val_loader, loss_fn, metric_fns)
+                    logs.update({f"val_{key}": value for key, value in val_logs.items()})
+                lr = _current_lr(optimizer)  # the rate this epoch used, before the scheduler step
+                if lr is not None:
+                    logs["lr"] = lr
+                if bar is not None:
+                    bar.set_postfix(_format_logs(logs), refresh=False)
+            finally:
+                if bar is not None:
+                    bar.close()  # draws the final line with the epoch's results
             if scheduler is not None:
                 _step_scheduler(scheduler, logs)
-            if bar is not None:
-                bar.set_postfix(_format_logs(logs), refresh=True)
-                bar.close()
             history.append(epoch, logs)
             for callback in callbacks:
                 callback.on_epoch_end(epoch, logs)
