@@ -91,12 +91,11 @@ scratch = NumpyMLP(np.random.default_rng(3))
 # %% The same network in tinydl, starting from the same weights
 model = nn.Sequential(nn.Linear(N_IN, N_HIDDEN, dtype=tinydl.float64), nn.Sigmoid(),
                       nn.Linear(N_HIDDEN, N_OUT, dtype=tinydl.float64))
-with tinydl.no_grad():
-    # tinydl (like PyTorch) stores weight as (out, in) and computes x @ weight.T
-    model[0].weight.data[...] = scratch.W1.T
-    model[0].bias.data[...] = scratch.b1
-    model[2].weight.data[...] = scratch.W2.T
-    model[2].bias.data[...] = scratch.b2
+# tinydl (like PyTorch) stores weight as (out, in) and computes x @ weight.T
+model[0].weight.data[...] = scratch.W1.T
+model[0].bias.data[...] = scratch.b1
+model[2].weight.data[...] = scratch.W2.T
+model[2].bias.data[...] = scratch.b2
 print(model)
 
 # %% Do the gradients agree?
