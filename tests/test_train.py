@@ -366,3 +366,27 @@ def test_fit_works_without_tqdm(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # `import tqdm` now raises ImportError
     run_small_fit(progress=True)
     assert stream.getvalue() == ""
+
+
+def test_fit_evaluate_predict_on_another_device_match_the_cpu():
+    """On the stand-in device (arrays that reject direct NumPy calls) the loop gives the CPU's
+    numbers: fit, evaluate and predict only reach arrays through the device's module."""
+    from tinydl.testing import standin
+
+    standin.register()
+    X, y = classification_data(n=20)
+    results = {}
+    for device in ("cpu", "standin"):
+        tinydl.manual_seed(0)
+        model = nn.Linear(2, 2).to(device)
+        val = DataLoader(TensorDataset(X, y), batch_size=10, device=device)
+        history = fit(model, DataLoader(TensorDataset(X, y), batch_size=5, shuffle=True,
+                                        device=device),
+                      nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.1), 3,
+                      val_loader=val, metrics=["accuracy"], progress=False)
+        assert model.weight.device == device
+        results[device] = (history.to_dict(), evaluate(model, val, nn.CrossEntropyLoss()),
+                           predict(model, X))
+    assert results["standin"][0] == results["cpu"][0]
+    assert results["standin"][1] == results["cpu"][1]
+    np.testing.assert_array_equal(results["standin"][2], results["cpu"][2])

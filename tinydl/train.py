@@ -341,49 +341,14 @@ class ModelCheckpoint(_MonitorMixin, Callback):
 
 CHECKPOINT_KIND = "tinydl-training-checkpoint"
 _RESERVED_KEYS = ("kind", "model", "optimizer", "scheduler", "epoch", "rng_state")
-_INT_KEYED = "__int_keyed_dict__"  # marks a dict with int keys (optimizer state by param index)
-_TENSOR = "__tensor__"             # marks a Tensor (restored as a Tensor, not an array)
-
-
-def _encode_state(value: Any, where: str) -> Any:
-    """Make an optimizer/scheduler state_dict storable by tinydl.io.save (str keys only)."""
-    if isinstance(value, Tensor):
-        return {_TENSOR: value.detach().numpy()}
-    if isinstance(value, dict):
-        if all(isinstance(k, str) for k in value):
-            return {k: _encode_state(v, f"{where}/{k}") for k, v in value.items()}
-        if all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in value):
-            return {_INT_KEYED: [int(k) for k in value],
-                    "values": [_encode_state(v, f"{where}/{k}") for k, v in value.items()]}
-        raise TypeError(f"save_checkpoint: the dict at '{where}' mixes key types "
-                        f"{sorted({type(k).__name__ for k in value})}; keys must be all str "
-                        "or all int")
-    if isinstance(value, (list, tuple)):
-        return type(value)(_encode_state(v, f"{where}/{i}") for i, v in enumerate(value))
-    if callable(value):
-        raise TypeError(f"save_checkpoint: '{where}' holds a function ({value!r}), which cannot "
-                        "be stored without pickle; leave functions out of state_dict()")
-    return value
-
-
-def _decode_state(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {_TENSOR}:
-            array = value[_TENSOR]
-            return Tensor(array, dtype=array.dtype)
-        if _INT_KEYED in value:
-            return {k: _decode_state(v) for k, v in zip(value[_INT_KEYED], value["values"])}
-        return {k: _decode_state(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_decode_state(v) for v in value)
-    return value
 
 
 def save_checkpoint(path: Any, model: Any, optimizer: Any = None, scheduler: Any = None,
                     epoch: int | None = None, **extra: Any) -> None:
     """Write everything needed to resume training to ``path`` (.npz, atomic, no pickle).
 
-    Stored: the model's state_dict, the optimizer's and scheduler's state_dicts (when given),
+    Stored: the model's state_dict, the optimizer's and scheduler's state_dicts (when given;
+    tinydl's are made of str-keyed dicts, lists, numbers and NumPy arrays, as io.save needs),
     ``epoch`` (by convention the number of epochs completed), tinydl's random-generator state
     and any ``extra`` values (numbers, strings, arrays, nested dicts/lists of them).
     The file is replaced atomically: a crash mid-write leaves the previous file intact.
@@ -395,10 +360,8 @@ def save_checkpoint(path: Any, model: Any, optimizer: Any = None, scheduler: Any
     checkpoint = {
         "kind": CHECKPOINT_KIND,
         "model": {name: t.detach().numpy() for name, t in model.state_dict().items()},
-        "optimizer": None if optimizer is None else _encode_state(optimizer.state_dict(),
-                                                                  "optimizer"),
-        "scheduler": None if scheduler is None else _encode_state(scheduler.state_dict(),
-                                                                  "scheduler"),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
         "epoch": None if epoch is None else int(epoch),
         "rng_state": get_rng_state(),
     }
@@ -430,7 +393,7 @@ def load_checkpoint(path: Any, model: Any, optimizer: Any = None, scheduler: Any
         if checkpoint[name] is None:
             raise io.CheckpointError(f"load_checkpoint: '{os.fspath(path)}' holds no {name} "
                                      f"state; pass {name}=None or save the checkpoint with one")
-        target.load_state_dict(_decode_state(checkpoint[name]))
+        target.load_state_dict(checkpoint[name])
     if restore_rng:
         set_rng_state(checkpoint["rng_state"])
     return checkpoint
