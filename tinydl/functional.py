@@ -76,3 +76,6 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Tensor:
                          f"{int(labels.data.min())} to {int(labels.data.max())}")
     out = xp.eye(num_classes, dtype=dtype or "float32")[labels.data]
     return Tensor(out, dtype=out.dtype)
+
+from tinydl.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: E402,F401
+                           cross_entropy, mse_loss, nll_loss)

@@ -5,3 +5,5 @@ from tinydl.nn.activation import (GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Si
 from tinydl.nn.container import ModuleDict, ModuleList, Sequential
 from tinydl.nn.linear import Flatten, Identity, Linear
 from tinydl.nn.module import Module, Parameter
+from tinydl.nn import utils
+from tinydl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
