@@ -37,3 +37,4 @@ __version__ = "0.1.0"
 
 from tinydl import data, functional, io, metrics, nn, text  # noqa: E402  (they use the names above)
 from tinydl import optim  # noqa: E402
+from tinydl import train  # noqa: E402  (fit, callbacks, checkpoints; needs data, io, optim)
