@@ -60,5 +60,5 @@ print(f"test loss {test['loss']:.4f}")
 print(f"test accuracy {test['accuracy']:.4f} (seed 003's bar: >= 0.95)")
 
 # %% Curves
-history.plot(out / "06_history.png")
+history.plot(out / "06_history.png", metrics=["loss", "accuracy"])
 print(f"saved {out / '06_history.png'}")
