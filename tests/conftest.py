@@ -42,6 +42,8 @@ class LessonRun:
 @pytest.fixture(scope="session")
 def run_lesson(tmp_path_factory):
     """run_lesson("01") -> LessonRun; each lesson runs at most once per session."""
+    # one BLAS thread: small matmuls in a busy process pool run faster that way, and the
+    # printed results do not depend on the thread count
     cache: dict[str, LessonRun] = {}
 
     def run(prefix: str) -> LessonRun:
@@ -50,7 +52,7 @@ def run_lesson(tmp_path_factory):
         path = matches[0]
         if prefix not in cache:
             out_dir = tmp_path_factory.mktemp(f"lesson{prefix}")
-            env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
+            env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO), OPENBLAS_NUM_THREADS="1")
             completed = subprocess.run(
                 [sys.executable, str(path), "--quick", "--out", str(out_dir)], cwd=out_dir,
                 env=env, capture_output=True, text=True, timeout=600)

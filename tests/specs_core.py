@@ -290,6 +290,15 @@ SPECS = [
            lambda a, widths, value: torch.nn.functional.pad(
                a, tuple(w for pair in reversed(widths) for w in pair), value=value),
            differentiable=(0,)),
+    OpSpec("linear", lambda x, w, b: td.functional.linear(x, w, b), lambda x, w, b: x @ w.T + b,
+           st.tuples(S.shapes(0, 2, 1, 3), st.integers(1, 4), st.integers(1, 4)).flatmap(
+               lambda s: S.inputs(S.arrays(s[0] + (s[1],)), S.arrays((s[2], s[1])),
+                                  S.arrays((s[2],)))),
+           lambda x, w, b: torch.nn.functional.linear(x, w, b)),
+    OpSpec("linear_no_bias", lambda x, w: td.functional.linear(x, w), lambda x, w: x @ w.T,
+           st.tuples(S.shapes(0, 2, 1, 3), st.integers(1, 4), st.integers(1, 4)).flatmap(
+               lambda s: S.inputs(S.arrays(s[0] + (s[1],)), S.arrays((s[2], s[1])))),
+           lambda x, w: torch.nn.functional.linear(x, w)),
     OpSpec("matmul", lambda a, b: a @ b, np.matmul, _matmul_inputs(), lambda a, b: a @ b),
     OpSpec("to_device", lambda a: (a.to("standin") * 2.0).to("cpu"), lambda a: 2 * a, _unary(),
            lambda a: (a.to("cpu") * 2.0)),

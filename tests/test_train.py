@@ -387,6 +387,12 @@ def test_fit_evaluate_predict_on_another_device_match_the_cpu():
         assert model.weight.device == device
         results[device] = (history.to_dict(), evaluate(model, val, nn.CrossEntropyLoss()),
                            predict(model, X))
-    assert results["standin"][0] == results["cpu"][0]
-    assert results["standin"][1] == results["cpu"][1]
-    np.testing.assert_array_equal(results["standin"][2], results["cpu"][2])
+    # the CPU may run Adam's Numba kernel and the stand-in its NumPy reference: float32
+    # rounding differs in the last bits, so compare to a tolerance
+    cpu_history, dev_history = results["cpu"][0], results["standin"][0]
+    assert cpu_history.keys() == dev_history.keys()
+    for key in cpu_history:
+        np.testing.assert_allclose(dev_history[key], cpu_history[key], rtol=1e-5)
+    for key in results["cpu"][1]:
+        np.testing.assert_allclose(results["standin"][1][key], results["cpu"][1][key], rtol=1e-5)
+    np.testing.assert_allclose(results["standin"][2], results["cpu"][2], rtol=1e-5, atol=1e-6)

@@ -24,8 +24,18 @@ def _float_dtype(dtype: Any) -> Any:
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    """A Tensor from data (see ``Tensor``); floats become float32 unless ``dtype`` says otherwise."""
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
+    """A Tensor holding a copy of ``data``; floats become float32 unless ``dtype`` says otherwise.
+
+    Like ``torch.tensor`` it always copies, so training never changes the caller's array;
+    ``from_numpy`` shares memory instead.
+    """
+    source = data.data if isinstance(data, Tensor) else data
+    result = Tensor(data, dtype=dtype, device=device)
+    if result.data is source:  # no conversion made a new array: copy it
+        result.data = result.data.copy()
+    if requires_grad:
+        result.requires_grad_(True)
+    return result
 
 
 def from_numpy(array: numpy.ndarray) -> Tensor:

@@ -10,8 +10,7 @@ from typing import Any
 
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import where
-from tinydl.ops.linalg import matmul
-from tinydl.ops.nn import gelu, log_softmax, relu, sigmoid, softmax, tanh
+from tinydl.ops.nn import gelu, linear, log_softmax, relu, sigmoid, softmax, tanh
 from tinydl.ops.reduce import logsumexp
 from tinydl.ops.shape import pad as pad_numpy_style
 from tinydl.random import generator
@@ -19,12 +18,6 @@ from tinydl.tensor import Tensor
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "gelu", "leaky_relu", "softmax", "log_softmax",
            "logsumexp", "dropout", "pad", "one_hot", "silu"]
-
-
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x @ weight^T + bias. Shapes: x (..., in), weight (out, in), bias (out,) -> (..., out)."""
-    out = matmul(x, weight.swapaxes(-1, -2))
-    return out if bias is None else out + bias
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:

@@ -7,6 +7,7 @@ from typing import Any
 from tinydl import backend
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
+from tinydl.errors import ShapeError
 from tinydl.ops.common import as_tensor, normalize_axes
 from tinydl.ops.elementwise import erf
 from tinydl.tensor import Tensor
@@ -112,6 +113,50 @@ class LogSoftmax(Function):
         # HINT: for l = log_softmax(a): da = g - exp(l) * sum(g, axis, keepdims=True)
         return grad - ctx.output.exp() * grad.sum(axis, keepdims=True)
         ### END SOLUTION
+
+
+class Linear(Function):
+    """x @ weight^T + bias as one node: (..., in) -> (..., out).
+
+    Its backward computes the weight gradient as grad^T @ x, a fresh contiguous (out, in)
+    array, where the composed x @ weight.T would hand back a transposed view.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, weight: Any, bias: Any = None) -> Any:
+        out = get_array_module(x).matmul(x, weight.T)
+        if bias is not None:
+            out += bias
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> tuple:
+        x, weight = ctx.inputs[0], ctx.inputs[1]
+        needs = ctx.needs_input_grad
+        grad_x = grad @ weight if needs[0] else None                # (..., in)
+        grad2 = grad.reshape(-1, weight.shape[0])                   # (N, out), N = all leading dims
+        grad_weight = None
+        if needs[1]:
+            grad_weight = grad2.swapaxes(0, 1) @ x.reshape(-1, weight.shape[1])  # (out, in)
+        if len(ctx.inputs) == 2:
+            return grad_x, grad_weight
+        grad_bias = grad2.sum(0) if needs[2] else None             # (out,)
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight^T + bias. Shapes: x (..., in), weight (out, in), bias (out,) -> (..., out)."""
+    x = as_tensor(x)
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ShapeError(f"linear: input of shape {x.shape} does not fit weight of shape "
+                         f"{weight.shape}: the input's last dim must equal in_features "
+                         f"(weight.shape[1]); check the layer sizes")
+    if bias is None:
+        return Linear.apply(x, weight)
+    if bias.shape != (weight.shape[0],):
+        raise ShapeError(f"linear: bias of shape {bias.shape} does not fit weight of shape "
+                         f"{weight.shape}; it must be (out_features,) = ({weight.shape[0]},)")
+    return Linear.apply(x, weight, bias)
 
 
 def relu(a: Tensor) -> Tensor:
