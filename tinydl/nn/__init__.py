@@ -5,3 +5,6 @@ from tinydl.nn.activation import (GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Si
 from tinydl.nn.container import ModuleDict, ModuleList, Sequential
 from tinydl.nn.linear import Flatten, Identity, Linear
 from tinydl.nn.module import Module, Parameter
+from tinydl.nn.attention import MultiheadAttention
+from tinydl.nn.embedding import Embedding
+from tinydl.nn.normalization_layer import LayerNorm
