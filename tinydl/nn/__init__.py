@@ -8,3 +8,4 @@ from tinydl.nn.module import Module, Parameter
 from tinydl.nn.attention import MultiheadAttention
 from tinydl.nn.embedding import Embedding
 from tinydl.nn.normalization_layer import LayerNorm
+from tinydl.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
