@@ -9,3 +9,6 @@ from tinydl.nn.attention import MultiheadAttention
 from tinydl.nn.embedding import Embedding
 from tinydl.nn.normalization_layer import LayerNorm
 from tinydl.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from tinydl.nn.transformer import (LearnedPositionalEmbedding, PositionalEncoding,
+                                   TransformerDecoder, TransformerDecoderLayer,
+                                   TransformerEncoder, TransformerEncoderLayer)
