@@ -1,4 +1,5 @@
-"""Declarations of the sequence-model Functions (fused LSTM and GRU recurrences).
+"""Declarations of the sequence-model Functions (fused LSTM and GRU recurrences, and
+LayerNorm's Normalize).
 
 The references are the recurrences written step by step in plain NumPy; the torch oracle
 runs torch's own LSTM/GRU cell functions step by step on the same pre-projected inputs.
@@ -9,6 +10,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from tinydl.functional_recurrent import GRUSequence, LSTMSequence
+from tinydl.functional_sequence import Normalize
 from tinydl.testing import strategies as S
 from tinydl.testing.opspec import OpSpec
 
@@ -89,3 +91,22 @@ SPECS = [
            lambda p, w, b, h, rev: GRUSequence.apply(p, w, b, h, reverse=rev),
            _np_gru, _recurrence_inputs(3, with_bias=True), _torch_gru),
 ]
+
+
+def _np_normalize(x, axes):
+    mean = x.mean(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+
+
+@st.composite
+def _normalize_inputs(draw):
+    shape = draw(S.shapes(min_dims=1, max_dims=3, min_side=2))
+    count = draw(st.integers(1, len(shape)))
+    return [draw(S.arrays(shape)), tuple(range(len(shape) - count, len(shape)))]
+
+
+SPECS.append(OpSpec(
+    "layer_norm_normalize", lambda x, axes: Normalize.apply(x, axes=axes, eps=1e-5),
+    _np_normalize, _normalize_inputs(),
+    lambda x, axes: torch.nn.functional.layer_norm(x, x.shape[len(x.shape) - len(axes):]),
+    differentiable=(0,)))
