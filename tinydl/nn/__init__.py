@@ -12,3 +12,5 @@ from tinydl.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from tinydl.nn.transformer import (LearnedPositionalEmbedding, PositionalEncoding,
                                    TransformerDecoder, TransformerDecoderLayer,
                                    TransformerEncoder, TransformerEncoderLayer)
+from tinydl.nn import utils
+from tinydl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
