@@ -395,4 +395,4 @@ def test_fit_evaluate_predict_on_another_device_match_the_cpu():
         np.testing.assert_allclose(dev_history[key], cpu_history[key], rtol=1e-5)
     for key in results["cpu"][1]:
         np.testing.assert_allclose(results["standin"][1][key], results["cpu"][1][key], rtol=1e-5)
-    np.testing.assert_allclose(results["standin"][2], results["cpu"][2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(results["standin"][2], results["cpu"][2], rtol=1e-4, atol=1e-4)
