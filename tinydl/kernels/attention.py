@@ -152,11 +152,13 @@ def attention_forward_reference(q, k, v, mask=None, causal=False, scale=None):
     B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v)
     scale = _resolve_scale(op, scale, D)
     keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk)), causal, Tq, Tk)
+    ### BEGIN SOLUTION task 5.1
+    # HINT: scores = q @ k^T * scale; -inf where keep is False; then _softmax_parts and _finish_rows
     scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, Tq, Tk)
-    if keep is not None:
-        scores = np.where(keep, scores, -np.inf)
+    scores = scores if keep is None else np.where(keep, scores, -np.inf)  # masked pairs: -inf
     safe_max, weights, row_sum = _softmax_parts(scores)
     return _finish_rows(weights @ v, safe_max, row_sum)
+    ### END SOLUTION
 
 
 def attention_backward_reference(q, k, v, mask, causal, scale, out, lse, dout):
@@ -177,19 +179,21 @@ def attention_backward_reference(q, k, v, mask, causal, scale, out, lse, dout):
     _check_backward_arrays(op, shapes, q, out, lse, dout)
     scale = _resolve_scale(op, scale, D)
     keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk)), causal, Tq, Tk)
-    scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, Tq, Tk)
-    if keep is not None:
-        scores = np.where(keep, scores, -np.inf)
     lse_col = lse[..., None]  # (B, H, Tq, 1)
+    ### BEGIN SOLUTION task 5.2
+    # HINT: P = exp(scores - lse); dv = P^T dout; dS = P * (dout v^T - rowsum(dout*out)); dq, dk from dS
+    scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, Tq, Tk)
+    scores = scores if keep is None else np.where(keep, scores, -np.inf)  # masked pairs: -inf
     # Rows with lse = -inf have every score at -inf: subtracting 0 keeps their probs at 0.
     probs = np.exp(scores - np.where(np.isneginf(lse_col), 0, lse_col))
     dv = probs.swapaxes(-1, -2) @ dout  # (B, H, Tk, Dv)
     dprobs = dout @ v.swapaxes(-1, -2)  # (B, H, Tq, Tk)
-    row_dot = np.sum(dout * out, axis=-1, keepdims=True)  # (B, H, Tq, 1)
+    row_dot = np.sum(dout * out, axis=-1, keepdims=True)  # (B, H, Tq, 1): rowsum(P * dP)
     dscores = probs * (dprobs - row_dot)
     dq = (dscores @ k) * scale
     dk = (dscores.swapaxes(-1, -2) @ q) * scale
     return dq, dk, dv
+    ### END SOLUTION
 
 
 # ----------------------------------------------------------------------------- NumPy, tiled

@@ -116,6 +116,8 @@ def adam_update_reference(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, bet
     if weight_decay != 0 and not decoupled:
         g = xp.multiply(param, weight_decay)  # second scratch array: grad itself stays unchanged
         g += grad
+    ### BEGIN SOLUTION task 3.4
+    # HINT: m, v moving averages of g and g*g; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
     # exp_avg += (1 - beta1) * (g - exp_avg)
     xp.subtract(g, exp_avg, out=scratch)
     scratch *= 1 - beta1
@@ -126,7 +128,7 @@ def adam_update_reference(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, bet
     scratch *= 1 - beta2
     exp_avg_sq += scratch
     second_moment = exp_avg_sq
-    if amsgrad_max is not None:
+    if amsgrad_max is not None:  # AMSGrad divides by the largest v seen so far
         xp.maximum(amsgrad_max, exp_avg_sq, out=amsgrad_max)
         second_moment = amsgrad_max
     # param -= step_size * exp_avg / (sqrt(second_moment) / sqrt(bias_correction2) + eps)
@@ -137,6 +139,7 @@ def adam_update_reference(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, bet
     xp.divide(exp_avg, scratch, out=scratch)
     scratch *= step_size
     param -= scratch
+    ### END SOLUTION
     return param
 
 
@@ -201,6 +204,8 @@ def sgd_momentum_update_reference(param, grad, buf, lr, momentum, dampening, nes
         g = xp.multiply(param, weight_decay, out=work)
         g += grad
     direction = g
+    ### BEGIN SOLUTION task 3.3
+    # HINT: buf = momentum*buf + (1-dampening)*g (buf = g on the first step); nesterov: g + momentum*buf
     if momentum != 0:
         if first_step:
             xp.copyto(buf, g)
@@ -216,6 +221,7 @@ def sgd_momentum_update_reference(param, grad, buf, lr, momentum, dampening, nes
         else:
             direction = buf
     param -= xp.multiply(direction, lr, out=work)
+    ### END SOLUTION
     return param
 
 

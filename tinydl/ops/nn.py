@@ -133,14 +133,19 @@ class Linear(Function):
     def backward(ctx: Context, grad: Tensor) -> tuple:
         x, weight = ctx.inputs[0], ctx.inputs[1]
         needs = ctx.needs_input_grad
-        grad_x = grad @ weight if needs[0] else None                # (..., in)
         grad2 = grad.reshape(-1, weight.shape[0])                   # (N, out), N = all leading dims
-        grad_weight = None
+        grad_x = grad_weight = grad_bias = None
+        ### BEGIN SOLUTION task 3.1
+        # HINT: dx = g @ W; dW = g^T @ x over all leading dims (use grad2); db = sum of g rows
+        if needs[0]:
+            grad_x = grad @ weight                                   # (..., in)
         if needs[1]:
             grad_weight = grad2.swapaxes(0, 1) @ x.reshape(-1, weight.shape[1])  # (out, in)
+        if len(ctx.inputs) == 3 and needs[2]:
+            grad_bias = grad2.sum(0)                                 # (out,)
+        ### END SOLUTION
         if len(ctx.inputs) == 2:
             return grad_x, grad_weight
-        grad_bias = grad2.sum(0) if needs[2] else None             # (out,)
         return grad_x, grad_weight, grad_bias
 
 
