@@ -242,9 +242,15 @@ def read_lesson(path: Path, key: str) -> Lesson:
 
 
 def _field(lines: list[str], prefix: str) -> str:
-    for line in lines:
+    """The text after ``prefix`` plus its continuation lines (up to a blank line or a new field)."""
+    for index, line in enumerate(lines):
         if line.lower().startswith(prefix.lower()):
-            return line[len(prefix):].strip()
+            parts = [line[len(prefix):].strip()]
+            for following in lines[index + 1:]:
+                if not following or re.match(r"^[A-Z][A-Za-z ]*:", following):
+                    break
+                parts.append(following)
+            return " ".join(parts)
     return ""
 
 
