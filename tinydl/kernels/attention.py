@@ -205,6 +205,62 @@ def attention_backward_reference(q, k, v, mask, causal, scale, out, lse, dout):
     return dq, dk, dv
 
 
+# ----------------------------------------------------------------------------- NumPy, weights kept
+
+def attention_forward_keeping_weights(q, k, v, mask=None, causal=False, scale=None):
+    """The reference forward that also returns what its backward needs, so nothing is redone.
+
+    Same arguments as ``attention_forward_reference``. Returns (out (B, H, Tq, Dv),
+    weights (B, H, Tq, Tk), row_sum (B, H, Tq, 1)) where weights = exp(scores - row max) are
+    the unnormalised softmax weights (0 where masked) and out = (weights @ v) / row_sum.
+    Fewer passes over the (Tq, Tk) array than the reference: q is scaled before the matmul
+    and the weights are never divided by their row sums (out is, (Tq, Dv) instead).
+    Used by tinydl.ops.attention when the NumPy reference is the chosen kernel: the score
+    matrix is O(T^2) there anyway, and keeping it makes the backward two matmuls cheaper.
+    """
+    op = "attention_forward_keeping_weights"
+    xp = get_array_module(q)
+    B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v, numpy_only=False)
+    scale = _resolve_scale(op, scale, D)
+    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk), xp), causal, Tq, Tk, xp)
+    scores = (q * scale) @ k.swapaxes(-1, -2)  # (B, H, Tq, Tk)
+    if keep is not None:
+        scores = xp.where(keep, scores, -math.inf)
+    if Tk == 0:
+        row_max = xp.zeros((B, H, Tq, 1), dtype=q.dtype)
+    else:
+        row_max = scores.max(axis=-1, keepdims=True)
+        row_max = xp.where(xp.isneginf(row_max), 0, row_max)  # empty rows: exp(-inf - 0) = 0
+    scores -= row_max
+    weights = xp.exp(scores, out=scores)  # in place: the scores are not needed again
+    row_sum = weights.sum(axis=-1, keepdims=True)  # (B, H, Tq, 1); 0 for an empty row
+    out = (weights @ v) / xp.where(row_sum == 0, 1, row_sum)
+    return out, weights, row_sum
+
+
+def attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout):
+    """Gradients from the results of ``attention_forward_keeping_weights``.
+
+    q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), out and dout (B, H, Tq, Dv); scale as
+    given to the forward (None = 1/sqrt(D)). Returns (dq, dk, dv). With P = weights / row_sum
+    and dout_n = dout / row_sum (a (Tq, Dv) division instead of a (Tq, Tk) one):
+        dv = weights^T @ dout_n
+        dS = weights * (dout_n @ v^T - rowsum(dout * out) / row_sum)
+        dq = dS @ (scale k);  dk = dS^T @ (scale q)
+    """
+    xp = get_array_module(q)
+    scale = _resolve_scale("attention_backward_from_weights", scale, q.shape[-1])
+    inverse_sum = 1 / xp.where(row_sum == 0, 1, row_sum)  # (B, H, Tq, 1)
+    dout_n = dout * inverse_sum  # (B, H, Tq, Dv)
+    dv = weights.swapaxes(-1, -2) @ dout_n  # (B, H, Tk, Dv)
+    dscores = dout_n @ v.swapaxes(-1, -2)  # (B, H, Tq, Tk)
+    dscores -= (dout * out).sum(axis=-1, keepdims=True) * inverse_sum
+    dscores *= weights
+    dq = dscores @ (k * scale)
+    dk = dscores.swapaxes(-1, -2) @ (q * scale)
+    return dq, dk, dv
+
+
 # ----------------------------------------------------------------------------- NumPy, tiled
 
 def _block_keep(mask4, causal, Tq, start, stop):

@@ -9,7 +9,9 @@ and keeps only out and the row log-sum-exp ``lse`` (B, H, Tq). Its forward and b
 the kernels in tinydl.kernels.attention, chosen per device by the kernel registry:
 
     cpu    the Numba kernel with TINYDL_KERNELS=numba (tiled, O(T d) extra memory),
-           else the NumPy reference (TINYDL_KERNELS=numpy forces it)
+           else the NumPy reference (TINYDL_KERNELS=numpy forces it). The reference builds
+           the (Tq, Tk) weights anyway, so with it forward keeps them for backward
+           (attention_forward_keeping_weights) instead of recomputing them.
     cuda   the CuPy kernel when CuPy is installed (tinydl.kernels.attention_cupy)
     other  the NumPy reference, written against xp (runs on any array module)
 
@@ -28,6 +30,9 @@ from typing import Any
 from tinydl.autograd import Context, Function, is_grad_enabled
 from tinydl.backend import backend_of
 from tinydl.kernels import registry
+from tinydl.kernels.attention import (attention_backward_from_weights,
+                                      attention_forward_keeping_weights,
+                                      attention_forward_reference)
 from tinydl.ops.elementwise import where
 from tinydl.ops.nn import softmax
 from tinydl.tensor import Tensor
@@ -51,8 +56,16 @@ class FusedAttention(Function):
     @staticmethod
     def forward(ctx: Context, q: Any, k: Any, v: Any, mask: Any = None, causal: bool = False,
                 scale: float = 1.0) -> Any:
-        out, lse = _kernel("attention_forward", q)(q, k, v, mask, causal, scale)
-        ctx.save_for_backward(out, lse)
+        forward_kernel = _kernel("attention_forward", q)
+        if forward_kernel is attention_forward_reference:
+            # The reference builds the (Tq, Tk) weights anyway: keep them for backward
+            # instead of recomputing them there (same results, two passes fewer).
+            out, weights, row_sum = attention_forward_keeping_weights(q, k, v, mask, causal,
+                                                                      scale)
+            ctx.save_for_backward(out, None, weights, row_sum)
+            return out
+        out, lse = forward_kernel(q, k, v, mask, causal, scale)
+        ctx.save_for_backward(out, lse, None, None)
         return out
 
     @staticmethod
@@ -61,9 +74,13 @@ class FusedAttention(Function):
         mask, causal, scale = ctx.params["mask"], ctx.params["causal"], ctx.params["scale"]
         if is_grad_enabled():  # backward is being recorded: the formulas in tinydl ops
             return _backward_in_ops(q, k, v, mask, causal, scale, grad_out)
-        out, lse = ctx.saved_values
-        grads = _kernel("attention_backward", q.data)(q.data, k.data, v.data, mask, causal,
-                                                      scale, out, lse, grad_out.data)
+        out, lse, weights, row_sum = ctx.saved_values
+        if weights is not None:
+            grads = attention_backward_from_weights(q.data, k.data, v.data, scale, weights,
+                                                    row_sum, out, grad_out.data)
+        else:
+            grads = _kernel("attention_backward", q.data)(q.data, k.data, v.data, mask, causal,
+                                                          scale, out, lse, grad_out.data)
         return tuple(Tensor(g, dtype=g.dtype) for g in grads)
 
 
