@@ -24,6 +24,7 @@ Three versions, each a forward and a backward function with the same arguments a
   probabilities from q, k and lse (flash-attention-2 style, with D_i = rowsum(dout * out)).
 """
 
+import importlib.util
 import math
 
 import numpy as np
@@ -637,3 +638,29 @@ register("attention_forward", "numba", attention_forward_numba, available=numba_
 register("attention_backward", "numpy", attention_backward_reference)
 register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
+
+
+# ----------------------------------------------------------------------------- CuPy (cuda)
+
+def cupy_available() -> bool:
+    """True when CuPy is installed (checked without importing it)."""
+    return importlib.util.find_spec("cupy") is not None
+
+
+def _attention_forward_cupy(*args):
+    """tinydl.kernels.attention_cupy.attention_forward_cupy, imported on the first call."""
+    from tinydl.kernels.attention_cupy import attention_forward_cupy  # noqa: PLC0415 (needs CuPy)
+
+    return attention_forward_cupy(*args)
+
+
+def _attention_backward_cupy(*args):
+    """tinydl.kernels.attention_cupy.attention_backward_cupy, imported on the first call."""
+    from tinydl.kernels.attention_cupy import attention_backward_cupy  # noqa: PLC0415
+
+    return attention_backward_cupy(*args)
+
+
+# Chosen for arrays on "cuda" when CuPy is installed; untested on a GPU so far.
+register("attention_forward", "cupy", _attention_forward_cupy, available=cupy_available)
+register("attention_backward", "cupy", _attention_backward_cupy, available=cupy_available)
