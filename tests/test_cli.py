@@ -264,3 +264,14 @@ def test_assign_grade_class_writes_one_csv(source, tmp_path, capsys):
     assert rows == [["student", "1.1", "1.2", "2.1", "2.2", "total"],
                     ["alice", *(str(PUBLIC_POINTS[t]) for t in ["1.1", "1.2", "2.1", "2.2"]), "9"],
                     ["bob", "0", "0", "0", "0", "0"]]
+
+
+def test_doctor_lists_each_kernel_and_its_implementation(monkeypatch, capsys):
+    registry = types.ModuleType("tinydl.kernels.registry")
+    registry.report = lambda: {"attention_forward": "numpy", "im2col": "numba"}
+    monkeypatch.setitem(sys.modules, "tinydl.kernels.registry", registry)
+    monkeypatch.setattr(cli, "DATASET_CHECKS", [])
+    monkeypatch.setattr(cli, "DATASET_CHECK_MODULES", [])
+    status, out, _ = run_cli(capsys, "doctor")
+    assert status == 0
+    assert "Kernels\n  attention_forward: numpy\n  im2col: numba\n" in out

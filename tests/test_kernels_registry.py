@@ -101,7 +101,8 @@ def test_register_rejects_non_callables(fresh_registry):
 def test_every_kernel_family_is_registered_with_a_reference():
     assert sorted(registry.report()) == ALL_OPS
     for op in ALL_OPS:
-        assert set(registry.implementations(op)) == {"numpy", "numba"}
+        gpu = {"cupy"} if op.startswith("attention") else set()  # CuPy kernel, cuda only
+        assert set(registry.implementations(op)) == {"numpy", "numba"} | gpu
 
 
 def test_real_kernels_default_and_forced_choices(monkeypatch):

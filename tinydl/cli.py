@@ -407,6 +407,8 @@ def _kernel_lines() -> list[str]:
     report = registry.report()
     if report is None:
         return ["(printed above by tinydl.kernels.registry.report())"]
+    if isinstance(report, dict):  # op name -> chosen implementation
+        return [f"{op}: {impl}" for op, impl in report.items()]
     return str(report).splitlines()
 
 

@@ -24,10 +24,12 @@ Three versions, each a forward and a backward function with the same arguments a
   probabilities from q, k and lse (flash-attention-2 style, with D_i = rowsum(dout * out)).
 """
 
+import importlib.util
 import math
 
 import numpy as np
 
+from tinydl.backend import get_array_module
 from tinydl.kernels._jit import jit, numba_available
 from tinydl.kernels.registry import register
 
@@ -40,17 +42,21 @@ BLOCK = 64
 
 # ----------------------------------------------------------------------------- input checks
 
-def _check_qkv(op, q, k, v):
-    """Validate q, k, v; return (B, H, Tq, Tk, D, Dv)."""
+def _check_qkv(op, q, k, v, numpy_only=True):
+    """Validate q, k, v; return (B, H, Tq, Tk, D, Dv).
+
+    numpy_only=False (the reference, written against xp) also accepts CuPy/stand-in arrays.
+    """
     for name, array in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(array, np.ndarray) or array.ndim != 4:
+        is_array = isinstance(array, np.ndarray) if numpy_only else hasattr(array, "ndim")
+        if not is_array or array.ndim != 4:
             shape = getattr(array, "shape", None)
             raise ValueError(
                 f"{op}: {name} must be a 4-D NumPy array (batch, heads, tokens, features), "
                 f"got {type(array).__name__} with shape {shape}; add the missing axes with "
                 f"{name}[None] or reshape"
             )
-    if q.dtype not in _FLOAT_DTYPES or not (q.dtype == k.dtype == v.dtype):
+    if np.dtype(q.dtype) not in _FLOAT_DTYPES or not (q.dtype == k.dtype == v.dtype):
         raise TypeError(
             f"{op}: q, k, v must all be float32 or all float64, got {q.dtype}, {k.dtype}, "
             f"{v.dtype}; convert with .astype(np.float32)"
@@ -67,11 +73,11 @@ def _check_qkv(op, q, k, v):
     return B, H, Tq, Tk, D, Dv
 
 
-def _broadcast_mask(op, mask, scores_shape):
+def _broadcast_mask(op, mask, scores_shape, xp=np):
     """The mask as a read-only bool view of shape (B, H, Tq, Tk) (no copy), or None."""
     if mask is None:
         return None
-    mask = np.asarray(mask)
+    mask = xp.asarray(mask)
     if mask.dtype != np.bool_:
         raise TypeError(
             f"{op}: mask must be a bool array (True = attend), got dtype {mask.dtype}; for a "
@@ -79,7 +85,7 @@ def _broadcast_mask(op, mask, scores_shape):
             f"np.isfinite(mask)"
         )
     try:
-        return np.broadcast_to(mask, scores_shape)
+        return xp.broadcast_to(mask, scores_shape)
     except ValueError:
         raise ValueError(
             f"{op}: mask of shape {mask.shape} does not broadcast to the scores' shape "
@@ -101,7 +107,7 @@ def _check_backward_arrays(op, shapes, q, out, lse, dout):
     B, H, Tq, Tk, D, Dv = shapes
     expected = {"out": (B, H, Tq, Dv), "lse": (B, H, Tq), "dout": (B, H, Tq, Dv)}
     for name, array in (("out", out), ("lse", lse), ("dout", dout)):
-        if not isinstance(array, np.ndarray) or array.shape != expected[name] \
+        if not hasattr(array, "ndim") or array.shape != expected[name] \
                 or array.dtype != q.dtype:
             raise ValueError(
                 f"{op}: {name} must be a {q.dtype} array of shape {expected[name]}, got "
@@ -110,11 +116,11 @@ def _check_backward_arrays(op, shapes, q, out, lse, dout):
             )
 
 
-def _keep_matrix(mask4, causal, Tq, Tk):
+def _keep_matrix(mask4, causal, Tq, Tk, xp=np):
     """mask AND causal as one bool array broadcastable to (B, H, Tq, Tk), or None."""
     keep = mask4
     if causal:
-        lower = np.tril(np.ones((Tq, Tk), dtype=bool))  # (Tq, Tk): key j <= query i
+        lower = xp.tril(xp.ones((Tq, Tk), dtype=bool))  # (Tq, Tk): key j <= query i
         keep = lower if keep is None else keep & lower
     return keep
 
@@ -125,17 +131,23 @@ def _softmax_parts(scores):
     scores: (..., Tk). Returns (safe_max (..., 1), weights (..., Tk), row_sum (..., 1)) where
     safe_max is the row max, or 0 for a row with no finite score (so exp gives 0, not NaN).
     """
-    row_max = scores.max(axis=-1, keepdims=True, initial=-np.inf)
-    safe_max = np.where(np.isneginf(row_max), 0, row_max)
-    weights = np.exp(scores - safe_max)
+    xp = get_array_module(scores)
+    if scores.shape[-1] == 0:  # no keys at all: every row is empty
+        zeros = xp.zeros(scores.shape[:-1] + (1,), dtype=scores.dtype)
+        return zeros, scores, zeros
+    row_max = scores.max(axis=-1, keepdims=True)
+    safe_max = xp.where(xp.isneginf(row_max), 0, row_max)
+    weights = xp.exp(scores - safe_max)
     return safe_max, weights, weights.sum(axis=-1, keepdims=True)
 
 
 def _finish_rows(acc, row_max, row_sum):
     """out = acc / row_sum and lse = row_max + log(row_sum), with 0 and -inf for empty rows."""
-    out = acc / np.where(row_sum == 0, 1, row_sum)
-    with np.errstate(divide="ignore"):
-        lse = row_max + np.log(row_sum)  # log(0) = -inf for rows with no key
+    xp = get_array_module(acc)
+    empty = row_sum == 0
+    out = acc / xp.where(empty, 1, row_sum)
+    # log(0) would be -inf with a warning; empty rows get -inf explicitly instead
+    lse = xp.where(empty, -math.inf, row_max + xp.log(xp.where(empty, 1, row_sum)))
     return out, lse[..., 0]
 
 
@@ -149,13 +161,14 @@ def attention_forward_reference(q, k, v, mask=None, causal=False, scale=None):
     Returns (out (B, H, Tq, Dv), lse (B, H, Tq)).
     """
     op = "attention_forward_reference"
-    B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v)
+    xp = get_array_module(q)
+    B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v, numpy_only=False)
     scale = _resolve_scale(op, scale, D)
-    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk)), causal, Tq, Tk)
+    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk), xp), causal, Tq, Tk, xp)
     ### BEGIN SOLUTION task 5.1
     # HINT: scores = q @ k^T * scale; -inf where keep is False; then _softmax_parts and _finish_rows
     scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, Tq, Tk)
-    scores = scores if keep is None else np.where(keep, scores, -np.inf)  # masked pairs: -inf
+    scores = scores if keep is None else xp.where(keep, scores, -math.inf)  # masked pairs: -inf
     safe_max, weights, row_sum = _softmax_parts(scores)
     return _finish_rows(weights @ v, safe_max, row_sum)
     ### END SOLUTION
@@ -174,26 +187,83 @@ def attention_backward_reference(q, k, v, mask, causal, scale, out, lse, dout):
     (rowsum(dout * out) equals rowsum(P * dP), the softmax Jacobian's correction term.)
     """
     op = "attention_backward_reference"
-    shapes = _check_qkv(op, q, k, v)
+    xp = get_array_module(q)
+    shapes = _check_qkv(op, q, k, v, numpy_only=False)
     B, H, Tq, Tk, D, Dv = shapes
     _check_backward_arrays(op, shapes, q, out, lse, dout)
     scale = _resolve_scale(op, scale, D)
-    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk)), causal, Tq, Tk)
+    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk), xp), causal, Tq, Tk, xp)
     lse_col = lse[..., None]  # (B, H, Tq, 1)
     ### BEGIN SOLUTION task 5.2
     # HINT: P = exp(scores - lse); dv = P^T dout; dS = P * (dout v^T - rowsum(dout*out)); dq, dk from dS
     scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, Tq, Tk)
-    scores = scores if keep is None else np.where(keep, scores, -np.inf)  # masked pairs: -inf
+    scores = scores if keep is None else xp.where(keep, scores, -math.inf)  # masked pairs: -inf
     # Rows with lse = -inf have every score at -inf: subtracting 0 keeps their probs at 0.
-    probs = np.exp(scores - np.where(np.isneginf(lse_col), 0, lse_col))
+    probs = xp.exp(scores - xp.where(xp.isneginf(lse_col), 0, lse_col))
     dv = probs.swapaxes(-1, -2) @ dout  # (B, H, Tk, Dv)
     dprobs = dout @ v.swapaxes(-1, -2)  # (B, H, Tq, Tk)
-    row_dot = np.sum(dout * out, axis=-1, keepdims=True)  # (B, H, Tq, 1): rowsum(P * dP)
+    row_dot = (dout * out).sum(axis=-1, keepdims=True)  # (B, H, Tq, 1): rowsum(P * dP)
     dscores = probs * (dprobs - row_dot)
     dq = (dscores @ k) * scale
     dk = (dscores.swapaxes(-1, -2) @ q) * scale
     return dq, dk, dv
     ### END SOLUTION
+
+
+# ----------------------------------------------------------------------------- NumPy, weights kept
+
+def attention_forward_keeping_weights(q, k, v, mask=None, causal=False, scale=None):
+    """The reference forward that also returns what its backward needs, so nothing is redone.
+
+    Same arguments as ``attention_forward_reference``. Returns (out (B, H, Tq, Dv),
+    weights (B, H, Tq, Tk), row_sum (B, H, Tq, 1)) where weights = exp(scores - row max) are
+    the unnormalised softmax weights (0 where masked) and out = (weights @ v) / row_sum.
+    Fewer passes over the (Tq, Tk) array than the reference: q is scaled before the matmul
+    and the weights are never divided by their row sums (out is, (Tq, Dv) instead).
+    Used by tinydl.ops.attention when the NumPy reference is the chosen kernel: the score
+    matrix is O(T^2) there anyway, and keeping it makes the backward two matmuls cheaper.
+    """
+    op = "attention_forward_keeping_weights"
+    xp = get_array_module(q)
+    B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v, numpy_only=False)
+    scale = _resolve_scale(op, scale, D)
+    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk), xp), causal, Tq, Tk, xp)
+    scores = (q * scale) @ k.swapaxes(-1, -2)  # (B, H, Tq, Tk)
+    if keep is not None:
+        scores = xp.where(keep, scores, -math.inf)
+    if Tk == 0:
+        row_max = xp.zeros((B, H, Tq, 1), dtype=q.dtype)
+    else:
+        row_max = scores.max(axis=-1, keepdims=True)
+        row_max = xp.where(xp.isneginf(row_max), 0, row_max)  # empty rows: exp(-inf - 0) = 0
+    scores -= row_max
+    weights = xp.exp(scores, out=scores)  # in place: the scores are not needed again
+    row_sum = weights.sum(axis=-1, keepdims=True)  # (B, H, Tq, 1); 0 for an empty row
+    out = (weights @ v) / xp.where(row_sum == 0, 1, row_sum)
+    return out, weights, row_sum
+
+
+def attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout):
+    """Gradients from the results of ``attention_forward_keeping_weights``.
+
+    q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), out and dout (B, H, Tq, Dv); scale as
+    given to the forward (None = 1/sqrt(D)). Returns (dq, dk, dv). With P = weights / row_sum
+    and dout_n = dout / row_sum (a (Tq, Dv) division instead of a (Tq, Tk) one):
+        dv = weights^T @ dout_n
+        dS = weights * (dout_n @ v^T - rowsum(dout * out) / row_sum)
+        dq = dS @ (scale k);  dk = dS^T @ (scale q)
+    """
+    xp = get_array_module(q)
+    scale = _resolve_scale("attention_backward_from_weights", scale, q.shape[-1])
+    inverse_sum = 1 / xp.where(row_sum == 0, 1, row_sum)  # (B, H, Tq, 1)
+    dout_n = dout * inverse_sum  # (B, H, Tq, Dv)
+    dv = weights.swapaxes(-1, -2) @ dout_n  # (B, H, Tk, Dv)
+    dscores = dout_n @ v.swapaxes(-1, -2)  # (B, H, Tq, Tk)
+    dscores -= (dout * out).sum(axis=-1, keepdims=True) * inverse_sum
+    dscores *= weights
+    dq = dscores @ (k * scale)
+    dk = dscores.swapaxes(-1, -2) @ (q * scale)
+    return dq, dk, dv
 
 
 # ----------------------------------------------------------------------------- NumPy, tiled
@@ -572,3 +642,29 @@ register("attention_forward", "numba", attention_forward_numba, available=numba_
 register("attention_backward", "numpy", attention_backward_reference)
 register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
+
+
+# ----------------------------------------------------------------------------- CuPy (cuda)
+
+def cupy_available() -> bool:
+    """True when CuPy is installed (checked without importing it)."""
+    return importlib.util.find_spec("cupy") is not None
+
+
+def _attention_forward_cupy(*args):
+    """tinydl.kernels.attention_cupy.attention_forward_cupy, imported on the first call."""
+    from tinydl.kernels.attention_cupy import attention_forward_cupy  # noqa: PLC0415 (needs CuPy)
+
+    return attention_forward_cupy(*args)
+
+
+def _attention_backward_cupy(*args):
+    """tinydl.kernels.attention_cupy.attention_backward_cupy, imported on the first call."""
+    from tinydl.kernels.attention_cupy import attention_backward_cupy  # noqa: PLC0415
+
+    return attention_backward_cupy(*args)
+
+
+# Chosen for arrays on "cuda" when CuPy is installed; untested on a GPU so far.
+register("attention_forward", "cupy", _attention_forward_cupy, available=cupy_available)
+register("attention_backward", "cupy", _attention_backward_cupy, available=cupy_available)

@@ -1,0 +1,170 @@
+"""scaled_dot_product_attention through the fused Function: which path runs, agreement with
+the composed ops on hypothesis-drawn shapes (both kernel paths), fully masked rows, second
+derivatives, and the extra memory of a long sequence with the Numba kernels."""
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinydl
+import tinydl.functional as F
+from tinydl.functional_attention import attention_composed
+from tinydl.kernels import numba_available
+from tinydl.ops.attention import FusedAttention
+
+KERNEL_PATHS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not numba_available(), reason="Numba is not installed"))]
+
+
+def _leaves(arrays, dtype):
+    return [tinydl.tensor(a, dtype=dtype, requires_grad=True) for a in arrays]
+
+
+def _node_functions(out):
+    """The Function classes of the graph nodes that produced ``out``."""
+    seen, stack, found = set(), [out._ctx], set()
+    while stack:
+        ctx = stack.pop()
+        if ctx is None or id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        found.add(ctx.fn)
+        stack.extend(t._ctx for t in ctx.inputs)
+    return found
+
+
+def test_bool_or_no_mask_runs_fused_and_float_mask_or_dropout_runs_composed():
+    q = tinydl.randn(2, 3, 4, 5, requires_grad=True)
+    mask = np.tril(np.ones((4, 4), bool))
+    assert _node_functions(F.scaled_dot_product_attention(q, q, q)) == {FusedAttention}
+    assert FusedAttention in _node_functions(F.scaled_dot_product_attention(q, q, q, mask))
+    float_mask = np.where(mask, 0.0, -np.inf).astype(np.float32)
+    assert FusedAttention not in _node_functions(
+        F.scaled_dot_product_attention(q, q, q, attn_mask=float_mask))
+    assert FusedAttention not in _node_functions(
+        F.scaled_dot_product_attention(q, q, q, dropout_p=0.5))
+    assert FusedAttention not in _node_functions(attention_composed(q, q, q, mask))
+
+
+@st.composite
+def _cases(draw):
+    leading = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=3)))
+    num_queries, num_keys = draw(st.integers(1, 70)), draw(st.integers(1, 70))
+    dim, value_dim = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal(leading + (num_queries, dim))
+    k = rng.standard_normal(leading + (num_keys, dim))
+    v = rng.standard_normal(leading + (num_keys, value_dim))
+    mask = None
+    if draw(st.booleans()):
+        mask_shape = draw(st.sampled_from([(num_queries, num_keys), (num_keys,),
+                                           leading + (num_queries, num_keys)]))
+        mask = rng.random(mask_shape) > draw(st.sampled_from([0.2, 0.6, 0.95]))
+    grad = rng.standard_normal(leading + (num_queries, value_dim))
+    return q, k, v, mask, draw(st.booleans()), grad
+
+
+@pytest.mark.parametrize("kernels", KERNEL_PATHS)
+@pytest.mark.parametrize("dtype,tolerance", [(np.float32, 1e-5), (np.float64, 1e-10)])
+@settings(max_examples=15, deadline=None)
+@given(case=_cases())
+def test_fused_matches_composed_forward_and_backward(kernels, dtype, tolerance, case):
+    q, k, v, mask, causal, grad = case
+    results = []
+    for attention in (F.scaled_dot_product_attention, attention_composed):
+        leaves = _leaves((q, k, v), dtype)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("TINYDL_KERNELS", kernels)
+            out = attention(*leaves, attn_mask=mask, is_causal=causal)
+            out.backward(tinydl.tensor(grad, dtype=dtype))
+        assert out.dtype == dtype and all(t.grad.dtype == dtype for t in leaves)
+        results.append([out.numpy()] + [t.grad.numpy() for t in leaves])
+    for fused, composed in zip(*results):
+        np.testing.assert_allclose(fused, composed, atol=tolerance, rtol=tolerance)
+
+
+@pytest.mark.parametrize("kernels", KERNEL_PATHS)
+def test_fully_masked_rows_give_zeros_and_zero_gradients(monkeypatch, kernels):
+    monkeypatch.setenv("TINYDL_KERNELS", kernels)
+    rng = np.random.default_rng(0)
+    q, k, v = _leaves(rng.standard_normal((3, 1, 2, 4, 3)), np.float32)
+    mask = np.ones((1, 2, 4, 4), bool)
+    mask[0, 1, 2] = False                      # head 1, query 2 sees no key
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    out.sum().backward()
+    np.testing.assert_array_equal(out.numpy()[0, 1, 2], 0.0)
+    np.testing.assert_array_equal(q.grad.numpy()[0, 1, 2], 0.0)
+    assert np.abs(out.numpy()[0, 1, 1]).sum() > 0  # the other rows are not zeroed
+
+
+def test_second_derivatives_equal_the_composed_path():
+    rng = np.random.default_rng(1)
+    arrays = rng.standard_normal((3, 2, 3, 2))
+    mask = np.array([[True, False, True], [False, False, False], [True, True, False]])
+    results = []
+    for attention in (F.scaled_dot_product_attention, attention_composed):
+        q, k, v = _leaves(arrays, np.float64)
+        out = attention(q, k, v, attn_mask=mask, is_causal=True)
+        grads = tinydl.grad((out ** 2).sum(), [q, k, v], create_graph=True)
+        penalty = sum((g ** 2).sum() for g in grads)
+        results.append(tinydl.grad(penalty, [q, k, v]))
+    for fused, composed in zip(*results):
+        np.testing.assert_allclose(fused.numpy(), composed.numpy(), atol=1e-10)
+
+
+def test_matches_torch_sdpa_with_a_padding_mask():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    q, k, v, grad = rng.standard_normal((4, 2, 3, 6, 4))
+    keep = rng.random((2, 6)) > 0.3
+    keep[:, 0] = True                           # no fully masked row (torch gives NaN there)
+    ours = _leaves((q, k, v), np.float64)
+    out = F.scaled_dot_product_attention(*ours, attn_mask=keep[:, None, None, :])
+    out.backward(tinydl.tensor(grad, dtype=np.float64))
+    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out_t = torch.nn.functional.scaled_dot_product_attention(
+        *theirs, attn_mask=torch.from_numpy(keep[:, None, None, :]))
+    out_t.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(out.numpy(), out_t.detach().numpy(), atol=1e-12)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-11)
+
+
+def test_mask_that_does_not_broadcast_names_the_shapes():
+    q = tinydl.randn(2, 3, 4)
+    with pytest.raises(tinydl.errors.ShapeError, match=r"attn_mask of shape \(5,\) does not "
+                                                       r"broadcast to the scores' shape"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=np.ones(5, bool))
+
+
+def _peak_extra_mib(run):
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        run()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return (peak - before) / 2**20
+
+
+@pytest.mark.skipif(not numba_available(), reason="Numba is not installed")
+def test_long_sequence_through_sdpa_stays_under_64_mib_with_numba(monkeypatch):
+    # T = 4096, B1 H4 d64: the (T, T) float32 weights of one head alone take 64 MiB.
+    monkeypatch.setenv("TINYDL_KERNELS", "numba")
+    small = tinydl.randn(1, 1, 5, 64, requires_grad=True)  # warm-up: load the compiled kernels
+    F.scaled_dot_product_attention(small, small, small, is_causal=True).sum().backward()
+    q, k, v = (tinydl.randn(1, 4, 4096, 64, requires_grad=True) for _ in range(3))
+    grad = tinydl.randn(1, 4, 4096, 64)
+
+    def run():
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out.backward(grad)
+
+    assert _peak_extra_mib(run) < 64
+    assert q.grad.shape == (1, 4, 4096, 64) and np.isfinite(q.grad.numpy()).all()

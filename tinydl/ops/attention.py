@@ -1,0 +1,122 @@
+"""Fused scaled-dot-product attention: one Function whose forward and backward are kernels.
+
+    out = softmax(scale * q @ k^T, masked) @ v        q (B, H, Tq, D), k (B, H, Tk, D),
+                                                      v (B, H, Tk, Dv) -> out (B, H, Tq, Dv)
+
+The composed version (tinydl.functional_attention.attention_composed) records about ten graph
+nodes and keeps the (Tq, Tk) weights alive until backward. ``FusedAttention`` records one node
+and keeps only out and the row log-sum-exp ``lse`` (B, H, Tq). Its forward and backward are
+the kernels in tinydl.kernels.attention, chosen per device by the kernel registry:
+
+    cpu    the Numba kernel with TINYDL_KERNELS=numba (tiled, O(T d) extra memory),
+           else the NumPy reference (TINYDL_KERNELS=numpy forces it). The reference builds
+           the (Tq, Tk) weights anyway, so with it forward keeps them for backward
+           (attention_forward_keeping_weights) instead of recomputing them.
+    cuda   the CuPy kernel when CuPy is installed (tinydl.kernels.attention_cupy)
+    other  the NumPy reference, written against xp (runs on any array module)
+
+Masks are boolean (True = attend), broadcastable to (B, H, Tq, Tk); ``causal`` adds the
+top-left aligned causal mask. A query row with every key masked gets zeros and zero
+gradients.
+
+Second derivatives: when backward itself is being recorded (``create_graph=True``), the
+gradients are recomputed with tinydl ops from q, k and v, so they can be differentiated again
+(this rebuilds the (Tq, Tk) weights). Otherwise backward runs the kernel on arrays.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tinydl.autograd import Context, Function, is_grad_enabled
+from tinydl.backend import backend_of
+from tinydl.kernels import registry
+from tinydl.kernels.attention import (attention_backward_from_weights,
+                                      attention_forward_keeping_weights,
+                                      attention_forward_reference)
+from tinydl.ops.elementwise import where
+from tinydl.ops.nn import softmax
+from tinydl.tensor import Tensor
+
+#: the score given to masked keys in the recorded (twice-differentiable) backward
+_BLOCKED_SCORE = -1e30
+
+
+def _kernel(op_name: str, array: Any):
+    """The registered kernel for ``op_name`` on the device that owns ``array``."""
+    return registry.get(op_name, backend_of(array).device_type)
+
+
+class FusedAttention(Function):
+    """q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> out (B, H, Tq, Dv).
+
+    params: mask (bool array broadcastable to (B, H, Tq, Tk), True = attend, or None),
+    causal (bool), scale (float).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, q: Any, k: Any, v: Any, mask: Any = None, causal: bool = False,
+                scale: float = 1.0) -> Any:
+        forward_kernel = _kernel("attention_forward", q)
+        if forward_kernel is attention_forward_reference:
+            # The reference builds the (Tq, Tk) weights anyway: keep them for backward
+            # instead of recomputing them there (same results, two passes fewer).
+            out, weights, row_sum = attention_forward_keeping_weights(q, k, v, mask, causal,
+                                                                      scale)
+            ctx.save_for_backward(out, None, weights, row_sum)
+            return out
+        out, lse = forward_kernel(q, k, v, mask, causal, scale)
+        ctx.save_for_backward(out, lse, None, None)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Tensor) -> tuple:
+        q, k, v = ctx.inputs
+        mask, causal, scale = ctx.params["mask"], ctx.params["causal"], ctx.params["scale"]
+        if is_grad_enabled():  # backward is being recorded: the formulas in tinydl ops
+            return _backward_in_ops(q, k, v, mask, causal, scale, grad_out)
+        out, lse, weights, row_sum = ctx.saved_values
+        if weights is not None:
+            grads = attention_backward_from_weights(q.data, k.data, v.data, scale, weights,
+                                                    row_sum, out, grad_out.data)
+        else:
+            grads = _kernel("attention_backward", q.data)(q.data, k.data, v.data, mask, causal,
+                                                          scale, out, lse, grad_out.data)
+        return tuple(Tensor(g, dtype=g.dtype) for g in grads)
+
+
+def _backward_in_ops(q: Tensor, k: Tensor, v: Tensor, mask: Any, causal: bool, scale: float,
+                     grad_out: Tensor) -> tuple:
+    """dq, dk, dv with tinydl ops (differentiable again), from the weights P (B, H, Tq, Tk).
+
+        dv = P^T @ dout;  dP = dout @ v^T;  dS = P * (dP - rowsum(dP * P))
+        dq = scale * dS @ k;  dk = scale * dS^T @ q
+    """
+    xp = q.xp
+    num_queries, num_keys = q.shape[-2], k.shape[-2]
+    allowed = mask
+    if causal:
+        lower = xp.tril(xp.ones((num_queries, num_keys), dtype=bool))  # (Tq, Tk)
+        allowed = lower if allowed is None else allowed & lower
+    scores = (q * scale) @ k.swapaxes(-1, -2)                            # (B, H, Tq, Tk)
+    if allowed is not None:
+        scores = where(allowed, scores, _BLOCKED_SCORE)
+    probs = softmax(scores, -1)
+    if allowed is not None:
+        has_keys = xp.broadcast_to(allowed, scores.shape).any(axis=-1, keepdims=True)
+        probs = probs * has_keys.astype(probs.dtype)                     # empty rows: 0
+    grad_probs = grad_out @ v.swapaxes(-1, -2)                           # (B, H, Tq, Tk)
+    grad_scores = probs * (grad_probs - (grad_probs * probs).sum(axis=-1, keepdims=True))
+    grad_q = (grad_scores @ k) * scale
+    grad_k = (grad_scores.swapaxes(-1, -2) @ q) * scale
+    grad_v = probs.swapaxes(-1, -2) @ grad_out
+    return grad_q, grad_k, grad_v
+
+
+def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = None, causal: bool = False,
+                    scale: float = 1.0) -> Tensor:
+    """Attention of 4-D tensors through one fused Function (see the module docstring).
+
+    q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv); mask a bool array on
+    q's device, broadcastable to (B, H, Tq, Tk), or None.
+    """
+    return FusedAttention.apply(q, k, v, mask=mask, causal=bool(causal), scale=float(scale))
