@@ -2,20 +2,12 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
 
 
-def test_lesson_09_quick(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(REPO), MPLBACKEND="Agg")
-    result = subprocess.run(
-        [sys.executable, str(REPO / "lessons" / "09_char_rnn.py"), "--quick", "--out",
-         str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+def test_lesson_09_quick(run_lesson):
+    result = run_lesson("09")
+    tmp_path = result.out_dir
     assert result.returncode == 0, result.stderr
     out = result.stdout
     vocab = int(re.search(r"(\d+) distinct", out).group(1))
