@@ -1,0 +1,249 @@
+"""Image primitives: im2col / col2im (convolution as a matrix product) and max pooling.
+
+im2col cuts every kh×kw window out of a batch of images and lays each one out as a column:
+
+    x (N, C, H, W)  ->  cols (C*kh*kw, N*OH*OW)
+    cols[(c, i, j), (n, oh, ow)] = x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]
+
+so a convolution becomes ONE matrix product, W (O, C*kh*kw) @ cols (see
+``tinydl.functional_vision.conv2d``). col2im is its adjoint (transpose): it adds every column
+back onto the pixels it came from, so pixels shared by several windows collect several
+contributions. That makes ``Im2Col`` and ``Col2Im`` each other's backward, and convolution
+differentiable to any order.
+
+The rows are ordered (c, i, j), the layout of a weight (O, C, kh, kw) reshaped to
+(O, C*kh*kw); the columns are ordered (n, oh, ow). im2col is a strided *view* of the padded
+input (no copy) turned into the matrix by one copy; col2im is kh*kw vectorised slice-adds.
+
+Max pooling records, per output pixel, which window position (0 .. kh*kw-1, row-major) held
+the maximum. Its backward scatters the gradient to those positions (``MaxPoolScatter``); the
+backward of that scatter is the matching gather (``MaxPoolGather``) and vice versa.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tinydl.autograd import Context, Function
+from tinydl.backend import get_array_module
+from tinydl.tensor import Tensor
+
+Pair = tuple  # (height, width)
+
+
+# ---------------------------------------------------------------------------------------------
+# Array-level helpers (NumPy reference; any array module through get_array_module)
+# ---------------------------------------------------------------------------------------------
+
+
+def output_size(height: int, width: int, kh: int, kw: int, stride: Pair, padding: Pair,
+                dilation: Pair) -> tuple[int, int]:
+    """(OH, OW) of a kh×kw window sliding over an (H, W) image."""
+    oh = (height + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (width + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    return oh, ow
+
+
+def _pad_image(x: Any, padding: Pair, value: float = 0.0) -> Any:
+    """Pad the last two axes of (N, C, H, W) by padding[0] rows and padding[1] columns."""
+    if padding == (0, 0):
+        return x
+    xp = get_array_module(x)
+    widths = ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1]))
+    return xp.pad(x, widths, mode="constant", constant_values=value)
+
+
+def _window_slice(i: int, j: int, out_hw: Pair, stride: Pair, dilation: Pair) -> tuple:
+    """Slices that pick, for every output pixel, the input pixel at window position (i, j)."""
+    top, left = i * dilation[0], j * dilation[1]
+    return (slice(None), slice(None),
+            slice(top, top + stride[0] * (out_hw[0] - 1) + 1, stride[0]),
+            slice(left, left + stride[1] * (out_hw[1] - 1) + 1, stride[1]))
+
+
+def im2col(x: Any, kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair) -> Any:
+    """Every kh×kw window of x as a column. x (N, C, H, W) -> cols (C*kh*kw, N*OH*OW)."""
+    xp = get_array_module(x)
+    n, c, height, width = x.shape
+    oh, ow = output_size(height, width, kh, kw, stride, padding, dilation)
+    padded = _pad_image(x, padding)
+    s_n, s_c, s_h, s_w = padded.strides  # bytes to step along each axis
+    # A view (no copy) indexed [c, i, j, n, oh, ow] = padded[n, c, oh*sh + i*dh, ow*sw + j*dw]
+    windows = xp.lib.stride_tricks.as_strided(
+        padded, shape=(c, kh, kw, n, oh, ow),
+        strides=(s_c, s_h * dilation[0], s_w * dilation[1], s_n, s_h * stride[0], s_w * stride[1]))
+    return windows.reshape(c * kh * kw, n * oh * ow)  # the one copy
+
+
+def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: Pair,
+           dilation: Pair) -> Any:
+    """Add each column back onto its window's pixels. cols (C*kh*kw, N*OH*OW) -> (N, C, H, W)."""
+    xp = get_array_module(cols)
+    n, c, height, width = x_shape
+    oh, ow = output_size(height, width, kh, kw, stride, padding, dilation)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    # Accumulate channel-major, (C, N, H, W), so each slice-add below reads cols contiguously.
+    padded = xp.zeros((c, n, height + 2 * padding[0], width + 2 * padding[1]), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            padded[_window_slice(i, j, (oh, ow), stride, dilation)] += cols[:, i, j]
+    image = padded[:, :, padding[0]:padding[0] + height, padding[1]:padding[1] + width]
+    return image.transpose(1, 0, 2, 3)  # (C, N, H, W) -> (N, C, H, W), a view
+
+
+def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, padding: Pair) -> tuple[Any, Any]:
+    """Window maxima and where they are. x (N, C, H, W) -> (out (N, C, OH, OW), positions).
+
+    positions (N, C, OH, OW) int32: the row-major window position i*kw + j of each maximum
+    (the first one on ties). Padding counts as -infinity.
+    """
+    xp = get_array_module(x)
+    kh, kw = kernel
+    oh, ow = output_size(x.shape[2], x.shape[3], kh, kw, stride, padding, (1, 1))
+    padded = _pad_image(x, padding, value=-float("inf"))
+    best = padded[_window_slice(0, 0, (oh, ow), stride, (1, 1))].copy()
+    positions = xp.zeros(best.shape, dtype=xp.int32)
+    for i in range(kh):  # loops over the kh*kw window positions, each one vectorised
+        for j in range(kw):
+            if i == j == 0:
+                continue
+            candidate = padded[_window_slice(i, j, (oh, ow), stride, (1, 1))]
+            larger = candidate > best
+            best = xp.where(larger, candidate, best)
+            positions = xp.where(larger, xp.int32(i * kw + j), positions)
+    return best, positions
+
+
+def max_pool2d_scatter(grad: Any, positions: Any, x_shape: tuple, kernel: Pair, stride: Pair,
+                       padding: Pair) -> Any:
+    """Each window's gradient added at its maximum. grad (N, C, OH, OW) -> (N, C, H, W)."""
+    xp = get_array_module(grad)
+    n, c, height, width = x_shape
+    kh, kw = kernel
+    out_hw = grad.shape[2:]
+    padded = xp.zeros((n, c, height + 2 * padding[0], width + 2 * padding[1]), dtype=grad.dtype)
+    zero = xp.zeros((), dtype=grad.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            here = positions == i * kw + j
+            padded[_window_slice(i, j, out_hw, stride, (1, 1))] += xp.where(here, grad, zero)
+    return padded[:, :, padding[0]:padding[0] + height, padding[1]:padding[1] + width]
+
+
+def max_pool2d_gather(x: Any, positions: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+    """Each window's value at the recorded position. x (N, C, H, W) -> (N, C, OH, OW)."""
+    xp = get_array_module(x)
+    kh, kw = kernel
+    out_hw = positions.shape[2:]
+    padded = _pad_image(x, padding)
+    out = xp.zeros(positions.shape, dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            here = positions == i * kw + j
+            out = xp.where(here, padded[_window_slice(i, j, out_hw, stride, (1, 1))], out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Differentiable primitives
+# ---------------------------------------------------------------------------------------------
+
+
+class Im2Col(Function):
+    """x (N, C, H, W) -> cols (C*kh*kw, N*OH*OW), every window a column; backward: Col2Im"""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, kernel: Pair = (1, 1), stride: Pair = (1, 1),
+                padding: Pair = (0, 0), dilation: Pair = (1, 1)) -> Any:
+        return im2col(x, kernel[0], kernel[1], stride, padding, dilation)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        p = ctx.params
+        return Col2Im.apply(grad, x_shape=ctx.inputs[0].shape, kernel=p["kernel"],
+                            stride=p["stride"], padding=p["padding"], dilation=p["dilation"])
+
+
+class Col2Im(Function):
+    """cols (C*kh*kw, N*OH*OW) -> (N, C, H, W), each column added onto its window; backward: Im2Col"""
+
+    @staticmethod
+    def forward(ctx: Context, cols: Any, x_shape: tuple = (), kernel: Pair = (1, 1),
+                stride: Pair = (1, 1), padding: Pair = (0, 0), dilation: Pair = (1, 1)) -> Any:
+        return col2im(cols, x_shape, kernel[0], kernel[1], stride, padding, dilation)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        p = ctx.params
+        return Im2Col.apply(grad, kernel=p["kernel"], stride=p["stride"], padding=p["padding"],
+                            dilation=p["dilation"])
+
+
+class MaxPool2d(Function):
+    """the maximum of each window; backward sends the gradient to where the maximum was"""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, kernel: Pair = (1, 1), stride: Pair = (1, 1),
+                padding: Pair = (0, 0)) -> Any:
+        out, positions = max_pool2d_forward(x, kernel, stride, padding)
+        ctx.save_for_backward(positions)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        (positions,) = ctx.saved_values
+        p = ctx.params
+        return MaxPoolScatter.apply(grad, positions=positions, x_shape=ctx.inputs[0].shape,
+                                    kernel=p["kernel"], stride=p["stride"], padding=p["padding"])
+
+
+class MaxPoolScatter(Function):
+    """(N, C, OH, OW) -> (N, C, H, W): each value added at its window's recorded position"""
+
+    @staticmethod
+    def forward(ctx: Context, grad: Any, positions: Any = None, x_shape: tuple = (),
+                kernel: Pair = (1, 1), stride: Pair = (1, 1), padding: Pair = (0, 0)) -> Any:
+        return max_pool2d_scatter(grad, positions, x_shape, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        p = ctx.params
+        return MaxPoolGather.apply(grad, positions=p["positions"], kernel=p["kernel"],
+                                   stride=p["stride"], padding=p["padding"])
+
+
+class MaxPoolGather(Function):
+    """(N, C, H, W) -> (N, C, OH, OW): each window's value at its recorded position"""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, positions: Any = None, kernel: Pair = (1, 1),
+                stride: Pair = (1, 1), padding: Pair = (0, 0)) -> Any:
+        return max_pool2d_gather(x, positions, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        p = ctx.params
+        return MaxPoolScatter.apply(grad, positions=p["positions"], x_shape=ctx.inputs[0].shape,
+                                    kernel=p["kernel"], stride=p["stride"], padding=p["padding"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensor-level calls (arguments already checked by tinydl.functional_vision)
+# ---------------------------------------------------------------------------------------------
+
+
+def unfold(x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> Tensor:
+    """Differentiable im2col: x (N, C, H, W) -> (C*kh*kw, N*OH*OW)."""
+    return Im2Col.apply(x, kernel=tuple(kernel), stride=tuple(stride), padding=tuple(padding),
+                        dilation=tuple(dilation))
+
+
+def fold(cols: Tensor, x_shape: tuple, kernel: Pair, stride: Pair, padding: Pair,
+         dilation: Pair) -> Tensor:
+    """Differentiable col2im: cols (C*kh*kw, N*OH*OW) -> (N, C, H, W)."""
+    return Col2Im.apply(cols, x_shape=tuple(x_shape), kernel=tuple(kernel), stride=tuple(stride),
+                        padding=tuple(padding), dilation=tuple(dilation))
+
+
+def max_pool2d(x: Tensor, kernel: Pair, stride: Pair, padding: Pair) -> Tensor:
+    """Differentiable window maximum: (N, C, H, W) -> (N, C, OH, OW)."""
+    return MaxPool2d.apply(x, kernel=tuple(kernel), stride=tuple(stride), padding=tuple(padding))
