@@ -1,0 +1,566 @@
+"""Scaled dot-product attention kernels on arrays (NumPy in, NumPy out).
+
+    scores = scale * q @ k^T            (B, H, Tq, Tk), masked entries set to -inf
+    out    = softmax(scores) @ v        (B, H, Tq, Dv)
+    lse    = logsumexp(scores, axis=-1) (B, H, Tq), kept for the backward pass
+
+Shapes: q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv); float32 or float64, all alike.
+
+Masks follow PyTorch's boolean convention for scaled_dot_product_attention: ``mask`` is a
+bool array broadcastable to (B, H, Tq, Tk) where True means "this query may attend to this
+key". A key-padding mask ``keep`` of shape (B, Tk) is passed as ``keep[:, None, None, :]``
+(a bare 2-D mask is read as (Tq, Tk), by broadcasting). ``causal=True`` additionally lets
+query i see only keys j <= i (top-left aligned, like PyTorch's ``is_causal``); mask and causal
+may be combined. A query row whose keys are all masked gets out = 0 and lse = -inf (PyTorch
+gives NaN there), and its backward gives zero gradients.
+
+Four versions of the forward pass, one backward pass per style:
+- ``attention_forward_reference`` / ``attention_backward_reference``: the plain formula over
+  the full Tq x Tk score matrix.
+- ``attention_forward_tiled_numpy`` / ``attention_backward_tiled_numpy``: the same over blocks
+  of keys with an online softmax (flash-attention style); extra memory O(Tq * block).
+- ``attention_forward_numba`` / ``attention_backward_numba``: tiled Numba kernels, parallel
+  over batch x heads, that never build a Tq x Tk array. The backward recomputes the
+  probabilities from q, k and lse (flash-attention-2 style, with D_i = rowsum(dout * out)).
+"""
+
+import math
+
+import numpy as np
+
+from tinydl.kernels._jit import jit, numba_available
+from tinydl.kernels.registry import register
+
+prange = range  # compiled kernels see numba.prange here (see _jit.py)
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Tile size of the Numba kernels: a tile is BLOCK queries x BLOCK keys.
+BLOCK = 64
+
+
+# ----------------------------------------------------------------------------- input checks
+
+def _check_qkv(op, q, k, v):
+    """Validate q, k, v; return (B, H, Tq, Tk, D, Dv)."""
+    for name, array in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(array, np.ndarray) or array.ndim != 4:
+            shape = getattr(array, "shape", None)
+            raise ValueError(
+                f"{op}: {name} must be a 4-D NumPy array (batch, heads, tokens, features), "
+                f"got {type(array).__name__} with shape {shape}; add the missing axes with "
+                f"{name}[None] or reshape"
+            )
+    if q.dtype not in _FLOAT_DTYPES or not (q.dtype == k.dtype == v.dtype):
+        raise TypeError(
+            f"{op}: q, k, v must all be float32 or all float64, got {q.dtype}, {k.dtype}, "
+            f"{v.dtype}; convert with .astype(np.float32)"
+        )
+    B, H, Tq, D = q.shape
+    Tk = k.shape[2]
+    Dv = v.shape[3]
+    if k.shape != (B, H, Tk, D) or v.shape[:3] != (B, H, Tk) or D == 0 or Dv == 0:
+        raise ValueError(
+            f"{op}: shapes q {q.shape}, k {k.shape}, v {v.shape} do not fit q (B, H, Tq, D), "
+            f"k (B, H, Tk, D), v (B, H, Tk, Dv) with D, Dv >= 1: batch, heads and D must match "
+            f"between q and k, and k and v must have the same number of keys"
+        )
+    return B, H, Tq, Tk, D, Dv
+
+
+def _broadcast_mask(op, mask, scores_shape):
+    """The mask as a read-only bool view of shape (B, H, Tq, Tk) (no copy), or None."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(
+            f"{op}: mask must be a bool array (True = attend), got dtype {mask.dtype}; for a "
+            f"0/1 mask use mask.astype(bool), for an additive mask (0 or -inf) use "
+            f"np.isfinite(mask)"
+        )
+    try:
+        return np.broadcast_to(mask, scores_shape)
+    except ValueError:
+        raise ValueError(
+            f"{op}: mask of shape {mask.shape} does not broadcast to the scores' shape "
+            f"(B, H, Tq, Tk) = {scores_shape}; a key-padding mask of shape (B, Tk) must be "
+            f"passed as mask[:, None, None, :]"
+        ) from None
+
+
+def _resolve_scale(op, scale, D):
+    if scale is None:
+        return 1.0 / math.sqrt(D)
+    scale = float(scale)  # a Python float keeps float32 math in float32
+    if not math.isfinite(scale):
+        raise ValueError(f"{op}: scale must be a finite number, got {scale}")
+    return scale
+
+
+def _check_backward_arrays(op, shapes, q, out, lse, dout):
+    B, H, Tq, Tk, D, Dv = shapes
+    expected = {"out": (B, H, Tq, Dv), "lse": (B, H, Tq), "dout": (B, H, Tq, Dv)}
+    for name, array in (("out", out), ("lse", lse), ("dout", dout)):
+        if not isinstance(array, np.ndarray) or array.shape != expected[name] \
+                or array.dtype != q.dtype:
+            raise ValueError(
+                f"{op}: {name} must be a {q.dtype} array of shape {expected[name]}, got "
+                f"{getattr(array, 'dtype', type(array).__name__)} with shape "
+                f"{getattr(array, 'shape', None)}; pass the out and lse the forward returned"
+            )
+
+
+def _keep_matrix(mask4, causal, Tq, Tk):
+    """mask AND causal as one bool array broadcastable to (B, H, Tq, Tk), or None."""
+    keep = mask4
+    if causal:
+        lower = np.tril(np.ones((Tq, Tk), dtype=bool))  # (Tq, Tk): key j <= query i
+        keep = lower if keep is None else keep & lower
+    return keep
+
+
+def _softmax_parts(scores):
+    """Row max, exp weights and row sum of masked scores (-inf = masked), safe for empty rows.
+
+    scores: (..., Tk). Returns (safe_max (..., 1), weights (..., Tk), row_sum (..., 1)) where
+    safe_max is the row max, or 0 for a row with no finite score (so exp gives 0, not NaN).
+    """
+    row_max = scores.max(axis=-1, keepdims=True, initial=-np.inf)
+    safe_max = np.where(np.isneginf(row_max), 0, row_max)
+    weights = np.exp(scores - safe_max)
+    return safe_max, weights, weights.sum(axis=-1, keepdims=True)
+
+
+def _finish_rows(acc, row_max, row_sum):
+    """out = acc / row_sum and lse = row_max + log(row_sum), with 0 and -inf for empty rows."""
+    out = acc / np.where(row_sum == 0, 1, row_sum)
+    with np.errstate(divide="ignore"):
+        lse = row_max + np.log(row_sum)  # log(0) = -inf for rows with no key
+    return out, lse[..., 0]
+
+
+# ----------------------------------------------------------------------------- NumPy reference
+
+def attention_forward_reference(q, k, v, mask=None, causal=False, scale=None):
+    """Attention by the plain formula over the full score matrix.
+
+    q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv); mask bool, broadcastable to
+    (B, H, Tq, Tk), True = attend; scale defaults to 1/sqrt(D).
+    Returns (out (B, H, Tq, Dv), lse (B, H, Tq)).
+    """
+    op = "attention_forward_reference"
+    B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v)
+    scale = _resolve_scale(op, scale, D)
+    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk)), causal, Tq, Tk)
+    scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, Tq, Tk)
+    if keep is not None:
+        scores = np.where(keep, scores, -np.inf)
+    safe_max, weights, row_sum = _softmax_parts(scores)
+    return _finish_rows(weights @ v, safe_max, row_sum)
+
+
+def attention_backward_reference(q, k, v, mask, causal, scale, out, lse, dout):
+    """Gradients of attention by the plain formula.
+
+    Inputs as for the forward, plus out (B, H, Tq, Dv) and lse (B, H, Tq) from the forward
+    and dout (B, H, Tq, Dv), the gradient of the loss with respect to out.
+    Returns (dq (B, H, Tq, D), dk (B, H, Tk, D), dv (B, H, Tk, Dv)).
+
+        P  = exp(scores - lse)             dv = P^T @ dout
+        dP = dout @ v^T                    dS = P * (dP - rowsum(dout * out))
+        dq = scale * dS @ k                dk = scale * dS^T @ q
+    (rowsum(dout * out) equals rowsum(P * dP), the softmax Jacobian's correction term.)
+    """
+    op = "attention_backward_reference"
+    shapes = _check_qkv(op, q, k, v)
+    B, H, Tq, Tk, D, Dv = shapes
+    _check_backward_arrays(op, shapes, q, out, lse, dout)
+    scale = _resolve_scale(op, scale, D)
+    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk)), causal, Tq, Tk)
+    scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, H, Tq, Tk)
+    if keep is not None:
+        scores = np.where(keep, scores, -np.inf)
+    lse_col = lse[..., None]  # (B, H, Tq, 1)
+    # Rows with lse = -inf have every score at -inf: subtracting 0 keeps their probs at 0.
+    probs = np.exp(scores - np.where(np.isneginf(lse_col), 0, lse_col))
+    dv = probs.swapaxes(-1, -2) @ dout  # (B, H, Tk, Dv)
+    dprobs = dout @ v.swapaxes(-1, -2)  # (B, H, Tq, Tk)
+    row_dot = np.sum(dout * out, axis=-1, keepdims=True)  # (B, H, Tq, 1)
+    dscores = probs * (dprobs - row_dot)
+    dq = (dscores @ k) * scale
+    dk = (dscores.swapaxes(-1, -2) @ q) * scale
+    return dq, dk, dv
+
+
+# ----------------------------------------------------------------------------- NumPy, tiled
+
+def _block_keep(mask4, causal, Tq, start, stop):
+    """Which (query, key) pairs of keys start:stop are kept, broadcastable to (B,H,Tq,n), or None."""
+    keep = None if mask4 is None else mask4[..., start:stop]
+    if causal:
+        lower = np.arange(start, stop)[None, :] <= np.arange(Tq)[:, None]  # (Tq, stop - start)
+        keep = lower if keep is None else keep & lower
+    return keep
+
+
+def attention_forward_tiled_numpy(q, k, v, mask=None, causal=False, scale=None, block_size=64):
+    """Attention with an online softmax over blocks of ``block_size`` keys (flash-attention style).
+
+    Same arguments and results as ``attention_forward_reference``. Only a (B, H, Tq, block)
+    slice of the scores exists at a time: for each block the running row max m, row sum l
+    and output accumulator are rescaled by exp(m_old - m_new) and the block is added in.
+    """
+    op = "attention_forward_tiled_numpy"
+    B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v)
+    scale = _resolve_scale(op, scale, D)
+    mask4 = _broadcast_mask(op, mask, (B, H, Tq, Tk))
+    if not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"{op}: block_size must be a positive int, got {block_size!r}")
+    row_max = np.full((B, H, Tq, 1), -np.inf, dtype=q.dtype)  # running max (shift of exp)
+    row_sum = np.zeros((B, H, Tq, 1), dtype=q.dtype)  # running sum of exp(scores - row_max)
+    acc = np.zeros((B, H, Tq, Dv), dtype=q.dtype)  # running sum of exp(...) * v
+    key_stop = min(Tk, Tq) if causal else Tk  # with causal, keys past the last query are unseen
+    for start in range(0, key_stop, block_size):
+        stop = min(start + block_size, key_stop)
+        scores = (q @ k[:, :, start:stop].swapaxes(-1, -2)) * scale  # (B, H, Tq, n)
+        keep = _block_keep(mask4, causal, Tq, start, stop)
+        if keep is not None:
+            scores = np.where(keep, scores, -np.inf)
+        new_max = np.maximum(row_max, scores.max(axis=-1, keepdims=True))
+        safe_new = np.where(np.isneginf(new_max), 0, new_max)
+        correction = np.exp(row_max - safe_new)  # 0 while a row has seen no key yet
+        weights = np.exp(scores - safe_new)  # (B, H, Tq, n), 0 where masked
+        row_sum = row_sum * correction + weights.sum(axis=-1, keepdims=True)
+        acc = acc * correction + weights @ v[:, :, start:stop]
+        row_max = new_max
+    safe_max = np.where(np.isneginf(row_max), 0, row_max)
+    return _finish_rows(acc, safe_max, row_sum)
+
+
+def attention_backward_tiled_numpy(q, k, v, mask, causal, scale, out, lse, dout, block_size=64):
+    """``attention_backward_reference`` computed over blocks of ``block_size`` keys.
+
+    Same arguments and results; only a (B, H, Tq, block) slice of the probabilities exists at
+    a time, recomputed from q, k and lse.
+    """
+    op = "attention_backward_tiled_numpy"
+    shapes = _check_qkv(op, q, k, v)
+    B, H, Tq, Tk, D, Dv = shapes
+    _check_backward_arrays(op, shapes, q, out, lse, dout)
+    scale = _resolve_scale(op, scale, D)
+    mask4 = _broadcast_mask(op, mask, (B, H, Tq, Tk))
+    if not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"{op}: block_size must be a positive int, got {block_size!r}")
+    lse_col = lse[..., None]  # (B, H, Tq, 1)
+    safe_lse = np.where(np.isneginf(lse_col), 0, lse_col)
+    row_dot = np.sum(dout * out, axis=-1, keepdims=True)  # (B, H, Tq, 1)
+    dq = np.zeros_like(q)
+    dk = np.zeros_like(k)
+    dv = np.zeros_like(v)
+    for start in range(0, Tk, block_size):
+        stop = min(start + block_size, Tk)
+        k_block, v_block = k[:, :, start:stop], v[:, :, start:stop]  # (B, H, n, D), (B, H, n, Dv)
+        scores = (q @ k_block.swapaxes(-1, -2)) * scale  # (B, H, Tq, n)
+        keep = _block_keep(mask4, causal, Tq, start, stop)
+        if keep is not None:
+            scores = np.where(keep, scores, -np.inf)
+        probs = np.exp(scores - safe_lse)
+        dv[:, :, start:stop] = probs.swapaxes(-1, -2) @ dout
+        dscores = probs * (dout @ v_block.swapaxes(-1, -2) - row_dot)  # (B, H, Tq, n)
+        dq += dscores @ k_block
+        dk[:, :, start:stop] = dscores.swapaxes(-1, -2) @ q
+    dq *= scale
+    dk *= scale
+    return dq, dk, dv
+
+
+# ----------------------------------------------------------------------------- Numba
+
+# How the Numba kernels are written so that LLVM vectorises them without fastmath:
+# - every heavy inner loop runs over a contiguous axis of length BLOCK (64) and never sums
+#   into one scalar (a sum in a fixed order cannot be vectorised without fastmath); a product
+#   C = A @ B is written "for m: for k: for n: C[m, n] += A[m, k] * B[k, n]". That is why
+#   some tiles are kept transposed (names ending in _t).
+# - Numba checks every signed index for negative values (Python's x[-1]); in an inner loop that
+#   check blocks vectorisation, so inner loops run over unsigned (np.uint64) ranges, and the
+#   offsets they add (k0_u, q0_u) are unsigned too.
+# - exp is computed by _exp below: libm's exp is a function call, which stops vectorisation.
+
+_LOG2E = 1.4426950408889634  # 1 / ln 2
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split in two (Cody-Waite): k * _LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+_EXP_MIN_K = 1100  # exp(x) underflows to 0 in float64 long before 2**-1100
+_POW2_NEG = 2.0 ** -np.arange(_EXP_MIN_K + 1.0)  # _POW2_NEG[n] = 2**-n (0 past float64's range)
+
+
+@jit(inline=True)
+def _exp(x):
+    """exp(x) for x <= 0 (including -inf, giving 0) in float64, within 1 ulp of libm.
+
+    exp(x) = 2**k * exp(r) with k = round(x / ln 2), so |r| <= ln(2) / 2 and exp(r) is its
+    Taylor series to degree 13 (truncation error < 1e-17); 2**k comes from a table. Only
+    arithmetic and a table read, so a loop calling it vectorises.
+    """
+    x = max(x, -_EXP_MIN_K * 0.6931471805599453)  # -inf -> a finite x whose exp is 0
+    k = math.floor(x * _LOG2E + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0  # 1/13!, then Horner's rule down to 1/0!
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * _POW2_NEG[min(np.int64(-k), _EXP_MIN_K)]
+
+
+@jit(parallel=True)
+def _attention_forward_kernel(qT, k, v, keep, has_mask, causal, scale, neg_inf, out, lse):
+    """qT (B,H,D,Tq), k (B,H,Tk,D), v (B,H,Tk,Dv), keep (2,B,H,Tq,Tk) bool -> out, lse (in place).
+
+    One work item = one tile of BLOCK queries of one (batch, head); it walks the keys in
+    blocks of BLOCK with an online softmax. The tile is held transposed, scores_t[j, i], so
+    every step runs along the query axis i. Scratch per work item: 2 BLOCK x BLOCK tiles, a
+    Dv x BLOCK accumulator and 5 BLOCK vectors.
+    """
+    B, H, D, Tq = qT.shape
+    Tk = k.shape[2]
+    Dv = v.shape[3]
+    n_qblocks = (Tq + BLOCK - 1) // BLOCK
+    for work in prange(B * H * n_qblocks):
+        b = work // (H * n_qblocks)
+        h = (work // n_qblocks) % H
+        q0 = (work % n_qblocks) * BLOCK
+        nq = min(BLOCK, Tq - q0)
+        nq_u, q0_u = np.uint64(nq), np.uint64(q0)
+        scores_t = np.empty((BLOCK, BLOCK), dtype=qT.dtype)  # scores_t[j, i]
+        weights_t = np.empty((BLOCK, BLOCK), dtype=qT.dtype)  # exp(scores_t[j, i] - shift[i])
+        acc_t = np.zeros((Dv, BLOCK), dtype=qT.dtype)  # acc_t[e, i] = sum_j weight v[j, e]
+        row_max = np.full(BLOCK, neg_inf, dtype=qT.dtype)  # running max of row i's scores
+        row_sum = np.zeros(BLOCK, dtype=qT.dtype)  # running sum of exp(score - row max)
+        new_max = np.empty(BLOCK, dtype=qT.dtype)
+        shift = np.empty(BLOCK, dtype=qT.dtype)  # new_max, or 0 while row i has seen no key
+        correction = np.empty(BLOCK, dtype=qT.dtype)  # exp(old max - new max)
+        key_stop = min(Tk, q0 + nq) if causal else Tk  # causal: later keys are unseen
+        for k0 in range(0, key_stop, BLOCK):
+            nk = min(BLOCK, key_stop - k0)
+            # scores_t[j, i] = scale * k[k0 + j] . q[q0 + i], -inf where masked
+            for j in range(nk):
+                for i in range(nq_u):
+                    scores_t[j, i] = 0
+                for d in range(D):
+                    k_jd = k[b, h, k0 + j, d]
+                    for i in range(nq_u):
+                        scores_t[j, i] += k_jd * qT[b, h, d, q0_u + i]
+                kj_u = np.uint64(k0 + j)
+                for i in range(nq_u):
+                    if causal and kj_u > q0_u + i:
+                        scores_t[j, i] = neg_inf
+                    else:
+                        scores_t[j, i] *= scale
+                if has_mask:
+                    for i in range(nq):
+                        if not keep[0, b, h, q0 + i, k0 + j]:
+                            scores_t[j, i] = neg_inf
+            # online softmax: new row max, the factor that rescales the old sums, new weights
+            for i in range(nq_u):
+                new_max[i] = row_max[i]
+            for j in range(nk):
+                for i in range(nq_u):
+                    new_max[i] = max(new_max[i], scores_t[j, i])
+            for i in range(nq_u):
+                seen = new_max[i] != neg_inf
+                shift[i] = new_max[i] if seen else 0
+                correction[i] = _exp(row_max[i] - shift[i]) if seen else 1
+                row_sum[i] *= correction[i]
+                row_max[i] = new_max[i]
+            for j in range(nk):
+                for i in range(nq_u):
+                    weights_t[j, i] = _exp(scores_t[j, i] - shift[i])
+                    row_sum[i] += weights_t[j, i]
+            # acc_t[e, i] = acc_t[e, i] * correction[i] + sum_j v[k0 + j, e] * weights_t[j, i]
+            for e in range(Dv):
+                for i in range(nq_u):
+                    acc_t[e, i] *= correction[i]
+            for j in range(nk):
+                for e in range(Dv):
+                    v_je = v[b, h, k0 + j, e]
+                    for i in range(nq_u):
+                        acc_t[e, i] += v_je * weights_t[j, i]
+        for i in range(nq):
+            if row_sum[i] == 0:  # every key masked: out = 0, lse = -inf
+                for e in range(Dv):
+                    out[b, h, q0 + i, e] = 0
+                lse[b, h, q0 + i] = neg_inf
+            else:
+                for e in range(Dv):
+                    out[b, h, q0 + i, e] = acc_t[e, i] / row_sum[i]
+                lse[b, h, q0 + i] = row_max[i] + np.log(row_sum[i])
+
+
+@jit(parallel=True)
+def _attention_backward_kernel(q, k, kT, vT, keep, has_mask, causal, scale, neg_inf,
+                               out, lse, dout, dq, dk, dv):
+    """Gradients into dq, dk, dv (written in full). One work item = one (batch, head).
+
+    q, dq (B,H,Tq,D); k, dk (B,H,Tk,D); kT (B,H,D,Tk); vT (B,H,Dv,Tk); dv (B,H,Tk,Dv).
+    For each tile of BLOCK queries x BLOCK keys: recompute P = exp(scale q.k - lse) and
+    dS = P * (dout.v - D_i) with D_i = rowsum(dout * out), then add dout^T P to dv, q^T dS
+    to dk and dS k to dq (times scale). Scratch per work item: 3 tiles, (D + Dv) x BLOCK
+    accumulators for the key block and a D x Tq accumulator for dq.
+    """
+    B, H, Tq, D = q.shape
+    Tk = k.shape[2]
+    Dv = vT.shape[2]
+    for work in prange(B * H):
+        b = work // H
+        h = work % H
+        probs = np.empty((BLOCK, BLOCK), dtype=q.dtype)  # probs[i, j]
+        dscores = np.empty((BLOCK, BLOCK), dtype=q.dtype)  # dscores[i, j]
+        dscores_t = np.empty((BLOCK, BLOCK), dtype=q.dtype)  # dscores_t[j, i]
+        dk_t = np.empty((D, BLOCK), dtype=q.dtype)  # dk_t[d, j]: this key block's dk, transposed
+        dv_t = np.empty((Dv, BLOCK), dtype=q.dtype)  # dv_t[e, j]
+        dq_t = np.zeros((D, Tq), dtype=q.dtype)  # dq_t[d, i]: the whole head's dq, transposed
+        row_dot = np.zeros(Tq, dtype=q.dtype)  # D_i = dout_i . out_i
+        for i in range(Tq):
+            for e in range(Dv):
+                row_dot[i] += dout[b, h, i, e] * out[b, h, i, e]
+        for k0 in range(0, Tk, BLOCK):
+            nk = min(BLOCK, Tk - k0)
+            nk_u, k0_u = np.uint64(nk), np.uint64(k0)
+            dk_t[:, :] = 0
+            dv_t[:, :] = 0
+            q_start = (k0 // BLOCK) * BLOCK if causal else 0  # earlier rows see no key here
+            for q0 in range(q_start, Tq, BLOCK):
+                nq = min(BLOCK, Tq - q0)
+                nq_u, q0_u = np.uint64(nq), np.uint64(q0)
+                for i in range(nq):
+                    qi = q0 + i
+                    qi_u = np.uint64(qi)
+                    # probs[i, j] = exp(scale * q[qi] . k[k0 + j] - lse[qi]), 0 where masked
+                    for j in range(nk_u):
+                        probs[i, j] = 0
+                    for d in range(D):
+                        q_id = q[b, h, qi, d]
+                        for j in range(nk_u):
+                            probs[i, j] += q_id * kT[b, h, d, k0_u + j]
+                    row_lse = lse[b, h, qi]
+                    if row_lse == neg_inf:  # no visible key: the row's gradients are 0
+                        for j in range(nk_u):
+                            probs[i, j] = 0
+                    else:
+                        for j in range(nk_u):
+                            if causal and k0_u + j > qi_u:
+                                probs[i, j] = 0
+                            else:
+                                probs[i, j] = _exp(probs[i, j] * scale - row_lse)
+                    if has_mask:
+                        for j in range(nk):
+                            if not keep[0, b, h, qi, k0 + j]:
+                                probs[i, j] = 0
+                    # dscores[i, j] = probs[i, j] * (dout[qi] . v[k0 + j] - row_dot[qi])
+                    for j in range(nk_u):
+                        dscores[i, j] = 0
+                    for e in range(Dv):
+                        dout_ie = dout[b, h, qi, e]
+                        for j in range(nk_u):
+                            dscores[i, j] += dout_ie * vT[b, h, e, k0_u + j]
+                    for j in range(nk_u):
+                        dscores[i, j] = probs[i, j] * (dscores[i, j] - row_dot[qi])
+                    # dv_t[e, j] += dout[qi, e] * probs[i, j];  dk_t[d, j] += q[qi, d] * dscores[i, j]
+                    for e in range(Dv):
+                        dout_ie = dout[b, h, qi, e]
+                        for j in range(nk_u):
+                            dv_t[e, j] += dout_ie * probs[i, j]
+                    for d in range(D):
+                        q_id = q[b, h, qi, d]
+                        for j in range(nk_u):
+                            dk_t[d, j] += q_id * dscores[i, j]
+                    for j in range(nk):
+                        dscores_t[j, i] = dscores[i, j]
+                # dq_t[d, q0 + i] += k[k0 + j, d] * dscores_t[j, i]
+                for j in range(nk):
+                    for d in range(D):
+                        k_jd = k[b, h, k0 + j, d]
+                        for i in range(nq_u):
+                            dq_t[d, q0_u + i] += k_jd * dscores_t[j, i]
+            for j in range(nk):
+                for d in range(D):
+                    dk[b, h, k0 + j, d] = dk_t[d, j] * scale
+                for e in range(Dv):
+                    dv[b, h, k0 + j, e] = dv_t[e, j]
+        for i in range(Tq):
+            for d in range(D):
+                dq[b, h, i, d] = dq_t[d, i] * scale
+
+
+def _numba_keep(mask4, shape):
+    """(keep, has_mask) for the Numba kernels; keep has shape (2, B, H, Tq, Tk), a view.
+
+    Numba compiles one version of a kernel per memory layout of its arguments, and a mask
+    view is sometimes contiguous and sometimes not. A leading axis of length 2 with stride 0
+    makes every mask view non-contiguous, so each kernel compiles once per dtype; the
+    kernels read keep[0, b, h, i, j]. Without a mask, keep is an all-True view.
+    """
+    if mask4 is None:
+        return np.broadcast_to(np.True_, (2, *shape)), False
+    return np.broadcast_to(mask4, (2, *shape)), True
+
+
+def attention_forward_numba(q, k, v, mask=None, causal=False, scale=None):
+    """Tiled attention forward in Numba; same arguments and results as the reference.
+
+    Extra memory: a transposed copy of q (B, H, D, Tq) plus per-thread tiles; never Tq x Tk.
+    """
+    op = "attention_forward_numba"
+    B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v)
+    scale = _resolve_scale(op, scale, D)
+    keep, has_mask = _numba_keep(_broadcast_mask(op, mask, (B, H, Tq, Tk)), (B, H, Tq, Tk))
+    dtype = q.dtype.type
+    out = np.empty((B, H, Tq, Dv), dtype=q.dtype)
+    lse = np.empty((B, H, Tq), dtype=q.dtype)
+    contiguous = np.ascontiguousarray
+    _attention_forward_kernel(
+        contiguous(q.swapaxes(-1, -2)), contiguous(k), contiguous(v),  # qT: (B, H, D, Tq)
+        keep, has_mask, bool(causal), dtype(scale), dtype(-np.inf), out, lse)
+    return out, lse
+
+
+def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
+    """Tiled attention backward in Numba; same arguments and results as the reference.
+
+    Recomputes the probabilities tile by tile from q, k and lse. Extra memory: transposed
+    copies of k and v plus per-thread tiles; never Tq x Tk.
+    """
+    op = "attention_backward_numba"
+    shapes = _check_qkv(op, q, k, v)
+    B, H, Tq, Tk, D, Dv = shapes
+    _check_backward_arrays(op, shapes, q, out, lse, dout)
+    scale = _resolve_scale(op, scale, D)
+    keep, has_mask = _numba_keep(_broadcast_mask(op, mask, (B, H, Tq, Tk)), (B, H, Tq, Tk))
+    dtype = q.dtype.type
+    dq = np.empty((B, H, Tq, D), dtype=q.dtype)
+    dk = np.empty((B, H, Tk, D), dtype=q.dtype)
+    dv = np.empty((B, H, Tk, Dv), dtype=q.dtype)
+    contiguous = np.ascontiguousarray
+    _attention_backward_kernel(
+        contiguous(q), contiguous(k), contiguous(k.swapaxes(-1, -2)),  # kT: (B, H, D, Tk)
+        contiguous(v.swapaxes(-1, -2)),  # vT: (B, H, Dv, Tk)
+        keep, has_mask, bool(causal), dtype(scale), dtype(-np.inf),
+        contiguous(out), contiguous(lse), contiguous(dout), dq, dk, dv)
+    return dq, dk, dv
+
+
+register("attention_forward", "numpy", attention_forward_reference)
+register("attention_forward", "numba", attention_forward_numba, available=numba_available,
+         default=True)
+register("attention_backward", "numpy", attention_backward_reference)
+register("attention_backward", "numba", attention_backward_numba, available=numba_available,
+         default=True)
