@@ -54,8 +54,11 @@ class Mul(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> tuple:
         a, b = ctx.inputs
+        ### BEGIN SOLUTION task 1.1
+        # HINT: d(a*b)/da = b and d(a*b)/db = a; skip inputs that need no gradient
         grad_a = grad * b if ctx.needs_input_grad[0] else None
         grad_b = grad * a if ctx.needs_input_grad[1] else None
+        ### END SOLUTION
         return grad_a, grad_b
 
 
@@ -69,8 +72,11 @@ class Div(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> tuple:
         a, b = ctx.inputs
+        ### BEGIN SOLUTION task 1.2
+        # HINT: d(a/b)/da = 1/b and d(a/b)/db = -a/b**2
         grad_a = grad / b if ctx.needs_input_grad[0] else None
         grad_b = -grad * a / (b * b) if ctx.needs_input_grad[1] else None
+        ### END SOLUTION
         return grad_a, grad_b
 
 
@@ -115,7 +121,10 @@ class Exp(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
+        ### BEGIN SOLUTION task 1.3
+        # HINT: d exp(a)/da = exp(a), which forward already computed: ctx.output
         return grad * ctx.output
+        ### END SOLUTION
 
 
 class Log(Function):
@@ -127,7 +136,10 @@ class Log(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
+        ### BEGIN SOLUTION task 1.3
+        # HINT: d log(a)/da = 1/a
         return grad / ctx.inputs[0]
+        ### END SOLUTION
 
 
 class Sqrt(Function):

@@ -32,11 +32,17 @@ class MatMul(Function):
             grad2 = grad2.unsqueeze(-1)                       # (..., m) -> (..., m, 1)
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
+            ### BEGIN SOLUTION task 2.2
+            # HINT: dA = dC @ B^T, transposing B's last two axes with swapaxes(-1, -2)
             grad_a = grad2 @ b2.swapaxes(-1, -2)              # (..., m, k)
+            ### END SOLUTION
             if a.ndim == 1:
                 grad_a = grad_a.squeeze(-2)                    # (..., 1, k) -> (..., k)
         if ctx.needs_input_grad[1]:
+            ### BEGIN SOLUTION task 2.2
+            # HINT: dB = A^T @ dC, transposing A's last two axes with swapaxes(-1, -2)
             grad_b = a2.swapaxes(-1, -2) @ grad2              # (..., k, n)
+            ### END SOLUTION
             if b.ndim == 1:
                 grad_b = grad_b.squeeze(-1)                    # (..., k, 1) -> (..., k)
         return grad_a, grad_b

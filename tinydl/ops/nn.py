@@ -90,7 +90,10 @@ class Softmax(Function):
     def backward(ctx: Context, grad: Tensor) -> Tensor:
         out = ctx.output
         axis = ctx.params["axis"]
+        ### BEGIN SOLUTION task 2.3
+        # HINT: for s = softmax(a): da = s * (g - sum(g * s, axis, keepdims=True))
         return out * (grad - (grad * out).sum(axis, keepdims=True))
+        ### END SOLUTION
 
 
 class LogSoftmax(Function):
@@ -105,7 +108,10 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
         axis = ctx.params["axis"]
+        ### BEGIN SOLUTION task 2.3
+        # HINT: for l = log_softmax(a): da = g - exp(l) * sum(g, axis, keepdims=True)
         return grad - ctx.output.exp() * grad.sum(axis, keepdims=True)
+        ### END SOLUTION
 
 
 def relu(a: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import ShapeError
 from tinydl.ops.common import as_tensor, normalize_axes, pick_axis
+from tinydl.ops.shape import broadcast_to, reshape
 from tinydl.tensor import Tensor
 
 
@@ -32,9 +33,12 @@ def _count(shape: tuple, axes: tuple | None) -> int:
 
 def _expand_grad(grad: Tensor, input_shape: tuple, axes: tuple | None) -> Tensor:
     """Broadcast a reduction's gradient back to the input's shape."""
+    ### BEGIN SOLUTION task 1.4
+    # HINT: reshape grad to the keepdims shape (_kept_shape), then broadcast_to the input shape
     # grad has the reduced shape (keepdims or not); first give it the kept singleton dims
-    kept = grad.reshape(_kept_shape(input_shape, axes))
-    return kept.broadcast_to(input_shape)
+    kept = reshape(grad, _kept_shape(input_shape, axes))
+    return broadcast_to(kept, input_shape)
+    ### END SOLUTION
 
 
 class Sum(Function):
@@ -42,7 +46,7 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx: Context, a: Any, axes: Any = None, keepdims: bool = False) -> Any:
-        return get_array_module(a).sum(a, axis=axes, keepdims=keepdims)
+        return a.sum(axis=axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
@@ -152,11 +156,14 @@ class SumTo(Function):
     @staticmethod
     def forward(ctx: Context, a: Any, shape: tuple = ()) -> Any:
         xp = get_array_module(a)
-        lead = a.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1)
+        ### BEGIN SOLUTION task 2.1
+        # HINT: sum over the extra leading axes and over axes where shape has 1 but a does not
+        extra = a.ndim - len(shape)  # leading axes that broadcasting added
+        axes = tuple(range(extra)) + tuple(
+            extra + i for i, n in enumerate(shape) if n == 1 and a.shape[extra + i] != 1)
         out = xp.sum(a, axis=axes, keepdims=True) if axes else a
         return out.reshape(shape)
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:

@@ -1,0 +1,97 @@
+"""The real course end to end: verify on this tree, then strip -> grade on copies.
+
+The solution tree scores 100%, the stripped tree 0 on the stripped tasks, a tree with exactly
+one task restored scores exactly that task's points, and a planted infinite loop is timed out
+(costing only its own task). This is the test CI runs for the classroom tooling.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from tinydl.assign.course import default_course_path, load_course
+from tinydl.assign.markers import find_solution_blocks
+from tinydl.assign.grade import format_table, grade_tree, gradescope_results
+from tinydl.assign.strip import strip_tree
+from tinydl.assign.verify import verify_course
+
+COURSE = load_course(default_course_path(REPO))
+ASSIGNMENT = 1
+TASKS = [t.id for t in COURSE.tasks(ASSIGNMENT)]
+HIDDEN = REPO / "tests" / "hidden"
+
+
+@pytest.fixture(scope="module")
+def student_tree(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("student") / "assignment1"
+    strip_tree(REPO, out, COURSE, assignment=ASSIGNMENT)
+    return out
+
+
+def _scores(report):
+    return {grade.task.id: grade.score for grade in report.tasks}
+
+
+def test_verify_passes_on_this_tree():
+    report = verify_course(REPO, COURSE)
+    assert report.ok, report.format()
+
+
+def test_solution_tree_scores_full_marks():
+    report = grade_tree(REPO, COURSE, TASKS, hidden_tests=HIDDEN, timeout=120)
+    print(format_table(report))
+    assert report.score == report.max_score == sum(t.points for t in COURSE.tasks(ASSIGNMENT))
+    results = gradescope_results(report)
+    assert results["score"] == results["max_score"]
+    assert {t["visibility"] for t in results["tests"]} == {"visible", "after_published"}
+
+
+def test_stripped_tree_scores_zero_on_its_tasks(student_tree):
+    assert not (student_tree / "tests" / "hidden").exists()
+    report = grade_tree(student_tree, COURSE, TASKS, hidden_tests=HIDDEN, timeout=120)
+    assert all(score == 0 for score in _scores(report).values()), format_table(report)
+    messages = {t.message.split(":")[0] for g in report.tasks for t in g.tests}
+    assert messages == {"NotImplementedError"}
+
+
+def _restore(tree: Path, task_id: str) -> None:
+    """Put back only ``task_id``'s solution blocks in a stripped tree (as a student would)."""
+    for relative in COURSE.task(task_id).files:
+        blocks = [b for b in find_solution_blocks(REPO / relative) if b.task == task_id]
+        target = tree / relative
+        lines = target.read_text().splitlines(keepends=True)
+        for block in blocks:
+            index = next(i for i, line in enumerate(lines)
+                         if f'raise NotImplementedError("task {task_id}:' in line)
+            lines[index:index + 1] = [line + "\n" for line in block.body]
+        target.write_text("".join(lines))
+
+
+@pytest.mark.parametrize("task_id", ["1.1", "1.4"])
+def test_one_restored_task_scores_exactly_its_points(student_tree, tmp_path, task_id):
+    tree = tmp_path / "one_restored"
+    shutil.copytree(student_tree, tree)
+    _restore(tree, task_id)
+    report = grade_tree(tree, COURSE, TASKS, hidden_tests=HIDDEN, timeout=120)
+    expected = {t: 0 for t in TASKS}
+    expected[task_id] = COURSE.task(task_id).points
+    assert _scores(report) == expected, format_table(report)
+
+
+def test_planted_infinite_loop_is_timed_out(tmp_path):
+    tree = tmp_path / "looping"
+    shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(".git", "runs", "__pycache__"))
+    path = tree / "tinydl" / "ops" / "elementwise.py"
+    text = path.read_text()
+    marker = "        return grad / ctx." + "inputs[0]\n"  # Log.backward, task 1.3 (split: no leak)
+    assert marker in text
+    path.write_text(text.replace(marker, "        while True:\n            pass\n"))
+    report = grade_tree(tree, COURSE, ["1.2", "1.3"], hidden_tests=tree / "tests" / "hidden",
+                        timeout=15)
+    scores = _scores(report)
+    assert scores["1.3"] == 0 and scores["1.2"] == COURSE.task("1.2").points
+    (looping,) = [g for g in report.tasks if g.task.id == "1.3"]
+    assert any("timed out" in t.message for t in looping.tests)
