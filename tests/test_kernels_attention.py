@@ -310,3 +310,12 @@ def test_long_sequence_forward_backward_stays_under_64_mib(impl):
     # T = 4096, B1 H4 d64: the score matrix alone would take 256 MiB in float32.
     run = _forward_backward_run(FORWARDS[impl], BACKWARDS[impl], 1, 4, 4096, 64, causal=False)
     assert _peak_extra_mib(run) < 64
+
+
+def test_vectorisable_exp_matches_numpy_exp():
+    x = np.concatenate([np.linspace(-800.0, 0.0, 20001), [-np.inf, -0.0, -1e-300, -745.2]])
+    expected = np.exp(x)
+    got = np.array([att._exp(value) for value in x])
+    normal = expected > np.finfo(np.float64).tiny
+    np.testing.assert_allclose(got[normal], expected[normal], rtol=4e-16, atol=0)
+    assert np.all(got[~normal] < 1e-300) and got[-4] == 0.0  # exp(-inf) is exactly 0

@@ -318,7 +318,8 @@ def _exp(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    return p * _POW2_NEG[min(np.int64(-k), _EXP_MIN_K)]
+    # clamped to the table (a NaN x gives NaN through p, never a read outside the table)
+    return p * _POW2_NEG[max(0, min(np.int64(-k), _EXP_MIN_K))]
 
 
 @jit(parallel=True)

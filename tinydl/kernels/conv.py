@@ -131,45 +131,64 @@ def col2im_reference(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
     return np.ascontiguousarray(x_pad[:, :, ph:ph + H, pw:pw + W])
 
 
+@jit(inline=True)
+def _valid_range(offset, stride, size, count):
+    """The range [lo, hi) of o in [0, count) with 0 <= o * stride + offset < size."""
+    lo = max(0, -(offset // stride))  # ceil(-offset / stride)
+    hi = min(count, -((offset - size) // stride))  # ceil((size - offset) / stride)
+    return lo, max(lo, hi)
+
+
 @jit(parallel=True)
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, cols):
-    """x (N, C, H, W) -> cols (N*OH*OW, C*kh*kw); one work item per (n, oh) output row."""
+    """x (N, C, H, W) -> cols (N*OH*OW, C*kh*kw); one work item per (n, oh).
+
+    A work item fills the OW rows of cols for output row oh of image n, one tap (c, i, j),
+    i.e. one column, at a time: the inner loop walks along an input row with no bounds test
+    (the padded ends are zero-filled separately).
+    """
     N, C, H, W = x.shape
     for work in prange(N * OH):
         n = work // OH
         oh = work % OH
-        for ow in range(OW):
-            row = work * OW + ow
-            column = 0
-            for c in range(C):
-                for i in range(kh):
-                    h = oh * sh - ph + i * dh
-                    for j in range(kw):
-                        w = ow * sw - pw + j * dw
-                        if 0 <= h < H and 0 <= w < W:
-                            cols[row, column] = x[n, c, h, w]
-                        else:
-                            cols[row, column] = 0
-                        column += 1
+        block = cols[work * OW:(work + 1) * OW]  # (OW, C*kh*kw)
+        for c in range(C):
+            for i in range(kh):
+                h = oh * sh - ph + i * dh
+                for j in range(kw):
+                    column = (c * kh + i) * kw + j
+                    offset = j * dw - pw  # input column of output column ow: ow * sw + offset
+                    lo, hi = _valid_range(offset, sw, W, OW) if 0 <= h < H else (0, 0)
+                    for ow in range(lo):
+                        block[ow, column] = 0
+                    for ow in range(lo, hi):
+                        block[ow, column] = x[n, c, h, ow * sw + offset]
+                    for ow in range(hi, OW):
+                        block[ow, column] = 0
 
 
 @jit(parallel=True)
 def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, x):
-    """cols (N*OH*OW, C*kh*kw) added into zero-filled x (N, C, H, W); one work item per (n, c)."""
+    """cols (N*OH*OW, C*kh*kw) added into zero-filled x (N, C, H, W); one work item per image.
+
+    The loops mirror _im2col_kernel; each work item adds only into its own image, so no two
+    work items write to the same place.
+    """
     N, C, H, W = x.shape
-    for work in prange(N * C):
-        n = work // C
-        c = work % C
+    for n in prange(N):
         for oh in range(OH):
-            for ow in range(OW):
-                row = (n * OH + oh) * OW + ow
+            block = cols[(n * OH + oh) * OW:(n * OH + oh + 1) * OW]  # (OW, C*kh*kw)
+            for c in range(C):
                 for i in range(kh):
                     h = oh * sh - ph + i * dh
-                    if 0 <= h < H:
-                        for j in range(kw):
-                            w = ow * sw - pw + j * dw
-                            if 0 <= w < W:
-                                x[n, c, h, w] += cols[row, (c * kh + i) * kw + j]
+                    if h < 0 or h >= H:
+                        continue  # this tap only ever reads padding
+                    for j in range(kw):
+                        column = (c * kh + i) * kw + j
+                        offset = j * dw - pw
+                        lo, hi = _valid_range(offset, sw, W, OW)
+                        for ow in range(lo, hi):
+                            x[n, c, h, ow * sw + offset] += block[ow, column]
 
 
 def im2col_numba(x, kh, kw, stride=1, padding=0, dilation=1):
@@ -185,7 +204,7 @@ def im2col_numba(x, kh, kw, stride=1, padding=0, dilation=1):
 
 
 def col2im_numba(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
-    """``col2im_reference`` in Numba, parallel over (image, channel); same arguments and result."""
+    """``col2im_reference`` in Numba, parallel over images; same arguments and result."""
     op = "col2im"
     x_shape = tuple(int(s) for s in x_shape)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (OH, OW) = _conv_geometry(

@@ -1,0 +1,218 @@
+"""Benchmark tinydl's hot-path kernels: NumPy reference vs Numba vs PyTorch (when installed).
+
+Run from the repository root:
+
+    python -m benchmarks.bench_kernels            # full run (about a minute)
+    python -m benchmarks.bench_kernels --quick    # a few seconds, small problems
+
+Prints a markdown table of median wall times, with the Numba and torch columns given as
+speed-ups over the NumPy reference (2.0x = twice as fast). Timings on a shared machine move
+from run to run; compare columns within one run. Each implementation of a case is timed in
+blocks, in alternating order over several rounds, after a warm-up call (which also compiles
+the Numba kernels on the first run; they are cached on disk afterwards).
+"""
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+from tinydl.kernels import attention, conv, optim
+from tinydl.kernels._jit import numba_available
+
+
+def _try_import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def median_ms(run, rounds, repeats):
+    """Median wall time of run() in milliseconds over rounds * repeats calls."""
+    times = []
+    for _ in range(rounds):
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def time_case(impls, rounds, repeats):
+    """{impl name: median ms}; impls are timed in alternating order, one block per round."""
+    for run in impls.values():
+        run()  # warm-up (and Numba compilation on the very first run)
+    times = {name: [] for name in impls}
+    names = list(impls)
+    for round_index in range(rounds):
+        order = names if round_index % 2 == 0 else names[::-1]
+        for name in order:
+            times[name].append(median_ms(impls[name], 1, repeats))
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
+# ----------------------------------------------------------------------------- cases
+
+def attention_case(B, T, torch):
+    """Forward + backward of (non-causal) attention, B x 4 heads x T tokens, d32, float32."""
+    rng = np.random.default_rng(0)
+    q, k, v, dout = rng.standard_normal((4, B, 4, T, 32), dtype=np.float32)
+
+    def numpy_run():
+        out, lse = attention.attention_forward_reference(q, k, v)
+        attention.attention_backward_reference(q, k, v, None, False, None, out, lse, dout)
+
+    def numba_run():
+        out, lse = attention.attention_forward_numba(q, k, v)
+        attention.attention_backward_numba(q, k, v, None, False, None, out, lse, dout)
+
+    impls = {"numpy": numpy_run, "numba": numba_run}
+    if torch is not None:
+        tensors = [torch.from_numpy(a.copy()).requires_grad_() for a in (q, k, v)]
+        dout_t = torch.from_numpy(dout)
+
+        def torch_run():
+            out = torch.nn.functional.scaled_dot_product_attention(*tensors)
+            torch.autograd.grad(out, tensors, dout_t)
+
+        impls["torch"] = torch_run
+    return f"attention fwd+bwd B{B} H4 d32 T{T}", impls
+
+
+def adam_case(size, torch):
+    """One Adam step with weight decay on `size` float32 parameters."""
+    rng = np.random.default_rng(1)
+    grad = rng.standard_normal(size, dtype=np.float32)
+    state = {name: [rng.standard_normal(size, dtype=np.float32), np.zeros(size, np.float32),
+                    np.zeros(size, np.float32)] for name in ("numpy", "numba")}
+
+    def runner(update, arrays):
+        def run():
+            update(arrays[0], grad, arrays[1], arrays[2], 10, 1e-3, 0.9, 0.999, 1e-8, 1e-2, False)
+        return run
+
+    impls = {"numpy": runner(optim.adam_update_reference, state["numpy"]),
+             "numba": runner(optim.adam_update_numba, state["numba"])}
+    if torch is not None:
+        weight = torch.nn.Parameter(torch.from_numpy(state["numpy"][0].copy()))
+        weight.grad = torch.from_numpy(grad)
+        optimizer = torch.optim.Adam([weight], lr=1e-3, weight_decay=1e-2)
+        impls["torch"] = optimizer.step
+    return f"adam update, {size:,} params", impls
+
+
+def sgd_case(size, torch):
+    """One SGD step with momentum 0.9 on `size` float32 parameters."""
+    rng = np.random.default_rng(2)
+    grad = rng.standard_normal(size, dtype=np.float32)
+    state = {name: [rng.standard_normal(size, dtype=np.float32), np.zeros(size, np.float32)]
+             for name in ("numpy", "numba")}
+
+    def runner(update, arrays):
+        def run():
+            update(arrays[0], grad, arrays[1], 1e-2, 0.9, 0.0, False, 0.0, False)
+        return run
+
+    impls = {"numpy": runner(optim.sgd_momentum_update_reference, state["numpy"]),
+             "numba": runner(optim.sgd_momentum_update_numba, state["numba"])}
+    if torch is not None:
+        weight = torch.nn.Parameter(torch.from_numpy(state["numpy"][0].copy()))
+        weight.grad = torch.from_numpy(grad)
+        optimizer = torch.optim.SGD([weight], lr=1e-2, momentum=0.9)
+        optimizer.step()  # creates the momentum buffer
+        impls["torch"] = optimizer.step
+    return f"sgd momentum update, {size:,} params", impls
+
+
+def im2col_case(N, torch):
+    """im2col of an Nx32x28x28 float32 batch, 3x3 kernel, padding 1 (torch: unfold)."""
+    x = np.random.default_rng(3).standard_normal((N, 32, 28, 28), dtype=np.float32)
+    impls = {"numpy": lambda: conv.im2col_reference(x, 3, 3, 1, 1),
+             "numba": lambda: conv.im2col_numba(x, 3, 3, 1, 1)}
+    if torch is not None:
+        x_t = torch.from_numpy(x)
+        impls["torch"] = lambda: torch.nn.functional.unfold(x_t, 3, padding=1)
+    return f"im2col {N}x32x28x28, 3x3 pad 1", impls
+
+
+def col2im_case(N, torch):
+    """col2im back onto an Nx32x28x28 batch (torch: fold)."""
+    cols = np.random.default_rng(4).standard_normal((N * 28 * 28, 32 * 9), dtype=np.float32)
+    shape = (N, 32, 28, 28)
+    impls = {"numpy": lambda: conv.col2im_reference(cols, shape, 3, 3, 1, 1),
+             "numba": lambda: conv.col2im_numba(cols, shape, 3, 3, 1, 1)}
+    if torch is not None:
+        # fold takes (N, C*kh*kw, L): the same numbers in torch's layout
+        cols_t = torch.from_numpy(
+            np.ascontiguousarray(cols.reshape(N, 28 * 28, 32 * 9).transpose(0, 2, 1)))
+        impls["torch"] = lambda: torch.nn.functional.fold(cols_t, (28, 28), 3, padding=1)
+    return f"col2im {N}x32x28x28, 3x3 pad 1", impls
+
+
+def max_pool_case(N, torch):
+    """2x2 max pooling forward + backward on an Nx32x28x28 float32 batch."""
+    x = np.random.default_rng(5).standard_normal((N, 32, 28, 28), dtype=np.float32)
+    dout = np.ones((N, 32, 14, 14), dtype=np.float32)
+
+    def runner(forward, backward):
+        def run():
+            _, indices = forward(x, 2)
+            backward(dout, indices, x.shape)
+        return run
+
+    impls = {"numpy": runner(conv.max_pool2d_forward_reference,
+                             conv.max_pool2d_backward_reference),
+             "numba": runner(conv.max_pool2d_forward_numba, conv.max_pool2d_backward_numba)}
+    if torch is not None:
+        x_t = torch.from_numpy(x.copy()).requires_grad_()
+        dout_t = torch.from_numpy(dout)
+
+        def torch_run():
+            out = torch.nn.functional.max_pool2d(x_t, 2)
+            torch.autograd.grad(out, x_t, dout_t)
+
+        impls["torch"] = torch_run
+    return f"max_pool2d 2x2 fwd+bwd {N}x32x28x28", impls
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
+    args = parser.parse_args(argv)
+    torch = _try_import_torch()
+    has_numba = numba_available()
+    if args.quick:  # small problems, few repeats
+        rounds, repeats = 1, 3
+        cases = [attention_case(2, 64, torch), adam_case(100_000, torch),
+                 sgd_case(100_000, torch), im2col_case(4, torch), col2im_case(4, torch),
+                 max_pool_case(4, torch)]
+    else:
+        rounds, repeats = 3, 5
+        cases = [attention_case(8, 128, torch), attention_case(8, 256, torch),
+                 adam_case(1_000_000, torch), sgd_case(1_000_000, torch), im2col_case(64, torch),
+                 col2im_case(64, torch), max_pool_case(64, torch)]
+    print(f"# tinydl kernels: median ms, speed-up over the NumPy reference "
+          f"({platform.machine()}, NumPy {np.__version__}"
+          f"{', torch ' + torch.__version__ if torch else ''}; "
+          f"{'quick' if args.quick else f'{rounds}x{repeats}'} runs)\n")
+    print("| case | numpy ref | numba | torch |")
+    print("|---|---:|---:|---:|")
+    for title, impls in cases:
+        if not has_numba:
+            impls.pop("numba")
+        times = time_case(impls, rounds, repeats)
+        base = times["numpy"]
+        cells = [f"{base:.2f} ms"]
+        for name in ("numba", "torch"):
+            cells.append(f"{base / times[name]:.2f}x ({times[name]:.2f} ms)" if name in times
+                         else "n/a")
+        print(f"| {title} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
