@@ -14,3 +14,4 @@ from tinydl.data.shapes import SHAPES_CLASSES, make_shapes
 from tinydl.data.text import fortunes, pydoc_corpus, text_file, train_val_split_text
 from tinydl.data.toy import (LabeledArrays, digits, iris, make_moons, make_regression,
                              make_spirals, train_test_split)
+from tinydl.data import transforms

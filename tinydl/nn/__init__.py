@@ -5,3 +5,6 @@ from tinydl.nn.activation import (GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Si
 from tinydl.nn.container import ModuleDict, ModuleList, Sequential
 from tinydl.nn.linear import Flatten, Identity, Linear
 from tinydl.nn.module import Module, Parameter
+from tinydl.nn.conv import Conv2d
+from tinydl.nn.normalization import BatchNorm1d, BatchNorm2d
+from tinydl.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

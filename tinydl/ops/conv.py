@@ -15,16 +15,21 @@ The rows are ordered (c, i, j), the layout of a weight (O, C, kh, kw) reshaped t
 (O, C*kh*kw); the columns are ordered (n, oh, ow). im2col is a strided *view* of the padded
 input (no copy) turned into the matrix by one copy; col2im is kh*kw vectorised slice-adds.
 
-Max pooling records, per output pixel, which window position (0 .. kh*kw-1, row-major) held
-the maximum. Its backward scatters the gradient to those positions (``MaxPoolScatter``); the
-backward of that scatter is the matching gather (``MaxPoolGather``) and vice versa.
+Max pooling records, per output pixel, where in its (H, W) plane the maximum was (the flat
+index h*W + w, as PyTorch's ``return_indices``). Its backward scatters the gradient to those
+positions (``MaxPoolScatter``); the backward of that scatter is the matching gather
+(``MaxPoolGather``) and vice versa. On the CPU, max pooling's forward and scatter run the
+kernels chosen by ``tinydl.kernels.registry`` (Numba, or the NumPy reference); on other
+devices the array-module code in this file runs.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from tinydl import backend
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
+from tinydl.kernels import registry
 from tinydl.tensor import Tensor
 
 Pair = tuple  # (height, width)
@@ -91,17 +96,20 @@ def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: P
 
 
 def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, padding: Pair) -> tuple[Any, Any]:
-    """Window maxima and where they are. x (N, C, H, W) -> (out (N, C, OH, OW), positions).
+    """Window maxima and where they are. x (N, C, H, W) -> (out (N, C, OH, OW), indices).
 
-    positions (N, C, OH, OW) int32: the row-major window position i*kw + j of each maximum
-    (the first one on ties). Padding counts as -infinity.
+    indices (N, C, OH, OW) int64: the flat position h*W + w of each maximum in its (H, W)
+    plane, as PyTorch's return_indices (the first one on ties). Padding counts as -infinity.
     """
     xp = get_array_module(x)
     kh, kw = kernel
-    oh, ow = output_size(x.shape[2], x.shape[3], kh, kw, stride, padding, (1, 1))
+    height, width = x.shape[2], x.shape[3]
+    oh, ow = output_size(height, width, kh, kw, stride, padding, (1, 1))
     padded = _pad_image(x, padding, value=-float("inf"))
+    top = xp.arange(oh, dtype=xp.int64).reshape(oh, 1) * stride[0] - padding[0]  # (OH, 1)
+    left = xp.arange(ow, dtype=xp.int64).reshape(1, ow) * stride[1] - padding[1]  # (1, OW)
     best = padded[_window_slice(0, 0, (oh, ow), stride, (1, 1))].copy()
-    positions = xp.zeros(best.shape, dtype=xp.int32)
+    indices = xp.broadcast_to(top * width + left, best.shape).copy()
     for i in range(kh):  # loops over the kh*kw window positions, each one vectorised
         for j in range(kw):
             if i == j == 0:
@@ -109,38 +117,37 @@ def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, padding: Pair) -> tup
             candidate = padded[_window_slice(i, j, (oh, ow), stride, (1, 1))]
             larger = candidate > best
             best = xp.where(larger, candidate, best)
-            positions = xp.where(larger, xp.int32(i * kw + j), positions)
-    return best, positions
+            indices = xp.where(larger, (top + i) * width + (left + j), indices)
+    return best, indices
 
 
-def max_pool2d_scatter(grad: Any, positions: Any, x_shape: tuple, kernel: Pair, stride: Pair,
-                       padding: Pair) -> Any:
+def max_pool2d_scatter(grad: Any, indices: Any, x_shape: tuple) -> Any:
     """Each window's gradient added at its maximum. grad (N, C, OH, OW) -> (N, C, H, W)."""
     xp = get_array_module(grad)
     n, c, height, width = x_shape
-    kh, kw = kernel
-    out_hw = grad.shape[2:]
-    padded = xp.zeros((n, c, height + 2 * padding[0], width + 2 * padding[1]), dtype=grad.dtype)
-    zero = xp.zeros((), dtype=grad.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            here = positions == i * kw + j
-            padded[_window_slice(i, j, out_hw, stride, (1, 1))] += xp.where(here, grad, zero)
-    return padded[:, :, padding[0]:padding[0] + height, padding[1]:padding[1] + width]
+    planes = xp.zeros((n * c, height * width), dtype=grad.dtype)
+    rows = xp.arange(n * c).reshape(-1, 1)  # (N*C, 1) against (N*C, OH*OW) indices
+    # add.at, not assignment: overlapping windows may pick the same pixel, and both count
+    xp.add.at(planes, (rows, indices.reshape(n * c, -1)), grad.reshape(n * c, -1))
+    return planes.reshape(x_shape)
 
 
-def max_pool2d_gather(x: Any, positions: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+def max_pool2d_gather(x: Any, indices: Any) -> Any:
     """Each window's value at the recorded position. x (N, C, H, W) -> (N, C, OH, OW)."""
     xp = get_array_module(x)
-    kh, kw = kernel
-    out_hw = positions.shape[2:]
-    padded = _pad_image(x, padding)
-    out = xp.zeros(positions.shape, dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            here = positions == i * kw + j
-            out = xp.where(here, padded[_window_slice(i, j, out_hw, stride, (1, 1))], out)
-    return out
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, -1)                                   # (N, C, H*W)
+    picked = xp.take_along_axis(flat, indices.reshape(n, c, -1), axis=2)
+    return picked.reshape(indices.shape)
+
+
+def _registered_kernel(op_name: str, array: Any) -> Any:
+    """The kernel registry's choice for ``op_name`` on the CPU (Numba when it is faster, or
+    the NumPy reference with TINYDL_KERNELS=numpy); None on other devices, which run the
+    array-module code above."""
+    if backend.device_of(array).type != "cpu":
+        return None
+    return registry.get(op_name, "cpu")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,46 +191,46 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, kernel: Pair = (1, 1), stride: Pair = (1, 1),
                 padding: Pair = (0, 0)) -> Any:
-        out, positions = max_pool2d_forward(x, kernel, stride, padding)
-        ctx.save_for_backward(positions)
+        kernel_fn = _registered_kernel("max_pool2d_forward", x)
+        if kernel_fn is None:
+            out, indices = max_pool2d_forward(x, kernel, stride, padding)
+        else:
+            out, indices = kernel_fn(x, kernel, stride, padding)
+        ctx.save_for_backward(indices)
         return out
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        (positions,) = ctx.saved_values
-        p = ctx.params
-        return MaxPoolScatter.apply(grad, positions=positions, x_shape=ctx.inputs[0].shape,
-                                    kernel=p["kernel"], stride=p["stride"], padding=p["padding"])
+        (indices,) = ctx.saved_values
+        return MaxPoolScatter.apply(grad, indices=indices, x_shape=ctx.inputs[0].shape)
 
 
 class MaxPoolScatter(Function):
-    """(N, C, OH, OW) -> (N, C, H, W): each value added at its window's recorded position"""
+    """(N, C, OH, OW) -> (N, C, H, W): each value added at its recorded position (indices)"""
 
     @staticmethod
-    def forward(ctx: Context, grad: Any, positions: Any = None, x_shape: tuple = (),
-                kernel: Pair = (1, 1), stride: Pair = (1, 1), padding: Pair = (0, 0)) -> Any:
-        return max_pool2d_scatter(grad, positions, x_shape, kernel, stride, padding)
+    def forward(ctx: Context, grad: Any, indices: Any = None, x_shape: tuple = ()) -> Any:
+        kernel_fn = _registered_kernel("max_pool2d_backward", grad)
+        if kernel_fn is None:
+            return max_pool2d_scatter(grad, indices, x_shape)
+        return kernel_fn(grad, indices, x_shape)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        p = ctx.params
-        return MaxPoolGather.apply(grad, positions=p["positions"], kernel=p["kernel"],
-                                   stride=p["stride"], padding=p["padding"])
+        return MaxPoolGather.apply(grad, indices=ctx.params["indices"])
 
 
 class MaxPoolGather(Function):
-    """(N, C, H, W) -> (N, C, OH, OW): each window's value at its recorded position"""
+    """(N, C, H, W) -> (N, C, OH, OW): the value at each recorded position (indices)"""
 
     @staticmethod
-    def forward(ctx: Context, x: Any, positions: Any = None, kernel: Pair = (1, 1),
-                stride: Pair = (1, 1), padding: Pair = (0, 0)) -> Any:
-        return max_pool2d_gather(x, positions, kernel, stride, padding)
+    def forward(ctx: Context, x: Any, indices: Any = None) -> Any:
+        return max_pool2d_gather(x, indices)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        p = ctx.params
-        return MaxPoolScatter.apply(grad, positions=p["positions"], x_shape=ctx.inputs[0].shape,
-                                    kernel=p["kernel"], stride=p["stride"], padding=p["padding"])
+        return MaxPoolScatter.apply(grad, indices=ctx.params["indices"],
+                                    x_shape=ctx.inputs[0].shape)
 
 
 # ---------------------------------------------------------------------------------------------
