@@ -1,0 +1,644 @@
+"""Training utilities: a Keras-style ``fit`` loop on top of the PyTorch-style pieces.
+
+``fit`` runs the loop every PyTorch script writes by hand::
+
+    for epoch in range(epochs):
+        model.train()
+        for inputs, targets in train_loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+        # evaluate on val_loader under no_grad, step the scheduler, run the callbacks
+
+and returns a ``History`` of per-epoch numbers (plain Python floats). Around it:
+
+* ``evaluate`` (loss and metrics over a loader) and ``predict`` (outputs as one array);
+* callbacks: ``EarlyStopping`` and ``ModelCheckpoint`` (or your own ``Callback``);
+* full checkpoints: ``save_checkpoint`` / ``load_checkpoint`` keep the model, the optimizer,
+  the scheduler, the epoch and tinydl's random state, so ``fit(..., initial_epoch=k)`` after
+  ``load_checkpoint`` continues a run exactly as if it had never stopped.
+
+Batches are tuples ``(inputs..., targets)``: the last element is the target, the others are
+passed to the model (``model(*inputs)``), as ``DataLoader(TensorDataset(X, y))`` yields them.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from tinydl import io, metrics as metrics_module
+from tinydl.autograd import no_grad
+from tinydl.data.dataset import TensorDataset
+from tinydl.data.loader import DataLoader
+from tinydl.random import get_rng_state, set_rng_state
+from tinydl.tensor import Tensor
+
+# ---------------------------------------------------------------------------------------------
+# Metrics by name
+# ---------------------------------------------------------------------------------------------
+
+
+def _macro(score: Callable) -> Callable:
+    return lambda y_true, y_pred: score(y_true, y_pred, average="macro")
+
+
+#: names accepted in ``fit(metrics=[...])``; each maps (y_true, y_pred) -> float
+NAMED_METRICS = {
+    "accuracy": metrics_module.accuracy,
+    "precision": _macro(metrics_module.precision),
+    "recall": _macro(metrics_module.recall),
+    "f1": _macro(metrics_module.f1_score),
+    "top5_accuracy": lambda y_true, y_pred: metrics_module.top_k_accuracy(y_true, y_pred, k=5),
+}
+
+# metrics where larger is better (EarlyStopping/ModelCheckpoint mode='auto' looks here)
+_HIGHER_IS_BETTER = ("accuracy", "acc", "precision", "recall", "f1", "auc")
+
+
+def _resolve_metrics(metrics: Any) -> list[tuple[str, Callable]]:
+    """metrics -> [(name, fn)]. Accepts names, callables, (name, fn) pairs or a dict."""
+    if isinstance(metrics, dict):
+        metrics = list(metrics.items())
+    elif isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    resolved = []
+    for metric in metrics:
+        if isinstance(metric, str):
+            if metric not in NAMED_METRICS:
+                raise ValueError(f"fit: unknown metric {metric!r}; known names are "
+                                 f"{sorted(NAMED_METRICS)}, or pass a function "
+                                 "(y_true, y_pred) -> float")
+            resolved.append((metric, NAMED_METRICS[metric]))
+        elif _is_named_pair(metric):
+            resolved.append((metric[0], metric[1]))
+        elif callable(metric):
+            resolved.append((getattr(metric, "__name__", f"metric{len(resolved)}"), metric))
+        else:
+            raise TypeError(f"fit: a metric must be a name, a function (y_true, y_pred) -> float "
+                            f"or a (name, function) pair, got {type(metric).__name__}")
+    names = [name for name, _ in resolved]
+    if len(set(names)) != len(names) or "loss" in names or "lr" in names:
+        raise ValueError(f"fit: metric names {names} must be unique and not 'loss' or 'lr'; "
+                         "give them names with (name, function) pairs")
+    return resolved
+
+
+def _is_named_pair(value: Any) -> bool:
+    return (isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], str)
+            and callable(value[1]))
+
+
+class _MetricAccumulator:
+    """Collects (targets, outputs) over an epoch; computes each metric on all of them at once."""
+
+    def __init__(self, metric_fns: list[tuple[str, Callable]]):
+        self.metric_fns = metric_fns
+        self.targets: list[np.ndarray] = []
+        self.outputs: list[np.ndarray] = []
+
+    def add(self, target: Any, output: Any) -> None:
+        if self.metric_fns:
+            self.targets.append(_to_numpy(target))
+            self.outputs.append(_to_numpy(output))
+
+    def results(self) -> dict[str, float]:
+        if not self.metric_fns or not self.targets:
+            return {}
+        y_true = np.concatenate(self.targets)   # (N, ...) over all batches
+        y_pred = np.concatenate(self.outputs)   # (N, ...)
+        return {name: float(fn(y_true, y_pred)) for name, fn in self.metric_fns}
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, Tensor):
+        return value.detach().numpy()
+    return np.asarray(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+# ---------------------------------------------------------------------------------------------
+
+
+class History:
+    """Per-epoch results of ``fit``: ``history['loss']`` is a list of floats, one per epoch.
+
+    Keys: 'loss', each metric by name, 'val_loss' and 'val_<metric>' when there is a
+    validation loader, and 'lr' (the learning rate used during the epoch). ``history.epoch``
+    lists the (0-based) epoch numbers the entries belong to.
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def append(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Record one epoch's logs (values become plain floats)."""
+        self.epoch.append(int(epoch))
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """A copy as a plain dict {name: [float per epoch]} (JSON-ready)."""
+        return {key: list(values) for key, values in self.history.items()}
+
+    def plot(self, path: Any = None, metrics: Any = None) -> Any:
+        """Loss and metric curves, train vs val (``tinydl.plot.plot_history``); returns the Figure."""
+        from tinydl.plot import plot_history  # noqa: PLC0415 (matplotlib is optional)
+
+        return plot_history(self, path=path, metrics=metrics)
+
+    def __getitem__(self, key: str) -> list[float]:
+        if key not in self.history:
+            raise KeyError(f"History: no entry {key!r}; it has {sorted(self.history)}")
+        return self.history[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.history
+
+    def keys(self) -> list[str]:
+        return list(self.history)
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} epochs: {', '.join(self.history)})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Callbacks
+# ---------------------------------------------------------------------------------------------
+
+
+class Callback:
+    """Hooks ``fit`` calls. Override the ones you need; set ``self.stop_training = True`` to
+    end training after the current epoch.
+
+    ``fit`` sets ``self.model``, ``self.optimizer`` and ``self.scheduler`` before
+    ``on_train_begin``. ``epoch`` is 0-based; ``logs`` is the epoch's dict of floats.
+    """
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.optimizer: Any = None
+        self.scheduler: Any = None
+        self.stop_training = False
+
+    def attach(self, model: Any, optimizer: Any, scheduler: Any) -> None:
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        pass
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        pass
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        pass
+
+
+def _resolve_mode(op: str, mode: str, monitor: str) -> str:
+    """'min' or 'max'; 'auto' is 'max' for accuracy-like names, 'min' otherwise."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{op}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    name = monitor[len("val_"):] if monitor.startswith("val_") else monitor
+    return "max" if name in _HIGHER_IS_BETTER or name.endswith("accuracy") else "min"
+
+
+def _monitored_value(op: str, monitor: str, logs: dict | None) -> float:
+    logs = logs or {}
+    if monitor not in logs:
+        hint = ("pass val_loader to fit, or monitor a training value such as 'loss'"
+                if monitor.startswith("val_") else "monitor one of the logged names")
+        raise KeyError(f"{op}: monitor {monitor!r} is not in this epoch's logs "
+                       f"{sorted(logs)}; {hint}")
+    return float(logs[monitor])
+
+
+class _MonitorMixin:
+    """Tracks the best value of ``monitor`` seen so far."""
+
+    monitor: str
+    mode: str
+    min_delta: float = 0.0
+    best: float
+
+    def _reset_best(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def _is_improvement(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(_MonitorMixin, Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs in a row.
+
+    An epoch improves when the value beats the best so far by more than ``min_delta``
+    (lower for mode 'min', higher for 'max'; 'auto' picks 'max' for accuracy-like names).
+    restore_best_weights: at the end of training, load the weights of the best epoch.
+    After training: ``best``, ``best_epoch`` and ``stopped_epoch`` (None if it never stopped).
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = False):
+        super().__init__()
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = abs(float(min_delta))
+        self.mode = _resolve_mode("EarlyStopping", mode, monitor)
+        self.restore_best_weights = restore_best_weights
+        self._reset_best()
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self.wait = 0
+        self._best_weights: dict | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._reset_best()
+        self.best_epoch = self.stopped_epoch = None
+        self.wait = 0
+        self._best_weights = None
+        self.stop_training = False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = _monitored_value("EarlyStopping", self.monitor, logs)
+        if self._is_improvement(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = {k: t.numpy().copy()
+                                      for k, t in self.model.state_dict().items()}
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stop_training = True
+            self.stopped_epoch = epoch
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.restore_best_weights and self._best_weights is not None:
+            self.model.load_state_dict(self._best_weights)
+
+
+class ModelCheckpoint(_MonitorMixin, Callback):
+    """Write a full checkpoint (``save_checkpoint``) during training.
+
+    save_best_only=True: after each epoch whose ``monitor`` value is the best so far;
+    save_best_only=False: after every epoch. ``path`` may hold ``{epoch}`` (1-based, the
+    number of epochs completed) and log names, e.g. "runs/ckpt-{epoch:02d}-{val_loss:.3f}.npz".
+    The checkpoint's 'epoch' is the number of epochs completed, so
+    ``fit(..., initial_epoch=ckpt['epoch'])`` resumes after it. ``saved_paths`` lists the writes.
+    """
+
+    def __init__(self, path: Any, monitor: str = "val_loss", save_best_only: bool = True,
+                 mode: str = "auto"):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.mode = _resolve_mode("ModelCheckpoint", mode, monitor)
+        self._reset_best()
+        self.saved_paths: list[str] = []
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._reset_best()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = dict(logs or {})
+        if self.save_best_only:
+            value = _monitored_value("ModelCheckpoint", self.monitor, logs)
+            if not self._is_improvement(value):
+                return
+            self.best = value
+        try:
+            path = self.path.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"ModelCheckpoint: cannot fill in path {self.path!r} ({err!r}); "
+                             f"it may use {{epoch}} and the log names {sorted(logs)}") from None
+        save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=epoch + 1,
+                        logs=logs)
+        self.saved_paths.append(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Full checkpoints
+# ---------------------------------------------------------------------------------------------
+
+CHECKPOINT_KIND = "tinydl-training-checkpoint"
+_RESERVED_KEYS = ("kind", "model", "optimizer", "scheduler", "epoch", "rng_state")
+
+
+def save_checkpoint(path: Any, model: Any, optimizer: Any = None, scheduler: Any = None,
+                    epoch: int | None = None, **extra: Any) -> None:
+    """Write everything needed to resume training to ``path`` (.npz, atomic, no pickle).
+
+    Stored: the model's state_dict, the optimizer's and scheduler's state_dicts (when given;
+    tinydl's are made of str-keyed dicts, lists, numbers and NumPy arrays, as io.save needs),
+    ``epoch`` (by convention the number of epochs completed), tinydl's random-generator state
+    and any ``extra`` values (numbers, strings, arrays, nested dicts/lists of them).
+    The file is replaced atomically: a crash mid-write leaves the previous file intact.
+    """
+    clash = sorted(set(extra) & set(_RESERVED_KEYS))
+    if clash:
+        raise ValueError(f"save_checkpoint: extra names {clash} are reserved for the "
+                         f"checkpoint itself ({', '.join(_RESERVED_KEYS)}); rename them")
+    checkpoint = {
+        "kind": CHECKPOINT_KIND,
+        "model": {name: t.detach().numpy() for name, t in model.state_dict().items()},
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "epoch": None if epoch is None else int(epoch),
+        "rng_state": get_rng_state(),
+    }
+    checkpoint.update(extra)
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    os.makedirs(folder, exist_ok=True)
+    io.save(checkpoint, path)
+
+
+def load_checkpoint(path: Any, model: Any, optimizer: Any = None, scheduler: Any = None,
+                    restore_rng: bool = True) -> dict:
+    """Load a checkpoint written by ``save_checkpoint`` into the given objects.
+
+    Restores the model's weights, the optimizer's and scheduler's state (when given and
+    stored) and, with ``restore_rng``, tinydl's random generator, so shuffling and dropout
+    continue exactly where the saved run was. Returns the checkpoint as a dict ('epoch' and
+    the extra values included).
+    """
+    checkpoint = io.load(path)
+    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != CHECKPOINT_KIND:
+        raise io.CheckpointError(
+            f"load_checkpoint: '{os.fspath(path)}' is a tinydl file but not a training "
+            "checkpoint from save_checkpoint; load it with tinydl.io.load (and "
+            "model.load_state_dict for a plain state_dict)")
+    model.load_state_dict(checkpoint["model"])
+    for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if target is None:
+            continue
+        if checkpoint[name] is None:
+            raise io.CheckpointError(f"load_checkpoint: '{os.fspath(path)}' holds no {name} "
+                                     f"state; pass {name}=None or save the checkpoint with one")
+        target.load_state_dict(checkpoint[name])
+    if restore_rng:
+        set_rng_state(checkpoint["rng_state"])
+    return checkpoint
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress bar (tqdm when installed and stderr is a terminal)
+# ---------------------------------------------------------------------------------------------
+
+
+def _progress_bar(total: int | None, desc: str, enabled: bool) -> Any:
+    """A tqdm bar of ``total`` steps, or None when disabled, not a terminal, or no tqdm.
+
+    The caller advances it (``update(1)``), so that it stays open after the last batch for
+    the epoch's validation results.
+    """
+    if not enabled or not _stderr_is_terminal():
+        return None
+    try:
+        from tqdm import tqdm  # noqa: PLC0415 (optional dependency)
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=True, dynamic_ncols=True)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
+def _format_logs(logs: dict[str, float]) -> dict[str, str]:
+    return {key: f"{value:.4g}" for key, value in logs.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# fit / evaluate / predict
+# ---------------------------------------------------------------------------------------------
+
+
+def _split_batch(op: str, batch: Any) -> tuple[tuple, Any]:
+    """(inputs..., targets) -> (inputs tuple, targets)."""
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return tuple(batch[:-1]), batch[-1]
+    shape = getattr(batch, "shape", None)
+    raise TypeError(f"{op}: each batch must be a tuple (inputs..., targets), got "
+                    f"{type(batch).__name__}{'' if shape is None else ' of shape ' + str(shape)}; "
+                    "build the loader from TensorDataset(X, y)")
+
+
+def _num_samples(target: Any) -> int:
+    shape = getattr(target, "shape", None)
+    return int(shape[0]) if shape else 1
+
+
+def _scalar_loss(op: str, loss: Any) -> Any:
+    if not isinstance(loss, Tensor) or loss.size != 1:
+        shape = getattr(loss, "shape", None)
+        raise ValueError(f"{op}: loss_fn must return a one-element Tensor, got "
+                         f"{type(loss).__name__}{'' if shape is None else ' of shape ' + str(shape)}; "
+                         "use a loss with reduction='mean'")
+    return loss
+
+
+def _current_lr(optimizer: Any) -> float | None:
+    groups = getattr(optimizer, "param_groups", None)
+    if groups and "lr" in groups[0]:
+        return float(groups[0]["lr"])
+    return None
+
+
+def _step_scheduler(scheduler: Any, logs: dict[str, float]) -> None:
+    """One scheduler step per epoch; ReduceLROnPlateau gets val_loss (or loss without val)."""
+    from tinydl.optim.lr_scheduler import ReduceLROnPlateau  # noqa: PLC0415 (optim imports nn)
+
+    if isinstance(scheduler, ReduceLROnPlateau):
+        scheduler.step(logs["val_loss"] if "val_loss" in logs else logs["loss"])
+    else:
+        scheduler.step()
+
+
+def _check_fit_args(epochs: Any, initial_epoch: Any, loss_fn: Any, optimizer: Any) -> None:
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"fit: {name} must be an int >= 0, got {value!r}")
+    if initial_epoch > epochs:
+        raise ValueError(f"fit: initial_epoch={initial_epoch} is past epochs={epochs}; epochs is "
+                         "the number of the last epoch (training runs initial_epoch..epochs-1)")
+    if not callable(loss_fn):
+        raise TypeError(f"fit: loss_fn must be callable (output, target) -> loss, got "
+                        f"{type(loss_fn).__name__}")
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
+        raise TypeError(f"fit: optimizer must have step() and zero_grad(), got "
+                        f"{type(optimizer).__name__}")
+
+
+def _train_one_epoch(model: Any, loader: Any, loss_fn: Any, optimizer: Any,
+                     metric_fns: list, bar: Any) -> dict[str, float]:
+    model.train()
+    accumulator = _MetricAccumulator(metric_fns)
+    total_loss, count = 0.0, 0
+    for batch in loader:
+        inputs, target = _split_batch("fit", batch)
+        optimizer.zero_grad()
+        output = model(*inputs)
+        loss = _scalar_loss("fit", loss_fn(output, target))
+        loss.backward()
+        optimizer.step()
+        n = _num_samples(target)
+        total_loss += loss.item() * n
+        count += n
+        accumulator.add(target, output)
+        if bar is not None:
+            bar.set_postfix(loss=f"{total_loss / count:.4g}", refresh=False)
+            bar.update(1)
+    if count == 0:
+        raise ValueError("fit: train_loader yielded no batches (empty dataset, or drop_last "
+                         "with fewer samples than batch_size)")
+    return {"loss": total_loss / count, **accumulator.results()}
+
+
+def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs: int,
+        val_loader: Any = None, metrics: Any = (), callbacks: Iterable[Callback] = (),
+        scheduler: Any = None, progress: bool = True, initial_epoch: int = 0) -> History:
+    """Train ``model`` for epochs ``initial_epoch .. epochs-1``; return the History.
+
+    Args:
+        model: a Module; called as ``model(*inputs)`` on each batch's inputs.
+        train_loader: yields batches (inputs..., targets), e.g. a DataLoader.
+        loss_fn: (output, targets) -> scalar loss Tensor, e.g. nn.CrossEntropyLoss().
+        optimizer: has zero_grad() and step(); its param_groups[0]['lr'] is logged as 'lr'.
+        epochs: index of the last epoch + 1 (Keras's meaning: with initial_epoch=2 and
+            epochs=4, two more epochs run).
+        val_loader: evaluated after each epoch (eval mode, no_grad) -> 'val_loss', 'val_<m>'.
+        metrics: names ('accuracy', 'precision', 'recall', 'f1', 'top5_accuracy') or
+            functions (y_true, y_pred) -> float, computed over each whole epoch.
+        callbacks: Callback objects (EarlyStopping, ModelCheckpoint, your own).
+        scheduler: stepped once per epoch; ReduceLROnPlateau gets val_loss (else loss).
+        progress: a tqdm bar per epoch (only when stderr is a terminal and tqdm installed).
+        initial_epoch: the first epoch to run (after ``load_checkpoint``, its 'epoch').
+    Returns a History with one float per epoch for each logged name.
+    """
+    _check_fit_args(epochs, initial_epoch, loss_fn, optimizer)
+    metric_fns = _resolve_metrics(metrics)
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        callback.attach(model, optimizer, scheduler)
+        callback.on_train_begin()
+    history = History()
+    logs: dict[str, float] = {}
+    was_training = model.training
+    total = len(train_loader) if hasattr(train_loader, "__len__") else None
+    try:
+        for epoch in range(initial_epoch, epochs):
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch)
+            bar = _progress_bar(total, f"epoch {epoch + 1}/{epochs}", progress)
+            try:
+                logs = _train_one_epoch(model, train_loader, loss_fn, optimizer, metric_fns, bar)
+                if val_loader is not None:
+                    val_logs = evaluate(model, val_loader, loss_fn, metric_fns)
+                    logs.update({f"val_{key}": value for key, value in val_logs.items()})
+                lr = _current_lr(optimizer)  # the rate this epoch used, before the scheduler step
+                if lr is not None:
+                    logs["lr"] = lr
+                if bar is not None:
+                    bar.set_postfix(_format_logs(logs), refresh=False)
+            finally:
+                if bar is not None:
+                    bar.close()  # draws the final line with the epoch's results
+            if scheduler is not None:
+                _step_scheduler(scheduler, logs)
+            history.append(epoch, logs)
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, logs)
+            if any(callback.stop_training for callback in callbacks):
+                break
+    finally:
+        model.train(was_training)
+    for callback in callbacks:
+        callback.on_train_end(logs)
+    return history
+
+
+def evaluate(model: Any, loader: Any, loss_fn: Callable | None = None,
+             metrics: Any = ()) -> dict[str, float]:
+    """Average loss and metrics of ``model`` over ``loader`` (eval mode, no gradients).
+
+    The loss is averaged per sample (batches weighted by their size); metrics are computed
+    on all outputs at once. Returns {'loss': ..., '<metric>': ...} as plain floats.
+    """
+    metric_fns = _resolve_metrics(metrics)
+    accumulator = _MetricAccumulator(metric_fns)
+    total_loss, count = 0.0, 0
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            for batch in loader:
+                inputs, target = _split_batch("evaluate", batch)
+                output = model(*inputs)
+                n = _num_samples(target)
+                if loss_fn is not None:
+                    total_loss += _scalar_loss("evaluate", loss_fn(output, target)).item() * n
+                count += n
+                accumulator.add(target, output)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate: the loader yielded no batches (is the dataset empty?)")
+    results = {} if loss_fn is None else {"loss": total_loss / count}
+    results.update(accumulator.results())
+    return results
+
+
+def _model_device(model: Any) -> Any:
+    first = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    if first is None or first.device.type == "cpu":
+        return None
+    return first.device
+
+
+def predict(model: Any, data: Any, batch_size: int = 256) -> np.ndarray:
+    """The model's outputs for every sample, concatenated into one NumPy array (N, ...).
+
+    data: an array/Tensor of inputs (cut into batches of ``batch_size``, moved to the model's
+    device), or a loader. A loader's 1-element batches are inputs; longer batches are
+    (inputs..., targets) and the targets are ignored. Runs in eval mode under no_grad.
+    """
+    if isinstance(data, (np.ndarray, Tensor, list)):
+        data = DataLoader(TensorDataset(data), batch_size=batch_size, device=_model_device(model))
+    outputs = []
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            for batch in data:
+                if isinstance(batch, (tuple, list)):
+                    inputs = tuple(batch) if len(batch) == 1 else tuple(batch[:-1])
+                else:
+                    inputs = (batch,)
+                outputs.append(_to_numpy(model(*inputs)))
+    finally:
+        model.train(was_training)
+    if not outputs:
+        raise ValueError("predict: no inputs (the array or loader is empty)")
+    return np.concatenate(outputs)
