@@ -8,3 +8,5 @@ from tinydl.nn.module import Module, Parameter
 from tinydl.nn.conv import Conv2d
 from tinydl.nn.normalization import BatchNorm1d, BatchNorm2d
 from tinydl.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from tinydl.nn import utils
+from tinydl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
