@@ -19,8 +19,14 @@ Max pooling records, per output pixel, where in its (H, W) plane the maximum was
 index h*W + w, as PyTorch's ``return_indices``). Its backward scatters the gradient to those
 positions (``MaxPoolScatter``); the backward of that scatter is the matching gather
 (``MaxPoolGather``) and vice versa. On the CPU, max pooling's forward and scatter run the
-kernels chosen by ``tinydl.kernels.registry`` (Numba, or the NumPy reference); on other
-devices the array-module code in this file runs.
+kernels chosen by ``tinydl.kernels.registry`` (Numba, or the NumPy reference with
+TINYDL_KERNELS=numpy); on other devices the array-module code in this file runs.
+
+im2col and col2im here do not come from ``tinydl.kernels.conv``: those lay the columns out as
+(N*OH*OW, C*kh*kw), the transpose of this layout, which makes the matmul's output
+channels-last, and on the seed networks' shapes the strided-view NumPy code here measured as
+fast as their Numba versions or faster; it also runs on any array module (CuPy, the test
+stand-in), which a Numba kernel does not.
 """
 from __future__ import annotations
 
