@@ -2,10 +2,14 @@
 Seed002Net on 2,000 Fashion-MNIST images for one epoch must beat chance by far."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 import tinydl
 from tinydl import nn, optim
@@ -84,3 +88,15 @@ def test_lesson_08b_quick_checks_im2col_against_loops(run_lesson):
     assert "the loops give the same: True" in out
     assert _number_after("largest difference loops vs im2col", out) < 1e-4
     assert {"08b_patches.png", "08b_filters_initial.png", "08b_filters_learned.png"} <= set(run.files())
+
+
+@pytest.mark.slow
+def test_lesson_07_full_run_reaches_90_percent(tmp_path):
+    """Seed 002's bar: the full lesson (5 epochs on 60,000 images) reaches >= 90% on the test set."""
+    _fashion_mnist_or_skip()
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, str(REPO / "lessons" / "07_cnn_fashion_mnist.py"),
+                           "--out", str(tmp_path)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=3 * 3600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _number_after("test accuracy", done.stdout) >= 0.90
