@@ -245,16 +245,12 @@ def _max_pool_grad_of_squares(x, kernel, stride, padding):
     return td.grad((F.max_pool2d(x, kernel, stride, padding) ** 2).sum(), x, create_graph=True)[0]
 
 
-# _NO_GRADGRAD_WITH_BIAS: a bias's first derivative is a constant, so its second derivative is
-# None, and tinydl.testing.gradgradcheck cannot take a None there yet. The specs with a bias
-# check first derivatives; their "_no_bias" twins check second derivatives of the rest.
-
 SPECS = [
     OpSpec("conv2d",
            lambda x, w, b, s, p, d: F.conv2d(x, w, b, stride=s, padding=p, dilation=d),
            _np_conv2d, _conv_inputs(),
            lambda x, w, b, s, p, d: TF.conv2d(x, w, b, stride=s, padding=p, dilation=d),
-           differentiable=(0, 1, 2), gradgrad=False),  # see _NO_GRADGRAD_WITH_BIAS
+           differentiable=(0, 1, 2)),
     OpSpec("conv2d_no_bias",
            lambda x, w, s, p, d: F.conv2d(x, w, None, stride=s, padding=p, dilation=d),
            lambda x, w, s, p, d: _np_conv2d(x, w, None, s, p, d), _conv_inputs(with_bias=False),
@@ -290,21 +286,10 @@ SPECS = [
     OpSpec("batch_norm_train",
            lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
            _np_batch_norm_train, _batch_norm_inputs(), _torch_batch_norm_train,
-           forward_atol=1e-7, gradgrad=False),  # see _NO_GRADGRAD_WITH_BIAS
-    OpSpec("batch_norm_train_no_bias",
-           lambda x, w, b: F.batch_norm(x, None, None, w, None, training=True),
-           lambda x, w, b: _np_batch_norm_train(x, w, 0 * b), _batch_norm_inputs(),
-           lambda x, w, b: TF.batch_norm(x, None, None, w, None, training=True),
-           differentiable=(0, 1), forward_atol=1e-7),
+           forward_atol=1e-7),
     OpSpec("batch_norm_eval",
            lambda x, mean, var, w, b: F.batch_norm(x, mean, var, w, b, training=False),
            _np_batch_norm, _batch_norm_inputs(train=False),
            lambda x, mean, var, w, b: TF.batch_norm(x, mean, var, w, b, training=False),
-           differentiable=(0, 3, 4), gradgrad=False),  # see _NO_GRADGRAD_WITH_BIAS
-    OpSpec("batch_norm_eval_no_bias",
-           lambda x, mean, var, w, b: F.batch_norm(x, mean, var, w, None, training=False),
-           lambda x, mean, var, w, b: _np_batch_norm(x, mean, var, w, 0 * b),
-           _batch_norm_inputs(train=False),
-           lambda x, mean, var, w, b: TF.batch_norm(x, mean, var, w, None, training=False),
-           differentiable=(0, 3)),
+           differentiable=(0, 3, 4)),
 ]
