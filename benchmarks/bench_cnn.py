@@ -123,7 +123,7 @@ def _time(step: Callable[[], float], count: int) -> list[float]:
 
 def run(quick: bool = False) -> list[dict]:
     """Rows {workload, impl, median_ms, min_ms, max_ms, ratio_to_torch, epoch_s}."""
-    warmup, rounds, per_round = (2, 2, 2) if quick else (5, 6, 5)
+    warmup, rounds, per_round = (1, 1, 2) if quick else (5, 6, 5)
     rows = []
     for name, spec in NETS.items():
         steps = steps_for(name)
