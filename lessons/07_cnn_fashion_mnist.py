@@ -96,5 +96,5 @@ correct = int((scores.argmax(axis=1) == test_labels[:10]).sum())
 print(f"grid: {correct}/10 of the first test images right; saved {out / '07_predictions.png'}")
 
 # %% Curves: loss and accuracy per epoch, train and test
-history.plot(out / "07_history.png")
+history.plot(out / "07_history.png", metrics=["loss", "accuracy"])
 print(f"saved {out / '07_history.png'}")
