@@ -22,7 +22,8 @@ import numpy as np
 import tinydl
 import tinydl.functional as F
 from tinydl import optim
-from tinydl.data import CIFAR10_CLASSES, SHAPES_CLASSES, DataLoader, TensorDataset, cifar10, make_shapes
+from tinydl.data import (CIFAR10_CLASSES, SHAPES_CLASSES, DataLoader, TensorDataset, cifar10,
+                         make_shapes)
 from tinydl.data import transforms as T
 from tinydl.models import Seed004Net
 from tinydl.plot import plot_curves, plot_image_grid
@@ -50,7 +51,8 @@ def load_images(data_arg, quick):
         except FileNotFoundError:
             continue
         if quick:
-            train_x, train_y, test_x, test_y = train_x[:640], train_y[:640], test_x[:320], test_y[:320]
+            train_x, train_y = train_x[:640], train_y[:640]
+            test_x, test_y = test_x[:320], test_y[:320]
         return train_x, train_y, test_x, test_y, CIFAR10_CLASSES, f"CIFAR-10 from {folder}"
     n_train, n_test = (640, 320) if quick else (10_000, 2_000)
     images, labels = make_shapes(n_train + n_test, size=32, seed=4)  # float32 in [0, 1]
@@ -106,7 +108,8 @@ for epoch in range(epochs):
     losses.append(running_loss / len(train_loader))
     accuracies.append(100.0 * correct / total)
     print(f"Epoch [{epoch + 1}/{epochs}], Loss: {losses[-1]:.4f}, "
-          f"Test Accuracy: {accuracies[-1]:.2f}%  ({time.perf_counter() - start:.1f} s)", flush=True)
+          f"Test Accuracy: {accuracies[-1]:.2f}%  ({time.perf_counter() - start:.1f} s)",
+          flush=True)
 print(f"final test accuracy {accuracies[-1]:.2f}%")
 
 # %% Figures: the curves, and sixteen test images with their predictions

@@ -62,11 +62,12 @@ print("a 4x4 image, dark on the left, bright on the right:\n", tiny[0, 0])
 cols = im2col(tiny, 2, 2, (1, 1), (0, 0), (1, 1))      # (1*2*2, 1*3*3): one column per window
 print("im2col, every 2x2 window as a column (4 rows = window pixels, 9 columns = windows):\n",
       cols)
-kernel = np.array([[[[-1.0, 1.0], [-1.0, 1.0]]]], dtype=np.float32)  # right minus left: an edge detector
+kernel = np.array([[[[-1.0, 1.0], [-1.0, 1.0]]]], dtype=np.float32)  # right minus left: edges
 as_matmul = (kernel.reshape(1, 4) @ cols).reshape(1, 1, 3, 3)        # (1, 4) @ (4, 9)
 print("the filter [[-1, 1], [-1, 1]] as W (1, 4) @ cols (4, 9), reshaped to 3x3 (large where "
       "the brightness jumps):\n", as_matmul[0, 0])
-print("the loops give the same:", np.array_equal(as_matmul, conv2d_loops(tiny, kernel, np.zeros(1))))
+by_loops = conv2d_loops(tiny, kernel, np.zeros(1))
+print("the loops give the same:", np.array_equal(as_matmul, by_loops))
 
 # %% 3. The same at a realistic size: loops vs im2col + one matmul (tinydl's conv2d)
 n = 4 if args.quick else 16

@@ -39,7 +39,9 @@ def _np_patches(x, kernel, stride, padding, dilation, fill=0.0):
     for oh in range(_out_size(x.shape[2], kh, sh, ph, dh)):
         for ow in range(_out_size(x.shape[3], kw, sw, pw, dw)):
             top, left = oh * sh, ow * sw
-            yield oh, ow, padded[:, :, top:top + dh * (kh - 1) + 1:dh, left:left + dw * (kw - 1) + 1:dw]
+            rows = slice(top, top + dh * (kh - 1) + 1, dh)
+            cols = slice(left, left + dw * (kw - 1) + 1, dw)
+            yield oh, ow, padded[:, :, rows, cols]
 
 
 def _np_conv2d(x, w, b, stride, padding, dilation):

@@ -33,7 +33,8 @@ def _number_after(label, text):
 
 
 def _check(run):
-    assert run.returncode == 0, f"{run.path.name} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
+    assert run.returncode == 0, \
+        f"{run.path.name} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
     return run.stdout
 
 
@@ -87,12 +88,13 @@ def test_lesson_08b_quick_checks_im2col_against_loops(run_lesson):
     out = _check(run)
     assert "the loops give the same: True" in out
     assert _number_after("largest difference loops vs im2col", out) < 1e-4
-    assert {"08b_patches.png", "08b_filters_initial.png", "08b_filters_learned.png"} <= set(run.files())
+    figures = {"08b_patches.png", "08b_filters_initial.png", "08b_filters_learned.png"}
+    assert figures <= set(run.files())
 
 
 @pytest.mark.slow
 def test_lesson_07_full_run_reaches_90_percent(tmp_path):
-    """Seed 002's bar: the full lesson (5 epochs on 60,000 images) reaches >= 90% on the test set."""
+    """Seed 002's bar: the full lesson (5 epochs, 60,000 images) reaches >= 90% on the test set."""
     _fashion_mnist_or_skip()
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
     done = subprocess.run([sys.executable, str(REPO / "lessons" / "07_cnn_fashion_mnist.py"),

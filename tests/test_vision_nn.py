@@ -25,7 +25,8 @@ def _torch_seed_nets(torch):
     class TorchSeed002(tnn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1, self.conv2, self.conv3 = tnn.Conv2d(1, 32, 3), tnn.Conv2d(32, 64, 3), tnn.Conv2d(64, 64, 3)
+            self.conv1, self.conv2 = tnn.Conv2d(1, 32, 3), tnn.Conv2d(32, 64, 3)
+            self.conv3 = tnn.Conv2d(64, 64, 3)
             self.fc1, self.fc2 = tnn.Linear(576, 64), tnn.Linear(64, 10)
 
         def forward(self, x):
@@ -158,7 +159,7 @@ def test_conv2d_padding_same_and_valid_match_torch(torch, kernel, dilation):
 def test_conv2d_module_errors_and_repr():
     with pytest.raises(ValueError, match="Conv2d: padding='same' needs stride 1"):
         nn.Conv2d(1, 2, 3, stride=2, padding="same")
-    with pytest.raises(ValueError, match="Conv2d: padding must be an int, a pair, 'valid' or 'same'"):
+    with pytest.raises(ValueError, match="Conv2d: padding must be an int, a pair, 'valid' or"):
         nn.Conv2d(1, 2, 3, padding="full")
     assert repr(nn.Conv2d(1, 2, 3, stride=2, padding=1, bias=False)) == \
         "Conv2d(1, 2, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)"
@@ -181,7 +182,8 @@ def test_pool_modules_wrap_the_functions():
 @pytest.mark.parametrize("cls, shape", [("BatchNorm2d", (4, 3, 5, 5)), ("BatchNorm1d", (6, 3)),
                                         ("BatchNorm1d", (4, 3, 7))])
 def test_batch_norm_modules_match_torch_through_train_and_eval(torch, cls, shape, momentum):
-    ours, theirs = getattr(nn, cls)(3, momentum=momentum), getattr(torch.nn, cls)(3, momentum=momentum)
+    ours = getattr(nn, cls)(3, momentum=momentum)
+    theirs = getattr(torch.nn, cls)(3, momentum=momentum)
     with torch.no_grad():
         theirs.weight.uniform_(0.5, 1.5)
         theirs.bias.uniform_(-1, 1)

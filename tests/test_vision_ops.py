@@ -40,7 +40,8 @@ def test_conv2d_matches_torch_forward_and_backward(case, with_bias):
     torch = pytest.importorskip("torch")
     x_shape, w_shape, stride, padding, dilation, seed = case
     rng = np.random.default_rng(seed)
-    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
     ours = [_t(x), _t(w), _t(b) if with_bias else None]
     theirs = [torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True),
               torch.tensor(b, requires_grad=True) if with_bias else None]
@@ -69,8 +70,10 @@ def test_pools_match_torch(n, c, h, w, k, s, p, seed):
     rng = np.random.default_rng(seed)
     x = rng.permutation(n * c * h * w).reshape(n, c, h, w) * 0.1  # distinct: no ties
     for ours, theirs in [
-            (lambda t: F.max_pool2d(t, k, s, p), lambda t: torch.nn.functional.max_pool2d(t, k, s, p)),
-            (lambda t: F.avg_pool2d(t, k, s, p), lambda t: torch.nn.functional.avg_pool2d(t, k, s, p)),
+            (lambda t: F.max_pool2d(t, k, s, p),
+             lambda t: torch.nn.functional.max_pool2d(t, k, s, p)),
+            (lambda t: F.avg_pool2d(t, k, s, p),
+             lambda t: torch.nn.functional.avg_pool2d(t, k, s, p)),
             (lambda t: F.avg_pool2d(t, k, s, p, count_include_pad=False),
              lambda t: torch.nn.functional.avg_pool2d(t, k, s, p, count_include_pad=False)),
             (lambda t: F.adaptive_avg_pool2d(t, (min(h, 3), min(w, 2))),
@@ -88,7 +91,8 @@ def test_pools_match_torch(n, c, h, w, k, s, p, seed):
 def test_conv2d_second_derivatives_match_torch(torch):
     """A gradient penalty: differentiate |d(loss)/dx|^2 with respect to the weight."""
     rng = np.random.default_rng(1)
-    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
     xs, ws, bs = _t(x), _t(w), _t(b)
     loss = (F.conv2d(xs, ws, bs, stride=2, padding=1) ** 2).sum()
     (gx,) = tinydl.grad(loss, [xs], create_graph=True)

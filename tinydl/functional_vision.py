@@ -60,7 +60,7 @@ def _check_image(op: str, x: Tensor) -> None:
 
 def _output_size(op: str, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
                  dilation: tuple) -> tuple[int, int]:
-    """(OH, OW) = floor((H + 2p - d*(k-1) - 1) / s) + 1, or an error when the window does not fit."""
+    """(OH, OW) = floor((H + 2p - d*(k-1) - 1) / s) + 1, or an error if the kernel is too big."""
     sizes = []
     for axis, name in ((0, "height"), (1, "width")):
         size = x_shape[2 + axis]
@@ -83,7 +83,7 @@ def _output_size(op: str, x_shape: tuple, kernel: tuple, stride: tuple, padding:
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1) -> Tensor:
-    """2-D cross-correlation (what deep learning calls convolution), as ``torch.nn.functional.conv2d``.
+    """2-D cross-correlation (deep learning's "convolution"), as ``torch.nn.functional.conv2d``.
 
     Shapes: x (N, C, H, W), weight (O, C, kh, kw), bias (O,) -> (N, O, OH, OW) with
     OH = floor((H + 2*padding - dilation*(kh-1) - 1) / stride) + 1 (OW likewise).

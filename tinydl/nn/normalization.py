@@ -1,4 +1,4 @@
-"""Batch normalisation layers: BatchNorm1d and BatchNorm2d (see ``tinydl.functional.batch_norm``)."""
+"""Batch normalisation layers BatchNorm1d and BatchNorm2d (``tinydl.functional.batch_norm``)."""
 from __future__ import annotations
 
 from typing import Any

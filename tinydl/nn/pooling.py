@@ -9,7 +9,7 @@ from tinydl.tensor import Tensor
 
 
 class MaxPool2d(Module):
-    """Largest value in each window. (N, C, H, W) -> (N, C, OH, OW); stride defaults to kernel_size."""
+    """Largest value in each window. (N, C, H, W) -> (N, C, OH, OW); stride defaults to kernel."""
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
         super().__init__()

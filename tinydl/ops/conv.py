@@ -177,7 +177,7 @@ class Im2Col(Function):
 
 
 class Col2Im(Function):
-    """cols (C*kh*kw, N*OH*OW) -> (N, C, H, W), each column added onto its window; backward: Im2Col"""
+    """cols (C*kh*kw, N*OH*OW) -> (N, C, H, W), columns added back; backward: Im2Col"""
 
     @staticmethod
     def forward(ctx: Context, cols: Any, x_shape: tuple = (), kernel: Pair = (1, 1),
