@@ -16,3 +16,4 @@ from tinydl.data.toy import (LabeledArrays, digits, iris, make_moons, make_regre
                              make_spirals, train_test_split)
 from tinydl.data.dataset import Dataset, Subset, TensorDataset, random_split
 from tinydl.data.loader import DataLoader, default_collate
+from tinydl.data import transforms

@@ -12,5 +12,8 @@ from tinydl.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from tinydl.nn.transformer import (LearnedPositionalEmbedding, PositionalEncoding,
                                    TransformerDecoder, TransformerDecoderLayer,
                                    TransformerEncoder, TransformerEncoderLayer)
+from tinydl.nn.conv import Conv2d
+from tinydl.nn.normalization import BatchNorm1d, BatchNorm2d
+from tinydl.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from tinydl.nn import utils
 from tinydl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss

@@ -1,0 +1,206 @@
+"""One Adam training step (batch 64, cross-entropy) of the two seed CNNs, tinydl beside torch.
+
+* seed002: Seed002Net on (64, 1, 28, 28) images (Fashion-MNIST's shape);
+* seed004: Seed004Net on (64, 3, 32, 32) images (CIFAR-10's shape).
+
+Both implementations start from the same weights (torch's, copied into tinydl by name) and
+must agree on the first loss. Steps are timed in interleaved rounds (timings on a shared
+machine drift); the table gives the median with min–max, the ratio to torch measured in the
+same run, and the projected time of one epoch (60,000 or 50,000 images / 64 per step).
+torch runs with its default thread count, printed under the table with BLAS's.
+
+    python benchmarks/bench_cnn.py [--quick] [--profile]
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+
+import tinydl
+import tinydl.functional as F
+from tinydl import optim
+from tinydl.models import Seed002Net, Seed004Net
+
+BATCH = 64
+LR = 1e-3
+NETS = {
+    "seed002": {"model": Seed002Net, "shape": (1, 28, 28), "epoch_images": 60_000},
+    "seed004": {"model": Seed004Net, "shape": (3, 32, 32), "epoch_images": 50_000},
+}
+
+
+def make_batch(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Images (64, C, H, W) float32 in [0, 1) and labels (64,) int64."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((BATCH,) + NETS[name]["shape"], dtype=np.float32)
+    return images, rng.integers(0, 10, BATCH).astype(np.int64)
+
+
+# ---------------------------------------------------------------- torch twins (same layer names)
+
+def _torch_model(torch, name: str):
+    tnn = torch.nn
+
+    class TorchSeed002(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = tnn.Conv2d(1, 32, 3), tnn.Conv2d(32, 64, 3)
+            self.conv3 = tnn.Conv2d(64, 64, 3)
+            self.fc1, self.fc2 = tnn.Linear(576, 64), tnn.Linear(64, 10)
+
+        def forward(self, x):
+            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
+            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
+            x = torch.relu(self.conv3(x))
+            return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+
+    class TorchSeed004(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = tnn.Conv2d(3, 32, 3, 1, 1), tnn.Conv2d(32, 64, 3, 1, 1)
+            self.fc1, self.fc2 = tnn.Linear(64 * 8 * 8, 128), tnn.Linear(128, 10)
+
+        def forward(self, x):
+            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
+            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
+            return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+
+    return TorchSeed002() if name == "seed002" else TorchSeed004()
+
+
+def steps_for(name: str) -> dict[str, Callable[[], float]]:
+    """{impl: one training step returning the loss}, all from the same initial weights."""
+    images, labels = make_batch(name)
+    tinydl.manual_seed(0)
+    model = NETS[name]["model"]()
+    steps = {}
+    try:
+        import torch  # noqa: PLC0415 (optional peer)
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch.manual_seed(0)
+        torch_model = _torch_model(torch, name)
+        model.load_state_dict({k: v.detach().numpy() for k, v in torch_model.state_dict().items()})
+        torch_opt = torch.optim.Adam(torch_model.parameters(), lr=LR)
+        torch_x, torch_y = torch.from_numpy(images), torch.from_numpy(labels)
+
+        def torch_step() -> float:
+            torch_opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(torch_model(torch_x), torch_y)
+            loss.backward()
+            torch_opt.step()
+            return loss.item()
+
+        steps["torch"] = torch_step
+    opt = optim.Adam(model.parameters(), lr=LR)
+    x, y = tinydl.tensor(images), tinydl.tensor(labels)
+
+    def tinydl_step() -> float:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return {"tinydl": tinydl_step, **steps}
+
+
+def _time(step: Callable[[], float], count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Rows {workload, impl, median_ms, min_ms, max_ms, ratio_to_torch, epoch_s}."""
+    warmup, rounds, per_round = (1, 1, 2) if quick else (5, 6, 5)
+    rows = []
+    for name, spec in NETS.items():
+        steps = steps_for(name)
+        first = {impl: step() for impl, step in steps.items()}
+        if max(first.values()) - min(first.values()) > 1e-4:
+            raise RuntimeError(f"bench_cnn: {name}: first losses disagree: {first}")
+        for step in steps.values():
+            _time(step, warmup)
+        samples: dict[str, list[float]] = {impl: [] for impl in steps}
+        for _ in range(rounds):
+            for impl, step in steps.items():
+                samples[impl].extend(_time(step, per_round))
+        medians = {impl: statistics.median(times) for impl, times in samples.items()}
+        steps_per_epoch = -(-spec["epoch_images"] // BATCH)
+        for impl, times in samples.items():
+            rows.append({"workload": f"{name} b{BATCH} adam step", "impl": impl,
+                         "median_ms": medians[impl], "min_ms": min(times), "max_ms": max(times),
+                         "ratio_to_torch": (medians[impl] / medians["torch"]
+                                            if "torch" in medians else None),
+                         "epoch_s": medians[impl] * steps_per_epoch / 1e3})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = ["| workload | impl | median ms | min–max ms | × torch | projected epoch |",
+             "|---|---|---:|---:|---:|---:|"]
+    for row in rows:
+        ratio = "n/a" if row["ratio_to_torch"] is None else f"{row['ratio_to_torch']:.2f}"
+        lines.append(f"| {row['workload']} | {row['impl']} | {row['median_ms']:.1f} | "
+                     f"{row['min_ms']:.1f}–{row['max_ms']:.1f} | {ratio} | "
+                     f"{row['epoch_s']:.0f} s |")
+    return "\n".join(lines)
+
+
+def threads() -> str:
+    """Thread counts of torch and of NumPy's BLAS (when threadpoolctl can tell)."""
+    parts = []
+    try:
+        import torch  # noqa: PLC0415
+
+        parts.append(f"torch {torch.__version__}: {torch.get_num_threads()} threads")
+    except ImportError:
+        parts.append("torch not installed")
+    try:
+        from threadpoolctl import threadpool_info  # noqa: PLC0415
+
+        for pool in threadpool_info():
+            parts.append(f"{pool.get('internal_api')} ({pool.get('user_api')}): "
+                         f"{pool.get('num_threads')} threads")
+    except ImportError:
+        pass
+    return "; ".join(parts)
+
+
+def profile(name: str = "seed002", count: int = 10) -> None:
+    """Where a tinydl step's time goes: the 20 functions with the most time of their own."""
+    step = steps_for(name)["tinydl"]
+    _time(step, 3)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    _time(step, count)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test)")
+    parser.add_argument("--profile", choices=sorted(NETS), help="profile tinydl's step instead")
+    args = parser.parse_args()
+    if args.profile:
+        profile(args.profile)
+        return
+    print(format_table(run(quick=args.quick)))
+    print()
+    print(threads())
+
+
+if __name__ == "__main__":
+    main()

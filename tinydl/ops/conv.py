@@ -1,0 +1,262 @@
+"""Image primitives: im2col / col2im (convolution as a matrix product) and max pooling.
+
+im2col cuts every kh×kw window out of a batch of images and lays each one out as a column:
+
+    x (N, C, H, W)  ->  cols (C*kh*kw, N*OH*OW)
+    cols[(c, i, j), (n, oh, ow)] = x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]
+
+so a convolution becomes ONE matrix product, W (O, C*kh*kw) @ cols (see
+``tinydl.functional_vision.conv2d``). col2im is its adjoint (transpose): it adds every column
+back onto the pixels it came from, so pixels shared by several windows collect several
+contributions. That makes ``Im2Col`` and ``Col2Im`` each other's backward, and convolution
+differentiable to any order.
+
+The rows are ordered (c, i, j), the layout of a weight (O, C, kh, kw) reshaped to
+(O, C*kh*kw); the columns are ordered (n, oh, ow). im2col is a strided *view* of the padded
+input (no copy) turned into the matrix by one copy; col2im is kh*kw vectorised slice-adds.
+
+Max pooling records, per output pixel, where in its (H, W) plane the maximum was (the flat
+index h*W + w, as PyTorch's ``return_indices``). Its backward scatters the gradient to those
+positions (``MaxPoolScatter``); the backward of that scatter is the matching gather
+(``MaxPoolGather``) and vice versa. On the CPU, max pooling's forward and scatter run the
+kernels chosen by ``tinydl.kernels.registry`` (Numba, or the NumPy reference with
+TINYDL_KERNELS=numpy); on other devices the array-module code in this file runs.
+
+im2col and col2im here do not come from ``tinydl.kernels.conv``: those lay the columns out as
+(N*OH*OW, C*kh*kw), the transpose of this layout, which makes the matmul's output
+channels-last, and on the seed networks' shapes the strided-view NumPy code here measured as
+fast as their Numba versions or faster; it also runs on any array module (CuPy, the test
+stand-in), which a Numba kernel does not.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tinydl import backend
+from tinydl.autograd import Context, Function
+from tinydl.backend import get_array_module
+from tinydl.kernels import registry
+from tinydl.tensor import Tensor
+
+Pair = tuple  # (height, width)
+
+
+# ---------------------------------------------------------------------------------------------
+# Array-level helpers (NumPy reference; any array module through get_array_module)
+# ---------------------------------------------------------------------------------------------
+
+
+def output_size(height: int, width: int, kh: int, kw: int, stride: Pair, padding: Pair,
+                dilation: Pair) -> tuple[int, int]:
+    """(OH, OW) of a kh×kw window sliding over an (H, W) image."""
+    oh = (height + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (width + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    return oh, ow
+
+
+def _pad_image(x: Any, padding: Pair, value: float = 0.0) -> Any:
+    """Pad the last two axes of (N, C, H, W) by padding[0] rows and padding[1] columns."""
+    if padding == (0, 0):
+        return x
+    xp = get_array_module(x)
+    widths = ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1]))
+    return xp.pad(x, widths, mode="constant", constant_values=value)
+
+
+def _window_slice(i: int, j: int, out_hw: Pair, stride: Pair, dilation: Pair) -> tuple:
+    """Slices that pick, for every output pixel, the input pixel at window position (i, j)."""
+    top, left = i * dilation[0], j * dilation[1]
+    return (slice(None), slice(None),
+            slice(top, top + stride[0] * (out_hw[0] - 1) + 1, stride[0]),
+            slice(left, left + stride[1] * (out_hw[1] - 1) + 1, stride[1]))
+
+
+def im2col(x: Any, kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair) -> Any:
+    """Every kh×kw window of x as a column. x (N, C, H, W) -> cols (C*kh*kw, N*OH*OW)."""
+    xp = get_array_module(x)
+    n, c, height, width = x.shape
+    oh, ow = output_size(height, width, kh, kw, stride, padding, dilation)
+    padded = _pad_image(x, padding)
+    s_n, s_c, s_h, s_w = padded.strides  # bytes to step along each axis
+    # A view (no copy) indexed [c, i, j, n, oh, ow] = padded[n, c, oh*sh + i*dh, ow*sw + j*dw]
+    windows = xp.lib.stride_tricks.as_strided(
+        padded, shape=(c, kh, kw, n, oh, ow),
+        strides=(s_c, s_h * dilation[0], s_w * dilation[1], s_n, s_h * stride[0], s_w * stride[1]))
+    return windows.reshape(c * kh * kw, n * oh * ow)  # the one copy
+
+
+def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: Pair,
+           dilation: Pair) -> Any:
+    """Add each column back onto its window's pixels. cols (C*kh*kw, N*OH*OW) -> (N, C, H, W)."""
+    xp = get_array_module(cols)
+    n, c, height, width = x_shape
+    oh, ow = output_size(height, width, kh, kw, stride, padding, dilation)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    # Accumulate channel-major, (C, N, H, W), so each slice-add below reads cols contiguously.
+    padded = xp.zeros((c, n, height + 2 * padding[0], width + 2 * padding[1]), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            padded[_window_slice(i, j, (oh, ow), stride, dilation)] += cols[:, i, j]
+    image = padded[:, :, padding[0]:padding[0] + height, padding[1]:padding[1] + width]
+    return image.transpose(1, 0, 2, 3)  # (C, N, H, W) -> (N, C, H, W), a view
+
+
+def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, padding: Pair) -> tuple[Any, Any]:
+    """Window maxima and where they are. x (N, C, H, W) -> (out (N, C, OH, OW), indices).
+
+    indices (N, C, OH, OW) int64: the flat position h*W + w of each maximum in its (H, W)
+    plane, as PyTorch's return_indices (the first one on ties). Padding counts as -infinity.
+    """
+    xp = get_array_module(x)
+    kh, kw = kernel
+    height, width = x.shape[2], x.shape[3]
+    oh, ow = output_size(height, width, kh, kw, stride, padding, (1, 1))
+    padded = _pad_image(x, padding, value=-float("inf"))
+    top = xp.arange(oh, dtype=xp.int64).reshape(oh, 1) * stride[0] - padding[0]  # (OH, 1)
+    left = xp.arange(ow, dtype=xp.int64).reshape(1, ow) * stride[1] - padding[1]  # (1, OW)
+    best = padded[_window_slice(0, 0, (oh, ow), stride, (1, 1))].copy()
+    indices = xp.broadcast_to(top * width + left, best.shape).copy()
+    for i in range(kh):  # loops over the kh*kw window positions, each one vectorised
+        for j in range(kw):
+            if i == j == 0:
+                continue
+            candidate = padded[_window_slice(i, j, (oh, ow), stride, (1, 1))]
+            larger = candidate > best
+            best = xp.where(larger, candidate, best)
+            indices = xp.where(larger, (top + i) * width + (left + j), indices)
+    return best, indices
+
+
+def max_pool2d_scatter(grad: Any, indices: Any, x_shape: tuple) -> Any:
+    """Each window's gradient added at its maximum. grad (N, C, OH, OW) -> (N, C, H, W)."""
+    xp = get_array_module(grad)
+    n, c, height, width = x_shape
+    planes = xp.zeros((n * c, height * width), dtype=grad.dtype)
+    rows = xp.arange(n * c).reshape(-1, 1)  # (N*C, 1) against (N*C, OH*OW) indices
+    # add.at, not assignment: overlapping windows may pick the same pixel, and both count
+    xp.add.at(planes, (rows, indices.reshape(n * c, -1)), grad.reshape(n * c, -1))
+    return planes.reshape(x_shape)
+
+
+def max_pool2d_gather(x: Any, indices: Any) -> Any:
+    """Each window's value at the recorded position. x (N, C, H, W) -> (N, C, OH, OW)."""
+    xp = get_array_module(x)
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, -1)                                   # (N, C, H*W)
+    picked = xp.take_along_axis(flat, indices.reshape(n, c, -1), axis=2)
+    return picked.reshape(indices.shape)
+
+
+def _registered_kernel(op_name: str, array: Any) -> Any:
+    """The kernel registry's choice for ``op_name`` on the CPU (Numba when it is faster, or
+    the NumPy reference with TINYDL_KERNELS=numpy); None on other devices, which run the
+    array-module code above."""
+    if backend.device_of(array).type != "cpu":
+        return None
+    return registry.get(op_name, "cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Differentiable primitives
+# ---------------------------------------------------------------------------------------------
+
+
+class Im2Col(Function):
+    """x (N, C, H, W) -> cols (C*kh*kw, N*OH*OW), every window a column; backward: Col2Im"""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, kernel: Pair = (1, 1), stride: Pair = (1, 1),
+                padding: Pair = (0, 0), dilation: Pair = (1, 1)) -> Any:
+        return im2col(x, kernel[0], kernel[1], stride, padding, dilation)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        p = ctx.params
+        return Col2Im.apply(grad, x_shape=ctx.inputs[0].shape, kernel=p["kernel"],
+                            stride=p["stride"], padding=p["padding"], dilation=p["dilation"])
+
+
+class Col2Im(Function):
+    """cols (C*kh*kw, N*OH*OW) -> (N, C, H, W), columns added back; backward: Im2Col"""
+
+    @staticmethod
+    def forward(ctx: Context, cols: Any, x_shape: tuple = (), kernel: Pair = (1, 1),
+                stride: Pair = (1, 1), padding: Pair = (0, 0), dilation: Pair = (1, 1)) -> Any:
+        return col2im(cols, x_shape, kernel[0], kernel[1], stride, padding, dilation)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        p = ctx.params
+        return Im2Col.apply(grad, kernel=p["kernel"], stride=p["stride"], padding=p["padding"],
+                            dilation=p["dilation"])
+
+
+class MaxPool2d(Function):
+    """the maximum of each window; backward sends the gradient to where the maximum was"""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, kernel: Pair = (1, 1), stride: Pair = (1, 1),
+                padding: Pair = (0, 0)) -> Any:
+        kernel_fn = _registered_kernel("max_pool2d_forward", x)
+        if kernel_fn is None:
+            out, indices = max_pool2d_forward(x, kernel, stride, padding)
+        else:
+            out, indices = kernel_fn(x, kernel, stride, padding)
+        ctx.save_for_backward(indices)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        (indices,) = ctx.saved_values
+        return MaxPoolScatter.apply(grad, indices=indices, x_shape=ctx.inputs[0].shape)
+
+
+class MaxPoolScatter(Function):
+    """(N, C, OH, OW) -> (N, C, H, W): each value added at its recorded position (indices)"""
+
+    @staticmethod
+    def forward(ctx: Context, grad: Any, indices: Any = None, x_shape: tuple = ()) -> Any:
+        kernel_fn = _registered_kernel("max_pool2d_backward", grad)
+        if kernel_fn is None:
+            return max_pool2d_scatter(grad, indices, x_shape)
+        return kernel_fn(grad, indices, x_shape)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        return MaxPoolGather.apply(grad, indices=ctx.params["indices"])
+
+
+class MaxPoolGather(Function):
+    """(N, C, H, W) -> (N, C, OH, OW): the value at each recorded position (indices)"""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, indices: Any = None) -> Any:
+        return max_pool2d_gather(x, indices)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        return MaxPoolScatter.apply(grad, indices=ctx.params["indices"],
+                                    x_shape=ctx.inputs[0].shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensor-level calls (arguments already checked by tinydl.functional_vision)
+# ---------------------------------------------------------------------------------------------
+
+
+def unfold(x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> Tensor:
+    """Differentiable im2col: x (N, C, H, W) -> (C*kh*kw, N*OH*OW)."""
+    return Im2Col.apply(x, kernel=tuple(kernel), stride=tuple(stride), padding=tuple(padding),
+                        dilation=tuple(dilation))
+
+
+def fold(cols: Tensor, x_shape: tuple, kernel: Pair, stride: Pair, padding: Pair,
+         dilation: Pair) -> Tensor:
+    """Differentiable col2im: cols (C*kh*kw, N*OH*OW) -> (N, C, H, W)."""
+    return Col2Im.apply(cols, x_shape=tuple(x_shape), kernel=tuple(kernel), stride=tuple(stride),
+                        padding=tuple(padding), dilation=tuple(dilation))
+
+
+def max_pool2d(x: Tensor, kernel: Pair, stride: Pair, padding: Pair) -> Tensor:
+    """Differentiable window maximum: (N, C, H, W) -> (N, C, OH, OW)."""
+    return MaxPool2d.apply(x, kernel=tuple(kernel), stride=tuple(stride), padding=tuple(padding))
