@@ -16,3 +16,45 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def torch():
     """PyTorch as a test oracle; tests using it skip cleanly when it is not installed."""
     return pytest.importorskip("torch")
+
+
+# ---- lessons: each runs once per test session with --quick; tests share the result ----------
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]*_*.py"))
+
+
+class LessonRun:
+    """The outcome of ``python lessons/<name>.py --quick --out <dir>``."""
+
+    def __init__(self, path: Path, out_dir: Path, completed: subprocess.CompletedProcess):
+        self.path, self.out_dir = path, out_dir
+        self.returncode, self.stdout, self.stderr = (completed.returncode, completed.stdout,
+                                                     completed.stderr)
+
+    def files(self) -> list[str]:
+        return sorted(p.name for p in self.out_dir.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="session")
+def run_lesson(tmp_path_factory):
+    """run_lesson("01") -> LessonRun; each lesson runs at most once per session."""
+    cache: dict[str, LessonRun] = {}
+
+    def run(prefix: str) -> LessonRun:
+        matches = [p for p in LESSONS if p.name.split("_")[0] == prefix]
+        assert len(matches) == 1, f"no single lesson numbered {prefix}: {matches}"
+        path = matches[0]
+        if prefix not in cache:
+            out_dir = tmp_path_factory.mktemp(f"lesson{prefix}")
+            env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
+            completed = subprocess.run(
+                [sys.executable, str(path), "--quick", "--out", str(out_dir)], cwd=out_dir,
+                env=env, capture_output=True, text=True, timeout=600)
+            cache[prefix] = LessonRun(path, out_dir, completed)
+        return cache[prefix]
+
+    return run

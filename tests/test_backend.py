@@ -119,3 +119,33 @@ def test_get_array_module_defaults_to_numpy():
     assert backend.get_array_module(3.0) is np
     assert backend.get_array_module(np.ones(2)) is np
     assert backend.get_array_module(standin.StandInArray(np.ones(2))) is standin.standin_module
+
+
+def test_set_device_sends_new_tensors_and_layers_there():
+    from tinydl import nn
+
+    tinydl.set_device("standin")
+    try:
+        assert tinydl.get_device() == "standin"
+        assert tinydl.zeros(2).device == "standin"
+        assert tinydl.randn(3).device == "standin"
+        layer = nn.Linear(3, 2)
+        assert layer.weight.device == "standin"
+        out = layer(tinydl.tensor([[1.0, 2.0, 3.0]]))
+        assert out.device == "standin"
+        out.sum().backward()
+        assert layer.weight.grad.device == "standin"
+    finally:
+        tinydl.set_device(None)
+    assert tinydl.zeros(2).device == "cpu"
+
+
+def test_module_to_moves_parameters_and_their_grads():
+    from tinydl import nn
+
+    layer = nn.Linear(2, 2)
+    layer(tinydl.ones(1, 2)).sum().backward()
+    layer.to("standin")
+    assert layer.weight.device == "standin" and layer.weight.grad.device == "standin"
+    layer.to("cpu")
+    assert isinstance(layer.weight.data, np.ndarray)

@@ -7,10 +7,11 @@ composite functions (softmax, conv2d, attention, ...) in ``tinydl.functional`` (
 """
 import numpy as _numpy
 
+from tinydl import _allocator  # noqa: F401  (keeps freed array memory: fewer page faults)
 from tinydl.tensor import Tensor
 from tinydl.autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enabled,
                              no_grad, set_grad_enabled)
-from tinydl.backend import Device, cuda_is_available
+from tinydl.backend import Device, cuda_is_available, get_device, set_device
 from tinydl.creation import (arange, eye, from_numpy, full, full_like, linspace, ones, ones_like,
                              rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros,
                              zeros_like)
@@ -35,4 +36,4 @@ long = _numpy.int64
 
 __version__ = "0.1.0"
 
-from tinydl import data, functional, io, metrics, nn, text  # noqa: E402  (they use the names above)
+from tinydl import data, functional, io, metrics, nn, text, viz  # noqa: E402  (they use the names above)

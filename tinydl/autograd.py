@@ -34,6 +34,7 @@ class _Modes(threading.local):
     def __init__(self) -> None:
         self.grad_enabled = True
         self.anomaly = False
+        self.backward_of: str | None = None  # the op whose backward is running (for anomalies)
 
 
 _modes = _Modes()
@@ -92,6 +93,8 @@ def _check_finite(op_name: str, phase: str, arrays: Iterable[Any]) -> None:
         xp = get_array_module(array)
         if not bool(xp.isfinite(array).all()):
             bad = "NaN" if bool(xp.isnan(array).any()) else "Inf"
+            if _modes.backward_of is not None:  # an op run inside some op's backward
+                op_name, phase = _modes.backward_of, f"backward (in its {op_name})"
             raise AnomalyError(
                 f"{op_name}: {phase} produced {bad} (output shape {tuple(array.shape)}); "
                 f"look at the inputs of this {op_name} (log of 0? division by 0? overflow in exp?)")
@@ -107,23 +110,24 @@ class Context:
 
     ``inputs``        the input Tensors (backward differentiates through them)
     ``saved``         constants forward kept for backward (masks, shapes, indices)
+    ``params``        the keyword arguments forward was called with (axis=..., shape=...)
     ``output``        the output Tensor (held weakly: the graph does not keep it alive)
     ``needs_input_grad``  one bool per input
     """
 
-    __slots__ = ("fn", "inputs", "saved", "params", "needs_input_grad", "output_refs",
-                 "output_meta", "output_grads", "retained", "freed", "__dict__")
+    # defaults shared by every node; a node only stores what differs
+    saved: tuple = ()
+    output_refs: tuple = ()
+    output_meta: tuple = ()
+    output_grads: list | None = None
+    retains_output_grad = False
+    freed = False
 
-    def __init__(self, fn: type, inputs: tuple, params: dict):
+    def __init__(self, fn: type, inputs: tuple, params: dict, needs_input_grad: tuple):
         self.fn = fn
         self.inputs = inputs
         self.params = params
-        self.saved: tuple = ()
-        self.output_refs: tuple = ()
-        self.output_meta: tuple = ()
-        self.output_grads: list | None = None
-        self.retained: dict | None = None
-        self.freed = False
+        self.needs_input_grad = needs_input_grad
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep arrays or values that backward needs (freed after backward)."""
@@ -171,14 +175,15 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
+        needs_input_grad = tuple([t.requires_grad for t in inputs])
+        record = _modes.grad_enabled and True in needs_input_grad
         arrays = [t.data for t in inputs]
         if len(arrays) > 1:
             first_type = type(arrays[0])
             for array in arrays:
                 if type(array) is not first_type:
                     _raise_device_mismatch(cls, inputs)
-        record = _modes.grad_enabled and any(t.requires_grad for t in inputs)
-        ctx = Context(cls, inputs, params)
+        ctx = Context(cls, inputs, params, needs_input_grad)
         try:
             out = cls.forward(ctx, *arrays, **params)
         except (ValueError, IndexError) as err:
@@ -186,20 +191,20 @@ class Function:
                 raise
             shapes = " and ".join(str(tuple(a.shape)) for a in arrays)
             hint = f"; {cls.error_hint}" if cls.error_hint else ""
-            raise ShapeError(f"{cls.op_name()}: inputs of shapes {shapes} do not fit ({err}){hint}") from None
+            raise ShapeError(f"{cls.op_name()}: inputs of shapes {shapes} do not fit ({err})"
+                             f"{hint}") from None
         if _modes.anomaly:
             _check_finite(cls.op_name(), "forward", out if isinstance(out, tuple) else (out,))
-        if isinstance(out, tuple):
-            outputs = tuple(Tensor._from_op(o, ctx, i, record) for i, o in enumerate(out))
+        node = ctx if record else None
+        if type(out) is tuple:
+            outputs = tuple([Tensor._from_op(o, node, i) for i, o in enumerate(out)])
             if record:
-                ctx.output_refs = tuple(weakref.ref(o) for o in outputs)
-                ctx.output_meta = tuple((o.shape, o.dtype) for o in out)
-                ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
+                ctx.output_refs = tuple([weakref.ref(o) for o in outputs])
+                ctx.output_meta = tuple([(o.shape, o.dtype) for o in out])
             return outputs
-        output = Tensor._from_op(out, ctx, 0, record)
+        output = Tensor._from_op(out, node, 0)
         if record:
             ctx.output_refs = (weakref.ref(output),)
-            ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
         return output
 
 
@@ -266,7 +271,7 @@ class _GradSink:
             return
         if not self.create_graph:
             if id(grad) in self.handed_out:  # one gradient object feeding two leaves: copy it
-                grad = grad.detach()._copied()
+                grad = Tensor._from_op(grad.data.copy(), None, 0)
             self.handed_out.add(id(grad))
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
@@ -287,6 +292,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
                  create_graph: bool, capture: Sequence[Any] | None = None) -> list[Any]:
     """Backpropagate ``root_grads`` from ``roots``; fill ``.grad`` or return captured grads."""
     sink = _GradSink(capture, create_graph)
+    capturing = capture is not None
     order = _topological_order([r._ctx for r in roots if r._ctx is not None])
     for root, grad in zip(roots, root_grads):
         if root._ctx is None:
@@ -294,19 +300,25 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
         else:
             _add_output_grad(root._ctx, root._out_index, grad)
     anomaly = _modes.anomaly
-    with set_grad_enabled(create_graph):
+    previous_mode = _modes.grad_enabled
+    _modes.grad_enabled = create_graph  # backward builds a graph only for higher derivatives
+    try:
         for ctx in order:
             grad_outputs = ctx.output_grads
             ctx.output_grads = None
             if grad_outputs is None:  # no gradient reached this node
                 continue
-            _fill_missing_grads(ctx, grad_outputs)
-            for index, grad in enumerate(grad_outputs):
-                output = ctx.output_refs[index]()
-                if output is not None and (output._retains_grad or sink.capture_ids is not None):
-                    sink.non_leaf(output, grad)
+            if len(grad_outputs) > 1:
+                _fill_missing_grads(ctx, grad_outputs)
+            if capturing or ctx.retains_output_grad:
+                for index, grad in enumerate(grad_outputs):
+                    output = ctx.output_refs[index]()
+                    if output is not None:
+                        sink.non_leaf(output, grad)
+            if anomaly:
+                _modes.backward_of = ctx.fn.op_name()
             input_grads = ctx.fn.backward(ctx, *grad_outputs)
-            if not isinstance(input_grads, tuple):
+            if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
             if anomaly:
                 _check_finite(ctx.fn.op_name(), "backward",
@@ -314,12 +326,17 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
             for tensor, grad in zip(ctx.inputs, input_grads):
                 if grad is None or not tensor.requires_grad:
                     continue
-                if grad.shape != tensor.shape:
-                    grad = _reduce_to_shape(grad, tensor.shape, ctx)
+                if grad.data.shape != tensor.data.shape:
+                    grad = _reduce_to_shape(grad, tensor.data.shape, ctx)
+                if grad.data.dtype != tensor.data.dtype:
+                    grad = grad.astype(tensor.data.dtype)  # gradients keep their input's dtype
                 if tensor._ctx is None:
                     sink.leaf(tensor, grad)
                 else:
                     _add_output_grad(tensor._ctx, tensor._out_index, grad)
+    finally:
+        _modes.grad_enabled = previous_mode
+        _modes.backward_of = None
     if not retain_graph:
         # Freed only now: a later node's backward may still read an output (exp, tanh)
         # that only an earlier node's inputs kept alive.
@@ -341,7 +358,7 @@ def _add_output_grad(ctx: Context, index: int, grad: Any) -> None:
 
 def _fill_missing_grads(ctx: Context, grad_outputs: list) -> None:
     """Outputs no gradient reached (an unused piece of a split) get zeros."""
-    if all(g is not None for g in grad_outputs):
+    if all(g is not None for g in grad_outputs):  # (`None in` would compare tensors)
         return
     reference = next(g for g in grad_outputs if g is not None)
     xp = reference.xp
@@ -389,12 +406,12 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
 def _root_grad(root: Any, given: Any, caller: str) -> Any:
     """The starting gradient: ones for a scalar root, else the one the user passed."""
     if given is None:
-        if root.size != 1:
+        if root.data.size != 1:
             raise GraphError(
                 f"{caller}: the output has shape {root.shape}, not a scalar, so the starting "
                 "gradient is ambiguous; pass it explicitly, e.g. out.backward(grad=tinydl.ones_like(out)), "
                 "or reduce first with out.sum()")
-        return Tensor(root.xp.ones(root.shape, dtype=root.dtype))
+        return Tensor._from_op(root.xp.ones(root.data.shape, dtype=root.data.dtype), None, 0)
     given = given if isinstance(given, Tensor) else Tensor(given, dtype=root.dtype)
     if given.shape != root.shape:
         raise ShapeError(f"{caller}: grad of shape {given.shape} does not match the output's "

@@ -167,6 +167,28 @@ def to_device(array: Any, device: "str | Device") -> Any:
     return target.from_numpy(host)
 
 
+_default_device: list[Device | None] = [None]  # None: host data stays on the CPU
+
+
+def set_device(device: "str | Device | None") -> None:
+    """Where new tensors made from host data go: ``tinydl.set_device("cuda")``.
+
+    Affects tensors built from lists, numbers and NumPy arrays (creation functions, new
+    layers' parameters, DataLoader batches). ``set_device(None)`` or "cpu" restores the default.
+    """
+    if device is None or Device(device) == Device("cpu"):
+        _default_device[0] = None
+        return
+    target = Device(device)
+    target.backend  # noqa: B018 (raises a clear error now if the device is unavailable)
+    _default_device[0] = target
+
+
+def get_device() -> Device:
+    """The device ``set_device`` chose ("cpu" by default)."""
+    return _default_device[0] or Device("cpu")
+
+
 def to_numpy(array: Any) -> numpy.ndarray:
     """A NumPy copy (or view, on the CPU) of any backend's array."""
     return backend_of(array).to_numpy(array)

@@ -49,7 +49,10 @@ def _to_array(data: Any, dtype: Any, device: Any) -> Any:
     elif backend.get_array_module(data) is not numpy or isinstance(data, numpy.ndarray):
         array = data
     else:
-        array = numpy.asarray(data)
+        try:
+            array = numpy.asarray(data)
+        except ValueError:
+            array = numpy.empty(0, dtype=object)
         if array.dtype == object:
             raise DTypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
                              "(ragged lists or mixed types?); give a rectangular list of numbers")
@@ -60,6 +63,9 @@ def _to_array(data: Any, dtype: Any, device: Any) -> Any:
         array = array.astype(DEFAULT_FLOAT)
     elif array.dtype.kind in "iu" and not hasattr(data, "dtype"):
         array = array.astype(numpy.int64)
+    if device is None and backend._default_device[0] is not None and isinstance(
+            array, numpy.ndarray) and not isinstance(data, Tensor):
+        device = backend._default_device[0]  # host data follows tinydl.set_device(...)
     if device is not None:
         array = backend.to_device(array, device)
     return array
@@ -75,37 +81,40 @@ class Tensor:
         device: "cpu" (default: where ``data`` is) or "cuda".
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_out_index", "_retains_grad", "name",
-                 "__weakref__")
     # NumPy arrays on the left of an operator defer to Tensor's reflected operators, so
     # ``numpy_array * tensor`` returns a Tensor instead of an array of Tensors.
     __array_ufunc__ = None
 
+    # defaults shared by every tensor; an instance stores only what differs
+    grad: "Tensor | None" = None
+    _ctx = None          # the graph node (autograd.Context) that made this tensor
+    _out_index = 0       # which output of that node this tensor is
+    _retains_grad = False
+    name: str | None = None
+
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
                  device: Any = None, name: str | None = None):
         self.data = _to_array(data, _normalize_dtype(dtype), device)
-        self.grad: Tensor | None = None
-        self._ctx = None
-        self._out_index = 0
-        self._retains_grad = False
-        self.name = name
         self.requires_grad = False
+        if name is not None:
+            self.name = name
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
-    def _from_op(cls, array: Any, ctx: Any, index: int, record: bool) -> "Tensor":
-        """Wrap an op's output array (used by Function.apply)."""
+    def _from_op(cls, array: Any, ctx: Any, index: int) -> "Tensor":
+        """Wrap an op's output array; ``ctx`` is its graph node (None when not recorded)."""
         tensor = object.__new__(Tensor)
         if not isinstance(array, backend._ARRAY_TYPES):
             array = backend.get_array_module(array).asarray(array)
         tensor.data = array
-        tensor.requires_grad = record
-        tensor.grad = None
-        tensor._ctx = ctx if record else None
-        tensor._out_index = index
-        tensor._retains_grad = False
-        tensor.name = None
+        if ctx is None:
+            tensor.requires_grad = False
+        else:
+            tensor.requires_grad = True
+            tensor._ctx = ctx
+            if index:
+                tensor._out_index = index
         return tensor
 
     # ---- description -------------------------------------------------------------------------
@@ -208,10 +217,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph (no grad)."""
-        return Tensor._from_op(self.data, None, 0, False)
-
-    def _copied(self) -> "Tensor":
-        return Tensor._from_op(self.data.copy(), None, 0, False)
+        return Tensor._from_op(self.data, None, 0)
 
     def clone(self) -> "Tensor":
         """A copy of the data that stays connected to the graph."""
@@ -233,6 +239,8 @@ class Tensor:
         if not self.requires_grad:
             raise GraphError("retain_grad: this tensor does not require grad")
         self._retains_grad = True
+        if self._ctx is not None:
+            self._ctx.retains_output_grad = True
         return self
 
     def zero_grad_(self) -> None:

@@ -28,7 +28,7 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
             dtype = like.dtype
         else:
             dtype = numpy.float32
-        return Tensor._from_op(xp.asarray(value, dtype=dtype), None, 0, False)
+        return Tensor._from_op(xp.asarray(value, dtype=dtype), None, 0)
     array = value if backend.get_array_module(value) is not numpy else numpy.asarray(value)
     if array.dtype.kind == "f" and like_is_float:
         array = array.astype(like.dtype, copy=False)

@@ -12,6 +12,7 @@ from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import ShapeError
 from tinydl.ops.common import as_tensor, normalize_axes, pick_axis
+from tinydl.ops.shape import broadcast_to, reshape
 from tinydl.tensor import Tensor
 
 
@@ -33,8 +34,8 @@ def _count(shape: tuple, axes: tuple | None) -> int:
 def _expand_grad(grad: Tensor, input_shape: tuple, axes: tuple | None) -> Tensor:
     """Broadcast a reduction's gradient back to the input's shape."""
     # grad has the reduced shape (keepdims or not); first give it the kept singleton dims
-    kept = grad.reshape(_kept_shape(input_shape, axes))
-    return kept.broadcast_to(input_shape)
+    kept = reshape(grad, _kept_shape(input_shape, axes))
+    return broadcast_to(kept, input_shape)
 
 
 class Sum(Function):
@@ -42,7 +43,7 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx: Context, a: Any, axes: Any = None, keepdims: bool = False) -> Any:
-        return get_array_module(a).sum(a, axis=axes, keepdims=keepdims)
+        return a.sum(axis=axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:

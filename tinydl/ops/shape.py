@@ -202,15 +202,16 @@ def reshape(a: Tensor, *shape: Any) -> Tensor:
     """The same elements in ``shape`` (one entry may be -1: inferred)."""
     a = as_tensor(a)
     shape = _shape_arg(shape)
+    if shape == a.data.shape:
+        return a
+    size = a.data.size
     known = 1
     for n in shape:
         known *= n if n != -1 else 1
-    if shape.count(-1) > 1 or (-1 not in shape and known != a.size) or (
-            -1 in shape and (known == 0 or a.size % known)):
-        raise ShapeError(f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) "
-                         f"into {shape}; the sizes must multiply to {a.size}")
-    if shape == a.shape:
-        return a
+    if shape.count(-1) > 1 or (-1 not in shape and known != size) or (
+            -1 in shape and (known == 0 or size % known)):
+        raise ShapeError(f"reshape: cannot reshape a tensor of shape {a.shape} ({size} elements) "
+                         f"into {shape}; the sizes must multiply to {size}")
     return Reshape.apply(a, shape=shape)
 
 
@@ -270,12 +271,12 @@ def broadcast_to(a: Tensor, *shape: Any) -> Tensor:
     """Repeat ``a`` along new leading or size-1 axes up to ``shape``."""
     a = as_tensor(a)
     shape = _shape_arg(shape)
+    if shape == a.data.shape:
+        return a
     lead = len(shape) - a.ndim
     if lead < 0 or any(n != 1 and n != m for n, m in zip(a.shape, shape[lead:])):
         raise ShapeError(f"broadcast_to: cannot broadcast shape {a.shape} to {shape}; each "
                          "dimension must match or be 1")
-    if shape == a.shape:
-        return a
     return BroadcastTo.apply(a, shape=shape)
 
 

@@ -1,0 +1,42 @@
+"""Every lesson runs with --quick, exits cleanly, prints what it measured and saves a figure."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import LESSONS
+
+
+def _prefix(path):
+    return path.name.split("_")[0]
+
+
+@pytest.mark.parametrize("prefix", [_prefix(p) for p in LESSONS])
+def test_lesson_runs_quick(run_lesson, prefix):
+    run = run_lesson(prefix)
+    assert run.returncode == 0, f"{run.path.name} failed:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
+    assert run.stdout.strip(), "a lesson prints what it measured"
+    assert run.files(), f"{run.path.name} saved nothing under --out"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_header_follows_the_convention(path):
+    doc = path.read_text().split('"""')[1]
+    first = doc.strip().splitlines()[0]
+    assert re.match(r"^\d\d[a-z]? — \S", first), f"first docstring line must be 'NN — Title': {first}"
+    assert "Teaches:" in doc and "Seed system:" in doc
+    assert "sys.path" not in path.read_text()
+    assert "# %%" in path.read_text()
+
+
+def test_lesson_01_three_ways_agree(run_lesson):
+    run = run_lesson("01")
+    worst = float(re.search(r"largest disagreement: (\S+)", run.stdout).group(1))
+    assert worst < 1e-6
+    assert "01_graph.dot" in run.files()
+
+
+def test_lesson_02_catches_the_bug_and_runs_hypothesis(run_lesson):
+    run = run_lesson("02")
+    assert "gradcheck caught the buggy backward" in run.stdout
+    assert int(re.search(r"hypothesis checked softplus on (\d+)", run.stdout).group(1)) >= 10

@@ -1,0 +1,244 @@
+"""``tinydl assign strip``: write the student copy of a checkout for one assignment.
+
+Every file a student tree gets (see tree.py) is copied. In Python files outside tests/, each
+solution block becomes, for the chosen assignment N::
+
+    <block's indentation>raise NotImplementedError("task N.M: <hint>")
+
+while the blocks of the other assignments keep their solution (only the marker and hint lines
+go). Earlier assignments must keep theirs, because assignment N builds on them. Later ones keep
+theirs too, so the whole package (and every lesson) still runs while a student works on N; the
+price is that a student tree for N shows the solutions of later assignments. Pass
+``strip_later=True`` (``--strip-later``) to strip those as well. With no assignment chosen
+(``--assignment all``), every block is stripped.
+
+The hint is the block's ``# HINT:`` line, else the task's hint in the course file, else its title.
+The tree also gets ASSIGNMENT.md (the tasks, points and how to check them) and assignment.toml
+(which assignment the tree is for; ``tinydl assign score`` reads it). The copy is written to a
+temporary folder beside ``out`` and renamed into place at the end, so a failed strip leaves
+nothing half-written.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tinydl.assign.course import Course, format_points
+from tinydl.assign.errors import AssignError
+from tinydl.assign.markers import SolutionBlock, find_solution_blocks
+from tinydl.assign.tree import iter_tree_files, may_hold_solutions, write_text_atomic
+
+README_NAME = "ASSIGNMENT.md"
+ASSIGNMENT_FILE = "assignment.toml"
+
+
+@dataclass(frozen=True)
+class StripResult:
+    """What a strip wrote: the tree, its assignment (None: all), files copied, blocks by fate."""
+
+    out: Path
+    assignment: int | None
+    files: int
+    stripped: tuple[SolutionBlock, ...]
+    kept: tuple[SolutionBlock, ...]
+
+
+def find_all_blocks(source: Path, course: Course) -> dict[PurePosixPath, list[SolutionBlock]]:
+    """Parse every solution block of a checkout: {path relative to source: blocks in file order}.
+
+    Validates every marker against the course's task ids; raises MarkerError on the first problem.
+    """
+    blocks: dict[PurePosixPath, list[SolutionBlock]] = {}
+    known = set(course.task_ids)
+    for relative in iter_tree_files(source):
+        if may_hold_solutions(relative):
+            try:
+                found = find_solution_blocks(Path(source) / relative, known, display_path=Path(relative))
+            except UnicodeDecodeError:
+                raise AssignError(f"strip: {relative} is not UTF-8 text; save it as UTF-8") from None
+            if found:
+                blocks[relative] = found
+    return blocks
+
+
+def is_stripped(block_assignment: int, assignment: int | None, strip_later: bool = False) -> bool:
+    """Whether a block of ``block_assignment`` is replaced when stripping for ``assignment``."""
+    if assignment is None or block_assignment == assignment:
+        return True
+    return strip_later and block_assignment > assignment
+
+
+def strip_tree(source: Path, out: Path, course: Course, assignment: int | None = None,
+               strip_later: bool = False) -> StripResult:
+    """Write the student tree for ``assignment`` (None: every block stripped) from ``source`` to ``out``.
+
+    ``out`` must not exist yet (or be an empty folder) and must lie outside ``source``.
+    Raises AssignError (or MarkerError) before writing anything when the source is not sound.
+    """
+    source, out = Path(source).resolve(), Path(out).resolve()
+    _check_folders(source, out)
+    if assignment is not None:
+        course.assignment(assignment)  # an unknown number is an error listing the known ones
+    blocks = find_all_blocks(source, course)
+    stripped: list[SolutionBlock] = []
+    kept: list[SolutionBlock] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        files = 0
+        for relative in iter_tree_files(source):
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            file_blocks = blocks.get(relative, [])
+            if file_blocks:
+                text = (source / relative).read_text(encoding="utf-8")
+                strip_flags = [is_stripped(b.assignment, assignment, strip_later) for b in file_blocks]
+                new_text = render_stripped(text, file_blocks, strip_flags, course)
+                _check_stripped_python(new_text, relative, file_blocks, strip_flags)
+                target.write_text(new_text, encoding="utf-8", newline="")
+                shutil.copymode(source / relative, target)
+                for block, flag in zip(file_blocks, strip_flags):
+                    (stripped if flag else kept).append(block)
+            else:
+                shutil.copy2(source / relative, target)
+            files += 1
+        write_text_atomic(staging / README_NAME, assignment_readme(course, assignment))
+        write_text_atomic(staging / ASSIGNMENT_FILE, _assignment_file_text(assignment))
+        os.chmod(staging, 0o755)
+        if out.exists():
+            out.rmdir()  # checked empty above
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return StripResult(out, assignment, files, tuple(stripped), tuple(kept))
+
+
+def render_stripped(text: str, blocks: list[SolutionBlock], strip_flags: list[bool], course: Course) -> str:
+    """The file text with each block replaced by a ``raise`` (flag True) or by its bare solution."""
+    lines = text.splitlines(keepends=True)
+    output: list[str] = []
+    position = 0  # index of the next line of ``lines`` to copy
+    for block, strip in zip(blocks, strip_flags):
+        begin, end = block.begin - 1, block.end - 1  # 0-based indices of the marker lines
+        output.extend(lines[position:begin])
+        if strip:
+            newline = lines[begin][len(lines[begin].rstrip("\r\n")):] or "\n"
+            message = f"task {block.task}: {_hint(block, course)}"
+            output.append(f"{block.indent}raise NotImplementedError({json.dumps(message, ensure_ascii=False)}){newline}")
+        else:
+            body_start = end - len(block.body)  # skips the hint line, if any
+            output.extend(lines[body_start:end])
+        position = end + 1
+    output.extend(lines[position:])
+    return "".join(output)
+
+
+def _hint(block: SolutionBlock, course: Course) -> str:
+    return block.hint or course.task(block.task).hint
+
+
+def _check_stripped_python(text: str, relative: PurePosixPath, blocks: list[SolutionBlock],
+                           strip_flags: list[bool]) -> None:
+    """Fail when the stripped file is not valid Python or a ``raise`` would run at import time."""
+    try:
+        tree = ast.parse(text, filename=str(relative))
+    except SyntaxError as error:
+        raise AssignError(
+            f"strip: {relative}: the stripped file is not valid Python ({error.msg}, line {error.lineno}); "
+            f"each solution block must wrap whole statements"
+        ) from None
+    function_spans = [
+        (node.lineno, node.end_lineno) for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
+    raise_lines = _raise_line_numbers(blocks, strip_flags)
+    for line, block in raise_lines:
+        if not any(start < line <= end for start, end in function_spans):
+            raise AssignError(
+                f"strip: {relative}:{block.begin}: the solution block for task {block.task} is not inside a "
+                f"function body, so its 'raise NotImplementedError' would run on import and break the whole "
+                f"package; put the markers inside the function"
+            )
+
+
+def _raise_line_numbers(blocks: list[SolutionBlock], strip_flags: list[bool]) -> list[tuple[int, SolutionBlock]]:
+    """(1-based line of the ``raise`` in the stripped text, block) for each stripped block."""
+    removed = 0  # how many lines the blocks before this one took out of the file
+    result = []
+    for block, strip in zip(blocks, strip_flags):
+        result_line = block.begin - removed
+        if strip:
+            result.append((result_line, block))
+            removed += block.end - block.begin  # the block's lines collapse into one
+        else:
+            removed += block.end - block.begin + 1 - len(block.body)
+    return result
+
+
+def _check_folders(source: Path, out: Path) -> None:
+    if not source.is_dir():
+        raise AssignError(f"strip: source {source} is not a folder; pass --source ROOT (the checkout with the solutions)")
+    if out == source or out.is_relative_to(source):
+        raise AssignError(f"strip: --out {out} lies inside the source tree {source}; choose a folder outside it")
+    if source.is_relative_to(out):
+        raise AssignError(f"strip: --out {out} contains the source tree {source}; choose another folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AssignError(f"strip: --out {out} already exists and is not an empty folder; remove it or choose another")
+
+
+def assignment_readme(course: Course, assignment: int | None) -> str:
+    """The ASSIGNMENT.md text: title, lessons, a table of tasks and points, how to check the work."""
+    assignments = course.assignments if assignment is None else (course.assignment(assignment),)
+    parts = []
+    for item in assignments:
+        lessons = ", ".join(item.lessons) or "-"
+        parts.append(f"# Assignment {item.number}: {item.title}\n\nFollows lesson(s): {lessons}\n")
+        if not item.tasks:
+            parts.append("No tasks yet.\n")
+            continue
+        rows = ["| Task | What to write | Points | Where |", "|---|---|---|---|"]
+        for task in item.tasks:
+            where = ", ".join(f"`{f}`" for f in task.files) or "see the `raise NotImplementedError`"
+            rows.append(f"| {task.id} | {task.title} | {format_points(task.points)} | {where} |")
+        parts.append("\n".join(rows) + f"\n\nTotal: {format_points(item.max_points)} points\n")
+    example = next((task.id for item in assignments for task in item.tasks), "1.1")
+    parts.append(
+        "## How to work on it\n\n"
+        "Each task is a `raise NotImplementedError(\"task N.M: hint\")` in the package: replace it with\n"
+        "your code. See your points, from the folder holding this file:\n\n"
+        f"    python -m tinydl assign score             # every task: a table of points\n"
+        f"    python -m tinydl assign score --task {example}  # one task\n\n"
+        "and one task's tests with pytest's full output:\n\n"
+        f"    python -m pytest tests -p tinydl.assign.pytest_plugin --task {example}\n\n"
+        "The grader runs these public tests and hidden tests of the same tasks.\n"
+    )
+    return "\n".join(parts)
+
+
+def _assignment_file_text(assignment: int | None) -> str:
+    value = '"all"' if assignment is None else str(assignment)
+    return f"# Written by `tinydl assign strip`: the assignment this tree is for.\nassignment = {value}\n"
+
+
+def tree_assignment(tree: Path) -> int | None:
+    """The assignment a student tree was stripped for (its assignment.toml); None when absent or "all"."""
+    path = Path(tree) / ASSIGNMENT_FILE
+    if not path.is_file():
+        return None
+    try:
+        value = tomllib.loads(path.read_text(encoding="utf-8")).get("assignment")
+    except tomllib.TOMLDecodeError as error:
+        raise AssignError(f"{path}: not valid TOML ({error}); it should hold one line like 'assignment = 2'") from None
+    if value == "all":
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise AssignError(f"{path}: 'assignment' must be a number or \"all\", got {value!r}")
+    return value

@@ -1,0 +1,510 @@
+"""The ``tinydl`` command (also ``python -m tinydl``).
+
+    tinydl lessons                          the lesson scripts: number, title, what each teaches
+    tinydl lesson 07 [--quick] [--out DIR]  run one lesson ("7", "07", "07a" or part of its name)
+    tinydl doctor                           versions, BLAS threads, optional packages, datasets
+    tinydl bench [--quick] [--json]         the benchmark scripts (repository checkout only)
+    tinydl assign strip|verify|grade|score|grade-class   classroom tools (tinydl/assign/)
+
+Every command has ``--help``. Problems the user can fix print one line, ``tinydl <command>: ...``,
+and exit with status 2; a failed check (``verify``) exits with 1.
+
+Lessons are found in $TINYDL_LESSONS when set, else in the ``lessons/`` folder next to the
+package (a repository checkout). Each lesson's module docstring starts with ``NN — Title`` and
+has lines ``Teaches: ...`` and ``Seed system: ...``; ``tinydl lessons`` reads them without
+running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinydl.assign.course import TASK_ID_PATTERN, Course, default_course_path, format_points, load_course
+from tinydl.assign.errors import AssignError
+from tinydl.assign.grade import (DEFAULT_TIMEOUT, VISIBILITIES, class_csv, format_csv, format_table, grade_class,
+                                 grade_tree, gradescope_results)
+from tinydl.assign.strip import strip_tree, tree_assignment
+from tinydl.assign.tree import write_text_atomic
+from tinydl.assign.verify import DEFAULT_TIMEOUT as VERIFY_TIMEOUT
+from tinydl.assign.verify import verify_course
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CHECKOUT_ROOT = PACKAGE_DIR.parent  # the repository root when running from a checkout
+LESSONS_ENV = "TINYDL_LESSONS"
+_LESSON_FILE = re.compile(r"^(?P<number>[0-9]{2})(?P<letter>[a-z]?)_(?P<topic>\w+)\.py$")
+_LESSON_TITLE = re.compile(r"^(?P<key>[0-9]{2}[a-z]?)\s*[—–-]+\s*(?P<title>.+)$")
+
+# Dataset checks for ``tinydl doctor``: (name, callable returning where the data is, or raising
+# an exception whose message says how to get it). Modules add theirs in either of two ways:
+# append to DATASET_CHECKS, or define a DATASET_CHECKS list of the same shape in a module named
+# in DATASET_CHECK_MODULES (doctor imports it, and survives it being absent or broken).
+DATASET_CHECKS: list[tuple[str, Callable[[], object]]] = []
+DATASET_CHECK_MODULES = ["tinydl.data"]
+
+# Optional packages doctor reports: (import name, what tinydl uses it for, how to install it).
+OPTIONAL_PACKAGES = [
+    ("numba", "fast CPU kernels", 'pip install "tinydl[numba]"'),
+    ("cupy", "the GPU backend", 'pip install "tinydl[cuda]" (needs an NVIDIA GPU and CUDA 12)'),
+    ("torch", "test oracle only, never needed to run tinydl", 'pip install "tinydl[torch]"'),
+    ("matplotlib", "loss curves and figures", 'pip install "tinydl[plot]"'),
+    ("tqdm", "progress bars", 'pip install "tinydl[progress]"'),
+    ("threadpoolctl", "BLAS thread report in doctor", "pip install threadpoolctl"),
+]
+
+
+class CommandError(Exception):
+    """A mistake in how a command was called, or a missing folder; printed as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tinydl`` command with ``argv`` (default: sys.argv[1:]); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        (args.help_parser if hasattr(args, "help_parser") else parser).print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except (CommandError, AssignError) as error:
+        print(f"tinydl {args.command_name}: {error}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="tinydl", description="tinydl: lessons, diagnostics, benchmarks, assignments.")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    _command(commands, "lessons", "list the lessons: number, title, what each teaches, seed system", _lessons)
+
+    lesson = _command(commands, "lesson", "run one lesson script", _lesson)
+    lesson.add_argument("name", help='lesson number ("7", "07", "07a") or part of its file name or title')
+    lesson.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
+    lesson.add_argument("--out", metavar="DIR", help="folder for the lesson's figures and results (lesson default: runs/)")
+
+    _command(commands, "doctor", "report versions, BLAS threads, optional packages, datasets, kernels", _doctor)
+
+    bench = _command(commands, "bench", "run the benchmarks (python -m benchmarks, repository checkout only)", _bench)
+    bench.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    bench.add_argument("--json", action="store_true", help="machine-readable output")
+
+    assign = _command(commands, "assign", "classroom tools: strip, verify, grade, score, grade-class", None)
+    assign.set_defaults(help_parser=assign)
+    tools = assign.add_subparsers(title="assignment tools", metavar="TOOL")
+    _add_assign_commands(tools)
+    return parser
+
+
+def _command(commands, name: str, help_text: str, handler, group: str = "") -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(command_name=f"{group} {name}".strip())
+    if handler is not None:
+        parser.set_defaults(handler=handler)
+    return parser
+
+
+def _add_assign_commands(tools) -> None:
+    strip = _command(tools, "strip", "write a student tree with the solutions of an assignment replaced", _strip, group="assign")
+    strip.add_argument("--out", required=True, metavar="DIR", help="new folder for the student tree (must not exist, or be empty)")
+    strip.add_argument("--assignment", type=_assignment_arg, default=None, metavar="N",
+                       help='assignment to strip; "all" (default) strips every solution')
+    strip.add_argument("--source", type=Path, metavar="ROOT", help="the checkout with the solutions (default: this one)")
+    strip.add_argument("--course", type=Path, metavar="FILE", help="course file (default: ROOT/tinydl/assign/course.toml)")
+    strip.add_argument("--strip-later", action="store_true", help="also strip the solutions of later assignments")
+
+    verify = _command(tools, "verify", "check that solutions pass, stripped trees fail and nothing leaks", _verify, group="assign")
+    verify.add_argument("--source", type=Path, metavar="ROOT", help="the checkout with the solutions (default: this one)")
+    verify.add_argument("--course", type=Path, metavar="FILE", help="course file (default: ROOT/tinydl/assign/course.toml)")
+    verify.add_argument("--timeout", type=_seconds, default=VERIFY_TIMEOUT, metavar="S", help="time limit of each pytest run")
+
+    grade = _command(tools, "grade", "grade a tree on public (and hidden) tests; Gradescope JSON", _grade, group="assign")
+    grade.add_argument("tree", type=Path, metavar="DIR", help="root of the tree to grade")
+    grade.add_argument("--json", type=Path, metavar="FILE", help="write Gradescope results JSON here")
+    grade.add_argument("--tests", type=Path, metavar="DIR", help="public tests to run (default: DIR/tests; use your own copy for submissions)")
+    grade.add_argument("--hidden", type=Path, metavar="DIR", help="hidden tests to run as well")
+    grade.add_argument("--hidden-visibility", choices=VISIBILITIES, default="after_published", help="Gradescope visibility of hidden tests")
+    grade.add_argument("--csv", action="store_true", help="print the table as CSV")
+    _add_grading_options(grade)
+
+    score = _command(tools, "score", "score your own tree on the public tests", _score, group="assign")
+    score.add_argument("tree", type=Path, nargs="?", default=Path("."), metavar="DIR", help="root of your tree (default: here)")
+    _add_grading_options(score)
+
+    grade_all = _command(tools, "grade-class", "grade every student folder of SUBMISSIONS into one CSV", _grade_class, group="assign")
+    grade_all.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one subfolder per student")
+    grade_all.add_argument("--csv", type=Path, required=True, metavar="FILE", help="write student, per-task points and total here")
+    grade_all.add_argument("--tests", type=Path, metavar="DIR", help="public tests to run (default: each student's tests/)")
+    grade_all.add_argument("--hidden", type=Path, metavar="DIR", help="hidden tests to run as well")
+    _add_grading_options(grade_all)
+
+
+def _add_grading_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--assignment", type=_assignment_arg, default=None, metavar="N",
+                        help="grade this assignment's tasks (default: the tree's assignment.toml, else all)")
+    parser.add_argument("--task", type=_task_arg, action="append", metavar="N.M", help="grade only this task; repeatable")
+    parser.add_argument("--course", type=Path, metavar="FILE", help="course file (default: the tree's, else tinydl's own)")
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S", help="time limit per task, in seconds")
+    parser.add_argument("--jobs", type=_positive_int, metavar="N", help="tasks graded at once (default: one per CPU core)")
+
+
+def _assignment_arg(text: str) -> int | None:
+    if text == "all":
+        return None
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f'expected an assignment number like 2, or "all"; got {text!r}')
+
+
+def _task_arg(text: str) -> str:
+    if not TASK_ID_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f'expected a task id like 2.1 (assignment, dot, task); got {text!r}')
+    return text
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number; got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# lessons
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """A lesson script: its key ("07a"), file, and what its docstring says about it."""
+
+    key: str
+    path: Path
+    title: str
+    teaches: str
+    seed_system: str
+
+
+def lessons_folder() -> Path:
+    """$TINYDL_LESSONS when set, else ``lessons/`` next to the package; an error when neither exists."""
+    configured = os.environ.get(LESSONS_ENV)
+    folder = Path(configured) if configured else CHECKOUT_ROOT / "lessons"
+    if not folder.is_dir():
+        where = f"${LESSONS_ENV}={configured}" if configured else f"{folder} (next to the package)"
+        raise CommandError(
+            f"no lessons folder at {where}; the lessons ship with the repository: run from a checkout, "
+            f"or set {LESSONS_ENV}=/path/to/tinydl/lessons"
+        )
+    return folder
+
+
+def find_lessons(folder: Path) -> list[Lesson]:
+    """Every ``NN[letter]_topic.py`` in ``folder``, sorted by key, read without running them."""
+    lessons = []
+    for path in sorted(Path(folder).iterdir()):
+        match = _LESSON_FILE.match(path.name)
+        if match and path.is_file():
+            lessons.append(read_lesson(path, match["number"] + match["letter"]))
+    return lessons
+
+
+def read_lesson(path: Path, key: str) -> Lesson:
+    """Parse a lesson's docstring: first line ``NN — Title``, lines ``Teaches:`` and ``Seed system:``."""
+    fallback_title = path.stem.split("_", 1)[1].replace("_", " ")
+    try:
+        docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    except (SyntaxError, UnicodeDecodeError, ValueError) as error:
+        return Lesson(key, path, fallback_title, f"(cannot read the docstring: {error})", "")
+    lines = [line.strip() for line in docstring.splitlines()]
+    title_match = _LESSON_TITLE.match(lines[0]) if lines else None
+    title = title_match["title"].strip() if title_match else fallback_title
+    return Lesson(key, path, title, _field(lines, "Teaches:"), _field(lines, "Seed system:"))
+
+
+def _field(lines: list[str], prefix: str) -> str:
+    for line in lines:
+        if line.lower().startswith(prefix.lower()):
+            return line[len(prefix):].strip()
+    return ""
+
+
+def resolve_lesson(query: str, lessons: list[Lesson]) -> Lesson:
+    """The lesson ``query`` names: "7" and "07" mean 07, "07a" means 07a, anything else must be a
+    unique piece of a lesson's file name or title. An error lists the lessons otherwise."""
+    number = re.fullmatch(r"(?P<number>[0-9]+)(?P<letter>[a-z]?)", query.strip().lower())
+    if number:
+        key = f"{int(number['number']):02d}{number['letter']}"
+        matches = [lesson for lesson in lessons if lesson.key == key]
+    else:
+        fragment = query.strip().lower()
+        matches = [lesson for lesson in lessons
+                   if fragment and (fragment in lesson.path.stem.lower() or fragment in lesson.title.lower())]
+    if len(matches) == 1:
+        return matches[0]
+    listing = "\n".join(f"  {lesson.key}  {lesson.path.name}" for lesson in (matches or lessons)) or "  (none)"
+    if matches:
+        raise CommandError(f"{query!r} matches {len(matches)} lessons; be more specific:\n{listing}")
+    raise CommandError(f"no lesson matches {query!r}; the lessons are:\n{listing}")
+
+
+def format_lessons(lessons: list[Lesson]) -> str:
+    """A table of lessons: number, title, teaches, seed system."""
+    rows = [("No.", "Title", "Teaches", "Seed system")]
+    rows += [(lesson.key, lesson.title, lesson.teaches, lesson.seed_system) for lesson in lessons]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[3]]).rstrip() for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _lessons(args: argparse.Namespace) -> int:
+    folder = lessons_folder()
+    lessons = find_lessons(folder)
+    if not lessons:
+        raise CommandError(f"no lesson scripts (NN_topic.py) in {folder}")
+    print(format_lessons(lessons), end="")
+    return 0
+
+
+def _lesson(args: argparse.Namespace) -> int:
+    folder = lessons_folder()
+    lesson = resolve_lesson(args.name, find_lessons(folder))
+    command = [sys.executable, str(lesson.path)]
+    command += ["--quick"] if args.quick else []
+    command += ["--out", args.out] if args.out else []
+    env = dict(os.environ)
+    if folder.resolve() == (CHECKOUT_ROOT / "lessons").resolve():
+        # Run the lesson against this checkout's package, the one this command belongs to.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT_ROOT), env.get("PYTHONPATH")]))
+    print(f"tinydl lesson: running {lesson.path.name} ({lesson.title})", flush=True)
+    return subprocess.run(command, env=env).returncode
+
+
+# ---------------------------------------------------------------------------------------------
+# doctor
+
+
+def doctor_report() -> str:
+    """The doctor's report as text. Every section guards itself: a broken part is reported, never raised."""
+    sections = [_section("System", _system_lines), _section("BLAS", _blas_lines),
+                _section("Optional packages", _optional_lines), _section("Datasets", _dataset_lines),
+                _section("Kernels", _kernel_lines)]
+    return "tinydl doctor\n\n" + "\n".join(sections)
+
+
+def _section(title: str, lines: Callable[[], list[str]]) -> str:
+    try:
+        body = lines()
+    except Exception as error:  # noqa: BLE001 - doctor reports any failure instead of crashing
+        body = [f"could not check: {type(error).__name__}: {error}"]
+    return title + "\n" + "".join(f"  {line}\n" for line in body)
+
+
+def _system_lines() -> list[str]:
+    lines = [f"Python   {platform.python_version()} ({sys.executable}) on {platform.system()} {platform.machine()}",
+             f"tinydl   {_version('tinydl') or 'not installed (running from a checkout)'} at {PACKAGE_DIR}"]
+    try:
+        import numpy
+        lines.append(f"NumPy    {numpy.__version__}")
+    except ImportError:
+        lines.append("NumPy    missing: tinydl needs it; pip install numpy")
+    return lines
+
+
+def _blas_lines() -> list[str]:
+    import numpy
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        threadpool_info = None
+    if threadpool_info is not None:
+        pools = threadpool_info()
+        return [f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('user_api')}, "
+                f"{pool.get('architecture', '?')}): {pool.get('num_threads')} thread(s)" for pool in pools] or \
+            ["threadpoolctl found no BLAS/OpenMP library loaded"]
+    blas = numpy.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    return [f"{blas.get('name', '?')} {blas.get('version', '?')} (thread count needs threadpoolctl: pip install threadpoolctl)",
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} "
+            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"]
+
+
+def _optional_lines() -> list[str]:
+    width = max(len(name) for name, _, _ in OPTIONAL_PACKAGES)
+    lines = []
+    for name, purpose, install in OPTIONAL_PACKAGES:
+        if importlib.util.find_spec(name) is None:  # finds, never imports (cupy or torch take seconds)
+            lines.append(f"{name.ljust(width)}  missing ({purpose}): {install}")
+        else:
+            lines.append(f"{name.ljust(width)}  {_version(name) or 'installed'} ({purpose})")
+    return lines
+
+
+def _version(module: str) -> str | None:
+    """The installed version of the distribution that provides ``module``, without importing it."""
+    for dist in importlib.metadata.packages_distributions().get(module, [module]):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def dataset_checks() -> list[tuple[str, Callable[[], object]]]:
+    """DATASET_CHECKS plus the DATASET_CHECKS of each importable module in DATASET_CHECK_MODULES."""
+    checks = list(DATASET_CHECKS)
+    for name in DATASET_CHECK_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing or broken provider only loses its checks
+            continue
+        checks.extend(getattr(module, "DATASET_CHECKS", []))
+    return checks
+
+
+def _dataset_lines() -> list[str]:
+    checks = dataset_checks()
+    if not checks:
+        return ["no dataset checks registered"]
+    lines = []
+    for name, find in checks:
+        try:
+            lines.append(f"{name}: {find()}")
+        except Exception as error:  # noqa: BLE001 - the exception text is the instruction to show
+            lines.append(f"{name}: missing: {error}")
+    return lines
+
+
+def _kernel_lines() -> list[str]:
+    try:
+        registry = importlib.import_module("tinydl.kernels.registry")
+    except Exception as error:  # noqa: BLE001 - kernels are optional to the report
+        return [f"kernel registry not available ({type(error).__name__}: {error})"]
+    report = registry.report()
+    if report is None:
+        return ["(printed above by tinydl.kernels.registry.report())"]
+    return str(report).splitlines()
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    print(doctor_report(), end="")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# bench
+
+
+def _bench(args: argparse.Namespace) -> int:
+    folder = CHECKOUT_ROOT / "benchmarks"
+    if not (folder / "__main__.py").is_file():
+        raise CommandError(
+            f"no benchmarks at {folder}: the benchmark scripts ship with the repository, not the "
+            f"installed package; run tinydl bench from a checkout (git clone, then pip install -e .)"
+        )
+    command = [sys.executable, "-m", "benchmarks", *(["--quick"] if args.quick else []), *(["--json"] if args.json else [])]
+    return subprocess.run(command, cwd=CHECKOUT_ROOT).returncode
+
+
+# ---------------------------------------------------------------------------------------------
+# assign
+
+
+def _course_for(course_file: Path | None, root: Path) -> Course:
+    """The course file given, else the one in ``root``, else tinydl's own."""
+    if course_file is not None:
+        return load_course(course_file)
+    in_root = default_course_path(root)
+    return load_course(in_root if in_root.is_file() else default_course_path(CHECKOUT_ROOT))
+
+
+def _source(args: argparse.Namespace) -> Path:
+    """--source, else this checkout: refuses an installed package, which has no tests to copy."""
+    if args.source is not None:
+        return args.source
+    if not (CHECKOUT_ROOT / "tests").is_dir():
+        raise CommandError(f"{CHECKOUT_ROOT} is not a repository checkout (no tests/ folder); pass --source ROOT")
+    return CHECKOUT_ROOT
+
+
+def _strip(args: argparse.Namespace) -> int:
+    source = _source(args)
+    course = load_course(args.course or default_course_path(source))
+    result = strip_tree(source, Path(args.out), course, args.assignment, args.strip_later)
+    stripped = sorted({block.task for block in result.stripped})
+    kept = sorted({block.task for block in result.kept})
+    which = "every assignment" if args.assignment is None else f"assignment {args.assignment}"
+    print(f"wrote the student tree for {which} to {result.out}: {result.files} files copied")
+    print(f"  replaced by NotImplementedError: {len(result.stripped)} block(s) of task(s) {', '.join(stripped) or '-'}")
+    print(f"  solutions kept: {len(result.kept)} block(s) of task(s) {', '.join(kept) or '-'}")
+    print(f"  instructions for students: {result.out / 'ASSIGNMENT.md'}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    source = _source(args)
+    course = load_course(args.course or default_course_path(source))
+    report = verify_course(source, course, args.timeout)
+    print(report.format(), end="")
+    return 0 if report.ok else 1
+
+
+def _task_ids(args: argparse.Namespace, course: Course, tree: Path | None) -> list[str]:
+    if args.task:
+        for task_id in args.task:
+            course.task(task_id)  # an unknown id is an error listing the known ones
+        return list(dict.fromkeys(args.task))
+    number = args.assignment if args.assignment is not None else (tree_assignment(tree) if tree else None)
+    ids = [task.id for task in course.tasks(number)]
+    if not ids:
+        which = f"assignment {number}" if number is not None else "the course"
+        raise CommandError(f"{which} has no tasks in {course.path}; nothing to grade")
+    return ids
+
+
+def _grade(args: argparse.Namespace) -> int:
+    course = _course_for(args.course, args.tree)
+    report = grade_tree(args.tree, course, _task_ids(args, course, args.tree), args.tests, args.hidden, args.timeout, args.jobs)
+    print(format_csv(report) if args.csv else format_table(report), end="")
+    if args.json:
+        results = gradescope_results(report, args.hidden_visibility)
+        write_text_atomic(args.json, json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    course = _course_for(args.course, args.tree)
+    report = grade_tree(args.tree, course, _task_ids(args, course, args.tree), None, None, args.timeout, args.jobs)
+    print(format_table(report), end="")
+    return 0
+
+
+def _grade_class(args: argparse.Namespace) -> int:
+    course = _course_for(args.course, CHECKOUT_ROOT)
+    task_ids = _task_ids(args, course, None)
+    results = grade_class(args.submissions, course, task_ids, args.tests, args.hidden, args.timeout, args.jobs)
+    write_text_atomic(args.csv, class_csv(results, task_ids))
+    width = max(len(student) for student, _ in results)
+    for student, report in results:
+        print(f"{student.ljust(width)}  {format_points(report.score)}/{format_points(report.max_score)}")
+    print(f"wrote {args.csv}")
+    return 0
