@@ -37,3 +37,4 @@ long = _numpy.int64
 __version__ = "0.1.0"
 
 from tinydl import data, functional, io, metrics, nn, text, viz  # noqa: E402  (they use the names above)
+from tinydl import optim  # noqa: E402

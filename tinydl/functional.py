@@ -79,3 +79,5 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Tensor:
 
 from tinydl.functional_attention import scaled_dot_product_attention  # noqa: E402
 from tinydl.functional_sequence import embedding, layer_norm  # noqa: E402
+from tinydl.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: E402,F401
+                           cross_entropy, mse_loss, nll_loss)

@@ -8,3 +8,5 @@ from tinydl.nn.module import Module, Parameter
 from tinydl.nn.attention import MultiheadAttention
 from tinydl.nn.embedding import Embedding
 from tinydl.nn.normalization_layer import LayerNorm
+from tinydl.nn import utils
+from tinydl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss

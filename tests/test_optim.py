@@ -1,0 +1,492 @@
+"""Optimizers: hand-worked single steps (always run), 100-step trajectories against PyTorch
+for every option combination (float64, to 1e-10), state_dict round trips through tinydl.io,
+dtype preservation, gradient clipping and the errors a user sees."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinydl
+from tinydl import io, optim
+from tinydl.errors import DTypeError, ShapeError
+from tinydl.nn.utils import clip_grad_norm_, clip_grad_value_
+
+
+def param(values, dtype=np.float64):
+    # a copy: optimizer steps write into the parameter's array
+    return tinydl.nn.Parameter(np.array(values, dtype=dtype), dtype=dtype)
+
+
+def take_steps(opt, p, grads):
+    """Run one optimizer step per gradient (each set by hand on p)."""
+    for g in grads:
+        p.grad = tinydl.tensor(np.asarray(g, dtype=p.dtype), dtype=p.dtype)
+        opt.step()
+    return p.numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-worked steps (no torch needed)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sgd_plain_step():
+    # p - lr * g = [1 - 0.1 * 0.5, -2 - 0.1 * 0.25] = [0.95, -2.025]
+    p = param([1.0, -2.0])
+    np.testing.assert_allclose(take_steps(optim.SGD([p], lr=0.1), p, [[0.5, 0.25]]),
+                               [0.95, -2.025])
+
+
+def test_sgd_momentum_with_dampening():
+    # step 1: buf = g = 0.5 (no dampening on the first step), p = 1 - 0.1 * 0.5 = 0.95
+    # step 2: buf = 0.9 * 0.5 + (1 - 0.5) * 0.5 = 0.7, p = 0.95 - 0.1 * 0.7 = 0.88
+    p = param([1.0])
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, dampening=0.5)
+    assert take_steps(opt, p, [[0.5]])[0] == pytest.approx(0.95)
+    assert take_steps(opt, p, [[0.5]])[0] == pytest.approx(0.88)
+    assert opt.state[p]["momentum_buffer"][0] == pytest.approx(0.7)
+
+
+def test_sgd_nesterov():
+    # step 1: buf = 0.5, direction = g + 0.9 * buf = 0.95, p = 1 - 0.095 = 0.905
+    # step 2: buf = 0.9 * 0.5 + 0.5 = 0.95, direction = 0.5 + 0.855 = 1.355, p = 0.7695
+    p = param([1.0])
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
+    assert take_steps(opt, p, [[0.5]])[0] == pytest.approx(0.905)
+    assert take_steps(opt, p, [[0.5]])[0] == pytest.approx(0.7695)
+
+
+def test_sgd_weight_decay_and_maximize():
+    # g + wd * p = 0.5 + 0.1 * 1 = 0.6, p = 1 - 0.1 * 0.6 = 0.94
+    p = param([1.0])
+    assert take_steps(optim.SGD([p], lr=0.1, weight_decay=0.1), p, [[0.5]])[0] == \
+        pytest.approx(0.94)
+    # maximize climbs: p = 1 + 0.1 * 0.5 = 1.05
+    p = param([1.0])
+    assert take_steps(optim.SGD([p], lr=0.1, maximize=True), p, [[0.5]])[0] == \
+        pytest.approx(1.05)
+
+
+def test_adam_steps_by_lr_for_a_constant_gradient():
+    # step 1: m = 0.1 * 2 = 0.2, v = 0.001 * 4 = 0.004; m / (1 - 0.9) = 2, v / (1 - 0.999) = 4
+    #         p = 1 - 0.1 * 2 / (sqrt(4) + 1e-8)
+    # step 2: m = 0.9 * 0.2 + 0.2 = 0.38, v = 0.999 * 0.004 + 0.004 = 0.007996;
+    #         0.38 / (1 - 0.81) = 2, 0.007996 / (1 - 0.998001) = 4: the same step again
+    p = param([1.0])
+    opt = optim.Adam([p], lr=0.1)
+    one_step = 0.1 * 2 / (2 + 1e-8)
+    assert take_steps(opt, p, [[2.0]])[0] == pytest.approx(1 - one_step, abs=1e-12)
+    assert take_steps(opt, p, [[2.0]])[0] == pytest.approx(1 - 2 * one_step, abs=1e-12)
+    state = opt.state[p]
+    assert state["step"] == 2
+    assert state["exp_avg"][0] == pytest.approx(0.38)
+    assert state["exp_avg_sq"][0] == pytest.approx(0.007996)
+
+
+def test_adam_amsgrad_uses_the_largest_second_moment():
+    # gradients 2 then 0: v1 = 0.004, v2 = 0.999 * 0.004 = 0.003996, max = 0.004
+    # m2 = 0.9 * 0.2 = 0.18; step 2 = 0.1 * (0.18 / 0.19) / (sqrt(v / 0.001999) + 1e-8)
+    p1 = 1 - 0.1 * 2 / (2 + 1e-8)
+    m_hat = 0.18 / (1 - 0.9 ** 2)
+    for amsgrad, v in ((False, 0.003996), (True, 0.004)):
+        p = param([1.0])
+        final = take_steps(optim.Adam([p], lr=0.1, amsgrad=amsgrad), p, [[2.0], [0.0]])
+        expected = p1 - 0.1 * m_hat / (math.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
+        assert final[0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_adam_weight_decay_is_l2_and_adamw_is_decoupled():
+    # Adam, wd = 0.5: g = 2 + 0.5 * 1 = 2.5, and a first step moves lr * 2.5 / (2.5 + eps)
+    p = param([1.0])
+    assert take_steps(optim.Adam([p], lr=0.1, weight_decay=0.5), p, [[2.0]])[0] == \
+        pytest.approx(1 - 0.1 * 2.5 / (2.5 + 1e-8), abs=1e-12)
+    # AdamW, wd = 0.1: p = 1 * (1 - 0.1 * 0.1) = 0.99, then the Adam step of 0.1 * 2 / (2 + eps)
+    p = param([1.0])
+    assert take_steps(optim.AdamW([p], lr=0.1, weight_decay=0.1), p, [[2.0]])[0] == \
+        pytest.approx(0.99 - 0.1 * 2 / (2 + 1e-8), abs=1e-12)
+
+
+def test_rmsprop_first_step():
+    # s = (1 - 0.99) * 2^2 = 0.04, p = 1 - 0.01 * 2 / (sqrt(0.04) + 1e-8) = 1 - 0.1
+    p = param([1.0])
+    assert take_steps(optim.RMSprop([p], lr=0.01), p, [[2.0]])[0] == \
+        pytest.approx(1 - 0.01 * 2 / (0.2 + 1e-8), abs=1e-12)
+
+
+def test_parameters_without_a_gradient_are_left_alone():
+    a, b = param([1.0]), param([2.0])
+    opt = optim.Adam([a, b], lr=0.1)
+    take_steps(opt, a, [[1.0]])
+    assert b.numpy()[0] == 2.0 and b not in opt.state
+
+
+def test_param_groups_take_their_own_hyper_parameters_and_lr_can_change():
+    a, b = param([1.0]), param([1.0])
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1, momentum=0.0)
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[1]["lr"] == 0.5
+    assert opt.param_groups[1]["momentum"] == 0.0
+    a.grad = b.grad = tinydl.tensor(np.array([1.0]), dtype=np.float64)
+    opt.step()
+    assert (a.numpy()[0], b.numpy()[0]) == pytest.approx((0.9, 0.5))
+    opt.param_groups[0]["lr"] = 1.0
+    opt.step()
+    assert a.numpy()[0] == pytest.approx(-0.1)
+    c = param([3.0])
+    opt.add_param_group({"params": c, "lr": 0.01})
+    assert opt.param_groups[2]["params"] == [c] and opt.param_groups[2]["dampening"] == 0.0
+
+
+def test_zero_grad():
+    p = param([1.0, 2.0])
+    opt = optim.SGD([p], lr=0.1)
+    (p * p).sum().backward()
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad.numpy(), [0.0, 0.0])
+    p.grad = None
+    p.sum().backward()  # a gradient that is a read-only broadcast view
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad.numpy(), [0.0, 0.0])
+    opt.zero_grad()
+    assert p.grad is None
+
+
+def test_closure_is_called_and_its_loss_returned():
+    p = param([3.0])
+    opt = optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss.item() == 9.0 and p.numpy()[0] == pytest.approx(3.0 - 0.25 * 6.0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: optim.Adam(ps, lr=0.1, amsgrad=True, weight_decay=0.01),
+    lambda ps: optim.AdamW(ps, lr=0.1),
+    lambda ps: optim.RMSprop(ps, lr=0.1, momentum=0.5, centered=True),
+], ids=["sgd", "adam", "adamw", "rmsprop"])
+def test_float32_parameters_and_state_stay_float32(make):
+    p = param(np.linspace(-1, 1, 6).reshape(2, 3), dtype=np.float32)
+    opt = make([p])
+    for _ in range(3):
+        opt.zero_grad()
+        (p * p * p).sum().backward()
+        opt.step()
+    assert p.dtype == np.float32
+    for value in opt.state[p].values():
+        if hasattr(value, "dtype"):
+            assert value.dtype == np.float32
+
+
+def test_state_lives_on_the_parameters_device():
+    from tinydl.testing import standin
+
+    standin.register()
+    p = tinydl.nn.Parameter(tinydl.tensor([1.0, 2.0]).to("standin").data)
+    opt = optim.Adam([p], lr=0.1, amsgrad=True)
+    (p * p).sum().backward()
+    opt.step()
+    for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+        assert isinstance(opt.state[p][key], standin.StandInArray)
+    np.testing.assert_allclose(p.numpy(), [0.9, 1.9], atol=1e-6)
+
+
+def test_optimizer_errors():
+    p = param([1.0])
+    with pytest.raises(ValueError, match="SGD: got an empty list of parameters"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="SGD: the parameter group has no 'lr'.*pass lr="):
+        optim.SGD([p])
+    with pytest.raises(ValueError, match=r"SGD: lr must be a number >= 0.0, got -0.1"):
+        optim.SGD([p], lr=-0.1)
+    with pytest.raises(ValueError, match="nesterov=True needs momentum > 0 and dampening = 0"):
+        optim.SGD([p], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match=r"Adam: betas\[1\] must be a number >= 0.0 and < 1.0"):
+        optim.Adam([p], betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="a parameter appears twice"):
+        optim.Adam([p, p])
+    with pytest.raises(ValueError, match="a parameter appears twice"):
+        optim.Adam([{"params": [p]}, {"params": [p]}])
+    with pytest.raises(TypeError, match="not a set"):
+        optim.Adam({p})
+    with pytest.raises(ValueError, match=r"cannot optimize a tensor of shape \(1,\) that an op"):
+        optim.Adam([p * 2])
+    with pytest.raises(DTypeError, match="can only optimize floating tensors"):
+        optim.Adam([tinydl.tensor([1, 2])])
+
+
+# ---------------------------------------------------------------------------------------------
+# state_dict
+# ---------------------------------------------------------------------------------------------
+
+OPTIMIZERS = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-3),
+    "adam": lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True, weight_decay=1e-3),
+    "adamw": lambda ps: optim.AdamW(ps, lr=0.01),
+    "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+}
+
+
+def _problem(seed=0, dtype=np.float64):
+    """Data and initial parameters of a small MLP regression: 3 -> 4 (tanh) -> 2."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((16, 3)), rng.standard_normal((16, 2))
+    init = [rng.standard_normal((3, 4)) * 0.5, rng.standard_normal(4) * 0.1,
+            rng.standard_normal((4, 2)) * 0.5, rng.standard_normal(2) * 0.1]
+    return x.astype(dtype), y.astype(dtype), [a.astype(dtype) for a in init]
+
+
+def _tinydl_loss(params, x, y):
+    w1, b1, w2, b2 = params
+    out = (x @ w1 + b1).tanh() @ w2 + b2
+    return ((out - y) ** 2).mean()
+
+
+def _tinydl_train(opt, params, x, y, steps, sign=1.0):
+    x, y = tinydl.tensor(x, dtype=x.dtype), tinydl.tensor(y, dtype=y.dtype)
+    for _ in range(steps):
+        opt.zero_grad()
+        (_tinydl_loss(params, x, y) * sign).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_state_dict_round_trip_through_io_repeats_the_steps_bit_for_bit(name, tmp_path):
+    x, y, init = _problem()
+    params = [param(a) for a in init]
+    opt = OPTIMIZERS[name](params)
+    _tinydl_train(opt, params, x, y, steps=5)
+    io.save({"params": [p.numpy() for p in params], "optim": opt.state_dict()},
+            tmp_path / "ckpt.npz")
+    _tinydl_train(opt, params, x, y, steps=5)
+    loaded = io.load(tmp_path / "ckpt.npz")
+    resumed = [param(a) for a in loaded["params"]]
+    resumed_opt = OPTIMIZERS[name](resumed)
+    resumed_opt.load_state_dict(loaded["optim"])
+    _tinydl_train(resumed_opt, resumed, x, y, steps=5)
+    for a, b in zip(params, resumed):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert resumed_opt.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+
+
+def test_state_dict_layout_and_independence():
+    a, b = param([1.0, 2.0]), param([3.0])
+    opt = optim.Adam([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    a.grad = tinydl.tensor(np.array([1.0, 1.0]), dtype=np.float64)
+    opt.step()
+    state = opt.state_dict()
+    assert [g["params"] for g in state["param_groups"]] == [[0], [1]]
+    assert state["param_groups"][1]["lr"] == 0.5
+    assert state["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert list(state["state"]) == ["0"]  # b never had a gradient, so no state
+    assert state["state"]["0"]["step"] == 1
+    assert isinstance(state["state"]["0"]["exp_avg"], np.ndarray)
+    saved = state["state"]["0"]["exp_avg"].copy()
+    opt.step()
+    np.testing.assert_array_equal(state["state"]["0"]["exp_avg"], saved)  # a copy, not a view
+
+
+def test_load_state_dict_errors():
+    a, b = param([1.0, 2.0]), param([3.0])
+    opt = optim.SGD([a], lr=0.1, momentum=0.9)
+    a.grad = tinydl.tensor(np.array([1.0, 1.0]), dtype=np.float64)
+    opt.step()
+    saved = opt.state_dict()
+    with pytest.raises(ValueError, match="the saved state has 1 parameter groups, this optimizer "
+                                         "has 2"):
+        optim.SGD([{"params": [a]}, {"params": [b]}], lr=0.1).load_state_dict(saved)
+    with pytest.raises(ValueError, match="group 0 has 1 parameters in the saved state and 2 here"):
+        optim.SGD([a, b], lr=0.1).load_state_dict(saved)
+    with pytest.raises(ShapeError, match=r"state 'momentum_buffer' has shape \(2,\) but its "
+                                         r"parameter has shape \(1,\)"):
+        optim.SGD([b], lr=0.1).load_state_dict(saved)
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch as the oracle: 100 steps of a small MLP, every option combination, float64
+# ---------------------------------------------------------------------------------------------
+
+
+def _torch_train(torch, opt, params, x, y, steps, sign=1.0):
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(steps):
+        opt.zero_grad()
+        w1, b1, w2, b2 = params
+        out = torch.tanh(x @ w1 + b1) @ w2 + b2
+        (((out - y) ** 2).mean() * sign).backward()
+        opt.step()
+
+
+def _sgd_cases():
+    cases = []
+    for momentum in (0.0, 0.9):
+        for dampening in (0.0, 0.3):
+            for nesterov in (False, True):
+                if nesterov and (momentum == 0 or dampening != 0):
+                    continue
+                if momentum == 0 and dampening != 0:  # dampening only acts on momentum
+                    continue
+                for weight_decay in (0.0, 0.01):
+                    for maximize in (False, True):
+                        cases.append(dict(lr=0.05, momentum=momentum, dampening=dampening,
+                                          nesterov=nesterov, weight_decay=weight_decay,
+                                          maximize=maximize))
+    return cases
+
+
+def _adam_cases():
+    return [dict(lr=0.01, betas=(0.8, 0.99), amsgrad=amsgrad, weight_decay=wd, maximize=maximize)
+            for amsgrad in (False, True) for wd in (0.0, 0.05) for maximize in (False, True)]
+
+
+def _rmsprop_cases():
+    return [dict(lr=0.005, momentum=momentum, centered=centered, weight_decay=wd,
+                 maximize=maximize)
+            for momentum in (0.0, 0.5) for centered in (False, True) for wd in (0.0, 0.05)
+            for maximize in (False, True)]
+
+
+TORCH_CASES = ([("SGD", c) for c in _sgd_cases()] + [("Adam", c) for c in _adam_cases()]
+               + [("AdamW", c) for c in _adam_cases()]
+               + [("RMSprop", c) for c in _rmsprop_cases()])
+
+
+def _case_id(case):
+    name, kwargs = case
+    return name + "-" + "-".join(f"{k}={v}" for k, v in kwargs.items() if k not in ("lr", "betas"))
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("case", TORCH_CASES, ids=[_case_id(c) for c in TORCH_CASES])
+def test_100_steps_match_torch(torch, case):
+    name, kwargs = case
+    x, y, init = _problem(seed=1)
+    # maximize=True climbs the negated loss, so both runs still descend the MSE
+    sign = -1.0 if kwargs.get("maximize") else 1.0
+    ours = [param(a) for a in init]
+    our_opt = getattr(optim, name)(ours, **kwargs)
+    _tinydl_train(our_opt, ours, x, y, steps=100, sign=sign)
+    theirs = [torch.tensor(a, requires_grad=True) for a in init]
+    their_opt = getattr(torch.optim, name)(theirs, foreach=False, **kwargs)
+    _torch_train(torch, their_opt, theirs, x, y, steps=100, sign=sign)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-10)
+    # the state agrees too, under the same names
+    their_state = their_opt.state_dict()["state"]
+    for index, state in our_opt.state_dict()["state"].items():
+        for key, value in state.items():
+            reference = their_state[int(index)][key]
+            if key == "step":
+                assert value == int(reference.item())
+            elif value is not None:
+                np.testing.assert_allclose(value, reference.numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.torch
+def test_param_groups_with_different_settings_match_torch(torch):
+    x, y, init = _problem(seed=2)
+    ours = [param(a) for a in init]
+    theirs = [torch.tensor(a, requires_grad=True) for a in init]
+
+    def groups(ps):
+        return [{"params": ps[:2], "lr": 0.02}, {"params": ps[2:], "weight_decay": 0.1}]
+
+    our_opt = optim.AdamW(groups(ours), lr=0.005, amsgrad=True)
+    their_opt = torch.optim.AdamW(groups(theirs), lr=0.005, amsgrad=True, foreach=False)
+    _tinydl_train(our_opt, ours, x, y, steps=50)
+    _torch_train(torch, their_opt, theirs, x, y, steps=50)
+    our_opt.param_groups[1]["lr"] = their_opt.param_groups[1]["lr"] = 0.05
+    _tinydl_train(our_opt, ours, x, y, steps=50)
+    _torch_train(torch, their_opt, theirs, x, y, steps=50)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.torch
+def test_loads_a_torch_adam_state_dict(torch):
+    """A PyTorch state_dict (tensors turned into NumPy, int keys) resumes in tinydl."""
+    x, y, init = _problem(seed=3)
+    theirs = [torch.tensor(a, requires_grad=True) for a in init]
+    their_opt = torch.optim.Adam(theirs, lr=0.01, amsgrad=True, foreach=False)
+    _torch_train(torch, their_opt, theirs, x, y, steps=10)
+    saved = their_opt.state_dict()
+    converted = {"state": {k: {name: v.numpy().copy() for name, v in s.items()}
+                           for k, s in saved["state"].items()},
+                 "param_groups": saved["param_groups"]}
+    ours = [param(p.detach().numpy().copy()) for p in theirs]
+    our_opt = optim.Adam(ours, lr=0.01, amsgrad=True)
+    our_opt.load_state_dict(converted)
+    _tinydl_train(our_opt, ours, x, y, steps=10)
+    _torch_train(torch, their_opt, theirs, x, y, steps=10)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient clipping
+# ---------------------------------------------------------------------------------------------
+
+
+def _with_grads(*grads):
+    params = []
+    for g in grads:
+        p = param(np.zeros(len(g)))
+        p.grad = tinydl.tensor(np.asarray(g, dtype=np.float64), dtype=np.float64)
+        params.append(p)
+    return params
+
+
+def test_clip_grad_norm_hand_worked():
+    # joint vector [3, 4, 0]: 2-norm 5, so grads scale by 1 / (5 + 1e-6)
+    params = _with_grads([3.0, 4.0], [0.0])
+    total = clip_grad_norm_(params, max_norm=1.0)
+    assert isinstance(total, float) and total == pytest.approx(5.0)
+    np.testing.assert_allclose(params[0].grad.numpy(), [3 / (5 + 1e-6), 4 / (5 + 1e-6)])
+    # inf-norm: the largest |entry| is 4; the 1-norm is 7
+    assert clip_grad_norm_(_with_grads([3.0, -4.0]), 10.0, norm_type=math.inf) == 4.0
+    assert clip_grad_norm_(_with_grads([3.0], [-4.0]), 10.0, norm_type=1) == 7.0
+
+
+def test_clip_grad_norm_leaves_small_gradients_alone():
+    params = _with_grads([0.3, 0.4])
+    assert clip_grad_norm_(params, max_norm=1.0) == pytest.approx(0.5)
+    np.testing.assert_array_equal(params[0].grad.numpy(), [0.3, 0.4])
+    assert clip_grad_norm_([param([1.0])], 1.0) == 0.0  # no gradients at all
+
+
+def test_clip_grad_norm_keeps_float32_and_reports_non_finite():
+    p = param([3.0, 4.0], dtype=np.float32)
+    p.grad = tinydl.tensor([3.0, 4.0])
+    clip_grad_norm_(p, 1.0)
+    assert p.grad.dtype == np.float32
+    with pytest.raises(RuntimeError, match="total 2.0-norm of the gradients is inf"):
+        clip_grad_norm_(_with_grads([np.inf]), 1.0, error_if_nonfinite=True)
+
+
+def test_clip_grad_value():
+    params = _with_grads([-3.0, 0.5, 2.0])
+    clip_grad_value_(params, 1.0)
+    np.testing.assert_array_equal(params[0].grad.numpy(), [-1.0, 0.5, 1.0])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, math.inf])
+def test_clip_grad_norm_matches_torch(torch, norm_type):
+    rng = np.random.default_rng(4)
+    grads = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    ours = _with_grads(*[g.reshape(-1) for g in grads])
+    theirs = [torch.zeros(g.size, dtype=torch.float64, requires_grad=True) for g in grads]
+    for t, g in zip(theirs, grads):
+        t.grad = torch.from_numpy(g.reshape(-1).copy())
+    total = clip_grad_norm_(ours, 0.5, norm_type=norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 0.5, norm_type=norm_type)
+    assert total == pytest.approx(expected.item(), rel=1e-12)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)

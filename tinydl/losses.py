@@ -1,0 +1,447 @@
+"""Loss functions, with PyTorch's names and semantics (``F.cross_entropy``, ``F.mse_loss``, ...).
+
+Each loss takes a ``reduction``: ``"mean"`` (the default), ``"sum"``, or ``"none"`` (one loss per
+element or per sample). The losses are composed from tinydl ops, so their gradients (and second
+derivatives) come from the ops' own backward passes. Two small primitives live here because no
+composition of existing ops is both stable and exact at every point:
+
+* ``Softplus``: log(1 + e^z) written as max(z, 0) + log1p(e^-|z|), finite for z = ±1e4, with the
+  gradient sigmoid(z) (a composition with abs/max would get the gradient wrong at z = 0).
+* ``BinaryCrossEntropy``: PyTorch's elementwise BCE on probabilities, with its logs clamped at
+  -100 so that a probability of exactly 0 or 1 gives a finite loss.
+
+Cross-entropy applies ``log_softmax`` over the class dimension first (stable for logits of
+±1e4) and then picks the target's log-probability by integer indexing, so integer labels never
+turn float32 logits into float64.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tinydl import backend
+from tinydl.autograd import Context, Function
+from tinydl.backend import get_array_module
+from tinydl.errors import DTypeError, ShapeError
+from tinydl.ops.common import as_tensor
+from tinydl.ops.elementwise import clip, log, where
+from tinydl.ops.nn import log_softmax, sigmoid
+from tinydl.tensor import Tensor
+
+__all__ = ["mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+_LOG_FLOOR = -100.0  # PyTorch clamps BCE's logs here, so log(0) costs 100, not infinity
+
+
+# ---------------------------------------------------------------------------------------------
+# Primitives
+# ---------------------------------------------------------------------------------------------
+
+
+class Softplus(Function):
+    """log(1 + e^z), computed as max(z, 0) + log1p(e^-|z|) so it never overflows"""
+
+    @staticmethod
+    def forward(ctx: Context, z: Any) -> Any:
+        xp = get_array_module(z)
+        return xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        return grad * sigmoid(ctx.inputs[0])
+
+
+def _clamped_log_array(xp: Any, values: Any, use_log1p_of_minus: bool = False) -> Any:
+    """max(log(v), -100) (or max(log1p(-v), -100)) on arrays, without log(0) warnings."""
+    if use_log1p_of_minus:
+        inside = values < 1
+        safe = xp.where(inside, values, 0)
+        logs = xp.log1p(-safe)
+    else:
+        inside = values > 0
+        safe = xp.where(inside, values, 1)
+        logs = xp.log(safe)
+    return xp.where(inside, xp.maximum(logs, _LOG_FLOOR), _LOG_FLOOR).astype(values.dtype,
+                                                                             copy=False)
+
+
+def _clamped_log(values: Tensor) -> Tensor:
+    """max(log(v), -100) on a Tensor (differentiable where v > 0)."""
+    positive = values.data > 0
+    safe = where(positive, values, 1.0)
+    return where(positive, clip(log(safe), min=_LOG_FLOOR), _LOG_FLOOR)
+
+
+class BinaryCrossEntropy(Function):
+    """-(t·log(p) + (1-t)·log(1-p)) elementwise, logs clamped at -100 (as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx: Context, p: Any, t: Any) -> Any:
+        xp = get_array_module(p)
+        log_p = _clamped_log_array(xp, p)
+        log_1mp = _clamped_log_array(xp, p, use_log1p_of_minus=True)
+        return (t - 1) * log_1mp - t * log_p
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> tuple:
+        p, t = ctx.inputs
+        grad_p = grad_t = None
+        if ctx.needs_input_grad[0]:
+            # d/dp = (p - t) / (p (1 - p)); PyTorch bounds the denominator below by 1e-12
+            denominator = (p * (1.0 - p)).maximum(1e-12)
+            grad_p = grad * (p - t) / denominator
+        if ctx.needs_input_grad[1]:
+            grad_t = grad * (_clamped_log(1.0 - p) - _clamped_log(p))
+        return grad_p, grad_t
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by the losses
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {', '.join(map(repr, _REDUCTIONS))}, "
+                         f"got {reduction!r}")
+
+
+def _reduce(losses: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
+
+
+def _float_input(op: str, input: Any) -> Tensor:  # noqa: A002 (PyTorch's argument name)
+    input = as_tensor(input)
+    if input.dtype.kind != "f":
+        raise DTypeError(f"{op}: input must be a floating tensor, got {input.dtype}; convert it "
+                         "with .float()")
+    return input
+
+
+def _float_target(op: str, target: Any, input: Tensor) -> Tensor:  # noqa: A002
+    """The target as a Tensor of the input's float dtype on the input's device."""
+    if not isinstance(target, Tensor):
+        target = as_tensor(target, input)
+    if target.device != input.device:
+        target = target.to(input.device)
+    if target.dtype != input.dtype:
+        target = target.astype(input.dtype)
+    return target
+
+
+def _optional_weight(op: str, value: Any, input: Tensor) -> Tensor | None:  # noqa: A002
+    """An optional weight (array, list or Tensor) as a Tensor of the input's dtype and device."""
+    return None if value is None else _float_target(op, value, input)
+
+
+def _divide_or_nan(total: Tensor, denominator: float) -> Tensor:
+    """total / denominator; NaN (as in PyTorch) when nothing was counted."""
+    if denominator == 0:
+        return total * float("nan")
+    return total / denominator
+
+
+# ---------------------------------------------------------------------------------------------
+# Regression
+# ---------------------------------------------------------------------------------------------
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error: mean((input - target)^2).
+
+    Shapes: input and target must have the same shape (any); the result is a scalar, or that
+    shape for reduction="none". Unlike PyTorch, shapes that differ are an error rather than a
+    silent broadcast: (N, 1) against (N,) would broadcast to (N, N), a classic bug.
+    """
+    _check_reduction("mse_loss", reduction)
+    input = _float_input("mse_loss", input)
+    target = _float_target("mse_loss", target, input)
+    if input.shape != target.shape:
+        raise ShapeError(f"mse_loss: input shape {input.shape} and target shape {target.shape} "
+                         "differ; reshape one to the other (e.g. pred.reshape(-1) for a (N, 1) "
+                         "prediction against (N,) targets)")
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Classification: nll_loss and cross_entropy
+# ---------------------------------------------------------------------------------------------
+
+
+def _on_device(values: Any, input: Tensor) -> Any:  # noqa: A002
+    """Numbers, a list, an array or a Tensor's data, as an array on the input's device."""
+    array = values.data if isinstance(values, Tensor) else values
+    if not hasattr(array, "dtype"):
+        return input.xp.asarray(array)  # a Python number or list
+    if backend.get_array_module(array) is not input.xp:
+        array = backend.to_device(array, input.device)
+    return array
+
+
+def _class_weight(op: str, weight: Any, input: Tensor, num_classes: int) -> Any:  # noqa: A002
+    """Class weights as an array (C,) of the input's dtype on its device, or None."""
+    if weight is None:
+        return None
+    array = _on_device(weight, input)
+    if tuple(array.shape) != (num_classes,):
+        raise ShapeError(f"{op}: weight must have one entry per class, shape ({num_classes},), "
+                         f"got shape {tuple(array.shape)}")
+    return array.astype(input.dtype, copy=False)
+
+
+def _integer_labels(op: str, target: Any, input: Tensor, class_axis: int) -> Any:  # noqa: A002
+    """Integer class labels as an array on the input's device, shape-checked."""
+    array = _on_device(target, input)
+    if array.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: target must hold integer class labels, got dtype {array.dtype}; "
+                         "convert it with .long()")
+    expected = input.shape[:class_axis] + input.shape[class_axis + 1:]
+    if tuple(array.shape) != expected:
+        raise ShapeError(f"{op}: integer target of shape {tuple(array.shape)} does not fit input "
+                         f"of shape {input.shape}: class labels need shape {expected} (the input's "
+                         f"shape without its class dim {class_axis})")
+    return array
+
+
+def _check_label_range(op: str, labels: Any, num_classes: int, ignore_index: int,
+                       input_shape: tuple) -> Any:
+    """The mask of labels that count (not ignore_index); raise for a label outside [0, C)."""
+    xp = get_array_module(labels)
+    keep = labels != ignore_index
+    bad = keep & ((labels < 0) | (labels >= num_classes))
+    if bool(xp.any(bad)):
+        first_bad = int(labels[bad].reshape(-1)[0])
+        raise IndexError(f"{op}: target contains label {first_bad}, outside [0, {num_classes}) for "
+                         f"input of shape {input_shape} with {num_classes} classes; labels must "
+                         f"be 0..{num_classes - 1} (or ignore_index={ignore_index})")
+    return keep
+
+
+def _pick(log_probs: Tensor, labels: Any, keep: Any) -> Tensor:
+    """log_probs[n, labels[n, ...], ...]: the target class's log-probability per sample.
+
+    Shapes: log_probs (N, C, d1, ..., dk), labels (N, d1, ..., dk) -> (N, d1, ..., dk).
+    Ignored positions pick class 0 (their loss is masked out afterwards).
+    """
+    xp = log_probs.xp
+    safe = labels if keep is None else xp.where(keep, labels, 0)
+    shape = labels.shape
+    index = []
+    for axis, size in enumerate(shape):
+        # an arange along this axis, shaped to broadcast against labels: (1, .., size, .., 1)
+        index.append(xp.arange(size).reshape(tuple(size if i == axis else 1
+                                                    for i in range(len(shape)))))
+    index.insert(1, safe)
+    return log_probs[tuple(index)]
+
+
+def _nll_parts(op: str, log_probs: Tensor, target: Any, weight: Any,
+               ignore_index: int) -> tuple[Tensor, Any, float]:
+    """Per-sample weighted losses (N, d1, ...), the mask of counted samples, and the
+    denominator of the "mean" reduction.
+
+    The denominator is the sum of the weights of the counted samples (their number when there
+    are no class weights): PyTorch's weighted mean.
+    """
+    labels = _integer_labels(op, target, log_probs, class_axis=1)
+    num_classes = log_probs.shape[1]
+    keep = _check_label_range(op, labels, num_classes, ignore_index, log_probs.shape)
+    xp = log_probs.xp
+    all_kept = bool(xp.all(keep))
+    picked = _pick(log_probs, labels, None if all_kept else keep)
+    if weight is not None:
+        sample_weight = weight[xp.where(keep, labels, 0)]
+        if not all_kept:
+            sample_weight = sample_weight * keep.astype(sample_weight.dtype)
+        return picked * (-sample_weight), keep, float(xp.sum(sample_weight))
+    if all_kept:
+        return -picked, keep, float(picked.size)
+    mask = keep.astype(log_probs.dtype)
+    return picked * (-mask), keep, float(xp.sum(mask))
+
+
+def _finish(losses: Tensor, denominator: float, reduction: str) -> Tensor:
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total if reduction == "sum" else _divide_or_nan(total, denominator)
+
+
+def _batched(input: Tensor, target: Any, op: str) -> tuple[Tensor, Any, bool]:  # noqa: A002
+    """Lift an unbatched (C,) input (and its target) to a batch of one."""
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: input must have a class dim: (C,), (N, C) or (N, C, d1, ...), "
+                         "got a scalar")
+    if input.ndim > 1:
+        return input, target, False
+    if isinstance(target, Tensor):
+        target = target.reshape((1,) + target.shape)
+    else:
+        array = _on_device(target, input)
+        target = array.reshape((1,) + tuple(array.shape))
+    return input.reshape(1, input.shape[0]), target, True
+
+
+def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer class labels, given log-probabilities.
+
+    Shapes: input (N, C) or (N, C, d1, ..., dk) (or (C,) unbatched) of log-probabilities;
+    target (N,) or (N, d1, ..., dk) integer labels in [0, C) or ``ignore_index``; weight (C,).
+    Returns a scalar, or (N, d1, ...) for reduction="none" (0 at ignored positions).
+    "mean" divides by the summed weights of the counted targets, as PyTorch does.
+    """
+    _check_reduction("nll_loss", reduction)
+    input = _float_input("nll_loss", input)
+    input, target, unbatched = _batched(input, target, "nll_loss")
+    weight = _class_weight("nll_loss", weight, input, input.shape[1])
+    losses, _, denominator = _nll_parts("nll_loss", input, target, weight, ignore_index)
+    out = _finish(losses, denominator, reduction)
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+def cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002 (PyTorch's name)
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy between logits and integer labels or class probabilities.
+
+    Shapes: input (N, C) or (N, C, d1, ..., dk) logits (or (C,) unbatched). target is either
+    integer labels (N,) / (N, d1, ..., dk) in [0, C) or ``ignore_index``, or class
+    probabilities of the input's shape (floats). weight (C,) rescales each class.
+    label_smoothing ε mixes the target with the uniform distribution: (1-ε)·target + ε/C.
+    Returns a scalar, or (N, d1, ...) for reduction="none".
+
+    With integer labels "mean" divides by the summed weights of the non-ignored targets; with
+    probabilities it divides by the number of samples N·d1·...·dk (PyTorch's rules).
+    """
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    input = _float_input("cross_entropy", input)
+    input, target, unbatched = _batched(input, target, "cross_entropy")
+    num_classes = input.shape[1]
+    weight = _class_weight("cross_entropy", weight, input, num_classes)
+    log_probs = log_softmax(input, axis=1)
+    if not hasattr(target, "dtype"):
+        target = _on_device(target, input)  # a Python list of labels or probabilities
+    target_dtype = target.dtype
+    if target_dtype.kind == "f":
+        out = _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing)
+    elif target_dtype.kind in "iu":
+        out = _cross_entropy_labels(log_probs, target, weight, ignore_index, reduction,
+                                    label_smoothing)
+    else:
+        raise DTypeError(f"cross_entropy: target must hold integer class labels or float class "
+                         f"probabilities, got dtype {target_dtype}")
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+def _weight_along_classes(weight: Any, ndim: int) -> Any:
+    """Class weights (C,) shaped (C, 1, ..., 1) to broadcast against (N, C, d1, ..., dk)."""
+    return weight.reshape((weight.shape[0],) + (1,) * (ndim - 2))
+
+
+def _cross_entropy_labels(log_probs: Tensor, target: Any, weight: Any, ignore_index: int,
+                          reduction: str, label_smoothing: float) -> Tensor:
+    losses, keep, denominator = _nll_parts("cross_entropy", log_probs, target, weight,
+                                           ignore_index)
+    if label_smoothing == 0.0:
+        return _finish(losses, denominator, reduction)
+    # PyTorch's formula: (1-ε)·nll + ε/C·smooth, where smooth = -Σ_c w_c·log p_c per sample,
+    # zero at ignored positions and reduced with the same denominator as nll.
+    weighted = log_probs if weight is None else log_probs * _weight_along_classes(
+        weight, log_probs.ndim)
+    smooth = -weighted.sum(axis=1)
+    if not bool(log_probs.xp.all(keep)):
+        smooth = smooth * keep.astype(log_probs.dtype)
+    num_classes = log_probs.shape[1]
+    return (_finish(losses, denominator, reduction) * (1.0 - label_smoothing)
+            + _finish(smooth, denominator, reduction) * (label_smoothing / num_classes))
+
+
+def _cross_entropy_probabilities(log_probs: Tensor, target: Any, weight: Any, reduction: str,
+                                 label_smoothing: float) -> Tensor:
+    target = _float_target("cross_entropy", target, log_probs)
+    if target.shape != log_probs.shape:
+        raise ShapeError(f"cross_entropy: float target of shape {target.shape} does not fit input "
+                         f"of shape {log_probs.shape}: class probabilities need the input's shape; "
+                         "for class labels pass an integer tensor (e.g. target.long())")
+    num_classes = log_probs.shape[1]
+    if label_smoothing > 0.0:
+        target = target * (1.0 - label_smoothing) + label_smoothing / num_classes
+    products = log_probs * target
+    if weight is not None:
+        products = products * _weight_along_classes(weight, log_probs.ndim)
+    losses = -products.sum(axis=1)  # (N, d1, ..., dk)
+    return _finish(losses, float(losses.size), reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary classification
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_same_shape(op: str, input: Tensor, target: Tensor) -> None:  # noqa: A002
+    if input.shape != target.shape:
+        raise ShapeError(f"{op}: target shape {target.shape} must equal input shape {input.shape}; "
+                         "reshape the target (e.g. y.reshape(-1, 1) for a (N, 1) output)")
+
+
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities: -w·(t·log(p) + (1-t)·log(1-p)).
+
+    Shapes: input (probabilities in [0, 1]) and target (in [0, 1]) of the same shape; weight
+    broadcasts against them. Logs are clamped at -100 as in PyTorch. For raw scores (logits)
+    use ``binary_cross_entropy_with_logits``, which is more accurate.
+    """
+    op = "binary_cross_entropy"
+    _check_reduction(op, reduction)
+    input = _float_input(op, input)
+    target = _float_target(op, target, input)
+    _check_same_shape(op, input, target)
+    xp = input.xp
+    for name, values in (("input", input.data), ("target", target.data)):
+        outside = (values < 0) | (values > 1)
+        if bool(xp.any(outside)):
+            example = float(values[outside].reshape(-1)[0])
+            hint = " (apply sigmoid first, or use binary_cross_entropy_with_logits)" \
+                if name == "input" else ""
+            raise ValueError(f"{op}: every {name} value must lie in [0, 1], found {example}{hint}")
+    losses = BinaryCrossEntropy.apply(input, target)
+    weight = _optional_weight(op, weight, input)
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,  # noqa: A002
+                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
+    """Binary cross-entropy on logits x: sigmoid and log fused, stable for x = ±1e4.
+
+    loss = (1 - t)·x + (1 + (pos_weight - 1)·t)·softplus(-x), times weight.
+    Shapes: input and target the same shape (N, ...); weight broadcasts against them;
+    pos_weight (C,) broadcasts along the last dim (weighs the positive class per output).
+    """
+    op = "binary_cross_entropy_with_logits"
+    _check_reduction(op, reduction)
+    input = _float_input(op, input)
+    target = _float_target(op, target, input)
+    _check_same_shape(op, input, target)
+    softplus_of_minus_x = Softplus.apply(-input)
+    pos_weight = _optional_weight(op, pos_weight, input)
+    if pos_weight is None:
+        losses = (1.0 - target) * input + softplus_of_minus_x
+    else:
+        log_weight = (pos_weight - 1.0) * target + 1.0
+        losses = (1.0 - target) * input + log_weight * softplus_of_minus_x
+    weight = _optional_weight(op, weight, input)
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction)
