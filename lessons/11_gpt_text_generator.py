@@ -133,7 +133,7 @@ def main() -> None:
 
     schedule = td.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     train_curve, train_at_eval, val_curve = [], [], []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for step in range(steps):
         x, y = random_batch(train_ids, batch_size, config.block_size)
         _, loss = model(x, y)
@@ -149,10 +149,11 @@ def main() -> None:
             print(f"step {step + 1:4d}  train {train_at_eval[-1]:.4f}  "
                   f"val {val_curve[-1]:.4f}  ({time.perf_counter() - started:.0f} s)")
     minutes = (time.perf_counter() - started) / 60
+    cpu_minutes = (time.process_time() - cpu_started) / 60  # all threads; below wall time when the machine is busy
 
     # %% the verdict on the whole validation text
     final = val_loss(model, val_ids, config.block_size)
-    print(f"trained {steps} steps in {minutes:.1f} min")
+    print(f"trained {steps} steps in {minutes:.1f} min ({cpu_minutes:.1f} min of CPU time)")
     print(f"GPT val loss: {final:.4f} nats/char; bigram: {bigram:.4f}; "
           f"GPT is {bigram - final:.4f} nats/char below the bigram")
 

@@ -182,7 +182,7 @@ class GPT(nn.Module):
 
     ``model(idx)`` gives next-token logits for every position; ``model(idx, targets)`` also
     gives the mean cross-entropy against ``targets``; ``model.generate(idx, n)`` continues a
-    prompt by sampling.
+    prompt by sampling. ``model.num_parameters()`` counts the tied embedding once.
     """
 
     def __init__(self, config: GPTConfig):
@@ -265,10 +265,6 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.reshape(batch * steps, vocab),  # (B*T, V)
                                targets.reshape(batch * steps))
         return logits, loss
-
-    def num_parameters(self, trainable_only: bool = False) -> int:
-        """Number of parameter values (a tied embedding counted once)."""
-        return super().num_parameters(trainable_only)
 
     # ---- generation ---------------------------------------------------------------------------
     def generate(self, idx: Any, max_new_tokens: int, temperature: float = 1.0,
