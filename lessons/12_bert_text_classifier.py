@@ -159,8 +159,10 @@ def main() -> None:
     texts, labels, class_names = fortunes(CATEGORIES)
     train_idx, val_idx = train_test_split(np.arange(len(texts)), test_size=0.2, seed=0,
                                           stratify=labels)
-    if args.quick:
-        train_idx, val_idx = train_idx[:48], val_idx[:24]
+    if args.quick:  # a few texts only (and only those get tokenized)
+        keep = np.concatenate([train_idx[:48], val_idx[:24]])
+        texts, labels = [texts[i] for i in keep], labels[keep]
+        train_idx, val_idx = np.arange(48), np.arange(48, 72)
     split = (train_idx, val_idx)
     print(f"fortunes: {len(texts)} texts in {class_names}; counts {np.bincount(labels).tolist()}")
     print(f"stratified split: {len(train_idx)} train, {len(val_idx)} validation; always "
@@ -172,7 +174,7 @@ def main() -> None:
 
     # %% (c) the bag-of-words baseline
     print("(c) bag-of-words logistic regression")
-    bow_history, n_words = logistic_regression(texts, labels, split, 3 if args.quick else 20,
+    bow_history, n_words = logistic_regression(texts, labels, split, 3 if args.quick else 10,
                                                len(class_names))
     print(f"  vocabulary: {n_words} words")
 
