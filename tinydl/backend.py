@@ -194,6 +194,18 @@ def to_numpy(array: Any) -> numpy.ndarray:
     return backend_of(array).to_numpy(array)
 
 
+def as_numpy(value: Any) -> numpy.ndarray:
+    """A NumPy array from a Tensor, a device array or any array-like (copied to the host if needed)."""
+    if hasattr(value, "numpy") and not isinstance(value, numpy.ndarray):
+        # a tinydl (or PyTorch) tensor: detach from the graph, bring to the host, convert
+        value = value.detach() if hasattr(value, "detach") else value
+        value = value.cpu() if hasattr(value, "cpu") else value
+        return numpy.asarray(value.numpy())
+    if type(value) in _BACKEND_BY_ARRAY_TYPE:
+        return to_numpy(value)
+    return numpy.asarray(value)
+
+
 def cuda_is_available() -> bool:
     """True when CuPy imports and sees at least one GPU."""
     try:

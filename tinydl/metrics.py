@@ -15,18 +15,9 @@ Conventions (the same as scikit-learn's, so results can be checked against it):
 
 import numpy as np
 
+from tinydl.backend import as_numpy as _as_numpy
+
 AVERAGES = ("binary", "macro", "micro", "weighted", None)
-
-
-def _as_numpy(x):
-    """Return ``x`` as a NumPy array; tensors are detached and converted with ``.numpy()``."""
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        if hasattr(x, "detach"):
-            x = x.detach()
-        if hasattr(x, "cpu"):
-            x = x.cpu()
-        return np.asarray(x.numpy())
-    return np.asarray(x)
 
 
 def _check_labels(op, name, labels, num_classes=None):

@@ -22,16 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _as_numpy(x):
-    """Return ``x`` as a NumPy array; tensors are detached and converted with ``.numpy()``."""
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        if hasattr(x, "detach"):
-            x = x.detach()
-        if hasattr(x, "cpu"):
-            x = x.cpu()
-        return np.asarray(x.numpy())
-    return np.asarray(x)
+from tinydl.backend import as_numpy as _as_numpy
 
 
 def _pyplot():

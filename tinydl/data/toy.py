@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinydl.backend import as_numpy as _as_numpy
+
 FILES = Path(__file__).resolve().parent / "files"
 
 
@@ -173,16 +175,6 @@ def make_regression(n_samples=100, n_features=1, noise=0.1, seed=0, bias=0.0):
 
 
 # ---------------------------------------------------------------- splitting
-
-def _as_numpy(x):
-    """Return ``x`` as a NumPy array; tensors are detached and converted with ``.numpy()``."""
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        if hasattr(x, "detach"):
-            x = x.detach()
-        if hasattr(x, "cpu"):
-            x = x.cpu()
-        return np.asarray(x.numpy())
-    return np.asarray(x)
 
 
 def _test_count(test_size, n):
