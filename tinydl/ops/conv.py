@@ -77,12 +77,15 @@ def im2col(x: Any, kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair
     n, c, height, width = x.shape
     oh, ow = output_size(height, width, kh, kw, stride, padding, dilation)
     padded = _pad_image(x, padding)
+    ### BEGIN SOLUTION task 4.1
+    # HINT: a strided view indexed [c, i, j, n, oh, ow] = padded[n, c, oh*sh + i*dh, ow*sw + j*dw]
     s_n, s_c, s_h, s_w = padded.strides  # bytes to step along each axis
     # A view (no copy) indexed [c, i, j, n, oh, ow] = padded[n, c, oh*sh + i*dh, ow*sw + j*dw]
     windows = xp.lib.stride_tricks.as_strided(
         padded, shape=(c, kh, kw, n, oh, ow),
         strides=(s_c, s_h * dilation[0], s_w * dilation[1], s_n, s_h * stride[0], s_w * stride[1]))
     return windows.reshape(c * kh * kw, n * oh * ow)  # the one copy
+    ### END SOLUTION
 
 
 def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: Pair,
@@ -94,9 +97,12 @@ def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: P
     cols = cols.reshape(c, kh, kw, n, oh, ow)
     # Accumulate channel-major, (C, N, H, W), so each slice-add below reads cols contiguously.
     padded = xp.zeros((c, n, height + 2 * padding[0], width + 2 * padding[1]), dtype=cols.dtype)
+    ### BEGIN SOLUTION task 4.2
+    # HINT: for each window offset (i, j), add cols[:, i, j] onto the slice _window_slice(i, j, ...)
     for i in range(kh):
         for j in range(kw):
             padded[_window_slice(i, j, (oh, ow), stride, dilation)] += cols[:, i, j]
+    ### END SOLUTION
     image = padded[:, :, padding[0]:padding[0] + height, padding[1]:padding[1] + width]
     return image.transpose(1, 0, 2, 3)  # (C, N, H, W) -> (N, C, H, W), a view
 
@@ -132,9 +138,12 @@ def max_pool2d_scatter(grad: Any, indices: Any, x_shape: tuple) -> Any:
     xp = get_array_module(grad)
     n, c, height, width = x_shape
     planes = xp.zeros((n * c, height * width), dtype=grad.dtype)
+    ### BEGIN SOLUTION task 4.3
+    # HINT: add each grad value at its plane's flat index; use add.at, windows may share a pixel
     rows = xp.arange(n * c).reshape(-1, 1)  # (N*C, 1) against (N*C, OH*OW) indices
     # add.at, not assignment: overlapping windows may pick the same pixel, and both count
     xp.add.at(planes, (rows, indices.reshape(n * c, -1)), grad.reshape(n * c, -1))
+    ### END SOLUTION
     return planes.reshape(x_shape)
 
 
