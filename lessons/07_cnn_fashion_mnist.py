@@ -34,7 +34,9 @@ parser.add_argument("--out", default="runs", help="folder for the figures (defau
 args = parser.parse_args()
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
-tinydl.manual_seed(2)
+# Runs of this recipe end between about 89.4% and 90.8% test accuracy, in tinydl and in
+# PyTorch alike: the seed (and, through BLAS's summation order, the thread count) picks one.
+tinydl.manual_seed(3)
 
 # %% Data: uint8 images (N, 28, 28) and labels 0..9
 train_images, train_labels = fashion_mnist(args.data, train=True)
