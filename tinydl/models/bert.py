@@ -358,7 +358,8 @@ class BertClassifier(nn.Module):
         if pooling not in ("cls", "mean"):
             raise ValueError(f"BertClassifier: pooling must be 'cls' or 'mean', got {pooling!r}")
         if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-            raise ValueError(f"BertClassifier: num_classes must be an int >= 2, got {num_classes!r}")
+            raise ValueError("BertClassifier: num_classes must be an int >= 2, "
+                             f"got {num_classes!r}")
         self.encoder = encoder
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
@@ -408,7 +409,8 @@ def bert_state_dict(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return state
 
 
-def from_pretrained(path: str | os.PathLike | None = None) -> tuple[BertEncoder, WordPieceTokenizer]:
+def from_pretrained(
+        path: str | os.PathLike | None = None) -> tuple[BertEncoder, WordPieceTokenizer]:
     """Load a BERT-family model folder in Hugging Face's layout (config.json,
     model.safetensors, vocab.txt); with no path, all-MiniLM-L6-v2 from its package.
 

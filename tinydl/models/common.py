@@ -7,7 +7,8 @@ from tinydl.tensor import Tensor
 
 
 def linear_rows(layer: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """Apply a position-wise layer (a Linear, or a function of rows) to x (..., in) as one (N, in) matrix -> (..., out).
+    """Apply a position-wise layer (a Linear, or a function of rows) to x (..., in) as one
+    (N, in) matrix; returns (..., out).
 
     Every position is transformed the same way, so the batch and time axes can be merged
     into one axis of rows. The result is the same as ``layer(x)``, but NumPy sends a 2-D

@@ -87,7 +87,8 @@ class GPTConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"GPTConfig.from_dict: unknown fields {unknown}; known: {sorted(known)}")
+            raise ValueError(f"GPTConfig.from_dict: unknown fields {unknown}; "
+                             f"known: {sorted(known)}")
         return cls(**values)
 
     @classmethod
@@ -280,7 +281,8 @@ class GPT(nn.Module):
         """
         idx = self._check_idx(idx, "generate", any_length=True)
         if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
-            raise ValueError(f"GPT.generate: max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+            raise ValueError("GPT.generate: max_new_tokens must be an int >= 0, "
+                             f"got {max_new_tokens!r}")
         if not greedy and not temperature > 0:
             raise ValueError(f"GPT.generate: temperature must be > 0, got {temperature} "
                              "(use greedy=True for the most likely token)")
