@@ -14,6 +14,9 @@ def _prefix(path):
 @pytest.mark.parametrize("prefix", [_prefix(p) for p in LESSONS])
 def test_lesson_runs_quick(run_lesson, prefix):
     run = run_lesson(prefix)
+    if run.returncode != 0 and "DatasetNotFoundError" in run.stderr:
+        pytest.skip(f"{run.path.name} needs a data set this machine lacks: "
+                    f"{run.stderr.strip().splitlines()[-1][:300]}")
     assert run.returncode == 0, f"{run.path.name} failed:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}"
     assert run.stdout.strip(), "a lesson prints what it measured"
     assert run.files(), f"{run.path.name} saved nothing under --out"
