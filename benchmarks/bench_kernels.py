@@ -211,18 +211,33 @@ def main(argv=None):
         run_table(args, torch, has_numba)
 
 
+def _cases(quick, torch):
+    if quick:  # small problems
+        return [attention_case(2, 64, torch), adam_case(100_000, torch), sgd_case(100_000, torch),
+                im2col_case(4, torch), col2im_case(4, torch), max_pool_case(4, torch)]
+    return [attention_case(8, 128, torch), attention_case(8, 256, torch),
+            adam_case(1_000_000, torch), sgd_case(1_000_000, torch), im2col_case(64, torch),
+            col2im_case(64, torch), max_pool_case(64, torch)]
+
+
+def run(quick=False):
+    """Rows for ``python -m benchmarks``: each kernel's NumPy reference, Numba and torch."""
+    from benchmarks.common import measure_interleaved, rows_for  # noqa: PLC0415
+
+    torch = _try_import_torch()
+    rows = []
+    for title, impls in _cases(quick, torch):
+        if not numba_available():
+            impls.pop("numba")
+        timings = measure_interleaved(impls, repeats=3 if quick else 5)
+        rows.extend(rows_for(f"kernel: {title}", timings))
+    return rows
+
+
 def run_table(args, torch, has_numba):
     """Build the cases and print the table."""
-    if args.quick:  # small problems, few repeats
-        rounds, repeats = 1, 3
-        cases = [attention_case(2, 64, torch), adam_case(100_000, torch),
-                 sgd_case(100_000, torch), im2col_case(4, torch), col2im_case(4, torch),
-                 max_pool_case(4, torch)]
-    else:
-        rounds, repeats = 3, 5
-        cases = [attention_case(8, 128, torch), attention_case(8, 256, torch),
-                 adam_case(1_000_000, torch), sgd_case(1_000_000, torch), im2col_case(64, torch),
-                 col2im_case(64, torch), max_pool_case(64, torch)]
+    rounds, repeats = (1, 3) if args.quick else (3, 5)
+    cases = _cases(args.quick, torch)
     print(f"# tinydl kernels: median {args.clock} ms, speed-up over the NumPy reference "
           f"({platform.machine()}, NumPy {np.__version__}"
           f"{', torch ' + torch.__version__ if torch else ''}; "
