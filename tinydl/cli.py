@@ -52,7 +52,7 @@ _LESSON_TITLE = re.compile(r"^(?P<key>[0-9]{2}[a-z]?)\s*[—–-]+\s*(?P<title>.
 # append to DATASET_CHECKS, or define a DATASET_CHECKS list of the same shape in a module named
 # in DATASET_CHECK_MODULES (doctor imports it, and survives it being absent or broken).
 DATASET_CHECKS: list[tuple[str, Callable[[], object]]] = []
-DATASET_CHECK_MODULES = ["tinydl.data"]
+DATASET_CHECK_MODULES = ["tinydl.data.doctor"]
 
 # Optional packages doctor reports: (import name, what tinydl uses it for, how to install it).
 OPTIONAL_PACKAGES = [
