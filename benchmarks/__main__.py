@@ -22,6 +22,14 @@ def discover() -> list[str]:
     return sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
 
 
+def _fill_missing_ratios(rows: list[dict]) -> None:
+    """Ratio to the same workload's torch row, for scripts that do not compute it themselves."""
+    torch_ms = {r["workload"]: r["median_ms"] for r in rows if r["impl"].startswith("torch")}
+    for r in rows:
+        if r.get("ratio_to_torch") is None and r["workload"] in torch_ms:
+            r["ratio_to_torch"] = r["median_ms"] / torch_ms[r["workload"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats")
@@ -42,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         for row in module.run(quick=args.quick):
             rows.append({"benchmark": name, **row})
+    _fill_missing_ratios(rows)
     print(markdown_table(rows))
     env = environment()
     print()
