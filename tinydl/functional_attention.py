@@ -88,7 +88,7 @@ def attention_with_weights(query: Tensor, key: Tensor, value: Tensor, attn_mask:
                          f"{dropout_p}")
     num_queries, num_keys = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
-    scores = (query @ key.swapaxes(-1, -2)) * scale                   # (..., Tq, Tk)
+    scores = (query * scale) @ key.swapaxes(-1, -2)  # (..., Tq, Tk); scaling q costs less
     xp = scores.xp
     allowed, additive = (None, None) if attn_mask is None else _split_mask(attn_mask, scores)
     mask_shape = next((m.shape for m in (allowed, additive) if m is not None), None)

@@ -1,13 +1,16 @@
 """Functions for sequence models: embedding lookup and layer normalisation.
 
-Both are composed of tinydl's primitive ops (indexing, mean, sqrt, where, ...), so their
-gradients, and gradients of gradients, come from those ops. They are re-exported by
+The embedding lookup is composed of tinydl's primitive ops (indexing, where). Layer norm's
+core, ``Normalize``, is one Function with a hand-written backward (a fused node instead of
+seven), still differentiable twice. They are re-exported by
 ``tinydl.functional``: use them as ``F.embedding`` and ``F.layer_norm``.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from tinydl.autograd import Context, Function, is_grad_enabled
+from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import where
@@ -59,6 +62,47 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
     return where(not_padding, rows, rows.detach())
 
 
+def _normalize_backward(x_hat, rstd, grad, axes):
+    """d(loss)/dx of x_hat = (x - mean) * rstd, given d(loss)/d(x_hat) = grad.
+
+    dx = rstd * (grad - mean(grad) - x_hat * mean(grad * x_hat)), means over ``axes``.
+    Only * - and mean, so it runs on arrays and on Tensors alike.
+    """
+    mean_grad = grad.mean(axis=axes, keepdims=True)
+    mean_grad_x_hat = (grad * x_hat).mean(axis=axes, keepdims=True)
+    return rstd * (grad - mean_grad - x_hat * mean_grad_x_hat)
+
+
+class Normalize(Function):
+    """(x - mean) / sqrt(var + eps) over ``axes`` (biased variance): LayerNorm's core.
+
+    Forward and backward work on arrays (one graph node instead of seven); when backward is
+    recorded (create_graph=True) it recomputes with tinydl ops, so second derivatives work.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axes: tuple = (-1,), eps: float = 1e-5) -> Any:
+        xp = get_array_module(x)
+        centered = x - x.mean(axis=axes, keepdims=True)
+        variance = (centered * centered).mean(axis=axes, keepdims=True)
+        rstd = (1.0 / xp.sqrt(variance + eps)).astype(x.dtype, copy=False)
+        x_hat = centered * rstd
+        ctx.save_for_backward(x_hat, rstd)  # x_hat is also the output: no extra memory
+        return x_hat
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        axes, eps = ctx.params["axes"], ctx.params["eps"]
+        if is_grad_enabled():  # backward is being recorded: the same formula in tinydl ops
+            x = ctx.inputs[0]
+            centered = x - x.mean(axis=axes, keepdims=True)
+            rstd = 1.0 / ((centered * centered).mean(axis=axes, keepdims=True) + eps).sqrt()
+            return _normalize_backward(centered * rstd, rstd, grad, axes)
+        x_hat, rstd = ctx.saved_values
+        dx = _normalize_backward(x_hat, rstd, grad.data, axes)
+        return Tensor(dx.astype(grad.dtype, copy=False), dtype=grad.dtype)
+
+
 def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the last dims: (x - mean) / sqrt(var + eps) * weight + bias.
@@ -78,9 +122,7 @@ def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None,
             raise ShapeError(f"layer_norm: {name} has shape {param.shape}, expected "
                              f"normalized_shape {normalized_shape}")
     axes = tuple(range(x.ndim - count, x.ndim))
-    centered = x - x.mean(axes, keepdims=True)
-    variance = (centered * centered).mean(axes, keepdims=True)
-    out = centered / (variance + eps).sqrt()
+    out = Normalize.apply(x, axes=axes, eps=float(eps))
     if weight is not None:
         out = out * weight
     if bias is not None:

@@ -8,5 +8,9 @@ from tinydl.nn.module import Module, Parameter
 from tinydl.nn.attention import MultiheadAttention
 from tinydl.nn.embedding import Embedding
 from tinydl.nn.normalization_layer import LayerNorm
+from tinydl.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from tinydl.nn.transformer import (LearnedPositionalEmbedding, PositionalEncoding,
+                                   TransformerDecoder, TransformerDecoderLayer,
+                                   TransformerEncoder, TransformerEncoderLayer)
 from tinydl.nn import utils
 from tinydl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss

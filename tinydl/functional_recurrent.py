@@ -1,0 +1,332 @@
+"""The recurrences of RNN, LSTM and GRU layers: composed step by step, and fused.
+
+Every function here takes ``projected``, the input's share of the gate pre-activations,
+x @ W_ih^T + b, already computed for ALL time steps by one matmul in the layer. Gate layouts
+are PyTorch's: LSTM rows [i, f, g, o], GRU rows [r, z, n].
+
+    LSTM  gates = gi_t + h @ W_hh^T        (gi_t holds b_ih + b_hh)
+          i, f, o = sigmoid(...), g = tanh(...);  c' = f * c + i * g;  h' = o * tanh(c')
+    GRU   gh = h @ W_hh^T + b_hh;  r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z)
+          n = tanh(gi_n + r * gh_n);  h' = (1 - z) * n + z * h
+    RNN   h' = tanh(gi_t + h @ W_hh^T)   (or relu)
+
+Two versions of the LSTM and GRU recurrences:
+
+* composed (``*_step_composed`` in a Python loop): tinydl ops only, the readable reference.
+  Each step records about a dozen graph nodes.
+* fused (``LSTMSequence``, ``GRUSequence``): one Function for a whole layer direction. Its
+  forward loops over time on arrays (one (B, H) @ (H, G*H) matmul per step); its backward is
+  backpropagation through time written by hand, with the weight gradient as ONE matmul over
+  all steps. The backward formulas use only + - * @ and concatenation, so the same code also
+  runs on Tensors when backward itself is recorded (create_graph=True): the fused version is
+  differentiable twice as well.
+
+The fused version is the default; TINYDL_KERNELS=numpy selects the composed one (for
+teaching and comparison).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from tinydl.autograd import Context, Function, is_grad_enabled
+from tinydl.backend import get_array_module
+from tinydl.ops.nn import relu, sigmoid, tanh
+from tinydl.ops.shape import chunk, concatenate, stack
+from tinydl.tensor import Tensor
+
+
+def use_fused() -> bool:
+    """False when TINYDL_KERNELS=numpy asks for the composed reference ops."""
+    return os.environ.get("TINYDL_KERNELS", "").lower() != "numpy"
+
+
+def _as_tensor(array: Any) -> Tensor:
+    return Tensor(array, dtype=array.dtype)
+
+
+def _sigmoid(xp: Any, a: Any) -> Any:
+    return (xp.tanh(a * 0.5) + 1) * 0.5  # never overflows, unlike 1 / (1 + exp(-a))
+
+
+def _time_order(length: int, reverse: bool) -> range:
+    return range(length - 1, -1, -1) if reverse else range(length)
+
+
+def _previous_states(states: Any, initial: Any, reverse: bool, cat: Callable) -> Any:
+    """The state each step started from: (T, B, H) from the step outputs and the initial."""
+    if reverse:  # step t started from step t + 1's state
+        return cat([states[1:], initial[None]], axis=0)
+    return cat([initial[None], states[:-1]], axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Composed steps (tinydl ops; the reference)
+# ---------------------------------------------------------------------------------------------
+
+
+def rnn_step_composed(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None,
+                      nonlinearity: str = "tanh") -> Tensor:
+    """Elman RNN step. Shapes: gi (B, H), h (B, H), w_hh_t (H, H) = W_hh^T -> h' (B, H)."""
+    pre = gi + h @ w_hh_t
+    if b_hh is not None:
+        pre = pre + b_hh
+    return tanh(pre) if nonlinearity == "tanh" else relu(pre)
+
+
+def lstm_step_composed(gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor) -> tuple:
+    """LSTM step. Shapes: gi (B, 4H) holding both biases, h and c (B, H), w_hh_t (H, 4H)
+    -> (h', c')."""
+    i, f, g, o = chunk(gi + h @ w_hh_t, 4, axis=-1)  # PyTorch's gate order
+    c_new = sigmoid(f) * c + sigmoid(i) * tanh(g)
+    return sigmoid(o) * tanh(c_new), c_new
+
+
+def gru_step_composed(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> Tensor:
+    """GRU step. Shapes: gi (B, 3H) holding b_ih, h (B, H), w_hh_t (H, 3H) -> h' (B, H)."""
+    gh = h @ w_hh_t
+    if b_hh is not None:
+        gh = gh + b_hh
+    gi_r, gi_z, gi_n = chunk(gi, 3, axis=-1)
+    gh_r, gh_z, gh_n = chunk(gh, 3, axis=-1)
+    r, z = sigmoid(gi_r + gh_r), sigmoid(gi_z + gh_z)
+    n = tanh(gi_n + r * gh_n)
+    return (1.0 - z) * n + z * h
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward formulas shared by the array and the Tensor paths
+# ---------------------------------------------------------------------------------------------
+
+
+def _lstm_step_backward(i, f, g, o, c_prev, tanh_c, dh, dc, cat):
+    """d(gates) (B, 4H) and d(c_prev) (B, H) of one LSTM step, from its activations."""
+    dc = dc + dh * o * (1 - tanh_c * tanh_c)              # c' reaches the loss via h' too
+    d_gates = cat([dc * g * i * (1 - i),                  # i = sigmoid(.): s' = s (1 - s)
+                   dc * c_prev * f * (1 - f),             # f
+                   dc * i * (1 - g * g),                  # g = tanh(.): t' = 1 - t^2
+                   dh * tanh_c * o * (1 - o)], axis=-1)   # o
+    return d_gates, dc * f
+
+
+def _gru_step_backward(r, z, n, gh_n, h_prev, dh, cat):
+    """d(gi) (B, 3H), d(gh) (B, 3H) and the direct d(h_prev) (B, H) of one GRU step."""
+    dn = dh * (1 - z) * (1 - n * n)                       # through n = tanh(.)
+    dr = dn * gh_n * r * (1 - r)
+    dz = dh * (h_prev - n) * z * (1 - z)
+    return cat([dr, dz, dn], axis=-1), cat([dr, dz, dn * r], axis=-1), dh * z
+
+
+def _lstm_bptt(acts: dict, c_prev: dict, tanh_c: dict, h_prev_all: Any, d_hs: Any, d_c: Any,
+               w_hh: Any, order: range, cat: Callable, stack_fn: Callable) -> tuple:
+    """Backpropagation through time for an LSTM direction (arrays or Tensors alike).
+
+    acts[t] = (i, f, g, o), c_prev[t], tanh_c[t]: the activations of step t.
+    Returns d(projected) (T, B, 4H), d(w_hh) (4H, H), d(h0), d(c0).
+    """
+    d_gates = {}
+    d_h_carried = 0.0                                      # d(loss)/d(h) from later steps
+    for t in reversed(order):
+        d_gates[t], d_c = _lstm_step_backward(*acts[t], c_prev[t], tanh_c[t],
+                                              d_hs[t] + d_h_carried, d_c, cat)
+        d_h_carried = d_gates[t] @ w_hh                    # (B, 4H) @ (4H, H)
+    d_projected = stack_fn([d_gates[t] for t in range(len(order))], axis=0)  # (T, B, 4H)
+    length, batch, rows = d_projected.shape
+    d_w_hh = (d_projected.reshape(length * batch, rows).swapaxes(0, 1)
+              @ h_prev_all.reshape(length * batch, -1))    # all steps in one (4H, T*B) @ (T*B, H)
+    return d_projected, d_w_hh, d_h_carried, d_c
+
+
+def _gru_bptt(acts: dict, h_prev_all: Any, d_hs: Any, w_hh: Any, order: range,
+              cat: Callable, stack_fn: Callable) -> tuple:
+    """Backpropagation through time for a GRU direction (arrays or Tensors alike).
+
+    acts[t] = (r, z, n, gh_n) of step t. Returns d(projected) (T, B, 3H), d(w_hh) (3H, H),
+    d(b_hh) (3H,), d(h0).
+    """
+    d_gi, d_gh = {}, {}
+    d_h_carried = 0.0
+    for t in reversed(order):
+        d_gi[t], d_gh[t], d_h_direct = _gru_step_backward(*acts[t], h_prev_all[t],
+                                                          d_hs[t] + d_h_carried, cat)
+        d_h_carried = d_h_direct + d_gh[t] @ w_hh          # (B, 3H) @ (3H, H)
+    d_projected = stack_fn([d_gi[t] for t in range(len(order))], axis=0)      # (T, B, 3H)
+    d_gh_all = stack_fn([d_gh[t] for t in range(len(order))], axis=0)         # (T, B, 3H)
+    length, batch, rows = d_gh_all.shape
+    d_gh_flat = d_gh_all.reshape(length * batch, rows)
+    d_w_hh = d_gh_flat.swapaxes(0, 1) @ h_prev_all.reshape(length * batch, -1)
+    return d_projected, d_w_hh, d_gh_flat.sum(0), d_h_carried
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused sequences
+# ---------------------------------------------------------------------------------------------
+
+
+class LSTMSequence(Function):
+    """A whole LSTM layer direction: projected (T, B, 4H) (x @ W_ih^T + b_ih + b_hh),
+    w_hh (4H, H), h0 and c0 (B, H) -> (hs (T, B, H), c_T (B, H)). ``reverse`` runs backward
+    in time (the second direction of a bidirectional layer)."""
+
+    @staticmethod
+    def forward(ctx: Context, projected: Any, w_hh: Any, h0: Any, c0: Any,
+                reverse: bool = False) -> tuple:
+        xp = get_array_module(projected)
+        length, batch, rows = projected.shape
+        size = rows // 4
+        w_hh_t = w_hh.T                                        # (H, 4H)
+        acts = xp.empty_like(projected)                        # i, f, g, o at every step
+        cs = xp.empty((length, batch, size), dtype=projected.dtype)
+        tanh_cs, hs = xp.empty_like(cs), xp.empty_like(cs)
+        h, c = h0, c0
+        for t in _time_order(length, reverse):
+            gates = projected[t] + h @ w_hh_t                  # (B, 4H)
+            act = _sigmoid(xp, gates)
+            act[:, 2 * size:3 * size] = xp.tanh(gates[:, 2 * size:3 * size])  # g uses tanh
+            i, f, g, o = xp.split(act, 4, axis=-1)
+            c = f * c + i * g
+            tanh_c = xp.tanh(c)
+            h = o * tanh_c
+            acts[t], cs[t], tanh_cs[t], hs[t] = act, c, tanh_c, h
+        ctx.save_for_backward(acts, cs, tanh_cs, hs)
+        return hs, c
+
+    @staticmethod
+    def backward(ctx: Context, grad_hs: Tensor, grad_c: Tensor) -> tuple:
+        projected, w_hh, h0, c0 = ctx.inputs
+        reverse = ctx.params["reverse"]
+        order = _time_order(projected.shape[0], reverse)
+        if is_grad_enabled():  # backward is being recorded: redo the steps in tinydl ops
+            acts, c_prev, tanh_c, hs = {}, {}, {}, {}
+            h, c = h0, c0
+            w_hh_t = w_hh.swapaxes(0, 1)
+            for t in order:
+                i, f, g, o = chunk(projected[t] + h @ w_hh_t, 4, axis=-1)
+                acts[t] = (sigmoid(i), sigmoid(f), tanh(g), sigmoid(o))
+                c_prev[t] = c
+                c = acts[t][1] * c + acts[t][0] * acts[t][2]
+                tanh_c[t] = tanh(c)
+                h = hs[t] = acts[t][3] * tanh_c[t]
+            hs_all = stack([hs[t] for t in range(len(order))], axis=0)
+            h_prev_all = _previous_states(hs_all, h0, reverse, concatenate)
+            return _lstm_bptt(acts, c_prev, tanh_c, h_prev_all, grad_hs, grad_c, w_hh, order,
+                              concatenate, stack)
+        acts_all, cs, tanh_cs, hs = ctx.saved_values
+        xp = get_array_module(acts_all)
+        c_prev_all = _previous_states(cs, c0.data, reverse, xp.concatenate)
+        acts = {t: xp.split(acts_all[t], 4, axis=-1) for t in order}
+        grads = _lstm_bptt(acts, c_prev_all, tanh_cs, _previous_states(hs, h0.data, reverse,
+                                                                       xp.concatenate),
+                           grad_hs.data, grad_c.data, w_hh.data, order, xp.concatenate,
+                           xp.stack)
+        return tuple(_as_tensor(g) for g in grads)
+
+
+class GRUSequence(Function):
+    """A whole GRU layer direction: projected (T, B, 3H) (x @ W_ih^T + b_ih), w_hh (3H, H),
+    b_hh (3H,), h0 (B, H) -> hs (T, B, H). ``reverse`` runs backward in time."""
+
+    @staticmethod
+    def forward(ctx: Context, projected: Any, w_hh: Any, b_hh: Any, h0: Any,
+                reverse: bool = False) -> Any:
+        xp = get_array_module(projected)
+        length, batch, rows = projected.shape
+        size = rows // 3
+        w_hh_t = w_hh.T                                        # (H, 3H)
+        rz_all = xp.empty((length, batch, 2 * size), dtype=projected.dtype)
+        n_all = xp.empty((length, batch, size), dtype=projected.dtype)
+        gh_n_all, hs = xp.empty_like(n_all), xp.empty_like(n_all)
+        h = h0
+        for t in _time_order(length, reverse):
+            gi = projected[t]
+            gh = h @ w_hh_t + b_hh                             # (B, 3H)
+            rz = _sigmoid(xp, gi[:, :2 * size] + gh[:, :2 * size])
+            r, z = rz[:, :size], rz[:, size:]
+            gh_n = gh[:, 2 * size:]
+            n = xp.tanh(gi[:, 2 * size:] + r * gh_n)
+            h = n + z * (h - n)
+            rz_all[t], n_all[t], gh_n_all[t], hs[t] = rz, n, gh_n, h
+        ctx.save_for_backward(rz_all, n_all, gh_n_all, hs)
+        return hs
+
+    @staticmethod
+    def backward(ctx: Context, grad_hs: Tensor) -> tuple:
+        projected, w_hh, b_hh, h0 = ctx.inputs
+        reverse = ctx.params["reverse"]
+        order = _time_order(projected.shape[0], reverse)
+        if is_grad_enabled():  # backward is being recorded: redo the steps in tinydl ops
+            acts, hs = {}, {}
+            h = h0
+            w_hh_t = w_hh.swapaxes(0, 1)
+            for t in order:
+                gi_r, gi_z, gi_n = chunk(projected[t], 3, axis=-1)
+                gh_r, gh_z, gh_n = chunk(h @ w_hh_t + b_hh, 3, axis=-1)
+                r, z = sigmoid(gi_r + gh_r), sigmoid(gi_z + gh_z)
+                n = tanh(gi_n + r * gh_n)
+                acts[t] = (r, z, n, gh_n)
+                h = hs[t] = n + z * (h - n)
+            hs_all = stack([hs[t] for t in range(len(order))], axis=0)
+            h_prev_all = _previous_states(hs_all, h0, reverse, concatenate)
+            d_projected, d_w_hh, d_b_hh, d_h0 = _gru_bptt(acts, h_prev_all, grad_hs, w_hh,
+                                                          order, concatenate, stack)
+            return d_projected, d_w_hh, d_b_hh, d_h0
+        rz_all, n_all, gh_n_all, hs = ctx.saved_values
+        xp = get_array_module(rz_all)
+        acts = {t: tuple(xp.split(rz_all[t], 2, axis=-1)) + (n_all[t], gh_n_all[t])
+                for t in order}
+        h_prev_all = _previous_states(hs, h0.data, reverse, xp.concatenate)
+        grads = _gru_bptt(acts, h_prev_all, grad_hs.data, w_hh.data, order, xp.concatenate,
+                          xp.stack)
+        return tuple(_as_tensor(g) for g in grads)
+
+
+# ---------------------------------------------------------------------------------------------
+# The functions layers call
+# ---------------------------------------------------------------------------------------------
+
+
+def lstm_sequence(projected: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor,
+                  reverse: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """Run an LSTM direction. Shapes: projected (T, B, 4H) = x @ W_ih^T + b_ih + b_hh,
+    w_hh (4H, H), h0 and c0 (B, H) -> outputs (T, B, H), h_T (B, H), c_T (B, H)."""
+    last = 0 if reverse else projected.shape[0] - 1
+    if use_fused():
+        hs, c = LSTMSequence.apply(projected, w_hh, h0, c0, reverse=reverse)
+        return hs, hs[last], c
+    w_hh_t = w_hh.swapaxes(0, 1)                               # (H, 4H)
+    outputs: dict = {}
+    h, c = h0, c0
+    for t in _time_order(projected.shape[0], reverse):
+        h, c = lstm_step_composed(projected[t], h, c, w_hh_t)
+        outputs[t] = h
+    return stack([outputs[t] for t in range(len(outputs))], axis=0), h, c
+
+
+def gru_sequence(projected: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tensor,
+                 reverse: bool = False) -> tuple[Tensor, Tensor]:
+    """Run a GRU direction. Shapes: projected (T, B, 3H) = x @ W_ih^T + b_ih, w_hh (3H, H),
+    b_hh (3H,) or None, h0 (B, H) -> outputs (T, B, H), h_T (B, H)."""
+    last = 0 if reverse else projected.shape[0] - 1
+    if use_fused():
+        if b_hh is None:
+            b_hh = Tensor(h0.xp.zeros(w_hh.shape[0], dtype=h0.dtype))
+        hs = GRUSequence.apply(projected, w_hh, b_hh, h0, reverse=reverse)
+        return hs, hs[last]
+    w_hh_t = w_hh.swapaxes(0, 1)                               # (H, 3H)
+    outputs: dict = {}
+    h = h0
+    for t in _time_order(projected.shape[0], reverse):
+        h = outputs[t] = gru_step_composed(projected[t], h, w_hh_t, b_hh)
+    return stack([outputs[t] for t in range(len(outputs))], axis=0), h
+
+
+def rnn_sequence(projected: Tensor, w_hh: Tensor, h0: Tensor, nonlinearity: str = "tanh",
+                 reverse: bool = False) -> tuple[Tensor, Tensor]:
+    """Run an Elman RNN direction (three ops a step, composed). Shapes: projected (T, B, H)
+    = x @ W_ih^T + b_ih + b_hh, w_hh (H, H), h0 (B, H) -> outputs (T, B, H), h_T (B, H)."""
+    w_hh_t = w_hh.swapaxes(0, 1)                               # (H, H)
+    outputs: dict = {}
+    h = h0
+    for t in _time_order(projected.shape[0], reverse):
+        h = outputs[t] = rnn_step_composed(projected[t], h, w_hh_t, None, nonlinearity)
+    return stack([outputs[t] for t in range(len(outputs))], axis=0), h
