@@ -8,8 +8,8 @@ Seed system: seed 000's TextGenerator (Embedding → Transformer → Linear, Ada
 then generating text), built as a small GPT.
 
 Run: python lessons/11_gpt_text_generator.py [--quick] [--out runs/]
-The full run (600 steps) needs about 3-8 minutes of CPU time on 2 cores (measured on a busy
-machine: 7.4 min wall with one BLAS thread); --quick takes seconds.
+The full run (600 steps) takes about 2.5 minutes on 2 CPU cores (measured; several times
+longer when other programs share the cores); --quick takes seconds.
 """
 # %%
 import argparse
