@@ -89,8 +89,9 @@ def test_planted_infinite_loop_is_timed_out(tmp_path):
     marker = "        return grad / ctx." + "inputs[0]\n"  # Log.backward, task 1.3 (split: no leak)
     assert marker in text
     path.write_text(text.replace(marker, "        while True:\n            pass\n"))
+    # the timeout must leave the healthy task time to finish even on a loaded machine
     report = grade_tree(tree, COURSE, ["1.2", "1.3"], hidden_tests=tree / "tests" / "hidden",
-                        timeout=15)
+                        timeout=60)
     scores = _scores(report)
     assert scores["1.3"] == 0 and scores["1.2"] == COURSE.task("1.2").points
     (looping,) = [g for g in report.tasks if g.task.id == "1.3"]
