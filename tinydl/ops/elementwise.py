@@ -169,14 +169,22 @@ class Abs(Function):
         return grad * sign
 
 
-class Maximum(Function):
-    """elementwise max(a, b); ties share the gradient equally (as PyTorch does)."""
+class _PairwiseExtreme(Function):
+    """Shared by Maximum and Minimum: the winner of each pair gets the gradient, ties share it
+    equally (as PyTorch does). Subclasses say which array function picks and which side wins."""
 
     @staticmethod
-    def forward(ctx: Context, a: Any, b: Any) -> Any:
-        xp = get_array_module(a)
-        out = xp.maximum(a, b)
-        share_a = (a > b) + 0.5 * (a == b)  # 1 where a wins, 0.5 on ties, 0 where b wins
+    def pick(xp: Any, a: Any, b: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def a_wins(a: Any, b: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def forward(cls, ctx: Context, a: Any, b: Any) -> Any:
+        out = cls.pick(get_array_module(a), a, b)
+        share_a = cls.a_wins(a, b) + 0.5 * (a == b)  # 1 where a wins, 0.5 on ties, 0 where b wins
         ctx.save_for_backward(share_a.astype(out.dtype))
         return out
 
@@ -186,21 +194,28 @@ class Maximum(Function):
         return grad * share_a, grad * (1.0 - share_a)
 
 
-class Minimum(Function):
-    """elementwise min(a, b); ties share the gradient equally."""
+class Maximum(_PairwiseExtreme):
+    """elementwise max(a, b)"""
 
     @staticmethod
-    def forward(ctx: Context, a: Any, b: Any) -> Any:
-        xp = get_array_module(a)
-        out = xp.minimum(a, b)
-        share_a = (a < b) + 0.5 * (a == b)
-        ctx.save_for_backward(share_a.astype(out.dtype))
-        return out
+    def pick(xp: Any, a: Any, b: Any) -> Any:
+        return xp.maximum(a, b)
 
     @staticmethod
-    def backward(ctx: Context, grad: Tensor) -> tuple:
-        (share_a,) = ctx.saved_values
-        return grad * share_a, grad * (1.0 - share_a)
+    def a_wins(a: Any, b: Any) -> Any:
+        return a > b
+
+
+class Minimum(_PairwiseExtreme):
+    """elementwise min(a, b)"""
+
+    @staticmethod
+    def pick(xp: Any, a: Any, b: Any) -> Any:
+        return xp.minimum(a, b)
+
+    @staticmethod
+    def a_wins(a: Any, b: Any) -> Any:
+        return a < b
 
 
 class Clip(Function):
