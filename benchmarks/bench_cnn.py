@@ -44,7 +44,8 @@ def make_batch(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------- torch twins (same layer names)
 
-def _torch_model(torch, name: str):
+def torch_seed_net(torch, name: str):
+    """The seed net ``name`` ("seed002" or "seed004") in PyTorch, with tinydl's layer names."""
     tnn = torch.nn
 
     class TorchSeed002(tnn.Module):
@@ -86,7 +87,7 @@ def steps_for(name: str) -> dict[str, Callable[[], float]]:
         torch = None
     if torch is not None:
         torch.manual_seed(0)
-        torch_model = _torch_model(torch, name)
+        torch_model = torch_seed_net(torch, name)
         model.load_state_dict({k: v.detach().numpy() for k, v in torch_model.state_dict().items()})
         torch_opt = torch.optim.Adam(torch_model.parameters(), lr=LR)
         torch_x, torch_y = torch.from_numpy(images), torch.from_numpy(labels)

@@ -13,48 +13,19 @@ from tinydl import nn
 from tinydl.errors import ShapeError
 from tinydl.models import LeNet5, Seed002Net, Seed004Net
 
+from benchmarks.bench_cnn import torch_seed_net  # the same nets in PyTorch (shared with the benchmark)
+
 
 def _copy_from_torch(model, torch_model):
     """Load a torch model's state dict arrays (same names and layouts) into a tinydl model."""
     model.load_state_dict({k: v.detach().numpy() for k, v in torch_model.state_dict().items()})
 
 
-def _torch_seed_nets(torch):
-    tnn = torch.nn
-
-    class TorchSeed002(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2 = tnn.Conv2d(1, 32, 3), tnn.Conv2d(32, 64, 3)
-            self.conv3 = tnn.Conv2d(64, 64, 3)
-            self.fc1, self.fc2 = tnn.Linear(576, 64), tnn.Linear(64, 10)
-
-        def forward(self, x):
-            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-            x = torch.relu(self.conv3(x))
-            return self.fc2(torch.relu(self.fc1(x.flatten(1))))
-
-    class TorchSeed004(tnn.Module):  # seed 004's net with the corrected flatten size
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2 = tnn.Conv2d(3, 32, 3, 1, 1), tnn.Conv2d(32, 64, 3, 1, 1)
-            self.fc1, self.fc2 = tnn.Linear(64 * 8 * 8, 128), tnn.Linear(128, 10)
-
-        def forward(self, x):
-            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-            return self.fc2(torch.relu(self.fc1(x.flatten(1))))
-
-    return TorchSeed002, TorchSeed004
-
-
 @pytest.mark.torch
 @pytest.mark.parametrize("which", ["002", "004"])
 def test_seed_nets_match_torch_with_copied_weights(torch, which):
     torch.manual_seed(0)
-    torch_cls = _torch_seed_nets(torch)[0 if which == "002" else 1]
-    theirs = torch_cls()
+    theirs = torch_seed_net(torch, f"seed{which}")
     ours = Seed002Net() if which == "002" else Seed004Net()
     assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == \
         [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
