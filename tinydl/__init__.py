@@ -26,6 +26,40 @@ from tinydl.ops.shape import (broadcast_to, cat, chunk, concatenate, flatten, pa
                               reshape, split, squeeze, stack, swapaxes, transpose, unsqueeze)
 from tinydl.random import get_rng_state, manual_seed, set_rng_state
 
+# ---- breadth: elementwise math, reductions and scans, selection, shape, linalg ----------------
+from tinydl.creation import empty, empty_like, logspace, randint_like
+from tinydl.ops.arrange import (atleast_1d, atleast_2d, broadcast_shapes, broadcast_tensors,
+                                cartesian_prod, column_stack, diag, diag_embed, diagonal, flip,
+                                fliplr, flipud, hstack, meshgrid, narrow, repeat_interleave, roll,
+                                rot90, row_stack, select, take, tensor_split, tile, trace, tril,
+                                triu, unbind, unflatten, vstack)
+from tinydl.ops.bitwise import (bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,
+                                bitwise_right_shift, bitwise_xor, eq, ge, greater, greater_equal,
+                                gt, le, less, less_equal, logical_and, logical_not, logical_or,
+                                logical_xor, lt, ne, not_equal)
+from tinydl.ops.einsum import einsum
+from tinydl.ops.linalg import (addbmm, addmm, addmv, baddbmm, bmm, cross, det, dot, ger, inner,
+                               kron, mm, mv, outer, tensordot, vdot)
+from tinydl.ops.linalg import inv as inverse
+from tinydl.ops.linalg import torch_norm as norm
+from tinydl.ops.math import (acos, acosh, allclose, arccos, arccosh, arcsin, arcsinh, arctan,
+                             arctan2, arctanh, asin, asinh, atan, atan2, atanh, ceil, clamp,
+                             clamp_max, clamp_min, copysign, cos, cosh, div, divide, equal, erfc,
+                             erfinv, exp2, expm1, fix, floor, floor_divide, fmod, frac, hypot,
+                             isclose, isfinite, isinf, isnan, isneginf, isposinf, isreal, lerp,
+                             log1p, log2, log10, logaddexp, logaddexp2, nan_to_num, reciprocal,
+                             remainder, round, rsqrt, sgn, sign, sin, sinh, square, tan,
+                             true_divide, trunc)
+from tinydl.ops.math import clamp as clip
+from tinydl.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
+from tinydl.ops.selection import (argsort, argwhere, bernoulli, bucketize, gather, index_add,
+                                  index_select, kthvalue, masked_fill, masked_select, median,
+                                  mode, msort, multinomial, nonzero, scatter, scatter_add,
+                                  scatter_reduce, searchsorted, sort, take_along_dim, topk,
+                                  unique, unique_consecutive)
+from tinydl.ops.statistics import (all, amax, amin, aminmax, any, count_nonzero, nanmean, nansum,
+                                   prod, std_mean, sum, var_mean)
+
 float16 = _numpy.float16
 float32 = _numpy.float32
 float64 = _numpy.float64
@@ -36,4 +70,4 @@ long = _numpy.int64
 
 __version__ = "0.1.0"
 
-from tinydl import data, functional, io, metrics, nn, optim, text, train, viz  # noqa: E402  (they use the names above)
+from tinydl import data, functional, io, linalg, metrics, nn, optim, text, train, viz  # noqa: E402  (they use the names above)

@@ -55,30 +55,63 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: An
                   device=device, dtype=_float_dtype(dtype))
 
 
+def _fill_dtype(value: Any, dtype: Any) -> Any:
+    """PyTorch's rule for full: the given dtype, else bool/int64/float32 after the value."""
+    if dtype is not None:
+        return _normalize_dtype(dtype)
+    if isinstance(value, (bool, numpy.bool_)):
+        return numpy.dtype(numpy.bool_)
+    if isinstance(value, (int, numpy.integer)):
+        return numpy.dtype(numpy.int64)
+    return numpy.dtype(DEFAULT_FLOAT)
+
+
 def full(shape: Any, value: float, dtype: Any = None, requires_grad: bool = False,
-         device: Any = None) -> Tensor:
-    """A tensor of ``shape`` filled with ``value``."""
+         device: Any = None, *, fill_value: Any = None) -> Tensor:
+    """A tensor of ``shape`` filled with ``value`` (an int fills int64, a bool bool, as PyTorch)."""
+    value = fill_value if fill_value is not None else value
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return Tensor(numpy.full(shape, value, _float_dtype(dtype)), requires_grad=requires_grad,
-                  device=device, dtype=_float_dtype(dtype))
+    dtype = _fill_dtype(value, dtype)
+    return Tensor(numpy.full(shape, value, dtype), requires_grad=requires_grad,
+                  device=device, dtype=dtype)
 
 
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """A tensor of ``shape`` whose values are not meant to be read (tinydl fills it with zeros)."""
+    return zeros(*shape, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def _like(t: Tensor, value: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+    """``value`` everywhere with t's shape, and t's dtype and device unless given."""
+    dtype = t.dtype if dtype is None else _normalize_dtype(dtype)
+    made = Tensor(t.xp.full(t.shape, value, dtype), dtype=dtype)
+    if device is not None:
+        made = Tensor(made.data, dtype=dtype, device=device)
+    return made.requires_grad_(True) if requires_grad else made
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *,
+               device: Any = None) -> Tensor:
     """Zeros with ``t``'s shape, dtype and device."""
-    dtype = t.dtype if dtype is None else _normalize_dtype(dtype)
-    return Tensor(t.xp.zeros(t.shape, dtype), dtype=dtype, requires_grad=requires_grad)
+    return _like(t, 0, dtype, device, requires_grad)
 
 
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *,
+              device: Any = None) -> Tensor:
     """Ones with ``t``'s shape, dtype and device."""
-    dtype = t.dtype if dtype is None else _normalize_dtype(dtype)
-    return Tensor(t.xp.ones(t.shape, dtype), dtype=dtype, requires_grad=requires_grad)
+    return _like(t, 1, dtype, device, requires_grad)
 
 
-def full_like(t: Tensor, value: float, dtype: Any = None) -> Tensor:
+def full_like(t: Tensor, value: float, dtype: Any = None, *, requires_grad: bool = False,
+              device: Any = None) -> Tensor:
     """``value`` everywhere, with ``t``'s shape, dtype and device."""
-    dtype = t.dtype if dtype is None else _normalize_dtype(dtype)
-    return Tensor(t.xp.full(t.shape, value, dtype), dtype=dtype)
+    return _like(t, value, dtype, device, requires_grad)
+
+
+def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False, *,
+               device: Any = None) -> Tensor:
+    """A tensor shaped like ``t`` whose values are not meant to be read (zeros in tinydl)."""
+    return _like(t, 0, dtype, device, requires_grad)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
@@ -88,14 +121,25 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     return Tensor(values, dtype=dtype, device=device)
 
 
-def linspace(start: float, stop: float, num: int, dtype: Any = None, device: Any = None) -> Tensor:
-    """``num`` evenly spaced values from start to stop inclusive."""
-    return Tensor(numpy.linspace(start, stop, num), dtype=_float_dtype(dtype), device=device)
+def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None, *,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from start to end inclusive (float32 by default)."""
+    values = numpy.linspace(float(start), float(end), int(steps))
+    return Tensor(values, dtype=_float_dtype(dtype), device=device, requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
+def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None,
+             device: Any = None, *, requires_grad: bool = False) -> Tensor:
+    """``steps`` values from base**start to base**end, evenly spaced in the exponent."""
+    values = numpy.power(float(base), numpy.linspace(float(start), float(end), int(steps)))
+    return Tensor(values, dtype=_float_dtype(dtype), device=device, requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, *,
+        requires_grad: bool = False) -> Tensor:
     """The identity matrix (n, m)."""
-    return Tensor(numpy.eye(n, m), dtype=_float_dtype(dtype), device=device)
+    return Tensor(numpy.eye(n, m), dtype=_float_dtype(dtype), device=device,
+                  requires_grad=requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
@@ -110,20 +154,36 @@ def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: An
     return Tensor(values, dtype=_float_dtype(dtype), requires_grad=requires_grad, device=device)
 
 
-def randint(low: int, high: int, shape: Any, device: Any = None) -> Tensor:
-    """Integers in [low, high) of ``shape`` (int64)."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return Tensor(generator().integers(low, high, shape), dtype=numpy.int64, device=device)
+def randint(low: int, high: Any = None, size: Any = None, device: Any = None, *,
+            dtype: Any = None) -> Tensor:
+    """Integers in [low, high) of shape ``size`` (int64); ``randint(high, size)`` starts at 0."""
+    if size is None:  # randint(high, size), PyTorch's short form
+        low, high, size = 0, low, high
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return Tensor(generator().integers(low, high, size),
+                  dtype=numpy.int64 if dtype is None else dtype, device=device)
 
 
-def randn_like(t: Tensor) -> Tensor:
-    """Standard normal samples shaped like ``t`` (same dtype and device)."""
-    return randn(t.shape, dtype=t.dtype, device=t.device)
+def randn_like(t: Tensor, dtype: Any = None, *, device: Any = None) -> Tensor:
+    """Standard normal samples shaped like ``t`` (t's dtype and device unless given)."""
+    return randn(t.shape, dtype=t.dtype if dtype is None else dtype,
+                 device=t.device if device is None else device)
 
 
-def rand_like(t: Tensor) -> Tensor:
-    """Uniform [0, 1) samples shaped like ``t``."""
-    return rand(t.shape, dtype=t.dtype, device=t.device)
+def rand_like(t: Tensor, dtype: Any = None, *, device: Any = None) -> Tensor:
+    """Uniform [0, 1) samples shaped like ``t`` (t's dtype and device unless given)."""
+    return rand(t.shape, dtype=t.dtype if dtype is None else dtype,
+                device=t.device if device is None else device)
+
+
+def randint_like(t: Tensor, low: int, high: int | None = None, *, dtype: Any = None,
+                 device: Any = None) -> Tensor:
+    """Integers in [low, high) shaped like ``t``, in t's dtype (``randint_like(t, high)``: [0, high))."""
+    if high is None:
+        low, high = 0, low
+    dtype = t.dtype if dtype is None else _normalize_dtype(dtype)
+    values = generator().integers(low, high, t.shape)
+    return Tensor(values, dtype=dtype, device=device if device is not None else t.device)
 
 
 def randperm(n: int, device: Any = None) -> Tensor:

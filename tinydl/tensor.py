@@ -498,5 +498,553 @@ class Tensor:
     def matmul(self, other: Any) -> "Tensor":
         return ops.linalg.matmul(self, other)
 
+    # ==== breadth: elementwise math, reductions and scans, selection, shape, linalg ============
+    # (PyTorch's Tensor methods; each calls the function of the same name in tinydl.ops.*)
+
+    # elementwise math (tinydl.ops.math, tinydl.ops.bitwise)
+    def sin(self) -> "Tensor":
+        return ops.math.sin(self)
+
+    def cos(self) -> "Tensor":
+        return ops.math.cos(self)
+
+    def tan(self) -> "Tensor":
+        return ops.math.tan(self)
+
+    def asin(self) -> "Tensor":
+        return ops.math.asin(self)
+
+    def acos(self) -> "Tensor":
+        return ops.math.acos(self)
+
+    def atan(self) -> "Tensor":
+        return ops.math.atan(self)
+
+    arcsin, arccos, arctan = asin, acos, atan
+
+    def atan2(self, other: Any) -> "Tensor":
+        return ops.math.atan2(self, other)
+
+    arctan2 = atan2
+
+    def sinh(self) -> "Tensor":
+        return ops.math.sinh(self)
+
+    def cosh(self) -> "Tensor":
+        return ops.math.cosh(self)
+
+    def asinh(self) -> "Tensor":
+        return ops.math.asinh(self)
+
+    def acosh(self) -> "Tensor":
+        return ops.math.acosh(self)
+
+    def atanh(self) -> "Tensor":
+        return ops.math.atanh(self)
+
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+    def rsqrt(self) -> "Tensor":
+        return ops.math.rsqrt(self)
+
+    def reciprocal(self) -> "Tensor":
+        return ops.math.reciprocal(self)
+
+    def square(self) -> "Tensor":
+        return ops.math.square(self)
+
+    def floor(self) -> "Tensor":
+        return ops.math.floor(self)
+
+    def ceil(self) -> "Tensor":
+        return ops.math.ceil(self)
+
+    def round(self, decimals: int = 0) -> "Tensor":
+        return ops.math.round(self, decimals=decimals)
+
+    def trunc(self) -> "Tensor":
+        return ops.math.trunc(self)
+
+    fix = trunc
+
+    def frac(self) -> "Tensor":
+        return ops.math.frac(self)
+
+    def sign(self) -> "Tensor":
+        return ops.math.sign(self)
+
+    sgn = sign
+
+    def log2(self) -> "Tensor":
+        return ops.math.log2(self)
+
+    def log10(self) -> "Tensor":
+        return ops.math.log10(self)
+
+    def log1p(self) -> "Tensor":
+        return ops.math.log1p(self)
+
+    def expm1(self) -> "Tensor":
+        return ops.math.expm1(self)
+
+    def exp2(self) -> "Tensor":
+        return ops.math.exp2(self)
+
+    def erf(self) -> "Tensor":
+        return ops.elementwise.erf(self)
+
+    def erfc(self) -> "Tensor":
+        return ops.math.erfc(self)
+
+    def erfinv(self) -> "Tensor":
+        return ops.math.erfinv(self)
+
+    def hypot(self, other: Any) -> "Tensor":
+        return ops.math.hypot(self, other)
+
+    def logaddexp(self, other: Any) -> "Tensor":
+        return ops.math.logaddexp(self, other)
+
+    def logaddexp2(self, other: Any) -> "Tensor":
+        return ops.math.logaddexp2(self, other)
+
+    def lerp(self, end: Any, weight: Any) -> "Tensor":
+        return ops.math.lerp(self, end, weight)
+
+    def copysign(self, other: Any) -> "Tensor":
+        return ops.math.copysign(self, other)
+
+    def fmod(self, other: Any) -> "Tensor":
+        return ops.math.fmod(self, other)
+
+    def remainder(self, other: Any) -> "Tensor":
+        return ops.math.remainder(self, other)
+
+    def floor_divide(self, other: Any) -> "Tensor":
+        return ops.math.floor_divide(self, other)
+
+    def add(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+        return ops.elementwise.add(self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+        return ops.elementwise.sub(self, other if alpha == 1 else other * alpha)
+
+    subtract = sub
+
+    def mul(self, other: Any) -> "Tensor":
+        return ops.elementwise.mul(self, other)
+
+    multiply = mul
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> "Tensor":
+        return ops.math.div(self, other, rounding_mode=rounding_mode)
+
+    divide = true_divide = div
+
+    def neg(self) -> "Tensor":
+        return ops.elementwise.neg(self)
+
+    negative = neg
+
+    def clamp(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002 (PyTorch names)
+        return ops.math.clamp(self, min, max)
+
+    clip = clamp
+
+    def clamp_min(self, min: Any) -> "Tensor":  # noqa: A002
+        return ops.math.clamp(self, min=min)
+
+    def clamp_max(self, max: Any) -> "Tensor":  # noqa: A002
+        return ops.math.clamp(self, max=max)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> "Tensor":
+        return ops.math.nan_to_num(self, nan, posinf, neginf)
+
+    def isnan(self) -> "Tensor":
+        return ops.math.isnan(self)
+
+    def isinf(self) -> "Tensor":
+        return ops.math.isinf(self)
+
+    def isposinf(self) -> "Tensor":
+        return ops.math.isposinf(self)
+
+    def isneginf(self) -> "Tensor":
+        return ops.math.isneginf(self)
+
+    def isfinite(self) -> "Tensor":
+        return ops.math.isfinite(self)
+
+    def isclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
+                equal_nan: bool = False) -> "Tensor":
+        return ops.math.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
+                 equal_nan: bool = False) -> bool:
+        return ops.math.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other: Any) -> bool:
+        return ops.math.equal(self, other)
+
+    def eq(self, other: Any) -> "Tensor":
+        return ops.bitwise.eq(self, other)
+
+    def ne(self, other: Any) -> "Tensor":
+        return ops.bitwise.ne(self, other)
+
+    def lt(self, other: Any) -> "Tensor":
+        return ops.bitwise.lt(self, other)
+
+    def le(self, other: Any) -> "Tensor":
+        return ops.bitwise.le(self, other)
+
+    def gt(self, other: Any) -> "Tensor":
+        return ops.bitwise.gt(self, other)
+
+    def ge(self, other: Any) -> "Tensor":
+        return ops.bitwise.ge(self, other)
+
+    greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+    def bitwise_and(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_and(self, other)
+
+    def bitwise_or(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_or(self, other)
+
+    def bitwise_xor(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_xor(self, other)
+
+    def bitwise_not(self) -> "Tensor":
+        return ops.bitwise.bitwise_not(self)
+
+    def bitwise_left_shift(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_right_shift(self, other)
+
+    def logical_and(self, other: Any) -> "Tensor":
+        return ops.bitwise.logical_and(self, other)
+
+    def logical_or(self, other: Any) -> "Tensor":
+        return ops.bitwise.logical_or(self, other)
+
+    def logical_xor(self, other: Any) -> "Tensor":
+        return ops.bitwise.logical_xor(self, other)
+
+    def logical_not(self) -> "Tensor":
+        return ops.bitwise.logical_not(self)
+
+    # operators: & | ^ ~ << >> need integer or bool tensors; // and % as in Python
+    __and__ = bitwise_and
+    __or__ = bitwise_or
+    __xor__ = bitwise_xor
+    __invert__ = bitwise_not
+    __lshift__ = bitwise_left_shift
+    __rshift__ = bitwise_right_shift
+    __floordiv__ = floor_divide
+    __mod__ = remainder
+
+    def __rand__(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_and(other, self)
+
+    def __ror__(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_or(other, self)
+
+    def __rxor__(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_xor(other, self)
+
+    def __rlshift__(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_left_shift(other, self)
+
+    def __rrshift__(self, other: Any) -> "Tensor":
+        return ops.bitwise.bitwise_right_shift(other, self)
+
+    def __rfloordiv__(self, other: Any) -> "Tensor":
+        return ops.math.floor_divide(other, self)
+
+    def __rmod__(self, other: Any) -> "Tensor":
+        return ops.math.remainder(other, self)
+
+    # reductions and scans (tinydl.ops.statistics, tinydl.ops.scan)
+    def sum(self, *args: Any, dtype: Any = None, **kwargs: Any) -> "Tensor":  # noqa: F811 (adds dtype=)
+        return ops.statistics.sum(self, *args, dtype=dtype, **kwargs)
+
+    def prod(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
+        return ops.statistics.prod(self, dim, keepdim, dtype=dtype)
+
+    def nansum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
+        return ops.statistics.nansum(self, dim, keepdim, dtype=dtype)
+
+    def nanmean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
+        return ops.statistics.nanmean(self, dim, keepdim, dtype=dtype)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> "Tensor":  # noqa: F811 (adds dim=)
+        return ops.statistics.any(self, dim, keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> "Tensor":  # noqa: F811 (adds dim=)
+        return ops.statistics.all(self, dim, keepdim)
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> "Tensor":
+        return ops.statistics.amax(self, dim, keepdim)
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> "Tensor":
+        return ops.statistics.amin(self, dim, keepdim)
+
+    def aminmax(self, *, dim: Any = None, keepdim: bool = False) -> tuple:
+        return ops.statistics.aminmax(self, dim=dim, keepdim=keepdim)
+
+    def count_nonzero(self, dim: Any = None) -> "Tensor":
+        return ops.statistics.count_nonzero(self, dim)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False,
+             dtype: Any = None) -> "Tensor":
+        return ops.linalg.torch_norm(self, p, dim, keepdim, dtype)
+
+    def cumsum(self, dim: int, *, dtype: Any = None) -> "Tensor":
+        return ops.scan.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype: Any = None) -> "Tensor":
+        return ops.scan.cumprod(self, dim, dtype=dtype)
+
+    def cummax(self, dim: int) -> tuple:
+        return ops.scan.cummax(self, dim)
+
+    def cummin(self, dim: int) -> tuple:
+        return ops.scan.cummin(self, dim)
+
+    def logcumsumexp(self, dim: int) -> "Tensor":
+        return ops.scan.logcumsumexp(self, dim)
+
+    def median(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return ops.selection.median(self, dim, keepdim)
+
+    def mode(self, dim: int = -1, keepdim: bool = False) -> tuple:
+        return ops.selection.mode(self, dim, keepdim)
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> tuple:
+        return ops.selection.kthvalue(self, k, dim, keepdim)
+
+    # sorting and selection (tinydl.ops.selection)
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> tuple:
+        return ops.selection.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> "Tensor":
+        return ops.selection.argsort(self, dim, descending, stable)
+
+    def msort(self) -> "Tensor":
+        return ops.selection.msort(self)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple:  # noqa: A002
+        return ops.selection.topk(self, k, dim, largest, sorted)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+               return_counts: bool = False, dim: Any = None) -> Any:
+        return ops.selection.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def unique_consecutive(self, return_inverse: bool = False, return_counts: bool = False) -> Any:
+        return ops.selection.unique_consecutive(self, return_inverse, return_counts)
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return ops.selection.nonzero(self, as_tuple=as_tuple)
+
+    def argwhere(self) -> "Tensor":
+        return ops.selection.argwhere(self)
+
+    def gather(self, dim: int, index: Any) -> "Tensor":
+        return ops.selection.gather(self, dim, index)
+
+    def scatter(self, dim: int, index: Any, src: Any = None, *, value: Any = None,
+                reduce: str | None = None) -> "Tensor":
+        return ops.selection.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add(self, dim: int, index: Any, src: "Tensor") -> "Tensor":
+        return ops.selection.scatter_add(self, dim, index, src)
+
+    def scatter_reduce(self, dim: int, index: Any, src: "Tensor", reduce: str, *,
+                       include_self: bool = True) -> "Tensor":
+        return ops.selection.scatter_reduce(self, dim, index, src, reduce,
+                                            include_self=include_self)
+
+    def index_select(self, dim: int, index: Any) -> "Tensor":
+        return ops.selection.index_select(self, dim, index)
+
+    def index_add(self, dim: int, index: Any, source: "Tensor", *, alpha: Any = 1) -> "Tensor":
+        return ops.selection.index_add(self, dim, index, source, alpha=alpha)
+
+    def take_along_dim(self, indices: Any, dim: Any = None) -> "Tensor":
+        return ops.selection.take_along_dim(self, indices, dim)
+
+    def take(self, index: Any) -> "Tensor":
+        return ops.arrange.take(self, index)
+
+    def masked_fill(self, mask: Any, value: Any) -> "Tensor":
+        return ops.selection.masked_fill(self, mask, value)
+
+    def masked_select(self, mask: Any) -> "Tensor":
+        return ops.selection.masked_select(self, mask)
+
+    def multinomial(self, num_samples: int, replacement: bool = False) -> "Tensor":
+        return ops.selection.multinomial(self, num_samples, replacement)
+
+    def bernoulli(self, p: Any = None) -> "Tensor":
+        return ops.selection.bernoulli(self, p)
+
+    # shape (tinydl.ops.arrange) and creation from an existing tensor
+    def contiguous(self) -> "Tensor":
+        """The same tensor (tinydl's arrays are always usable as they are)."""
+        return self
+
+    def is_contiguous(self) -> bool:
+        return True
+
+    def t(self) -> "Tensor":
+        """Transpose of a matrix (tensors with fewer than 2 dims come back unchanged)."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with <= 2 dims, got shape {self.shape}; use "
+                             "transpose(dim0, dim1) or .mT")
+        return ops.shape.transpose(self) if self.ndim == 2 else self
+
+    def view_as(self, other: "Tensor") -> "Tensor":
+        return ops.shape.reshape(self, other.shape)
+
+    reshape_as = view_as
+
+    def expand_as(self, other: "Tensor") -> "Tensor":
+        return ops.shape.broadcast_to(self, other.shape)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.astype(other.dtype)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple:
+        return ops.shape.chunk(self, chunks, dim)
+
+    def tensor_split(self, indices_or_sections: Any, dim: int = 0) -> tuple:
+        return ops.arrange.tensor_split(self, indices_or_sections, dim)
+
+    def unbind(self, dim: int = 0) -> tuple:
+        return ops.arrange.unbind(self, dim)
+
+    def unflatten(self, dim: int, sizes: Any) -> "Tensor":
+        return ops.arrange.unflatten(self, dim, sizes)
+
+    def narrow(self, dim: int, start: int, length: int) -> "Tensor":
+        return ops.arrange.narrow(self, dim, start, length)
+
+    def select(self, dim: int, index: int) -> "Tensor":
+        return ops.arrange.select(self, dim, index)
+
+    def flip(self, *dims: Any) -> "Tensor":
+        return ops.arrange.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def fliplr(self) -> "Tensor":
+        return ops.arrange.fliplr(self)
+
+    def flipud(self) -> "Tensor":
+        return ops.arrange.flipud(self)
+
+    def roll(self, shifts: Any, dims: Any = None) -> "Tensor":
+        return ops.arrange.roll(self, shifts, dims)
+
+    def rot90(self, k: int = 1, dims: Any = (0, 1)) -> "Tensor":
+        return ops.arrange.rot90(self, k, dims)
+
+    def repeat(self, *sizes: Any) -> "Tensor":
+        return ops.arrange.repeat(self, *sizes)
+
+    def tile(self, *dims: Any) -> "Tensor":
+        return ops.arrange.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int)
+                                else dims)
+
+    def repeat_interleave(self, repeats: Any, dim: Any = None, *,
+                          output_size: Any = None) -> "Tensor":
+        return ops.arrange.repeat_interleave(self, repeats, dim)
+
+    def tril(self, diagonal: int = 0) -> "Tensor":
+        return ops.arrange.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> "Tensor":
+        return ops.arrange.triu(self, diagonal)
+
+    def diag(self, diagonal: int = 0) -> "Tensor":
+        return ops.arrange.diag(self, diagonal)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> "Tensor":
+        return ops.arrange.diagonal(self, offset, dim1, dim2)
+
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> "Tensor":
+        return ops.arrange.diag_embed(self, offset, dim1, dim2)
+
+    def trace(self) -> "Tensor":
+        return ops.arrange.trace(self)
+
+    def _new(self, values: Any, dtype: Any, device: Any, requires_grad: bool) -> "Tensor":
+        made = Tensor(values, dtype=self.dtype if dtype is None else dtype,
+                      device=self.device if device is None else device)
+        return made.requires_grad_(True) if requires_grad else made
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False) -> "Tensor":
+        """Zeros of ``size`` with this tensor's dtype and device (unless given)."""
+        return self._new(numpy.zeros(ops.shape._shape_arg(size)), dtype, device, requires_grad)
+
+    new_empty = new_zeros
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> "Tensor":
+        """Ones of ``size`` with this tensor's dtype and device (unless given)."""
+        return self._new(numpy.ones(ops.shape._shape_arg(size)), dtype, device, requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> "Tensor":
+        """``fill_value`` everywhere in ``size``, with this tensor's dtype and device."""
+        return self._new(numpy.full(tuple(size), fill_value), dtype, device, requires_grad)
+
+    def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None,
+                   requires_grad: bool = False) -> "Tensor":
+        """A copy of ``data`` with this tensor's dtype and device (unless given)."""
+        data = backend.as_numpy(data) if isinstance(data, Tensor) else numpy.array(data)
+        return self._new(data, dtype, device, requires_grad)
+
+    # linear algebra (tinydl.ops.linalg)
+    def mm(self, mat2: Any) -> "Tensor":
+        return ops.linalg.mm(self, mat2)
+
+    def bmm(self, mat2: Any) -> "Tensor":
+        return ops.linalg.bmm(self, mat2)
+
+    def mv(self, vec: Any) -> "Tensor":
+        return ops.linalg.mv(self, vec)
+
+    def dot(self, other: Any) -> "Tensor":
+        return ops.linalg.dot(self, other)
+
+    def outer(self, vec2: Any) -> "Tensor":
+        return ops.linalg.outer(self, vec2)
+
+    def inner(self, other: Any) -> "Tensor":
+        return ops.linalg.inner(self, other)
+
+    def cross(self, other: Any, dim: Any = None) -> "Tensor":
+        return ops.linalg.cross(self, other, dim)
+
+    def kron(self, other: Any) -> "Tensor":
+        return ops.linalg.kron(self, other)
+
+    def addmm(self, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> "Tensor":
+        return ops.linalg.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> "Tensor":
+        return ops.linalg.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def det(self) -> "Tensor":
+        return ops.linalg.det(self)
+
+    def inverse(self) -> "Tensor":
+        return ops.linalg.inv(self)
+
+    # ==== end of the breadth block =============================================================
+
 
 from tinydl import autograd, ops  # noqa: E402  (both need Tensor defined first)

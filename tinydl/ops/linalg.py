@@ -1,12 +1,15 @@
 """Matrix multiplication: 1-D, 2-D and batched (batch dims broadcast), through BLAS."""
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy
 
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
-from tinydl.errors import ShapeError
-from tinydl.ops.common import binary_operands
+from tinydl.errors import DTypeError, ShapeError
+from tinydl.ops.common import as_tensor, binary_operands
 from tinydl.tensor import Tensor
 
 
@@ -71,3 +74,354 @@ def matmul(a: Any, b: Any) -> Tensor:
     a, b = binary_operands(a, b)
     _check_matmul_shapes(a.shape, b.shape)
     return MatMul.apply(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Products with PyTorch's names (compositions of matmul, with each one's shape contract)
+# ---------------------------------------------------------------------------------------------
+
+
+def _require_dims(op: str, fix: str, **tensors: Tensor) -> None:
+    """Raise a ShapeError naming ``op`` unless each tensor has the number of dims asked for."""
+    for label, (tensor, ndim) in tensors.items():
+        if tensor.ndim != ndim:
+            shapes = ", ".join(f"{name} {t.shape}" for name, (t, _) in tensors.items())
+            raise ShapeError(f"{op}: {label} must be {ndim}-D, got shape {tensor.shape} "
+                             f"({shapes}); {fix}")
+
+
+def mm(input: Any, mat2: Any) -> Tensor:  # noqa: A002 (PyTorch's argument names)
+    """Matrix product of two 2-D tensors: (n, k) @ (k, m) -> (n, m) (no broadcasting)."""
+    a, b = binary_operands(input, mat2)
+    _require_dims("mm", "use matmul (@) for vectors or batches", input=(a, 2), mat2=(b, 2))
+    return matmul(a, b)
+
+
+def bmm(input: Any, mat2: Any) -> Tensor:  # noqa: A002
+    """Batched matrix product: (b, n, k) @ (b, k, m) -> (b, n, m); batch sizes must match."""
+    a, b = binary_operands(input, mat2)
+    _require_dims("bmm", "use matmul (@) to broadcast", input=(a, 3), mat2=(b, 3))
+    if a.shape[0] != b.shape[0]:
+        raise ShapeError(f"bmm: batch sizes differ: input {a.shape} and mat2 {b.shape}; bmm does "
+                         "not broadcast (use matmul)")
+    return matmul(a, b)
+
+
+def mv(input: Any, vec: Any) -> Tensor:  # noqa: A002
+    """Matrix times vector: (n, m) @ (m,) -> (n,)."""
+    a, v = binary_operands(input, vec)
+    _require_dims("mv", "use matmul (@) for other shapes", input=(a, 2), vec=(v, 1))
+    return matmul(a, v)
+
+
+def dot(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Dot product of two 1-D tensors of one length: a 0-d tensor."""
+    a, b = binary_operands(input, other)
+    _require_dims("dot", "flatten them first or use matmul/inner", input=(a, 1), other=(b, 1))
+    return matmul(a, b)
+
+
+vdot = dot
+
+
+def outer(input: Any, vec2: Any) -> Tensor:  # noqa: A002
+    """Outer product of two 1-D tensors: (n,) x (m,) -> (n, m)."""
+    a, b = binary_operands(input, vec2)
+    _require_dims("outer", "flatten them first", input=(a, 1), vec2=(b, 1))
+    return a.unsqueeze(1) * b.unsqueeze(0)
+
+
+ger = outer
+
+
+def inner(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Sum over the last dims: (..a, k) x (..b, k) -> (..a, ..b); a product for 0-d inputs."""
+    a, b = binary_operands(input, other)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return tensordot(a, b, dims=([-1], [-1]))
+
+
+def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
+    """Contract ``dims`` (a count of a's last and b's first dims, or two lists) of a and b."""
+    a, b = binary_operands(a, b)
+    if isinstance(dims, int):
+        if dims < 0 or dims > min(a.ndim, b.ndim):
+            raise ShapeError(f"tensordot: dims={dims} does not fit shapes {a.shape} and {b.shape}")
+        dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
+    dims_a = [d % a.ndim for d in dims_a]
+    dims_b = [d % b.ndim for d in dims_b]
+    if len(dims_a) != len(dims_b) or any(a.shape[i] != b.shape[j] for i, j in zip(dims_a, dims_b)):
+        raise ShapeError(f"tensordot: contracted dims {dims_a} of {a.shape} and {dims_b} of "
+                         f"{b.shape} must have equal sizes")
+    free_a = [d for d in range(a.ndim) if d not in dims_a]
+    free_b = [d for d in range(b.ndim) if d not in dims_b]
+    size = 1
+    for d in dims_a:
+        size *= a.shape[d]
+    left = a.permute(free_a + dims_a).reshape(-1, size)
+    right = b.permute(dims_b + free_b).reshape(size, -1)
+    return (left @ right).reshape(tuple(a.shape[d] for d in free_a) +
+                                  tuple(b.shape[d] for d in free_b))
+
+
+def cross(input: Any, other: Any, dim: int | None = None) -> Tensor:  # noqa: A002
+    """Cross product of 3-vectors along ``dim`` (default: the first dim of size 3)."""
+    a, b = binary_operands(input, other)
+    shape = tuple(numpy.broadcast_shapes(a.shape, b.shape))
+    a, b = a.broadcast_to(shape), b.broadcast_to(shape)
+    if dim is None:
+        dim = next((i for i, n in enumerate(shape) if n == 3), None)
+        if dim is None:
+            raise ShapeError(f"cross: no dim of size 3 in shape {shape}")
+    dim %= max(len(shape), 1)
+    if shape[dim] != 3:
+        raise ShapeError(f"cross: dim {dim} of shape {shape} has size {shape[dim]}, not 3")
+
+    def part(t: Tensor, i: int) -> Tensor:
+        return t[(slice(None),) * dim + (i,)]
+
+    pieces = [part(a, (i + 1) % 3) * part(b, (i + 2) % 3) - part(a, (i + 2) % 3) * part(b, (i + 1) % 3)
+              for i in range(3)]
+    from tinydl.ops.shape import stack  # noqa: PLC0415 (shape is a sibling)
+
+    return stack(pieces, axis=dim)
+
+
+def kron(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Kronecker product: every element of input times the whole of other, laid out in blocks."""
+    a, b = binary_operands(input, other)
+    ndim = max(a.ndim, b.ndim)
+    a = a.reshape((1,) * (ndim - a.ndim) + a.shape)
+    b = b.reshape((1,) * (ndim - b.ndim) + b.shape)
+    # (a0, 1, a1, 1, ...) * (1, b0, 1, b1, ...) -> (a0*b0, a1*b1, ...)
+    a_spread = a.reshape(tuple(x for n in a.shape for x in (n, 1)))
+    b_spread = b.reshape(tuple(x for n in b.shape for x in (1, n)))
+    return (a_spread * b_spread).reshape(tuple(n * m for n, m in zip(a.shape, b.shape)))
+
+
+def addmm(input: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * (mat1 @ mat2), mat1 and mat2 2-D; input broadcasts."""
+    return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
+
+
+def baddbmm(input: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * bmm(batch1, batch2); input broadcasts to (b, n, m)."""
+    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+
+
+def addmv(input: Any, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * (mat @ vec)."""
+    return _scaled_sum(input, mv(mat, vec), beta, alpha)
+
+
+def addbmm(input: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * sum over the batch of bmm(batch1, batch2)."""
+    return _scaled_sum(input, bmm(batch1, batch2).sum(dim=0), beta, alpha)
+
+
+def _scaled_sum(input: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:  # noqa: A002
+    scaled = product if alpha == 1 else product * alpha
+    if beta == 0:  # PyTorch ignores input then, even NaN in it
+        return scaled
+    return (input if beta == 1 else input * beta) + scaled
+
+
+# ---------------------------------------------------------------------------------------------
+# Norms, inverse, determinant, solve (the tinydl.linalg namespace calls these)
+# ---------------------------------------------------------------------------------------------
+
+
+class VectorNorm(Function):
+    """(sum |a|^p)^(1/p) over ``axes`` for a finite p > 0.
+
+    Gradient sign(a) |a|^(p-1) / norm^(p-1), taken as 0 where the norm is 0 (as in PyTorch).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, ord: float = 2.0, axes: Any = None,  # noqa: A002
+                keepdims: bool = False) -> Any:
+        xp = get_array_module(a)
+        if ord == 2:
+            return xp.sqrt(xp.sum(a * a, axis=axes, keepdims=keepdims))
+        return xp.sum(xp.abs(a) ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        from tinydl.ops.elementwise import where  # noqa: PLC0415 (sibling module)
+        from tinydl.ops.reduce import _expand_grad, _kept_shape  # noqa: PLC0415
+
+        a = ctx.inputs[0]
+        p, axes = ctx.params["ord"], ctx.params["axes"]
+        norm = VectorNorm.apply(a, ord=p, axes=axes, keepdims=True)
+        zero = norm.data == 0
+        safe = where(zero, 1.0, norm)
+        grad = _expand_grad(grad.reshape(_kept_shape(a.shape, axes)), a.shape, axes)
+        if p == 2:
+            direction = a / safe
+        else:
+            direction = Tensor(a.xp.sign(a.data)) * a.abs() ** (p - 1) / safe ** (p - 1)
+        return grad * where(zero, 0.0, direction)
+
+
+def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,  # noqa: A002
+                dtype: Any = None) -> Tensor:
+    """The p-norm of x over ``dim`` (all elements by default): ord 2, 1, inf, -inf, 0 or any p."""
+    from tinydl.ops.common import normalize_axes  # noqa: PLC0415
+
+    x = as_tensor(x)
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.dtype.kind not in "fc":
+        raise DTypeError(f"vector_norm: needs a floating tensor, got {x.dtype}; convert it "
+                         "with .float()")
+    axes = normalize_axes(dim, x.ndim, "vector_norm") if x.ndim else None
+    if ord in (math.inf, -math.inf):
+        magnitude = x.abs()
+        pick = magnitude.amax if ord > 0 else magnitude.amin
+        return pick(dim=axes if axes is not None else tuple(range(x.ndim)), keepdim=keepdim)
+    if ord == 0:
+        count = (x.data != 0).sum(axis=axes, keepdims=keepdim).astype(x.dtype)
+        return (x * 0).abs().sum(dim=axes, keepdim=keepdim) + Tensor(count)
+    if ord < 0:  # (sum |x|^p)^(1/p) with negative p: composed, no zero handling needed
+        return (x.abs() ** ord).sum(dim=axes, keepdim=keepdim) ** (1.0 / ord)
+    return VectorNorm.apply(x, ord=float(ord), axes=axes, keepdims=keepdim)
+
+
+def matrix_norm(A: Any, ord: Any = "fro", dim: tuple = (-2, -1), keepdim: bool = False, *,  # noqa: N803,A002
+                dtype: Any = None) -> Tensor:
+    """Norm of the matrices in the last two dims: 'fro', 1, -1, inf, -inf (max/min abs
+    column or row sum). 'nuc', 2 and -2 need singular values, which tinydl does not have."""
+    A = as_tensor(A)  # noqa: N806
+    if A.ndim < 2:
+        raise ShapeError(f"matrix_norm: needs a tensor with at least 2 dims, got {A.shape}")
+    rows, cols = (d % A.ndim for d in dim)
+    if ord == "fro":
+        return vector_norm(A, 2, (rows, cols), keepdim, dtype=dtype)
+    if ord in ("nuc", 2, -2):
+        raise NotImplementedError(f"matrix_norm: ord={ord!r} needs an SVD, which tinydl does not "
+                                  "implement; use ord='fro', 1 or inf")
+    if ord not in (1, -1, math.inf, -math.inf):
+        raise ValueError(f"matrix_norm: ord must be 'fro', 1, -1, inf or -inf, got {ord!r}")
+    summed_dim, over_dim = (rows, cols) if abs(ord) == 1 else (cols, rows)
+    sums = A.abs().sum(dim=summed_dim, keepdim=True)
+    pick = sums.amax if ord > 0 else sums.amin
+    out = pick(dim=over_dim, keepdim=True)
+    return out if keepdim else out.squeeze(dim=(rows, cols))
+
+
+def norm(A: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *,  # noqa: N803,A002
+         dtype: Any = None) -> Tensor:
+    """linalg.norm: a vector norm, or a matrix norm when ``dim`` is a pair (or A is 2-D and
+    ``ord`` is given). Without ord: the 2-norm of all elements."""
+    A = as_tensor(A)  # noqa: N806
+    if isinstance(dim, (tuple, list)) and len(dim) == 2 or (dim is None and ord is not None
+                                                             and A.ndim == 2):
+        return matrix_norm(A, "fro" if ord is None else ord, tuple(dim or (-2, -1)), keepdim,
+                           dtype=dtype)
+    if isinstance(ord, str):
+        raise ValueError(f"norm: ord={ord!r} is a matrix norm; give a pair of dims")
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+
+
+def torch_norm(input: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False,  # noqa: A002
+               dtype: Any = None) -> Tensor:
+    """``torch.norm``: p-norm over ``dim`` (all elements by default); 'fro' is the 2-norm."""
+    if p == "nuc":
+        return matrix_norm(input, "nuc", tuple(dim or (-2, -1)), keepdim, dtype=dtype)
+    return vector_norm(input, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
+
+
+def _square_matrices(op: str, A: Tensor) -> None:  # noqa: N803
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ShapeError(f"{op}: needs square matrices in the last two dims, got shape {A.shape}")
+    if A.dtype.kind not in "fc":
+        raise DTypeError(f"{op}: needs a floating tensor, got {A.dtype}; convert with .float()")
+
+
+def _linalg_call(op: str, fn: Any, *arrays: Any) -> Any:
+    try:
+        return fn(*arrays)
+    except Exception as err:  # LinAlgError on NumPy, on CuPy its own
+        if "singular" in str(err).lower():
+            raise ValueError(f"{op}: the matrix is singular (not invertible); check for "
+                             "repeated rows/columns or add a small multiple of the identity") from None
+        raise
+
+
+class Inv(Function):
+    """A^-1 of square matrices (batched); d(A^-1) = -A^-1 dA A^-1, so dA = -A^-T G A^-T."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        return _linalg_call("inv", get_array_module(a).linalg.inv, a)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        inverse_t = inv(ctx.inputs[0]).swapaxes(-1, -2)
+        return -(inverse_t @ grad @ inverse_t)
+
+
+class Det(Function):
+    """det(A) of square matrices (batched); d det / dA = det(A) A^-T (A invertible)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any) -> Any:
+        return get_array_module(a).linalg.det(a)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        a = ctx.inputs[0]
+        scale = (grad * det(a)).unsqueeze(-1).unsqueeze(-1)
+        return scale * inv(a).swapaxes(-1, -2)
+
+
+class Solve(Function):
+    """X with A X = B (A square, batched; B (..., n, k)). dB = A^-T G, dA = -dB X^T."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        return _linalg_call("solve", get_array_module(a).linalg.solve, a, b)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> tuple:
+        a, _ = ctx.inputs
+        grad_b = solve(a.swapaxes(-1, -2), grad)
+        grad_a = None
+        if ctx.needs_input_grad[0]:
+            grad_a = -(grad_b @ solve(a, ctx.inputs[1]).swapaxes(-1, -2))
+        return grad_a, grad_b
+
+
+def inv(A: Any) -> Tensor:  # noqa: N803
+    """The inverse of square matrices (..., n, n)."""
+    A = as_tensor(A)  # noqa: N806
+    _square_matrices("inv", A)
+    return Inv.apply(A)
+
+
+def det(A: Any) -> Tensor:  # noqa: N803
+    """The determinant of square matrices: (..., n, n) -> (...)."""
+    A = as_tensor(A)  # noqa: N806
+    _square_matrices("det", A)
+    return Det.apply(A)
+
+
+def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:  # noqa: N803
+    """X with A @ X = B. A: (..., n, n); B: (..., n, k), or (..., n) for one right-hand side."""
+    A, B = binary_operands(A, B)  # noqa: N806
+    _square_matrices("solve", A)
+    if not left:
+        raise NotImplementedError("solve: left=False is not supported; solve A^T X^T = B^T")
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
+    rhs = B.unsqueeze(-1) if vector else B
+    if rhs.shape[-2] != A.shape[-1]:
+        raise ShapeError(f"solve: A of shape {A.shape} and B of shape {B.shape} do not fit: "
+                         f"B needs {A.shape[-1]} rows")
+    batch = tuple(numpy.broadcast_shapes(A.shape[:-2], rhs.shape[:-2]))
+    A = A.broadcast_to(batch + A.shape[-2:])  # noqa: N806
+    rhs = rhs.broadcast_to(batch + rhs.shape[-2:])
+    out = Solve.apply(A, rhs)
+    return out.squeeze(-1) if vector else out

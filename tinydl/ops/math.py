@@ -1,0 +1,606 @@
+"""Elementwise math beyond the core: trigonometry, logs and exps, rounding, remainders, tests.
+
+A primitive (a Function) where the derivative needs its own formula: sin, cos, tan, the
+inverse and hyperbolic functions, log1p, expm1, erfc, erfinv, atan2, the remainders and the
+rounding family (whose gradient is zero, as in PyTorch). Everything else is a composition of
+primitives, so its gradient follows: log2(x) = log(x) / ln 2, lerp, hypot, logaddexp, ...
+
+Integer and bool inputs to a function whose result is fractional (sin of an int tensor) give
+float32, PyTorch's default float dtype.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy
+
+from tinydl import backend
+from tinydl.autograd import Context, Function
+from tinydl.backend import get_array_module
+from tinydl.errors import DTypeError, GraphError
+from tinydl.ops.common import as_tensor, binary_operands
+from tinydl.ops.elementwise import abs as absolute
+from tinydl.ops.elementwise import cast, clip, exp, log, maximum, minimum, sqrt, where
+from tinydl.tensor import DEFAULT_FLOAT, Tensor
+
+
+def floating(x: Any) -> Tensor:
+    """``x`` as a floating tensor: integer and bool tensors become float32 (PyTorch's default)."""
+    x = as_tensor(x)
+    return x if x.dtype.kind in "fc" else cast(x, numpy.dtype(DEFAULT_FLOAT))
+
+
+class _Unary(Function):
+    """f(a) elementwise. Subclasses give ``compute(xp, a)`` and ``derivative(a)`` (tinydl ops)."""
+
+    @staticmethod
+    def compute(xp: Any, a: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def derivative(a: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def forward(cls, ctx: Context, a: Any) -> Any:
+        return cls.compute(get_array_module(a), a)
+
+    @classmethod
+    def backward(cls, ctx: Context, grad: Tensor) -> Tensor:
+        return grad * cls.derivative(ctx.inputs[0])
+
+
+class Sin(_Unary):
+    """sin(a); d/da = cos(a)"""
+    compute = staticmethod(lambda xp, a: xp.sin(a))
+    derivative = staticmethod(lambda a: cos(a))
+
+
+class Cos(_Unary):
+    """cos(a); d/da = -sin(a)"""
+    compute = staticmethod(lambda xp, a: xp.cos(a))
+    derivative = staticmethod(lambda a: -sin(a))
+
+
+class Tan(_Unary):
+    """tan(a); d/da = 1 + tan(a)^2"""
+    compute = staticmethod(lambda xp, a: xp.tan(a))
+    derivative = staticmethod(lambda a: 1.0 + tan(a) ** 2)
+
+
+class Asin(_Unary):
+    """arcsin(a) on [-1, 1]; d/da = 1 / sqrt(1 - a^2)"""
+    compute = staticmethod(lambda xp, a: xp.arcsin(a))
+    derivative = staticmethod(lambda a: (1.0 - a * a).rsqrt())
+
+
+class Acos(_Unary):
+    """arccos(a) on [-1, 1]; d/da = -1 / sqrt(1 - a^2)"""
+    compute = staticmethod(lambda xp, a: xp.arccos(a))
+    derivative = staticmethod(lambda a: -(1.0 - a * a).rsqrt())
+
+
+class Atan(_Unary):
+    """arctan(a); d/da = 1 / (1 + a^2)"""
+    compute = staticmethod(lambda xp, a: xp.arctan(a))
+    derivative = staticmethod(lambda a: 1.0 / (1.0 + a * a))
+
+
+class Sinh(_Unary):
+    """sinh(a); d/da = cosh(a)"""
+    compute = staticmethod(lambda xp, a: xp.sinh(a))
+    derivative = staticmethod(lambda a: cosh(a))
+
+
+class Cosh(_Unary):
+    """cosh(a); d/da = sinh(a)"""
+    compute = staticmethod(lambda xp, a: xp.cosh(a))
+    derivative = staticmethod(lambda a: sinh(a))
+
+
+class Asinh(_Unary):
+    """arcsinh(a); d/da = 1 / sqrt(a^2 + 1)"""
+    compute = staticmethod(lambda xp, a: xp.arcsinh(a))
+    derivative = staticmethod(lambda a: (a * a + 1.0).rsqrt())
+
+
+class Acosh(_Unary):
+    """arccosh(a) for a >= 1; d/da = 1 / sqrt(a^2 - 1)"""
+    compute = staticmethod(lambda xp, a: xp.arccosh(a))
+    derivative = staticmethod(lambda a: (a * a - 1.0).rsqrt())
+
+
+class Atanh(_Unary):
+    """arctanh(a) on (-1, 1); d/da = 1 / (1 - a^2)"""
+    compute = staticmethod(lambda xp, a: xp.arctanh(a))
+    derivative = staticmethod(lambda a: 1.0 / (1.0 - a * a))
+
+
+class Log1p(_Unary):
+    """log(1 + a), accurate for tiny a; d/da = 1 / (1 + a)"""
+    compute = staticmethod(lambda xp, a: xp.log1p(a))
+    derivative = staticmethod(lambda a: 1.0 / (1.0 + a))
+
+
+class Expm1(_Unary):
+    """exp(a) - 1, accurate for tiny a; d/da = exp(a)"""
+    compute = staticmethod(lambda xp, a: xp.expm1(a))
+    derivative = staticmethod(lambda a: exp(a))
+
+
+def _erfc_array(xp: Any, a: Any) -> Any:
+    if xp is numpy:
+        try:
+            from scipy.special import erfc as scipy_erfc  # noqa: PLC0415 (optional, CPU only)
+            return scipy_erfc(a).astype(a.dtype, copy=False)
+        except ImportError:
+            pass
+    return (1.0 - backend.erf(xp, a)).astype(a.dtype, copy=False)
+
+
+class Erfc(_Unary):
+    """1 - erf(a), accurate in the tail; d/da = -2/sqrt(pi) exp(-a^2)"""
+    compute = staticmethod(_erfc_array)
+    derivative = staticmethod(lambda a: (-2.0 / math.sqrt(math.pi)) * exp(-(a * a)))
+
+
+def _erfinv_array(xp: Any, y: Any) -> Any:
+    """Inverse error function: Winitzki's closed-form start, then Newton steps on erf."""
+    wide = y.astype(numpy.float64)
+    k = 0.147
+    log_term = xp.log(xp.maximum(1.0 - wide * wide, 1e-300))
+    first = 2.0 / (math.pi * k) + log_term / 2.0
+    x = xp.sign(wide) * xp.sqrt(xp.sqrt(first * first - log_term / k) - first)
+    inside = xp.abs(wide) < 1
+    for _ in range(4):
+        step = (backend.erf(xp, x) - wide) / (2.0 / math.sqrt(math.pi) * xp.exp(-x * x))
+        x = xp.where(inside, x - step, x)
+    x = xp.where(wide == 1, xp.inf, xp.where(wide == -1, -xp.inf, x))
+    return xp.where(xp.abs(wide) > 1, xp.nan, x).astype(y.dtype)
+
+
+class Erfinv(_Unary):
+    """the inverse of erf on (-1, 1); d/da = sqrt(pi)/2 exp(erfinv(a)^2)"""
+    compute = staticmethod(_erfinv_array)
+    derivative = staticmethod(lambda a: (math.sqrt(math.pi) / 2.0) * exp(erfinv(a) ** 2))
+
+
+class Rounding(Function):
+    """floor, ceil, round, trunc or sign: piecewise constant, so the gradient is zero."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, how: str = "floor", decimals: int = 0) -> Any:
+        xp = get_array_module(a)
+        if how == "round":
+            return xp.round(a, decimals)
+        return getattr(xp, how)(a)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        return grad * 0.0
+
+
+class Atan2(Function):
+    """atan2(a, b), the angle of the point (b, a); d/da = b/(a²+b²), d/db = -a/(a²+b²)"""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        return get_array_module(a).arctan2(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> tuple:
+        a, b = ctx.inputs
+        scale = grad / (a * a + b * b)
+        return (scale * b if ctx.needs_input_grad[0] else None,
+                -scale * a if ctx.needs_input_grad[1] else None)
+
+
+class Remainder(Function):
+    """a - q * b with q = floor(a / b) (remainder, Python's %) or trunc(a / b) (fmod).
+
+    d/da = 1 and d/db = -q, the quotient being piecewise constant.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any, rounding: str = "floor") -> Any:
+        xp = get_array_module(a)
+        return xp.remainder(a, b) if rounding == "floor" else xp.fmod(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> tuple:
+        a, b = ctx.inputs
+        grad_b = None
+        if ctx.needs_input_grad[1]:
+            xp = a.xp
+            quotient = getattr(xp, ctx.params["rounding"])(a.data / b.data)
+            grad_b = -grad * Tensor(quotient.astype(grad.dtype))
+        return grad, grad_b
+
+
+class FloorDivide(Function):
+    """floor(a / b) for the ``//`` operator. PyTorch defines no derivative for it, so backward
+    raises (forward works on tensors that require grad, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, b: Any) -> Any:
+        return get_array_module(a).floor_divide(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> tuple:
+        raise GraphError("floor_divide (//): has no derivative (as in PyTorch); for a gradient "
+                         "use torch-style div(a, b, rounding_mode='floor'), whose gradient is "
+                         "zero, or .detach() the quotient")
+
+
+# ---------------------------------------------------------------------------------------------
+# The functions users call: unary
+# ---------------------------------------------------------------------------------------------
+
+
+def sin(input: Any) -> Tensor:  # noqa: A002 (PyTorch's argument names throughout)
+    """sine, elementwise"""
+    return Sin.apply(floating(input))
+
+
+def cos(input: Any) -> Tensor:  # noqa: A002
+    """cosine, elementwise"""
+    return Cos.apply(floating(input))
+
+
+def tan(input: Any) -> Tensor:  # noqa: A002
+    """tangent, elementwise"""
+    return Tan.apply(floating(input))
+
+
+def asin(input: Any) -> Tensor:  # noqa: A002
+    """arcsine (NaN outside [-1, 1])"""
+    return Asin.apply(floating(input))
+
+
+def acos(input: Any) -> Tensor:  # noqa: A002
+    """arccosine (NaN outside [-1, 1])"""
+    return Acos.apply(floating(input))
+
+
+def atan(input: Any) -> Tensor:  # noqa: A002
+    """arctangent"""
+    return Atan.apply(floating(input))
+
+
+def sinh(input: Any) -> Tensor:  # noqa: A002
+    """hyperbolic sine"""
+    return Sinh.apply(floating(input))
+
+
+def cosh(input: Any) -> Tensor:  # noqa: A002
+    """hyperbolic cosine"""
+    return Cosh.apply(floating(input))
+
+
+def asinh(input: Any) -> Tensor:  # noqa: A002
+    """inverse hyperbolic sine"""
+    return Asinh.apply(floating(input))
+
+
+def acosh(input: Any) -> Tensor:  # noqa: A002
+    """inverse hyperbolic cosine (NaN below 1)"""
+    return Acosh.apply(floating(input))
+
+
+def atanh(input: Any) -> Tensor:  # noqa: A002
+    """inverse hyperbolic tangent (NaN outside [-1, 1])"""
+    return Atanh.apply(floating(input))
+
+
+arcsin, arccos, arctan = asin, acos, atan
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+
+def log1p(input: Any) -> Tensor:  # noqa: A002
+    """log(1 + x), accurate when x is tiny"""
+    return Log1p.apply(floating(input))
+
+
+def expm1(input: Any) -> Tensor:  # noqa: A002
+    """exp(x) - 1, accurate when x is tiny"""
+    return Expm1.apply(floating(input))
+
+
+def erfc(input: Any) -> Tensor:  # noqa: A002
+    """complementary error function 1 - erf(x)"""
+    return Erfc.apply(floating(input))
+
+
+def erfinv(input: Any) -> Tensor:  # noqa: A002
+    """inverse error function on (-1, 1); ±inf at ±1, NaN outside"""
+    return Erfinv.apply(floating(input))
+
+
+def log2(input: Any) -> Tensor:  # noqa: A002
+    """base-2 logarithm"""
+    return log(floating(input)) * (1.0 / math.log(2.0))
+
+
+def log10(input: Any) -> Tensor:  # noqa: A002
+    """base-10 logarithm"""
+    return log(floating(input)) * (1.0 / math.log(10.0))
+
+
+def exp2(input: Any) -> Tensor:  # noqa: A002
+    """2 ** x"""
+    return exp(floating(input) * math.log(2.0))
+
+
+def reciprocal(input: Any) -> Tensor:  # noqa: A002
+    """1 / x (integers give float32)"""
+    return 1.0 / floating(input)
+
+
+def rsqrt(input: Any) -> Tensor:  # noqa: A002
+    """1 / sqrt(x)"""
+    return 1.0 / sqrt(floating(input))
+
+
+def square(input: Any) -> Tensor:  # noqa: A002
+    """x * x"""
+    input = as_tensor(input)
+    return input * input
+
+
+def _rounding(input: Any, how: str, decimals: int = 0) -> Tensor:  # noqa: A002
+    input = as_tensor(input)
+    if input.dtype.kind in "iub" and how != "sign":
+        return input  # integers are already whole (PyTorch returns them unchanged)
+    if input.dtype.kind == "b":
+        return input
+    return Rounding.apply(input, how=how, decimals=decimals)
+
+
+def floor(input: Any) -> Tensor:  # noqa: A002
+    """largest whole number <= x (gradient zero)"""
+    return _rounding(input, "floor")
+
+
+def ceil(input: Any) -> Tensor:  # noqa: A002
+    """smallest whole number >= x (gradient zero)"""
+    return _rounding(input, "ceil")
+
+
+def round(input: Any, *, decimals: int = 0) -> Tensor:  # noqa: A001,A002
+    """nearest whole number, halves to even (or to ``decimals`` places); gradient zero"""
+    return _rounding(input, "round", decimals)
+
+
+def trunc(input: Any) -> Tensor:  # noqa: A002
+    """x with its fractional part dropped (toward zero); gradient zero"""
+    return _rounding(input, "trunc")
+
+
+fix = trunc
+
+
+def frac(input: Any) -> Tensor:  # noqa: A002
+    """x - trunc(x), the fractional part with x's sign (gradient one)"""
+    input = as_tensor(input)
+    if input.dtype.kind not in "fc":
+        raise DTypeError(f"frac: needs a floating tensor, got {input.dtype}")
+    return input - trunc(input)
+
+
+def sign(input: Any) -> Tensor:  # noqa: A002
+    """-1, 0 or 1 elementwise (gradient zero)"""
+    return _rounding(input, "sign")
+
+
+sgn = sign
+
+
+def nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,  # noqa: A002
+               neginf: float | None = None) -> Tensor:
+    """NaN -> ``nan``, +inf -> ``posinf``, -inf -> ``neginf`` (default: the dtype's extremes)."""
+    input = as_tensor(input)
+    if input.dtype.kind not in "fc":
+        return input
+    info = numpy.finfo(input.dtype)
+    posinf = float(info.max) if posinf is None else posinf
+    neginf = float(info.min) if neginf is None else neginf
+    data = input.data
+    xp = input.xp
+    out = where(xp.isnan(data), nan, input)
+    out = where(xp.isposinf(data), posinf, out)
+    return where(xp.isneginf(data), neginf, out)
+
+
+def _test(input: Any, how: str) -> Tensor:  # noqa: A002
+    input = as_tensor(input)
+    return Tensor(getattr(input.xp, how)(input.data))
+
+
+def isnan(input: Any) -> Tensor:  # noqa: A002
+    """True where x is NaN"""
+    return _test(input, "isnan")
+
+
+def isinf(input: Any) -> Tensor:  # noqa: A002
+    """True where x is +inf or -inf"""
+    return _test(input, "isinf")
+
+
+def isposinf(input: Any) -> Tensor:  # noqa: A002
+    """True where x is +inf"""
+    return _test(input, "isposinf")
+
+
+def isneginf(input: Any) -> Tensor:  # noqa: A002
+    """True where x is -inf"""
+    return _test(input, "isneginf")
+
+
+def isfinite(input: Any) -> Tensor:  # noqa: A002
+    """True where x is neither NaN nor infinite"""
+    return _test(input, "isfinite")
+
+
+def isreal(input: Any) -> Tensor:  # noqa: A002
+    """True everywhere for real tensors"""
+    return _test(input, "isreal")
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary
+# ---------------------------------------------------------------------------------------------
+
+
+def _float_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    a, b = binary_operands(a, b)
+    a, b = floating(a), floating(b)
+    if a.dtype != b.dtype:  # float32 with float64: the wider one, as PyTorch
+        wide = numpy.promote_types(a.dtype, b.dtype)
+        a, b = cast(a, wide), cast(b, wide)
+    return a, b
+
+
+def atan2(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """the angle of (other, input) in (-pi, pi], elementwise with broadcasting"""
+    return Atan2.apply(*_float_pair(input, other))
+
+
+arctan2 = atan2
+
+
+def hypot(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """sqrt(a² + b²)"""
+    a, b = _float_pair(input, other)
+    return sqrt(a * a + b * b)
+
+
+def logaddexp(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """log(exp(a) + exp(b)) without overflow: max(a, b) + log1p(exp(-|a - b|))"""
+    a, b = _float_pair(input, other)
+    return maximum(a, b) + log1p(exp(-absolute(a - b)))
+
+
+def logaddexp2(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """log2(2**a + 2**b) without overflow"""
+    a, b = _float_pair(input, other)
+    return maximum(a, b) + log1p(exp2(-absolute(a - b))) * (1.0 / math.log(2.0))
+
+
+def lerp(input: Any, end: Any, weight: Any) -> Tensor:  # noqa: A002
+    """input + weight * (end - input), elementwise with broadcasting"""
+    start, end = _float_pair(input, end)
+    return start + as_tensor(weight, start) * (end - start)
+
+
+def copysign(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """|input| with the sign of other (gradient flows to input only, as PyTorch)"""
+    a, b = _float_pair(input, other)
+    negative = b.xp.signbit(b.data)
+    return where(negative, -absolute(a), absolute(a))
+
+
+def _remainder(op: str, input: Any, other: Any, rounding: str) -> Tensor:  # noqa: A002
+    a, b = binary_operands(input, other)
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu" and bool((b.data == 0).any()):
+        raise ZeroDivisionError(f"{op}: integer division by zero (divisor of shape {b.shape})")
+    return Remainder.apply(a, b, rounding=rounding)
+
+
+def remainder(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """input - floor(input / other) * other: takes the divisor's sign, like Python's %"""
+    return _remainder("remainder", input, other, "floor")
+
+
+def fmod(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """input - trunc(input / other) * other: takes the dividend's sign, like C's fmod"""
+    return _remainder("fmod", input, other, "trunc")
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:  # noqa: A002
+    """input / other; ``rounding_mode="trunc"`` or ``"floor"`` rounds the quotient (gradient 0).
+
+    True division of integers gives float32, as in PyTorch.
+    """
+    from tinydl.ops.elementwise import div as true_div  # noqa: PLC0415 (name clash)
+
+    a, b = binary_operands(input, other)
+    if rounding_mode is None:
+        if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+            a, b = floating(a), floating(b)
+        return true_div(a, b)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                         f"{rounding_mode!r}")
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        if bool((b.data == 0).any()):
+            raise ZeroDivisionError(f"div: integer division by zero (divisor of shape {b.shape})")
+        xp = a.xp
+        quotient = xp.floor_divide(a.data, b.data)
+        if rounding_mode == "trunc":  # floor differs from trunc when the signs differ
+            inexact = (quotient * b.data != a.data) & ((a.data < 0) != (b.data < 0))
+            quotient = quotient + inexact
+        return Tensor(quotient)
+    return _rounding(true_div(a, b), rounding_mode)
+
+
+divide, true_divide = div, div
+
+
+def floor_divide(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """floor(input / other): the ``//`` operator (no derivative, as in PyTorch)"""
+    a, b = binary_operands(input, other)
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu" and bool((b.data == 0).any()):
+        raise ZeroDivisionError(f"floor_divide: integer division by zero (divisor of shape "
+                                f"{b.shape})")
+    return FloorDivide.apply(a, b)
+
+
+def clamp(input: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A001,A002
+    """input limited to [min, max]; the bounds may be numbers or tensors (broadcasting).
+
+    Where min > max the result is max, as in PyTorch.
+    """
+    input = as_tensor(input)
+    if not isinstance(min, Tensor) and not isinstance(max, Tensor):
+        if input.dtype.kind in "iu" and (isinstance(min, float) or isinstance(max, float)):
+            input = floating(input)
+        return clip(input, min, max)
+    out = input
+    if min is not None:
+        out = maximum(out, min)
+    if max is not None:
+        out = minimum(out, max)
+    return out
+
+
+def clamp_min(input: Any, min: Any) -> Tensor:  # noqa: A001,A002
+    """max(input, min)"""
+    return clamp(input, min=min)
+
+
+def clamp_max(input: Any, max: Any) -> Tensor:  # noqa: A001,A002
+    """min(input, max)"""
+    return clamp(input, max=max)
+
+
+def isclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,  # noqa: A002
+            equal_nan: bool = False) -> Tensor:
+    """|input - other| <= atol + rtol * |other|, elementwise (bool)"""
+    a, b = binary_operands(input, other)
+    if a.dtype != b.dtype:
+        raise DTypeError(f"isclose: both tensors must have one dtype, got {a.dtype} and "
+                         f"{b.dtype}; convert one with .to(dtype)")
+    return Tensor(a.xp.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,  # noqa: A002
+             equal_nan: bool = False) -> bool:
+    """True when every element is close (see isclose); a Python bool."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+
+
+def equal(input: Any, other: Any) -> bool:  # noqa: A002
+    """True when both have the same shape and the same values; a Python bool."""
+    a, b = as_tensor(input), as_tensor(other)
+    return a.shape == b.shape and bool((a.data == b.data).all())
