@@ -18,7 +18,7 @@ import numpy
 from tinydl import backend
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
-from tinydl.errors import DTypeError, GraphError
+from tinydl.errors import DTypeError, GraphError, ShapeError
 from tinydl.ops.common import as_tensor, binary_operands
 from tinydl.ops.elementwise import abs as absolute
 from tinydl.ops.elementwise import cast, clip, exp, log, maximum, minimum, sqrt, where
@@ -475,16 +475,25 @@ def hypot(input: Any, other: Any) -> Tensor:  # noqa: A002
     return sqrt(a * a + b * b)
 
 
+def _shift(a: Tensor, b: Tensor) -> Tensor:
+    """max(a, b) as a constant (finite where both are -inf), to keep exp from overflowing."""
+    xp = a.xp
+    m = xp.maximum(a.data, b.data)
+    return Tensor(xp.where(xp.isfinite(m), m, 0))
+
+
 def logaddexp(input: Any, other: Any) -> Tensor:  # noqa: A002
-    """log(exp(a) + exp(b)) without overflow: max(a, b) + log1p(exp(-|a - b|))"""
+    """log(exp(a) + exp(b)) without overflow: m + log(exp(a - m) + exp(b - m)), m = max(a, b)"""
     a, b = _float_pair(input, other)
-    return maximum(a, b) + log1p(exp(-absolute(a - b)))
+    m = _shift(a, b)
+    return m + log(exp(a - m) + exp(b - m))
 
 
 def logaddexp2(input: Any, other: Any) -> Tensor:  # noqa: A002
     """log2(2**a + 2**b) without overflow"""
     a, b = _float_pair(input, other)
-    return maximum(a, b) + log1p(exp2(-absolute(a - b))) * (1.0 / math.log(2.0))
+    m = _shift(a, b)
+    return m + log2(exp2(a - m) + exp2(b - m))
 
 
 def lerp(input: Any, end: Any, weight: Any) -> Tensor:  # noqa: A002
@@ -571,6 +580,10 @@ def clamp(input: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A001
         out = maximum(out, min)
     if max is not None:
         out = minimum(out, max)
+    if out.shape != input.shape:
+        bounds = [tuple(b.shape) for b in (min, max) if isinstance(b, Tensor)]
+        raise ShapeError(f"clamp: bounds of shapes {bounds} would broadcast the input of shape "
+                         f"{input.shape} to {out.shape}; the result keeps the input's shape")
     return out
 
 
