@@ -14,7 +14,7 @@ from tinydl.backend import get_array_module
 from tinydl.errors import ShapeError
 from tinydl.ops.common import as_tensor, normalize_axes
 from tinydl.ops.elementwise import where
-from tinydl.ops.shape import concatenate, reshape, split, stack
+from tinydl.ops.shape import concatenate, pad, reshape, split, stack
 from tinydl.tensor import Tensor
 
 
@@ -196,7 +196,7 @@ def diag_embed(input: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> T
     mask = xp.eye(n, k=offset, dtype=bool)                        # (n, n)
     # place value i of the vector at row i (offset >= 0) or column i (offset < 0) of the mask
     widths = ((0, 0),) * (input.ndim - 1) + ((0, abs(offset)),)
-    values = input.pad(widths) if offset else input
+    values = pad(input, widths) if offset else input
     spread = values.unsqueeze(-1) if offset >= 0 else values.unsqueeze(-2)
     out = where(mask, spread, 0)                                  # (..., n, n)
     ndim = out.ndim

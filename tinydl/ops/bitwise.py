@@ -11,6 +11,7 @@ import numpy
 
 from tinydl.errors import DTypeError
 from tinydl.ops.common import as_tensor, binary_operands
+from tinydl.ops.constant import constant
 from tinydl.tensor import Tensor
 
 
@@ -26,19 +27,19 @@ def _integer_pair(op: str, a: Any, b: Any) -> tuple[Any, Any]:
 def bitwise_and(input: Any, other: Any) -> Tensor:  # noqa: A002 (PyTorch's argument names)
     """a & b bit by bit (logical and for bool tensors)"""
     a, b = _integer_pair("bitwise_and (&)", input, other)
-    return Tensor(a & b)
+    return constant(a & b)
 
 
 def bitwise_or(input: Any, other: Any) -> Tensor:  # noqa: A002
     """a | b bit by bit (logical or for bool tensors)"""
     a, b = _integer_pair("bitwise_or (|)", input, other)
-    return Tensor(a | b)
+    return constant(a | b)
 
 
 def bitwise_xor(input: Any, other: Any) -> Tensor:  # noqa: A002
     """a ^ b bit by bit"""
     a, b = _integer_pair("bitwise_xor (^)", input, other)
-    return Tensor(a.__xor__(b))
+    return constant(a.__xor__(b))
 
 
 def bitwise_not(input: Any) -> Tensor:  # noqa: A002
@@ -47,19 +48,19 @@ def bitwise_not(input: Any) -> Tensor:  # noqa: A002
     if input.dtype.kind not in "iub":
         raise DTypeError(f"bitwise_not (~): needs an integer or bool tensor, got {input.dtype}; "
                          "for 'not' on a comparison, compare first: ~(x > 0)")
-    return Tensor(~input.data)
+    return constant(~input.data)
 
 
 def bitwise_left_shift(input: Any, other: Any) -> Tensor:  # noqa: A002
     """a << b: a times 2**b for integers"""
     a, b = _integer_pair("bitwise_left_shift (<<)", input, other)
-    return Tensor(a.__lshift__(b))
+    return constant(a.__lshift__(b))
 
 
 def bitwise_right_shift(input: Any, other: Any) -> Tensor:  # noqa: A002
     """a >> b: a floor-divided by 2**b for integers"""
     a, b = _integer_pair("bitwise_right_shift (>>)", input, other)
-    return Tensor(a.__rshift__(b))
+    return constant(a.__rshift__(b))
 
 
 def _truth(value: Any, like: Any = None) -> Any:
@@ -70,24 +71,24 @@ def _truth(value: Any, like: Any = None) -> Any:
 def logical_and(input: Any, other: Any) -> Tensor:  # noqa: A002
     """True where both are non-zero"""
     a, b = binary_operands(input, other)
-    return Tensor(_truth(a) & _truth(b))
+    return constant(_truth(a) & _truth(b))
 
 
 def logical_or(input: Any, other: Any) -> Tensor:  # noqa: A002
     """True where either is non-zero"""
     a, b = binary_operands(input, other)
-    return Tensor(_truth(a) | _truth(b))
+    return constant(_truth(a) | _truth(b))
 
 
 def logical_xor(input: Any, other: Any) -> Tensor:  # noqa: A002
     """True where exactly one is non-zero"""
     a, b = binary_operands(input, other)
-    return Tensor(_truth(a) != _truth(b))
+    return constant(_truth(a) != _truth(b))
 
 
 def logical_not(input: Any) -> Tensor:  # noqa: A002
     """True where the input is zero (False)"""
-    return Tensor(~_truth(input))
+    return constant(~_truth(input))
 
 
 def _compare(how: str, input: Any, other: Any) -> Tensor:  # noqa: A002

@@ -10,6 +10,7 @@ from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor, binary_operands
+from tinydl.ops.constant import constant
 from tinydl.tensor import Tensor
 
 
@@ -262,7 +263,7 @@ class VectorNorm(Function):
         if p == 2:
             direction = a / safe
         else:
-            direction = Tensor(a.xp.sign(a.data)) * a.abs() ** (p - 1) / safe ** (p - 1)
+            direction = constant(a.xp.sign(a.data)) * a.abs() ** (p - 1) / safe ** (p - 1)
         return grad * where(zero, 0.0, direction)
 
 
@@ -284,7 +285,7 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         return pick(dim=axes if axes is not None else tuple(range(x.ndim)), keepdim=keepdim)
     if ord == 0:
         count = (x.data != 0).sum(axis=axes, keepdims=keepdim).astype(x.dtype)
-        return (x * 0).abs().sum(dim=axes, keepdim=keepdim) + Tensor(count)
+        return (x * 0).abs().sum(dim=axes, keepdim=keepdim) + constant(count)
     if ord < 0:  # (sum |x|^p)^(1/p) with negative p: composed, no zero handling needed
         return (x.abs() ** ord).sum(dim=axes, keepdim=keepdim) ** (1.0 / ord)
     return VectorNorm.apply(x, ord=float(ord), axes=axes, keepdims=keepdim)

@@ -22,6 +22,7 @@ from tinydl.errors import DTypeError, GraphError, ShapeError
 from tinydl.ops.common import as_tensor, binary_operands
 from tinydl.ops.elementwise import abs as absolute
 from tinydl.ops.elementwise import cast, clip, exp, log, maximum, minimum, sqrt, where
+from tinydl.ops.constant import constant
 from tinydl.tensor import DEFAULT_FLOAT, Tensor
 
 
@@ -214,7 +215,7 @@ class Remainder(Function):
         if ctx.needs_input_grad[1]:
             xp = a.xp
             quotient = getattr(xp, ctx.params["rounding"])(a.data / b.data)
-            grad_b = -grad * Tensor(quotient.astype(grad.dtype))
+            grad_b = -grad * constant(quotient.astype(grad.dtype))
         return grad, grad_b
 
 
@@ -414,7 +415,7 @@ def nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,  # noq
 
 def _test(input: Any, how: str) -> Tensor:  # noqa: A002
     input = as_tensor(input)
-    return Tensor(getattr(input.xp, how)(input.data))
+    return constant(getattr(input.xp, how)(input.data))
 
 
 def isnan(input: Any) -> Tensor:  # noqa: A002
@@ -479,7 +480,7 @@ def _shift(a: Tensor, b: Tensor) -> Tensor:
     """max(a, b) as a constant (finite where both are -inf), to keep exp from overflowing."""
     xp = a.xp
     m = xp.maximum(a.data, b.data)
-    return Tensor(xp.where(xp.isfinite(m), m, 0))
+    return constant(xp.where(xp.isfinite(m), m, 0))
 
 
 def logaddexp(input: Any, other: Any) -> Tensor:  # noqa: A002
@@ -549,7 +550,7 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor: 
         if rounding_mode == "trunc":  # floor differs from trunc when the signs differ
             inexact = (quotient * b.data != a.data) & ((a.data < 0) != (b.data < 0))
             quotient = quotient + inexact
-        return Tensor(quotient)
+        return constant(quotient)
     return _rounding(true_div(a, b), rounding_mode)
 
 
@@ -604,7 +605,7 @@ def isclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,  # n
     if a.dtype != b.dtype:
         raise DTypeError(f"isclose: both tensors must have one dtype, got {a.dtype} and "
                          f"{b.dtype}; convert one with .to(dtype)")
-    return Tensor(a.xp.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return constant(a.xp.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def allclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,  # noqa: A002

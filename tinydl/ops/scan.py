@@ -13,9 +13,11 @@ import numpy
 
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
+from tinydl.ops.arrange import flip
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import cast, exp, log, where
 from tinydl.ops.selection import Gather, dim_index
+from tinydl.ops.constant import constant
 from tinydl.tensor import Tensor, _normalize_dtype
 
 #: PyTorch's named results of cummax and cummin
@@ -23,8 +25,8 @@ RunningExtreme = collections.namedtuple("RunningExtreme", ["values", "indices"])
 
 
 def _reverse_cumsum(grad: Tensor, dim: int) -> Tensor:
-    """out[i] = sum of grad[j] for j >= i along dim: total - cumsum + self."""
-    return grad.sum(dim=dim, keepdim=True) - cumsum(grad, dim) + grad
+    """out[i] = sum of grad[j] for j >= i along dim: a running sum from the other end."""
+    return flip(cumsum(flip(grad, dim), dim), dim)
 
 
 class CumSum(Function):
@@ -101,7 +103,7 @@ def _running_extreme(input: Any, dim: int, better: Any, op: str) -> RunningExtre
     input = as_tensor(input)
     if input.ndim == 0:
         return RunningExtreme(input * 1 if input.requires_grad else input,
-                              Tensor(input.xp.zeros((), dtype=numpy.int64)))
+                              constant(input.xp.zeros((), dtype=numpy.int64)))
     dim = dim_index(dim, input.ndim, op)
     xp = input.xp
     data = xp.moveaxis(input.data, dim, -1)
@@ -114,7 +116,7 @@ def _running_extreme(input: Any, dim: int, better: Any, op: str) -> RunningExtre
         best_at = xp.where(take, j, best_at)
         positions[..., j] = best_at
     positions = xp.moveaxis(positions, -1, dim)
-    return RunningExtreme(Gather.apply(input, index=positions, dim=dim), Tensor(positions))
+    return RunningExtreme(Gather.apply(input, index=positions, dim=dim), constant(positions))
 
 
 def cummax(input: Any, dim: int) -> RunningExtreme:  # noqa: A002
@@ -137,5 +139,5 @@ def logcumsumexp(input: Any, dim: int) -> Tensor:  # noqa: A002
     dim = dim_index(dim, input.ndim, "logcumsumexp")
     xp = input.xp
     shift = xp.max(input.data, axis=dim, keepdims=True)
-    shift = Tensor(xp.where(xp.isfinite(shift), shift, 0))
+    shift = constant(xp.where(xp.isfinite(shift), shift, 0))
     return log(cumsum(exp(input - shift), dim)) + shift

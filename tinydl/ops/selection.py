@@ -19,6 +19,8 @@ from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor, normalize_axes
 from tinydl.random import generator
+from tinydl.ops.constant import constant
+from tinydl.ops.shape import pad
 from tinydl.tensor import Tensor
 
 #: PyTorch's named results (``torch.return_types.sort`` and friends): fields values, indices
@@ -75,7 +77,7 @@ class Gather(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
         a = ctx.inputs[0]
-        zeros = Tensor(a.xp.zeros(a.shape, dtype=grad.dtype))
+        zeros = constant(a.xp.zeros(a.shape, dtype=grad.dtype))
         return Scatter.apply(zeros, grad, index=ctx.params["index"], dim=ctx.params["dim"],
                              accumulate=True)
 
@@ -105,12 +107,12 @@ class Scatter(Function):
             if not ctx.params["accumulate"]:  # overwritten positions get no gradient
                 kept = grad.xp.ones(grad.shape, dtype=grad.dtype)
                 kept[_full_index(grad.xp, index, dim)] = 0
-                grad_a = grad * Tensor(kept)
+                grad_a = grad * constant(kept)
         if ctx.needs_input_grad[1]:
             src = ctx.inputs[1]
             picked = Gather.apply(grad, index=index, dim=dim)
             if picked.shape != src.shape:  # src may be larger than the index: pad with zeros
-                picked = picked.pad(tuple((0, m - n) for n, m in zip(picked.shape, src.shape)))
+                picked = pad(picked, tuple((0, m - n) for n, m in zip(picked.shape, src.shape)))
             grad_src = picked
         return grad_a, grad_src
 
@@ -138,7 +140,7 @@ def _scatter(op: str, input: Tensor, dim: int, index: Any, src: Any, accumulate:
     index = index_array(index, input, op)
     _check_gather_shapes(op, input.shape, index, dim)
     if not isinstance(src, Tensor):  # a number: the same value at every index
-        src = Tensor(input.xp.full(index.shape, src, dtype=input.dtype))
+        src = constant(input.xp.full(index.shape, src, dtype=input.dtype))
     elif src.ndim != index.ndim or any(n > m for n, m in zip(index.shape, src.shape)):
         raise ShapeError(f"{op}: src of shape {src.shape} must have the index's dims and be at "
                          f"least as large as the index {tuple(index.shape)} in each")
@@ -158,7 +160,7 @@ def scatter(input: Tensor, dim: int, index: Any, src: Any = None, *, value: Any 
         raise ValueError(f"scatter: reduce must be None, 'add' or 'multiply', got {reduce!r}")
     if reduce == "multiply":
         if not isinstance(src, Tensor):
-            src = Tensor(as_tensor(input).xp.full(tuple(as_tensor(index).shape), src))
+            src = constant(as_tensor(input).xp.full(tuple(as_tensor(index).shape), src))
         return scatter_reduce(input, dim, index, src, "prod")
     return _scatter("scatter", input, dim, index, src, accumulate=reduce == "add")
 
@@ -201,22 +203,23 @@ def scatter_reduce(input: Tensor, dim: int, index: Any, src: Tensor, reduce: str
         counts = counts + (1 if include_self else 0)
         counts[counts == 0] = 1
         if input.dtype.kind in "iu":
-            return Tensor(total.data // counts)
-        return total / Tensor(counts)
+            return constant(total.data // counts)
+        return total / constant(counts)
     start = base.data.copy()
-    if reduce != "prod" and not include_self:
-        start[hit] = _lowest(start.dtype) if reduce == "amax" else _highest(start.dtype)
+    if not include_self:  # positions that receive src start from the reduction's identity
+        start[hit] = {"prod": 1, "amax": _lowest(start.dtype),
+                      "amin": _highest(start.dtype)}[reduce]
     ufunc = {"prod": xp.multiply, "amax": xp.maximum, "amin": xp.minimum}[reduce]
     ufunc.at(start, where_hit, src.data)
-    result = Tensor(start)
+    result = constant(start)
     if not (input.requires_grad or src.requires_grad):
         return result
-    index_t = Tensor(index)
+    index_t = constant(index)
     if reduce == "prod":  # value: the product; gradient: product / factor (first order)
         def share(x: Tensor, product: Tensor) -> Tensor:
-            constant = x.data
-            safe = xp.where(constant == 0, 1, constant)
-            return (x - x.detach()) * Tensor(xp.where(constant == 0, 0, product.data / safe))
+            values = x.data
+            safe = xp.where(values == 0, 1, values)
+            return (x - x.detach()) * constant(xp.where(values == 0, 0, product.data / safe))
         return result + share(base, result) + scatter_add(
             input.new_zeros(input.shape), dim, index_t, share(src, gather(result, dim, index_t)))
     # amax/amin: the mean of the winners (ties share the gradient), written differentiably
@@ -224,9 +227,9 @@ def scatter_reduce(input: Tensor, dim: int, index: Any, src: Tensor, reduce: str
     src_wins = gather(result, dim, index_t).data == src.data
     ties = self_wins.astype(input.dtype)
     xp.add.at(ties, where_hit, src_wins.astype(input.dtype))
-    total = scatter_add(input * Tensor(self_wins.astype(input.dtype)), dim, index_t,
-                        src * Tensor(src_wins.astype(src.dtype)))
-    return total / Tensor(xp.where(ties == 0, 1, ties))
+    total = scatter_add(input * constant(self_wins.astype(input.dtype)), dim, index_t,
+                        src * constant(src_wins.astype(src.dtype)))
+    return total / constant(xp.where(ties == 0, 1, ties))
 
 
 def _lowest(dtype: Any) -> Any:
@@ -258,7 +261,7 @@ def index_add(input: Tensor, dim: int, index: Any, source: Tensor, *, alpha: Any
     view = [1] * source.ndim
     view[dim] = -1
     full = input.xp.broadcast_to(index.reshape(view), source.shape)
-    return scatter_add(input, dim, Tensor(full), source * alpha if alpha != 1 else source)
+    return scatter_add(input, dim, constant(full), source * alpha if alpha != 1 else source)
 
 
 def take_along_dim(input: Tensor, indices: Any, dim: int | None = None) -> Tensor:  # noqa: A002
@@ -266,7 +269,7 @@ def take_along_dim(input: Tensor, indices: Any, dim: int | None = None) -> Tenso
     input = as_tensor(input)
     indices = index_array(indices, input, "take_along_dim")
     if dim is None:
-        return gather(input.reshape(-1), 0, Tensor(indices.reshape(-1)))
+        return gather(input.reshape(-1), 0, constant(indices.reshape(-1)))
     dim = dim_index(dim, input.ndim, "take_along_dim")
     shape_in, shape_ix = list(input.shape), list(indices.shape)
     shape_in[dim] = shape_ix[dim] = 1
@@ -274,7 +277,7 @@ def take_along_dim(input: Tensor, indices: Any, dim: int | None = None) -> Tenso
     target_in = tuple(common[:dim]) + (input.shape[dim],) + tuple(common[dim + 1:])
     target_ix = tuple(common[:dim]) + (indices.shape[dim],) + tuple(common[dim + 1:])
     xp = input.xp
-    return gather(input.broadcast_to(target_in), dim, Tensor(xp.broadcast_to(indices, target_ix)))
+    return gather(input.broadcast_to(target_in), dim, constant(xp.broadcast_to(indices, target_ix)))
 
 
 def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:  # noqa: A002
@@ -305,7 +308,7 @@ def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:  # noqa: A002
 def masked_select(input: Tensor, mask: Any) -> Tensor:  # noqa: A002
     """The elements of ``input`` where ``mask`` is True, as a 1-D tensor (broadcasting both)."""
     input = as_tensor(input)
-    mask = mask if isinstance(mask, Tensor) else Tensor(mask)
+    mask = mask if isinstance(mask, Tensor) else constant(mask)
     if mask.dtype != numpy.bool_:
         raise DTypeError(f"masked_select: the mask must be bool, got {mask.dtype}")
     shape = numpy.broadcast_shapes(input.shape, mask.shape)
@@ -318,10 +321,10 @@ def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:  # noqa: A002
     positions = input.xp.nonzero(input.data) if input.ndim else input.xp.nonzero(
         input.data.reshape(1))
     if as_tuple:
-        return tuple(Tensor(p.astype(numpy.int64)) for p in positions)
+        return tuple(constant(p.astype(numpy.int64)) for p in positions)
     if not input.ndim:
-        return Tensor(input.xp.zeros((positions[0].shape[0], 0), dtype=numpy.int64))
-    return Tensor(input.xp.stack(positions, axis=1).astype(numpy.int64))
+        return constant(input.xp.zeros((positions[0].shape[0], 0), dtype=numpy.int64))
+    return constant(input.xp.stack(positions, axis=1).astype(numpy.int64))
 
 
 def argwhere(input: Tensor) -> Tensor:  # noqa: A002
@@ -346,7 +349,7 @@ def _order(xp: Any, data: Any, dim: int, descending: bool) -> Any:
 
 def _picked(input: Tensor, dim: int, positions: Any) -> ValuesIndices:  # noqa: A002
     positions = positions.astype(numpy.int64, copy=False)
-    return ValuesIndices(Gather.apply(input, index=positions, dim=dim), Tensor(positions))
+    return ValuesIndices(Gather.apply(input, index=positions, dim=dim), constant(positions))
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:  # noqa: A002
@@ -357,7 +360,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     input = as_tensor(input)
     if input.ndim == 0:
         return ValuesIndices(input * 1 if input.requires_grad else input,
-                             Tensor(input.xp.zeros((), dtype=numpy.int64)))
+                             constant(input.xp.zeros((), dtype=numpy.int64)))
     dim = dim_index(dim, input.ndim, "sort")
     return _picked(input, dim, _order(input.xp, input.data, dim, descending))
 
@@ -410,7 +413,7 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     if dim is None:
         flat = input.reshape(-1)
         if flat.shape[0] == 0:
-            return Tensor(input.xp.asarray(numpy.nan, dtype=input.dtype))
+            return constant(input.xp.asarray(numpy.nan, dtype=input.dtype))
         return kthvalue(flat, (flat.shape[0] + 1) // 2).values
     dim = dim_index(dim, max(input.ndim, 1), "median")
     length = input.shape[dim] if input.ndim else 1
@@ -457,11 +460,11 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
         values, inverse, counts = xp.unique(input.data, return_inverse=True, return_counts=True,
                                             axis=dim)
         inverse = inverse.reshape(-1)
-    result = [Tensor(values)]
+    result = [constant(values)]
     if return_inverse:
-        result.append(Tensor(inverse.astype(numpy.int64)))
+        result.append(constant(inverse.astype(numpy.int64)))
     if return_counts:
-        result.append(Tensor(counts.astype(numpy.int64)))
+        result.append(constant(counts.astype(numpy.int64)))
     return result[0] if len(result) == 1 else tuple(result)
 
 
@@ -473,12 +476,12 @@ def unique_consecutive(input: Tensor, return_inverse: bool = False,  # noqa: A00
     flat = input.data.reshape(-1)
     starts = xp.ones(flat.shape, dtype=bool)
     starts[1:] = flat[1:] != flat[:-1]
-    result = [Tensor(flat[starts])]
+    result = [constant(flat[starts])]
     if return_inverse:
-        result.append(Tensor((xp.cumsum(starts) - 1).astype(numpy.int64).reshape(input.shape)))
+        result.append(constant((xp.cumsum(starts) - 1).astype(numpy.int64).reshape(input.shape)))
     if return_counts:
         edges = xp.concatenate([xp.nonzero(starts)[0], xp.asarray([flat.shape[0]])])
-        result.append(Tensor(xp.diff(edges).astype(numpy.int64)))
+        result.append(constant(xp.diff(edges).astype(numpy.int64)))
     return result[0] if len(result) == 1 else tuple(result)
 
 
@@ -493,14 +496,14 @@ def searchsorted(sorted_sequence: Tensor, values: Any, *, out_int32: bool = Fals
     dtype = numpy.int32 if out_int32 else numpy.int64
     if sorted_sequence.ndim <= 1:
         out = xp.searchsorted(sorted_sequence.data, values.data, side=side)
-        return Tensor(out.astype(dtype) if not scalar else xp.asarray(out, dtype=dtype))
+        return constant(out.astype(dtype) if not scalar else xp.asarray(out, dtype=dtype))
     if sorted_sequence.shape[:-1] != values.shape[:-1]:
         raise ShapeError(f"searchsorted: sorted_sequence {sorted_sequence.shape} and values "
                          f"{values.shape} must agree in all but the last dim")
     rows_seq = sorted_sequence.data.reshape(-1, sorted_sequence.shape[-1])
     rows_val = values.data.reshape(-1, values.shape[-1])
     out = xp.stack([xp.searchsorted(s, v, side=side) for s, v in zip(rows_seq, rows_val)])
-    return Tensor(out.reshape(values.shape).astype(dtype))
+    return constant(out.reshape(values.shape).astype(dtype))
 
 
 def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False,  # noqa: A002

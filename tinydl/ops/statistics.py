@@ -20,6 +20,7 @@ from tinydl.ops.common import as_tensor, normalize_axes
 from tinydl.ops.elementwise import cast, where
 from tinydl.ops.shape import concatenate
 from tinydl.ops.selection import dim_index
+from tinydl.ops.constant import constant
 from tinydl.tensor import Tensor, _normalize_dtype
 
 #: PyTorch's named result of aminmax
@@ -44,7 +45,7 @@ class Prod(Function):
             grad = grad.unsqueeze(dim)
         if n == 1:
             return grad.broadcast_to(a.shape)
-        ones = Tensor(a.xp.ones(a.shape[:dim] + (1,) + a.shape[dim + 1:], dtype=a.dtype))
+        ones = constant(a.xp.ones(a.shape[:dim] + (1,) + a.shape[dim + 1:], dtype=a.dtype))
         # before_i = a_0 ... a_(i-1) and after_i = a_(i+1) ... a_(n-1)
         before = cumprod(concatenate([ones, narrow(a, dim, 0, n - 1)], axis=dim), dim)
         after = flip(cumprod(flip(concatenate([narrow(a, dim, 1, n - 1), ones], axis=dim), dim),
@@ -68,7 +69,7 @@ def prod(input: Any, dim: int | None = None, keepdim: bool = False, *,  # noqa: 
     if dim is None:
         flat = input.reshape(-1)
         if flat.shape[0] == 0:
-            return Tensor(input.xp.ones((), dtype=input.dtype))
+            return constant(input.xp.ones((), dtype=input.dtype))
         out = Prod.apply(flat, dim=0, keepdims=False)
         return out.reshape((1,) * input.ndim) if keepdim else out
     if input.ndim == 0:
@@ -95,7 +96,7 @@ def nansum(input: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
 def nanmean(input: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A002
     """Mean of the elements that are not NaN."""
     input = as_tensor(input)
-    present = Tensor((~input.xp.isnan(input.data)).astype(input.dtype))
+    present = constant((~input.xp.isnan(input.data)).astype(input.dtype))
     return nansum(input, dim, keepdim, dtype=dtype) / core.sum(present, dim, keepdim)
 
 
@@ -104,7 +105,7 @@ def _truth_reduce(input: Any, dim: Any, keepdim: bool, how: str) -> Tensor:  # n
     axes = normalize_axes(dim, input.ndim, how) if input.ndim else None
     data = input.data if input.dtype == numpy.bool_ else input.data != 0
     out = getattr(data, how)(axis=axes, keepdims=keepdim)
-    result = Tensor(input.xp.asarray(out))
+    result = constant(input.xp.asarray(out))
     return result if input.dtype != numpy.uint8 else cast(result, numpy.dtype(numpy.uint8))
 
 
@@ -173,4 +174,4 @@ def count_nonzero(input: Any, dim: Any = None) -> Tensor:  # noqa: A002
     input = as_tensor(input)
     axes = normalize_axes(dim, input.ndim, "count_nonzero") if input.ndim else None
     counts = (input.data != 0).sum(axis=axes)
-    return Tensor(input.xp.asarray(counts, dtype=numpy.int64))
+    return constant(input.xp.asarray(counts, dtype=numpy.int64))
