@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import numpy
 
+from tinydl import backend
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import ShapeError
@@ -132,12 +133,10 @@ def repeat_interleave(input: Any, repeats: Any, dim: int | None = None, *,  # no
     dim = normalize_axes(dim, input.ndim, "repeat_interleave")[0]
     xp = input.xp
     n = input.shape[dim]
-    if isinstance(repeats, Tensor):
-        counts = xp.asarray(repeats.numpy().reshape(-1), dtype=numpy.int64)
-    elif isinstance(repeats, (list, tuple)):
-        counts = xp.asarray(numpy.asarray(repeats, dtype=numpy.int64))
-    else:
+    if isinstance(repeats, (int, numpy.integer)):
         counts = xp.full((n,), int(repeats), dtype=numpy.int64)
+    else:  # a tensor, array or list of counts (on the host: they decide the result's shape)
+        counts = xp.asarray(backend.as_numpy(repeats).reshape(-1).astype(numpy.int64))
     if counts.shape[0] == 1 and n != 1:  # one count for every element
         counts = xp.full((n,), int(counts[0]), dtype=numpy.int64)
     if counts.shape[0] != n:
