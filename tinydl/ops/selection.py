@@ -67,6 +67,11 @@ def _check_gather_shapes(op: str, a_shape: tuple, index: Any, dim: int) -> None:
                          f"shape {a_shape}; got values from {int(index.min())} to {int(index.max())}")
 
 
+def _wrap_negative(index: Any, input: Tensor, dim: int) -> Any:  # noqa: A002
+    """Negative positions count from the end, as in Python indexing."""
+    return input.xp.remainder(index, max(input.shape[dim], 1))
+
+
 class Gather(Function):
     """out[i][j][k] = a[i][index[i][j][k]][k] for dim=1 (index has out's shape)."""
 
@@ -131,7 +136,7 @@ def gather(input: Tensor, dim: int, index: Any) -> Tensor:  # noqa: A002 (PyTorc
     dim = dim_index(dim, input.ndim, "gather")
     index = index_array(index, input, "gather")
     _check_gather_shapes("gather", input.shape, index, dim)
-    return Gather.apply(input, index=index % max(input.shape[dim], 1), dim=dim)
+    return Gather.apply(input, index=_wrap_negative(index, input, dim), dim=dim)
 
 
 def _scatter(op: str, input: Tensor, dim: int, index: Any, src: Any, accumulate: bool) -> Tensor:  # noqa: A002
@@ -144,7 +149,7 @@ def _scatter(op: str, input: Tensor, dim: int, index: Any, src: Any, accumulate:
     elif src.ndim != index.ndim or any(n > m for n, m in zip(index.shape, src.shape)):
         raise ShapeError(f"{op}: src of shape {src.shape} must have the index's dims and be at "
                          f"least as large as the index {tuple(index.shape)} in each")
-    return Scatter.apply(input, src, index=index % max(input.shape[dim], 1), dim=dim,
+    return Scatter.apply(input, src, index=_wrap_negative(index, input, dim), dim=dim,
                          accumulate=accumulate)
 
 
@@ -187,7 +192,7 @@ def scatter_reduce(input: Tensor, dim: int, index: Any, src: Tensor, reduce: str
     if reduce not in ("sum", "prod", "mean", "amax", "amin"):
         raise ValueError(f"scatter_reduce: reduce must be sum, prod, mean, amax or amin, "
                          f"got {reduce!r}")
-    index = index % max(input.shape[dim], 1)
+    index = _wrap_negative(index, input, dim)
     src = src[tuple(slice(0, n) for n in index.shape)]
     xp = input.xp
     where_hit = _full_index(xp, index, dim)
