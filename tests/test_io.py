@@ -225,7 +225,8 @@ def test_atomic_write_replaces_and_keeps_permissions(tmp_path):
 
 
 def test_killed_writer_leaves_previous_checkpoint_intact(tmp_path):
-    """SIGKILL a child process while it writes a big checkpoint over a good one."""
+    """SIGKILL a child process while it writes a big checkpoint over a good one; the next
+    save to the same path removes the temp file the killed writer left."""
     path = tmp_path / "ckpt.npz"
     save({"step": 1, "w": np.full(10, 1.0)}, path)
     writer = textwrap.dedent(
@@ -251,6 +252,10 @@ def test_killed_writer_leaves_previous_checkpoint_intact(tmp_path):
     loaded = load(path)
     assert loaded["step"] == 1
     np.testing.assert_array_equal(loaded["w"], np.full(10, 1.0))
+    assert temp_file.exists()  # the killed writer's orphan, until the next save to the path
+    save({"step": 3}, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.npz"]
+    assert load(path) == {"step": 3}
 
 
 def _wait_for_growing_temp_file(folder, child, min_bytes=1 << 20, timeout=60.0):
