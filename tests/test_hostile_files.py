@@ -26,7 +26,14 @@ import tinydl
 from tinydl import nn, optim
 from tinydl.data.idx import IdxError, read_idx
 from tinydl.errors import DTypeError
-from tinydl.io import CheckpointError, SafetensorsError, atomic_write, load, load_safetensors, save
+from tinydl.io import (
+    CheckpointError,
+    SafetensorsError,
+    atomic_write,
+    load,
+    load_safetensors,
+    save,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GiB = 1 << 30
@@ -76,14 +83,34 @@ def zip_bytes(entries):
         size = entry.get("size", len(data))
         offset = len(body)
         # local header: signature, version, flags, method, time, date, crc, sizes, name/extra lengths
-        body += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc, len(data), size, len(name), 0)
+        body += struct.pack(
+            "<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc, len(data), size, len(name), 0
+        )
         body += name + data
         directory += struct.pack(
-            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, method, 0, 0x21, crc, len(data), size,
-            len(name), 0, 0, 0, 0, 0, offset,
+            "<4s6H3L5H2L",
+            b"PK\x01\x02",
+            20,
+            20,
+            flags,
+            method,
+            0,
+            0x21,
+            crc,
+            len(data),
+            size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
         )
         directory += name
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(directory), len(body), 0)
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(directory), len(body), 0
+    )
     return bytes(body + directory + end)
 
 
@@ -159,7 +186,12 @@ def run_measured(code, tmp_path):
         """
     )
     completed = subprocess.run(
-        [sys.executable, "-c", script, code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr
     error_type, message, growth_mb, seconds = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -183,7 +215,9 @@ def test_unsupported_zip_compression_is_a_checkpoint_error(tmp_path):
     content = checkpoint_bytes(
         {"type": "array", "key": "w"}, extra_entries=[{"name": "w.npy", "data": weights, "method": 99}]
     )
-    with pytest.raises(CheckpointError, match=r"entry 'w.npy' uses zip compression method 99; .*tinydl.io.save"):
+    with pytest.raises(
+        CheckpointError, match=r"entry 'w.npy' uses zip compression method 99; .*tinydl.io.save"
+    ):
         load(write(tmp_path, "method99.npz", content))
 
 
@@ -209,8 +243,16 @@ def test_encrypted_entry_is_a_checkpoint_error(tmp_path):
         ({"type": "bigint", "value": "12x"}, r"'bigint' node is not a decimal integer"),
         ({"type": "int", "key": "w"}, r"scalar 'w' has shape \(3,\)"),  # was ValueError
     ],
-    ids=["tree-is-list", "items-not-pairs", "int-key", "items-not-list", "key-not-str", "json-dict",
-         "bigint-junk", "int-not-scalar"],
+    ids=[
+        "tree-is-list",
+        "items-not-pairs",
+        "int-key",
+        "items-not-list",
+        "key-not-str",
+        "json-dict",
+        "bigint-junk",
+        "int-not-scalar",
+    ],
 )
 def test_malformed_tree_is_a_checkpoint_error(tmp_path, tree, message):
     content = checkpoint_bytes(tree, arrays=[("w", np.zeros(3))])
@@ -287,7 +329,9 @@ def npz_bomb(tmp_path_factory):
 
 def test_crc32_of_zeros_matches_zlib():
     for count in (0, 1, 7, 1000, 3 * MiB + 5):
-        assert crc32_of_zeros_after(zlib.crc32(b"prefix"), count) == zlib.crc32(bytes(count), zlib.crc32(b"prefix"))
+        assert crc32_of_zeros_after(zlib.crc32(b"prefix"), count) == zlib.crc32(
+            bytes(count), zlib.crc32(b"prefix")
+        )
 
 
 def test_npz_bomb_is_a_valid_zip(npz_bomb):
@@ -318,7 +362,10 @@ def test_max_bytes_lets_a_trusted_compressed_file_load(tmp_path):
     """A deflated checkpoint (np.savez_compressed) of zeros inflates far past 4x its size."""
     path = tmp_path / "zeros.npz"
     save({"w": np.zeros(30 * MiB // 8)}, tmp_path / "plain.npz")
-    with zipfile.ZipFile(tmp_path / "plain.npz") as plain, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as packed:
+    with (
+        zipfile.ZipFile(tmp_path / "plain.npz") as plain,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as packed,
+    ):
         for info in plain.infolist():
             packed.writestr(info.filename, plain.read(info))
     with pytest.raises(CheckpointError, match=r"zip bomb"):
@@ -334,7 +381,9 @@ def test_max_bytes_lets_a_trusted_compressed_file_load(tmp_path):
 
 def gzip_bytes(deflate_stream, crc, size):
     """A gzip file around a raw deflate stream (10-byte header, 8-byte trailer)."""
-    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + deflate_stream + struct.pack("<LL", crc, size % 2**32)
+    return (
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + deflate_stream + struct.pack("<LL", crc, size % 2**32)
+    )
 
 
 @linux_only
@@ -366,8 +415,11 @@ def test_idx_gzip_declaring_an_absurd_size_is_refused_from_the_header(tmp_path):
 
 def test_idx_raw_file_declaring_an_absurd_size_is_truncated(tmp_path):
     header = b"\x00\x00\x08\x02" + struct.pack(">2I", 2**32 - 1, 2**32 - 1)
-    with pytest.raises(IdxError, match=r"is truncated: shape \(4294967295, 4294967295\) of uint8 needs "
-                                       r"18446744065119617025 bytes of data, found 3"):
+    with pytest.raises(
+        IdxError,
+        match=r"is truncated: shape \(4294967295, 4294967295\) of uint8 needs "
+        r"18446744065119617025 bytes of data, found 3",
+    ):
         read_idx(write(tmp_path, "absurd.idx", header + b"abc"))
 
 
@@ -389,37 +441,62 @@ ENTRY = '{"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}'
     [
         (safetensors_bytes(f'{{"w": {ENTRY}, "w": {ENTRY}}}', bytes(8)), r"header names 'w' twice"),
         (
-            safetensors_bytes('{"w": {"dtype": "F32", "dtype": "F64", "shape": [1], "data_offsets": [0, 8]}}', bytes(8)),
+            safetensors_bytes(
+                '{"w": {"dtype": "F32", "dtype": "F64", "shape": [1], "data_offsets": [0, 8]}}', bytes(8)
+            ),
             r"header names 'dtype' twice",
         ),
         (
-            safetensors_bytes(json.dumps({"w": {"dtype": "U8", "shape": [1] * 65, "data_offsets": [0, 1]}}), b"\x00"),
+            safetensors_bytes(
+                json.dumps({"w": {"dtype": "U8", "shape": [1] * 65, "data_offsets": [0, 1]}}), b"\x00"
+            ),
             r"tensor 'w' has 65 dimensions; arrays have at most 64",
         ),
         (
-            safetensors_bytes(json.dumps({"w": {"dtype": "F32", "shape": [10**30, 0], "data_offsets": [0, 0]}})),
+            safetensors_bytes(
+                json.dumps({"w": {"dtype": "F32", "shape": [10**30, 0], "data_offsets": [0, 0]}})
+            ),
             r"tensor 'w' has shape \[~1e30, 0\], too large for any array",
         ),
         (
-            safetensors_bytes(json.dumps({"w": {"dtype": "F32", "shape": [10**30], "data_offsets": [0, 8]}}), bytes(8)),
+            safetensors_bytes(
+                json.dumps({"w": {"dtype": "F32", "shape": [10**30], "data_offsets": [0, 8]}}), bytes(8)
+            ),
             r"tensor 'w' has shape \[~1e30\], too large for any array",
         ),
         (
-            safetensors_bytes(json.dumps({"w": {"dtype": "U8", "shape": [8], "data_offsets": [10**30, 10**30 + 8]}}), bytes(8)),
+            safetensors_bytes(
+                json.dumps({"w": {"dtype": "U8", "shape": [8], "data_offsets": [10**30, 10**30 + 8]}}),
+                bytes(8),
+            ),
             rf"tensor 'w': data_offsets \[{10**30}, {10**30 + 8}\] run past the end of the data buffer \(8 bytes",
         ),
         (
-            safetensors_bytes(json.dumps({
-                "a": {"dtype": "U8", "shape": [6], "data_offsets": [0, 6]},
-                "b": {"dtype": "U8", "shape": [4], "data_offsets": [4, 8]},
-            }), bytes(8)),
+            safetensors_bytes(
+                json.dumps(
+                    {
+                        "a": {"dtype": "U8", "shape": [6], "data_offsets": [0, 6]},
+                        "b": {"dtype": "U8", "shape": [4], "data_offsets": [4, 8]},
+                    }
+                ),
+                bytes(8),
+            ),
             r"tensor 'b' \(bytes 4..8\) overlaps tensor 'a'",
         ),
         (struct.pack("<Q", 2**64 - 1) + b"{}", r"says its header is 18446744073709551615 bytes but only 2"),
         (safetensors_bytes("[" * 100_000 + "]" * 100_000), r"header nests too deeply to parse"),
     ],
-    ids=["duplicate-tensor", "duplicate-field", "65-dims", "1e30-dim-times-0", "1e30-dim", "offset-1e30",
-         "overlap", "header-length-2**64", "deep-json"],
+    ids=[
+        "duplicate-tensor",
+        "duplicate-field",
+        "65-dims",
+        "1e30-dim-times-0",
+        "1e30-dim",
+        "offset-1e30",
+        "overlap",
+        "header-length-2**64",
+        "deep-json",
+    ],
 )
 def test_hostile_safetensors_are_refused(tmp_path, content, message):
     """Was: duplicates silently kept the last entry, 65 dims and 10**30 x 0 reached NumPy
@@ -434,7 +511,9 @@ def test_safetensors_header_over_100_mb_is_refused_before_reading_it(tmp_path):
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", 200_000_000))
         f.truncate(8 + 200_000_000)  # a sparse file: no disk used
-    with pytest.raises(SafetensorsError, match=r"header is 200,000,000 bytes, over the 100,000,000 the format allows"):
+    with pytest.raises(
+        SafetensorsError, match=r"header is 200,000,000 bytes, over the 100,000,000 the format allows"
+    ):
         load_safetensors(path)
 
 
@@ -449,8 +528,11 @@ def test_module_load_state_dict_is_atomic():
     before = {key: value.numpy().copy() for key, value in model.state_dict().items()}
     good = {key: np.full(value.shape, 7.0) for key, value in before.items()}
     bad = dict(good, **{"2.bias": np.array(["oops"])})
-    with pytest.raises(DTypeError, match=r"load_state_dict\(Sequential\): unusable values: 2.bias: "
-                                         r"dtype <U4 cannot become float32; nothing was loaded"):
+    with pytest.raises(
+        DTypeError,
+        match=r"load_state_dict\(Sequential\): unusable values: 2.bias: "
+        r"dtype <U4 cannot become float32; nothing was loaded",
+    ):
         model.load_state_dict(bad)
     listed = dict(good, **{"2.weight": [[1.0, 2.0, 3.0]]})
     with pytest.raises(DTypeError, match=r"2.weight: a list, not a Tensor or array"):
@@ -472,15 +554,20 @@ def _trained(optimizer_class, **settings):
 def test_adam_state_into_sgd_is_refused_naming_both():
     """Was: loaded silently; SGD.step() then failed with KeyError: 'momentum'."""
     _, adam = _trained(optim.Adam, lr=0.01)
-    weight, sgd = _trained(optim.SGD, lr=0.1, momentum=0.9)
+    _, sgd = _trained(optim.SGD, lr=0.1, momentum=0.9)
     before = sgd.state_dict()
-    with pytest.raises(ValueError, match=r"SGD.load_state_dict: parameter group 0 of the saved state has "
-                                         r"settings \['amsgrad', 'betas', 'decoupled_weight_decay', 'eps'\], "
-                                         r"which SGD does not have: it is the state of Adam, not of SGD"):
+    with pytest.raises(
+        ValueError,
+        match=r"SGD.load_state_dict: parameter group 0 of the saved state has "
+        r"settings \['amsgrad', 'betas', 'decoupled_weight_decay', 'eps'\], "
+        r"which SGD does not have: it is the state of Adam, not of SGD",
+    ):
         sgd.load_state_dict(adam.state_dict())
     after = sgd.state_dict()
     assert after["param_groups"] == before["param_groups"]
-    np.testing.assert_array_equal(after["state"]["0"]["momentum_buffer"], before["state"]["0"]["momentum_buffer"])
+    np.testing.assert_array_equal(
+        after["state"]["0"]["momentum_buffer"], before["state"]["0"]["momentum_buffer"]
+    )
 
     with pytest.raises(ValueError, match=r"it is the state of SGD, not of Adam"):
         adam.load_state_dict(before)
@@ -493,8 +580,11 @@ def test_optimizer_load_state_dict_is_atomic():
     saved = sgd.state_dict()
     saved["param_groups"][0]["lr"] = 0.5
     saved["param_groups"][1]["lr"] = -1.0
-    with pytest.raises(ValueError, match=r"SGD.load_state_dict: saved parameter group 1: SGD: lr must be "
-                                         r"a number >= 0.0, got -1.0"):
+    with pytest.raises(
+        ValueError,
+        match=r"SGD.load_state_dict: saved parameter group 1: SGD: lr must be "
+        r"a number >= 0.0, got -1.0",
+    ):
         sgd.load_state_dict(saved)
     assert [group["lr"] for group in sgd.param_groups] == [0.1, 0.1]
 
@@ -502,7 +592,7 @@ def test_optimizer_load_state_dict_is_atomic():
 def test_torch_style_extra_settings_still_load():
     """Settings no tinydl optimizer has (PyTorch's foreach, a scheduler's initial_lr) are fine,
     and settings the file predates keep this optimizer's values."""
-    weight, adam = _trained(optim.Adam, lr=0.01)
+    _, adam = _trained(optim.Adam, lr=0.01)
     saved = adam.state_dict()
     group = saved["param_groups"][0]
     group.update(foreach=None, fused=None, initial_lr=0.01)
@@ -528,7 +618,9 @@ def test_temp_files_of_running_writers_are_kept(tmp_path):
 
 
 def test_temp_file_of_a_finished_process_is_removed(tmp_path):
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     orphan = tmp_path / f".ckpt.npz.tmp.{int(child.stdout)}.abcdefgh"
     orphan.write_bytes(b"left by a killed save")
     other_file = tmp_path / f".other.npz.tmp.{int(child.stdout)}.abcdefgh"

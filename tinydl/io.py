@@ -243,7 +243,7 @@ def load(path, max_bytes=None):
         return _load_checkpoint(path, max_bytes)
     except CheckpointError:
         raise
-    except Exception as error:  # noqa: BLE001 -- whatever a damaged file triggers, say so clearly
+    except Exception as error:  # whatever a damaged file triggers, say so clearly
         raise CheckpointError(
             f"load: '{path}' is corrupt or truncated and cannot be read as .npz "
             f"({type(error).__name__}: {error}); save the checkpoint again"
@@ -294,7 +294,7 @@ def _checked_entries(archive, path, file_size, max_bytes):
                 "stored or deflated entries (np.savez / np.savez_compressed); "
                 "save the checkpoint again with tinydl.io.save"
             )
-        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        name = info.filename.removesuffix(".npy")
         if name in entries:
             raise CheckpointError(f"{where} appears twice in the zip directory (crafted file?)")
         entries[name] = info

@@ -88,7 +88,7 @@ def _read_python_batch(path):
             batch = load_array_pickle(f)
         except UnsafePickleError as error:
             raise UnsafePickleError(f"cifar10: '{path}': {error}") from None
-        except Exception as error:  # noqa: BLE001 -- a damaged pickle fails in many ways; name the file
+        except Exception as error:  # a damaged pickle fails in many ways: name the file
             raise ValueError(
                 f"cifar10: '{path}' is truncated or damaged and cannot be unpickled "
                 f"({type(error).__name__}: {error}); extract the batch from the downloaded "

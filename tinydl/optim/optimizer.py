@@ -201,7 +201,7 @@ class Optimizer:
                              "'param_groups' (from optimizer.state_dict())")
         saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
         if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, dict):
-            raise ValueError(f"{name}.load_state_dict: 'param_groups' must be a list and "
+            raise TypeError(f"{name}.load_state_dict: 'param_groups' must be a list and "
                              "'state' a dict (from optimizer.state_dict())")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the saved state has {len(saved_groups)} "
@@ -209,7 +209,7 @@ class Optimizer:
         param_at: dict[int, Tensor] = {}
         for number, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
             if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
-                raise ValueError(f"{name}.load_state_dict: parameter group {number} is not a "
+                raise TypeError(f"{name}.load_state_dict: parameter group {number} is not a "
                                  "dict with a 'params' list")
             self._check_same_optimizer(saved, number)
             if len(saved["params"]) != len(group["params"]):
@@ -229,7 +229,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: state for parameter {index}, but the "
                                  f"groups number only {len(param_at)} parameters")
             if not isinstance(values, dict):
-                raise ValueError(f"{name}.load_state_dict: the state of parameter {index} is a "
+                raise TypeError(f"{name}.load_state_dict: the state of parameter {index} is a "
                                  f"{type(values).__name__}, expected a dict")
             param = param_at[index]
             new_state[param] = {field: _state_value_for(name, field, value, param)
