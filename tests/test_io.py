@@ -100,6 +100,19 @@ def test_nested_checkpoint_round_trip_keeps_python_types(tmp_path):
     assert loaded["count"] == 3 and type(loaded["count"]) is np.int64
 
 
+def test_fortran_order_structured_string_and_empty_arrays_round_trip(tmp_path):
+    """load reads the .npy entries itself: every layout np.savez writes must come back."""
+    fortran = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    records = np.array([(1, 2.5), (3, -1.0)], dtype=[("a", "<i4"), ("b", "<f8")])
+    saved = {"fortran": fortran, "records": records, "text": np.array(["ab", "c"]), "empty": np.zeros((0, 3))}
+    save(saved, tmp_path / "layouts.npz")
+    loaded = load(tmp_path / "layouts.npz")
+    for key, array in saved.items():
+        assert loaded[key].dtype == array.dtype and loaded[key].shape == array.shape
+        np.testing.assert_array_equal(loaded[key], array)
+    assert loaded["fortran"][1, 0] == 3.0
+
+
 def test_file_opens_with_plain_numpy_without_pickle(tmp_path):
     path = tmp_path / "ckpt.npz"
     save({"model": {"fc1.weight": np.array([[1.0, 2.0]])}, "step": 5}, path)

@@ -76,8 +76,10 @@ def _remove_orphan_temp_files(folder, name):
     except OSError:
         return
     for entry in entries:
-        writer = entry[len(prefix) :].split(".", 1)[0]
-        if entry.startswith(prefix) and writer.isdigit() and not _process_exists(int(writer)):
+        if not entry.startswith(prefix):
+            continue
+        writer = entry[len(prefix) :].split(".", 1)[0]  # the process id in the name
+        if writer.isdigit() and not _process_exists(int(writer)):
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(folder, entry))
 

@@ -253,8 +253,8 @@ class Optimizer:
         """Refuse a group holding settings that only another optimizer class has (Adam's betas
         loaded into SGD). Settings no tinydl optimizer knows (PyTorch's foreach, a scheduler's
         initial_lr) are kept and ignored."""
-        foreign = sorted(key for key in saved_group
-                         if key not in self.defaults and key in _settings_of_all_optimizers())
+        known = _settings_of_all_optimizers() - _IMPLEMENTATION_FLAGS
+        foreign = sorted(key for key in saved_group if key not in self.defaults and key in known)
         if not foreign:
             return
         name = type(self).__name__
@@ -274,6 +274,10 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+# PyTorch's flags choosing how an update runs, never what it computes: not a sign of another class
+_IMPLEMENTATION_FLAGS = {"foreach", "fused", "capturable", "differentiable"}
 
 
 def _optimizer_classes() -> list[type]:
