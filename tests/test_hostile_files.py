@@ -483,6 +483,10 @@ ENTRY = '{"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}'
             ),
             r"tensor 'b' \(bytes 4..8\) overlaps tensor 'a'",
         ),
+        (
+            safetensors_bytes('{"w": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}', bytes(4)),
+            r"tensor 'w' has unknown dtype \['F32'\]",
+        ),
         (struct.pack("<Q", 2**64 - 1) + b"{}", r"says its header is 18446744073709551615 bytes but only 2"),
         (safetensors_bytes("[" * 100_000 + "]" * 100_000), r"header nests too deeply to parse"),
     ],
@@ -494,13 +498,14 @@ ENTRY = '{"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}'
         "1e30-dim",
         "offset-1e30",
         "overlap",
+        "dtype-a-list",
         "header-length-2**64",
         "deep-json",
     ],
 )
 def test_hostile_safetensors_are_refused(tmp_path, content, message):
     """Was: duplicates silently kept the last entry, 65 dims and 10**30 x 0 reached NumPy
-    (ValueError), deep JSON raised RecursionError."""
+    (ValueError), a list as dtype raised TypeError, deep JSON raised RecursionError."""
     path = write(tmp_path, "hostile.safetensors", content)
     with pytest.raises(SafetensorsError, match=r"safetensors: '.*hostile.safetensors' .*" + message):
         load_safetensors(path)

@@ -6,7 +6,8 @@ Three parts, each usable on its own:
   complete file or the new complete file, never half of one.
 * ``save(obj, path)`` / ``load(path)``: nested dicts/lists of arrays and plain
   Python values in an ``.npz`` file that ``np.load(path, allow_pickle=False)``
-  can open. No pickle: loading never runs code.
+  can open. No pickle: loading never runs code, and a crafted file gets a
+  ``CheckpointError`` (a zip bomb is refused from its declared sizes).
 * ``save_safetensors`` / ``load_safetensors`` / ``read_safetensors_header``:
   the safetensors format (used by Hugging Face models), with NumPy only.
 """
@@ -569,7 +570,7 @@ def _validate_header(header, buffer_size, path):
         if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
             raise SafetensorsError(f"{where} must have 'dtype', 'shape' and 'data_offsets'")
         dtype_name, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype_name not in SAFETENSORS_DTYPES:
+        if not isinstance(dtype_name, str) or dtype_name not in SAFETENSORS_DTYPES:
             raise SafetensorsError(
                 f"{where} has unknown dtype {dtype_name!r}; known: {sorted(SAFETENSORS_DTYPES)}"
             )
