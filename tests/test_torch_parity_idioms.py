@@ -106,16 +106,542 @@ def _array(*shape: int, seed: int = 0, dtype: Any = np.float32) -> np.ndarray:
 # ==== elementwise math ==========================================================================
 
 
+@idiom("elementwise")
+def trig_and_hyperbolic(lib):
+    x = lib.tensor(_array(3, 4))
+    return [x.sin(), lib.cos(x), lib.tan(x * 0.3), x.sinh(), lib.cosh(x), lib.tanh(x),
+            lib.atan(x), lib.asinh(x)]
+
+
+@idiom("elementwise")
+def inverse_trig_on_unit_interval(lib):
+    x = lib.tensor(_array(5) * 0.3)
+    return [lib.asin(x), x.acos(), lib.atanh(x), lib.atan2(x, x.flip(0))]
+
+
+@idiom("elementwise")
+def rounding_family(lib):
+    x = lib.tensor(np.array([-2.5, -1.7, -0.5, 0.4, 1.5, 2.5, 3.49], dtype=np.float32))
+    return [x.floor(), x.ceil(), x.round(), lib.trunc(x), x.frac(), x.sign(),
+            lib.round(x * 10, decimals=-1)]
+
+
+@idiom("elementwise")
+def logs_and_exps(lib):
+    x = lib.tensor(np.abs(_array(6)) + 0.1)
+    return [lib.log1p(x), x.expm1(), lib.log2(x), x.log10(), lib.exp2(x), x.rsqrt(),
+            x.reciprocal(), lib.sqrt(x)]
+
+
+@idiom("elementwise")
+def erf_family(lib):
+    x = lib.tensor(_array(6))
+    return [lib.erf(x), lib.erfc(x), lib.erfinv(lib.tanh(x) * 0.9)]
+
+
+@idiom("elementwise", rtol=1e-5, atol=1e-5)
+def gradient_of_sin_and_log1p(lib):
+    x = lib.tensor(_array(5), requires_grad=True)
+    (x.sin() * lib.log1p(x * x)).sum().backward()
+    return x.grad
+
+
+@idiom("elementwise")
+def integer_tensor_to_float_math(lib):
+    n = lib.tensor(np.arange(1, 6))
+    return [n.sin(), lib.sqrt(n.float()), n.reciprocal(), lib.div(n, 2), n.div(4), lib.exp2(n)]
+
+
+@idiom("elementwise")
+def remainder_and_floor_divide(lib):
+    a = lib.tensor(np.array([-7, -3, 0, 3, 7]))
+    b = lib.tensor(np.array([2, 2, 5, -2, -3]))
+    return [a % b, a // b, lib.fmod(a, b), lib.remainder(a, 3), a % 3, 7 % b, 7 // b]
+
+
+@idiom("elementwise")
+def float_remainder_and_div_rounding(lib):
+    a = lib.tensor(np.array([-7.5, -3.0, 0.25, 3.5, 7.0], dtype=np.float32))
+    return [a % 2.0, a // 2.0, lib.fmod(a, 2.0), lib.div(a, 2.0, rounding_mode="trunc"),
+            a.div(2.0, rounding_mode="floor")]
+
+
+@idiom("elementwise")
+def clamp_with_tensor_bounds(lib):
+    x = lib.tensor(_array(3, 4))
+    low = lib.tensor(_array(4, seed=1) - 1)
+    return [x.clamp(min=low), lib.clamp(x, low, low + 1.5), x.clip(-0.5, 0.5), x.clamp(max=0.0),
+            x.clamp_min(0.1)]
+
+
+@idiom("elementwise")
+def hypot_logaddexp_lerp(lib):
+    a, b = lib.tensor(_array(5)), lib.tensor(_array(5, seed=1))
+    return [lib.hypot(a, b), lib.logaddexp(a, b), a.logaddexp2(b), lib.lerp(a, b, 0.25),
+            a.lerp(b, lib.tensor(np.linspace(0, 1, 5, dtype=np.float32))), lib.copysign(a, b)]
+
+
+@idiom("elementwise")
+def nan_and_inf_tests(lib):
+    x = lib.tensor(np.array([1.0, np.nan, np.inf, -np.inf, 0.0], dtype=np.float32))
+    return [x.isnan(), lib.isinf(x), x.isfinite(), lib.isposinf(x), lib.isneginf(x),
+            lib.nan_to_num(x), x.nan_to_num(nan=0.5, posinf=9.0, neginf=-9.0)]
+
+
+@idiom("elementwise")
+def isclose_and_allclose(lib):
+    a = lib.tensor(np.array([1.0, 2.0, np.nan], dtype=np.float32))
+    b = a + 1e-7
+    return [lib.isclose(a, b), a.isclose(b, equal_nan=True), lib.allclose(a[:2], b[:2]),
+            lib.equal(a[:2], a[:2].clone()), lib.allclose(a[:2], b[:2] + 1)]
+
+
+@idiom("elementwise")
+def comparison_methods(lib):
+    a, b = lib.tensor(_array(6)), lib.tensor(_array(6, seed=1))
+    return [a.eq(b), a.ne(a), a.lt(b), a.le(0), lib.gt(a, b), lib.ge(a, 0.0), a.greater(b),
+            lib.less_equal(a, b)]
+
+
+@idiom("elementwise")
+def bitwise_on_integers(lib):
+    a = lib.tensor(np.array([0b1100, 0b1010, 7, -3]))
+    b = lib.tensor(np.array([0b1010, 0b0110, 1, 2]))
+    return [a & b, a | b, a ^ b, ~a, a << 2, a >> 1, 5 & a, lib.bitwise_xor(a, 3),
+            a.bitwise_and(b)]
+
+
+@idiom("elementwise")
+def logical_ops_on_masks(lib):
+    x = lib.tensor(_array(8))
+    pos, big = x > 0, x.abs() > 1
+    return [pos & big, pos | big, pos ^ big, ~pos, lib.logical_and(x, pos),
+            lib.logical_or(pos, big), x.logical_not(), lib.logical_xor(x, lib.zeros_like(x))]
+
+
+@idiom("elementwise")
+def add_sub_with_alpha(lib):
+    a, b = lib.tensor(_array(4)), lib.tensor(_array(4, seed=1))
+    return [a.add(b, alpha=2), a.sub(b, alpha=0.5), a.mul(b), a.div(b), a.neg(), a.square()]
+
+
 # ==== reductions and scans ======================================================================
+
+
+@idiom("reductions")
+def prod_and_sum_dtypes(lib):
+    x = lib.tensor(_array(3, 4))
+    n = lib.tensor(np.arange(1, 7).reshape(2, 3))
+    return [x.prod(), x.prod(1), lib.prod(x, 0, keepdim=True), n.prod(), n.sum(),
+            n.sum(dtype=lib.float64), (x > 0).sum(), n.prod(1)]
+
+
+@idiom("reductions")
+def any_all_with_dim(lib):
+    x = lib.tensor(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32))
+    return [x.any(), x.all(), x.any(dim=1), (x == 0).all(1), lib.any(x, 0, keepdim=True),
+            (x >= 0).all()]
+
+
+@idiom("reductions")
+def cumulative_sums_and_products(lib):
+    x = lib.tensor(_array(3, 4))
+    n = lib.tensor(np.arange(1, 6))
+    return [x.cumsum(1), lib.cumsum(x, dim=0), x.cumprod(-1), n.cumsum(0), n.cumprod(0),
+            (x > 0).cumsum(1), lib.logcumsumexp(x, 1)]
+
+
+@idiom("reductions")
+def cummax_and_cummin(lib):
+    x = lib.tensor(np.array([[1.0, 3.0, 2.0, 3.0, 0.5], [2.0, 1.0, 1.0, 4.0, 4.0]],
+                            dtype=np.float32))
+    values, indices = x.cummax(1)
+    return [values, indices, lib.cummin(x, dim=1)]
+
+
+@idiom("reductions", rtol=1e-5, atol=1e-6)
+def gradient_through_cumprod_with_a_zero(lib):
+    x = lib.tensor(np.array([2.0, 0.0, 3.0, 0.5], dtype=np.float32), requires_grad=True)
+    x.cumprod(0).sum().backward()
+    return x.grad
+
+
+@idiom("reductions", rtol=1e-5, atol=1e-6)
+def gradient_of_prod_with_zeros(lib):
+    x = lib.tensor(np.array([[2.0, 0.0, 3.0], [1.0, 2.0, 4.0], [0.0, 0.0, 1.0]],
+                            dtype=np.float32), requires_grad=True)
+    (x.prod(1).sum() + x.prod()).backward()
+    return x.grad
+
+
+@idiom("reductions")
+def amax_amin_aminmax(lib):
+    x = lib.tensor(_array(2, 3, 4))
+    return [x.amax(), lib.amax(x, dim=(0, 2)), x.amin(1, keepdim=True), lib.aminmax(x),
+            x.aminmax(dim=-1)]
+
+
+@idiom("reductions")
+def std_mean_and_var_mean(lib):
+    x = lib.tensor(_array(4, 5))
+    return [lib.std_mean(x), lib.var_mean(x, dim=1), lib.std_mean(x, 0, keepdim=True),
+            lib.var_mean(x, 1, correction=0)]
+
+
+@idiom("reductions")
+def norms(lib):
+    x = lib.tensor(_array(3, 4))
+    return [x.norm(), lib.norm(x, dim=1), x.norm(p=1, dim=0), lib.norm(x, p=float("inf")),
+            x.norm(2, dim=1, keepdim=True)]
+
+
+@idiom("reductions")
+def median_mode_kthvalue(lib):
+    x = lib.tensor(np.array([[3.0, 1.0, 2.0, 5.0], [4.0, 4.0, 1.0, 0.0]], dtype=np.float32))
+    n = lib.tensor(np.array([[1, 2, 2, 3, 3, 3], [5, 5, 1, 1, 7, 0]]))
+    return [x.median(), lib.median(x, dim=1), x.kthvalue(2, 1), lib.kthvalue(x, 1, 0, True),
+            n.mode(1), lib.mode(n[0])]
+
+
+@idiom("reductions")
+def count_nonzero_and_nan_reductions(lib):
+    x = lib.tensor(np.array([[0.0, 1.5, np.nan], [2.0, 0.0, 3.0]], dtype=np.float32))
+    return [lib.count_nonzero(x), x.count_nonzero(dim=1), x.nansum(), lib.nanmean(x, dim=1)]
 
 
 # ==== sorting and selection =====================================================================
 
 
+@idiom("selection")
+def topk_values_and_indices(lib):
+    scores = lib.tensor(_array(4, 10))
+    values, indices = scores.topk(3, dim=1)
+    smallest = lib.topk(scores, 2, largest=False)
+    return [values, indices, smallest.values, smallest.indices]
+
+
+@idiom("selection")
+def sort_and_argsort(lib):
+    x = lib.tensor(_array(3, 5))
+    return [x.sort(), lib.sort(x, dim=0, descending=True), x.argsort(dim=1),
+            lib.argsort(x, descending=True), x.sort(stable=True).indices]
+
+
+@idiom("selection", rtol=1e-5, atol=1e-6)
+def gradient_through_topk(lib):
+    x = lib.tensor(_array(3, 6), requires_grad=True)
+    values, _ = x.topk(2, dim=1)
+    (values * lib.tensor(np.array([1.0, 2.0], dtype=np.float32))).sum().backward()
+    return x.grad
+
+
+@idiom("selection")
+def gather_class_scores(lib):
+    logits = lib.tensor(_array(4, 5))
+    target = lib.tensor(np.array([1, 0, 4, 2]))
+    return [logits.gather(1, target.unsqueeze(1)).squeeze(1),
+            lib.gather(logits, 0, lib.tensor(np.array([[0, 1, 2, 3, 0]])))]
+
+
+@idiom("selection", rtol=1e-5, atol=1e-6)
+def gather_backward_accumulates_repeats(lib):
+    x = lib.tensor(_array(2, 3), requires_grad=True)
+    index = lib.tensor(np.array([[0, 0, 2], [1, 1, 1]]))
+    x.gather(1, index).sum().backward()
+    return x.grad
+
+
+@idiom("selection")
+def scatter_one_hot(lib):
+    labels = lib.tensor(np.array([2, 0, 3]))
+    zeros = lib.zeros(3, 4)
+    return [zeros.scatter(1, labels.unsqueeze(1), 1.0),
+            zeros.scatter(1, labels.unsqueeze(1), lib.ones(3, 1) * 5)]
+
+
+@idiom("selection")
+def scatter_add_counts(lib):
+    index = lib.tensor(np.array([0, 1, 0, 3, 3, 3]))
+    src = lib.tensor(np.arange(6, dtype=np.float32))
+    return [lib.zeros(4).scatter_add(0, index, src),
+            lib.scatter_add(lib.ones(4), 0, index, lib.ones(6))]
+
+
+@idiom("selection")
+def scatter_reduce_variants(lib):
+    index = lib.tensor(np.array([0, 1, 0, 1, 2]))
+    src = lib.tensor(np.array([5.0, 1.0, 7.0, 2.0, 3.0], dtype=np.float32))
+    base = lib.tensor(np.array([1.0, 10.0, -1.0, 4.0], dtype=np.float32))
+    return [base.scatter_reduce(0, index, src, reduce=r, include_self=s)
+            for r in ("sum", "prod", "mean", "amax", "amin") for s in (True, False)]
+
+
+@idiom("selection")
+def index_select_and_index_add(lib):
+    x = lib.tensor(_array(4, 3))
+    index = lib.tensor(np.array([3, 0, 3]))
+    return [x.index_select(0, index), lib.index_select(x, 1, lib.tensor(np.array([2, 0]))),
+            x.index_add(0, index, lib.ones(3, 3)), x.index_add(1, lib.tensor(np.array([1])),
+                                                              lib.ones(4, 1), alpha=-2)]
+
+
+@idiom("selection")
+def masked_fill_attention_scores(lib):
+    scores = lib.tensor(_array(2, 4, 4))
+    causal = lib.ones(4, 4).triu(1).bool()
+    filled = scores.masked_fill(causal, float("-inf"))
+    return [filled, filled.softmax(dim=-1), lib.masked_fill(scores, scores < 0, 0.0)]
+
+
+@idiom("selection")
+def masked_select_and_boolean_index(lib):
+    x = lib.tensor(_array(3, 4))
+    return [x.masked_select(x > 0), lib.masked_select(x, lib.tensor(np.array([True, False,
+                                                                              True, False]))),
+            x[x > 0.5]]
+
+
+@idiom("selection")
+def where_with_condition_only(lib):
+    x = lib.tensor(np.array([[0.0, 1.0], [2.0, 0.0]], dtype=np.float32))
+    return [lib.where(x > 0), x.nonzero(), lib.nonzero(x, as_tuple=True), lib.argwhere(x),
+            lib.where(x > 0, x, lib.zeros_like(x) - 1)]
+
+
+@idiom("selection")
+def take_along_dim_with_argsort(lib):
+    x = lib.tensor(_array(3, 4))
+    order = x.argsort(dim=1)
+    return [lib.take_along_dim(x, order, dim=1), x.take_along_dim(order[:, :1], 1),
+            lib.take(x, lib.tensor(np.array([[0, 5], [11, 2]])))]
+
+
+@idiom("selection")
+def unique_with_counts(lib):
+    x = lib.tensor(np.array([3, 1, 2, 3, 1, 3]))
+    return [x.unique(), lib.unique(x, return_counts=True), lib.unique(x, return_inverse=True),
+            lib.unique(lib.tensor(np.array([[1, 2], [1, 2], [0, 5]])), dim=0),
+            lib.unique_consecutive(lib.tensor(np.array([1, 1, 2, 2, 3, 1])), return_counts=True)]
+
+
+@idiom("selection")
+def searchsorted_and_bucketize(lib):
+    edges = lib.tensor(np.array([0.0, 1.0, 2.5, 4.0], dtype=np.float32))
+    values = lib.tensor(np.array([-1.0, 1.0, 3.0, 9.0], dtype=np.float32))
+    return [lib.searchsorted(edges, values), lib.searchsorted(edges, values, right=True),
+            lib.bucketize(values, edges), lib.bucketize(values, edges, right=True)]
+
+
+@idiom("selection")
+def sampling_shapes_and_support(lib):
+    probs = lib.tensor(np.array([[0.1, 0.0, 0.9], [0.5, 0.5, 0.0]], dtype=np.float32))
+    draws = lib.multinomial(probs, 2)
+    coins = lib.bernoulli(lib.full((3, 4), 0.5))
+    return [draws.shape, draws.dtype == lib.int64, bool((draws[0] != 1).all()), bool((draws[1] != 2).all()),
+            coins.shape, coins.dtype == lib.float32, bool(((coins == 0) | (coins == 1)).all()),
+            probs.multinomial(1, replacement=True).shape]
+
+
 # ==== shape =====================================================================================
 
 
+@idiom("shape")
+def chunk_split_unbind(lib):
+    x = lib.tensor(_array(6, 4))
+    return [x.chunk(3), lib.chunk(x, 4, 1), x.split(4), x.split([1, 3], dim=1), x.unbind(1),
+            lib.unbind(x)]
+
+
+@idiom("shape")
+def tensor_split_and_narrow(lib):
+    x = lib.tensor(_array(7, 3))
+    return [x.tensor_split(3), lib.tensor_split(x, [1, 5]), x.narrow(0, 2, 3),
+            lib.narrow(x, 1, -2, 2), x.select(1, 0)]
+
+
+@idiom("shape")
+def flips_and_rolls(lib):
+    x = lib.tensor(_array(3, 4))
+    return [x.flip(0), lib.flip(x, (0, 1)), x.fliplr(), lib.flipud(x), x.roll(1, 1),
+            lib.roll(x, -2), x.roll((1, 2), (0, 1)), lib.rot90(x), x.rot90(2), x.rot90(-1)]
+
+
+@idiom("shape")
+def repeat_tile_expand(lib):
+    x = lib.tensor(_array(2, 3))
+    return [x.repeat(2, 1), x.repeat(1, 2, 2), lib.tile(x, (2,)), x.tile(2, 1, 1),
+            x[:1].expand(4, 3), x[:, :1].expand_as(x), x.unsqueeze(0).expand(2, -1, -1)]
+
+
+@idiom("shape")
+def repeat_interleave_tokens(lib):
+    x = lib.tensor(_array(3, 2))
+    return [x.repeat_interleave(2, dim=0), lib.repeat_interleave(x, 3),
+            x.repeat_interleave(lib.tensor(np.array([1, 0, 2])), dim=0),
+            lib.repeat_interleave(lib.tensor(np.array([1, 2])), 2)]
+
+
+@idiom("shape")
+def triangles_for_masks(lib):
+    x = lib.tensor(_array(4, 5))
+    return [x.tril(), lib.triu(x, 1), x.tril(-1), lib.tril(lib.ones(3, 3)).bool(),
+            lib.triu(lib.ones(2, 4, 4), diagonal=1)]
+
+
+@idiom("shape")
+def diagonals(lib):
+    m = lib.tensor(_array(3, 4))
+    v = lib.tensor(_array(3))
+    return [m.diagonal(), lib.diagonal(m, 1), m.diag(-1), lib.diag(v), v.diag(1),
+            lib.diag_embed(lib.tensor(_array(2, 3))), m[:, :3].trace(), lib.eye(3).diagonal()]
+
+
+@idiom("shape")
+def view_as_reshape_as_contiguous(lib):
+    x = lib.tensor(_array(2, 6))
+    y = lib.zeros(3, 4)
+    return [x.view_as(y), x.reshape_as(y), x.t().contiguous(), x.T.t(), x.contiguous().shape,
+            x.unflatten(1, (2, 3)), lib.unflatten(x, 1, (3, -1)).shape]
+
+
+@idiom("shape")
+def meshgrid_and_cartesian_prod(lib):
+    a = lib.tensor(np.array([1.0, 2.0, 3.0], dtype=np.float32))
+    b = lib.tensor(np.array([10.0, 20.0], dtype=np.float32))
+    return [lib.meshgrid(a, b, indexing="ij"), lib.meshgrid(a, b, indexing="xy"),
+            lib.cartesian_prod(a, b)]
+
+
+@idiom("shape")
+def broadcast_helpers(lib):
+    a, b = lib.tensor(_array(3, 1)), lib.tensor(_array(1, 4))
+    return [lib.broadcast_tensors(a, b), lib.broadcast_to(a, (2, 3, 4)),
+            lib.broadcast_shapes((3, 1), (1, 4), (2, 1, 1))]
+
+
+@idiom("shape")
+def creation_like_and_new(lib):
+    x = lib.tensor(_array(2, 3))
+    n = lib.tensor(np.arange(4))
+    return [lib.zeros_like(x), lib.ones_like(n), lib.full_like(x, 7), lib.empty_like(x).shape,
+            x.new_zeros(2), x.new_ones((1, 2)), x.new_full((2, 2), 3.5), n.new_full((2,), 3),
+            x.new_tensor([1, 2]), n.new_tensor([1.5]), x.new_empty(3).shape,
+            lib.zeros_like(x, dtype=lib.int64), lib.full((2,), 3), lib.full((2,), True)]
+
+
+@idiom("shape")
+def ranges_and_identity(lib):
+    return [lib.linspace(0, 1, 5), lib.linspace(-1, 1, steps=3), lib.logspace(0, 2, 3),
+            lib.logspace(0, 3, 4, base=2), lib.eye(3), lib.eye(2, 3), lib.empty(2, 3).shape,
+            lib.arange(5), lib.arange(1, 2, 0.25)]
+
+
+@idiom("shape")
+def random_like_shapes_and_dtypes(lib):
+    x = lib.tensor(_array(2, 3))
+    n = lib.tensor(np.arange(6).reshape(2, 3))
+    r = lib.randint_like(n, 10)
+    return [lib.rand_like(x).shape, lib.randn_like(x).dtype == lib.float32, r.shape,
+            r.dtype == lib.int64,
+            bool(((r >= 0) & (r < 10)).all()), lib.randint(5, (2, 2)).dtype == lib.int64,
+            lib.randint(3, 8, (4,)).shape]
+
+
+@idiom("shape")
+def stacking_helpers(lib):
+    a, b = lib.tensor(_array(3)), lib.tensor(_array(3, seed=1))
+    return [lib.hstack([a, b]), lib.vstack([a, b]), lib.column_stack([a, b]),
+            lib.atleast_2d(a).shape, lib.atleast_1d(lib.tensor(1.0)).shape]
+
+
 # ==== linear algebra ============================================================================
+
+
+@idiom("linalg", rtol=1e-5, atol=1e-5)
+def einsum_attention(lib):
+    q, k = lib.tensor(_array(2, 3, 4, 5)), lib.tensor(_array(2, 3, 6, 5, seed=1))
+    scores = lib.einsum("bhqd,bhkd->bhqk", q, k) / 5 ** 0.5
+    return [scores, lib.einsum("bhqk,bhkd->bhqd", scores.softmax(-1), k[:, :, :6])]
+
+
+@idiom("linalg", rtol=1e-5, atol=1e-5)
+def einsum_everyday_equations(lib):
+    a, b = lib.tensor(_array(3, 4)), lib.tensor(_array(4, 2, seed=1))
+    v = lib.tensor(_array(4, seed=2))
+    m = lib.tensor(_array(3, 3, seed=3))
+    return [lib.einsum("ij,jk->ik", a, b), lib.einsum("ij->ji", a), lib.einsum("ii", m),
+            lib.einsum("ii->i", m), lib.einsum("ij,j->i", a, v), lib.einsum("i,j->ij", v, v),
+            lib.einsum("...j,jk", a, b), lib.einsum("ij,ij->", a, a), lib.einsum("ij", a),
+            lib.einsum("ij,jk,kl->il", [a, b, b.t()])]
+
+
+@idiom("linalg", rtol=1e-5, atol=1e-5)
+def einsum_gradients(lib):
+    a = lib.tensor(_array(2, 3, 4), requires_grad=True)
+    b = lib.tensor(_array(2, 4, 5, seed=1), requires_grad=True)
+    m = lib.tensor(_array(3, 3, seed=2), requires_grad=True)
+    (lib.einsum("bij,bjk->bik", a, b).sum() + lib.einsum("ii->", m) ** 2).backward()
+    return [a.grad, b.grad, m.grad]
+
+
+@idiom("linalg", rtol=1e-5, atol=1e-5)
+def matrix_products(lib):
+    a, b = lib.tensor(_array(2, 3, 4)), lib.tensor(_array(2, 4, 5, seed=1))
+    v, w = lib.tensor(_array(4, seed=2)), lib.tensor(_array(3, seed=3))
+    return [lib.bmm(a, b), a[0].mm(b[0]), lib.mv(a[0], v), v.dot(v), lib.outer(w, v),
+            lib.inner(a[0], v), w.outer(w), lib.tensordot(a[0], b[0], dims=1),
+            lib.tensordot(a, b, dims=([0, 2], [0, 1]))]
+
+
+@idiom("linalg", rtol=1e-5, atol=1e-5)
+def addmm_and_baddbmm(lib):
+    bias, x, w = lib.tensor(_array(5)), lib.tensor(_array(3, 4)), lib.tensor(_array(4, 5, seed=1))
+    batch = lib.tensor(_array(2, 3, 5, seed=2))
+    return [lib.addmm(bias, x, w), lib.addmm(bias, x, w, beta=0.5, alpha=2.0),
+            lib.baddbmm(batch, lib.tensor(_array(2, 3, 4)), lib.tensor(_array(2, 4, 5)),
+                        alpha=0.1), batch.baddbmm(batch[:, :, :2], lib.tensor(_array(2, 2, 5)), beta=0.0)]
+
+
+@idiom("linalg", rtol=1e-5, atol=1e-5)
+def cross_and_kron(lib):
+    a, b = lib.tensor(_array(4, 3)), lib.tensor(_array(4, 3, seed=1))
+    m, n = lib.tensor(_array(2, 2)), lib.tensor(_array(2, 3, seed=2))
+    return [lib.cross(a, b, dim=1), lib.linalg.cross(a, b), a.cross(b, dim=-1), lib.kron(m, n),
+            m.kron(lib.eye(2))]
+
+
+@idiom("linalg", rtol=1e-5, atol=1e-5)
+def linalg_norms(lib):
+    x = lib.tensor(_array(3, 4))
+    return [lib.linalg.norm(x), lib.linalg.norm(x, dim=1), lib.linalg.vector_norm(x, ord=1),
+            lib.linalg.vector_norm(x, float("inf"), dim=0), lib.linalg.matrix_norm(x),
+            lib.linalg.matrix_norm(x, ord=1), lib.linalg.norm(x, ord=float("inf")),
+            lib.linalg.vector_norm(x, 3, dim=(0, 1), keepdim=True)]
+
+
+@idiom("linalg", rtol=1e-5, atol=1e-5)
+def norm_gradient_at_zero_is_zero(lib):
+    x = lib.zeros(3, requires_grad=True)
+    y = lib.tensor(_array(3), requires_grad=True)
+    (lib.linalg.norm(x) + y.norm()).backward()
+    return [x.grad, y.grad]
+
+
+@idiom("linalg", rtol=1e-4, atol=1e-5)
+def inverse_determinant_solve(lib):
+    a = lib.tensor(_array(3, 3) + 3 * np.eye(3, dtype=np.float32))
+    b = lib.tensor(_array(3, 2, seed=1))
+    batch = lib.tensor(_array(2, 3, 3, seed=2) + 3 * np.eye(3, dtype=np.float32))
+    return [lib.linalg.inv(a), lib.linalg.det(a), a.det(), lib.det(batch), a.inverse(),
+            lib.linalg.solve(a, b), lib.linalg.solve(batch, b[:, 0]), lib.inverse(batch)]
+
+
+@idiom("linalg", rtol=1e-4, atol=1e-5)
+def linalg_gradients(lib):
+    a = lib.tensor(_array(3, 3) + 3 * np.eye(3, dtype=np.float32), requires_grad=True)
+    b = lib.tensor(_array(3, 2, seed=1), requires_grad=True)
+    (lib.linalg.solve(a, b).sum() + lib.linalg.det(a) + lib.linalg.inv(a).square().sum()).backward()
+    return [a.grad, b.grad]
 
 
 # ==== activations ===============================================================================

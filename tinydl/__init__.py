@@ -56,7 +56,7 @@ from tinydl.ops.selection import (argsort, argwhere, bernoulli, bucketize, gathe
                                   index_select, kthvalue, masked_fill, masked_select, median,
                                   mode, msort, multinomial, nonzero, scatter, scatter_add,
                                   scatter_reduce, searchsorted, sort, take_along_dim, topk,
-                                  unique, unique_consecutive)
+                                  unique, unique_consecutive, where)
 from tinydl.ops.statistics import (all, amax, amin, aminmax, any, count_nonzero, nanmean, nansum,
                                    prod, std_mean, sum, var_mean)
 

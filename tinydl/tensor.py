@@ -911,6 +911,13 @@ class Tensor:
 
     reshape_as = view_as
 
+    def expand(self, *sizes: Any) -> "Tensor":  # noqa: F811 (adds PyTorch's -1: keep that size)
+        sizes = ops.shape._shape_arg(sizes)
+        lead = len(sizes) - self.ndim
+        sizes = tuple(self.shape[i - lead] if n == -1 and i >= lead else n
+                      for i, n in enumerate(sizes))
+        return ops.shape.broadcast_to(self, sizes)
+
     def expand_as(self, other: "Tensor") -> "Tensor":
         return ops.shape.broadcast_to(self, other.shape)
 

@@ -332,6 +332,17 @@ def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:  # noqa: A002
     return constant(input.xp.stack(positions, axis=1).astype(numpy.int64))
 
 
+def where(condition: Any, input: Any = None, other: Any = None) -> Any:  # noqa: A002
+    """``where(cond, a, b)``: a where cond is True, else b; ``where(cond)``: nonzero(cond, as_tuple=True)."""
+    from tinydl.ops.elementwise import where as choose  # noqa: PLC0415 (sibling module)
+
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither")
+    return choose(condition, input, other)
+
+
 def argwhere(input: Tensor) -> Tensor:  # noqa: A002
     """Same as ``nonzero(input)``: one row of indices per non-zero element."""
     return nonzero(input)
