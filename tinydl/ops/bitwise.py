@@ -11,6 +11,7 @@ import numpy
 
 from tinydl.errors import DTypeError
 from tinydl.ops.common import as_tensor, binary_operands
+from tinydl.ops.elementwise import compare as compare_arrays
 from tinydl.ops.constant import constant
 from tinydl.tensor import Tensor
 
@@ -91,40 +92,23 @@ def logical_not(input: Any) -> Tensor:  # noqa: A002
     return constant(~_truth(input))
 
 
-def _compare(how: str, input: Any, other: Any) -> Tensor:  # noqa: A002
-    from tinydl.ops.elementwise import compare  # noqa: PLC0415 (the one comparison kernel)
-
-    return compare(input, other, how)
-
-
-def eq(input: Any, other: Any) -> Tensor:  # noqa: A002
-    """input == other, elementwise (bool)"""
-    return _compare("eq", input, other)
+def named(fn: Any, name: str, doc: str) -> Any:
+    """``fn`` with the name and docstring of the PyTorch function it stands for."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
 
 
-def ne(input: Any, other: Any) -> Tensor:  # noqa: A002
-    """input != other, elementwise (bool)"""
-    return _compare("ne", input, other)
+def _comparison(how: str, symbol: str) -> Any:
+    def compare(input: Any, other: Any) -> Tensor:  # noqa: A002
+        return compare_arrays(input, other, how)
+    return named(compare, how, f"input {symbol} other, elementwise (a bool tensor).")
 
 
-def lt(input: Any, other: Any) -> Tensor:  # noqa: A002
-    """input < other, elementwise (bool)"""
-    return _compare("lt", input, other)
-
-
-def le(input: Any, other: Any) -> Tensor:  # noqa: A002
-    """input <= other, elementwise (bool)"""
-    return _compare("le", input, other)
-
-
-def gt(input: Any, other: Any) -> Tensor:  # noqa: A002
-    """input > other, elementwise (bool)"""
-    return _compare("gt", input, other)
-
-
-def ge(input: Any, other: Any) -> Tensor:  # noqa: A002
-    """input >= other, elementwise (bool)"""
-    return _compare("ge", input, other)
-
-
+eq = _comparison("eq", "==")
+ne = _comparison("ne", "!=")
+lt = _comparison("lt", "<")
+le = _comparison("le", "<=")
+gt = _comparison("gt", ">")
+ge = _comparison("ge", ">=")
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne

@@ -82,44 +82,41 @@ def matmul(a: Any, b: Any) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def _require_dims(op: str, fix: str, **tensors: Tensor) -> None:
-    """Raise a ShapeError naming ``op`` unless each tensor has the number of dims asked for."""
-    for label, (tensor, ndim) in tensors.items():
+def _checked_matmul(op: str, fix: str, operands: tuple, names: tuple, ndims: tuple) -> Tensor:
+    """matmul after checking each operand's number of dims (mm, bmm, mv and dot do not broadcast)."""
+    a, b = binary_operands(*operands)
+    for tensor, name, ndim in zip((a, b), names, ndims):
         if tensor.ndim != ndim:
-            shapes = ", ".join(f"{name} {t.shape}" for name, (t, _) in tensors.items())
-            raise ShapeError(f"{op}: {label} must be {ndim}-D, got shape {tensor.shape} "
-                             f"({shapes}); {fix}")
-
-
-def mm(input: Any, mat2: Any) -> Tensor:  # noqa: A002 (PyTorch's argument names)
-    """Matrix product of two 2-D tensors: (n, k) @ (k, m) -> (n, m) (no broadcasting)."""
-    a, b = binary_operands(input, mat2)
-    _require_dims("mm", "use matmul (@) for vectors or batches", input=(a, 2), mat2=(b, 2))
-    return matmul(a, b)
-
-
-def bmm(input: Any, mat2: Any) -> Tensor:  # noqa: A002
-    """Batched matrix product: (b, n, k) @ (b, k, m) -> (b, n, m); batch sizes must match."""
-    a, b = binary_operands(input, mat2)
-    _require_dims("bmm", "use matmul (@) to broadcast", input=(a, 3), mat2=(b, 3))
-    if a.shape[0] != b.shape[0]:
+            raise ShapeError(f"{op}: {name} must be {ndim}-D, got shape {tensor.shape} "
+                             f"({names[0]} {a.shape}, {names[1]} {b.shape}); {fix}")
+    if op == "bmm" and a.shape[0] != b.shape[0]:
         raise ShapeError(f"bmm: batch sizes differ: input {a.shape} and mat2 {b.shape}; bmm does "
                          "not broadcast (use matmul)")
     return matmul(a, b)
 
 
+def mm(input: Any, mat2: Any) -> Tensor:  # noqa: A002 (PyTorch's argument names)
+    """Matrix product of two 2-D tensors: (n, k) @ (k, m) -> (n, m) (no broadcasting)."""
+    return _checked_matmul("mm", "use matmul (@) for vectors or batches", (input, mat2),
+                           ("input", "mat2"), (2, 2))
+
+
+def bmm(input: Any, mat2: Any) -> Tensor:  # noqa: A002
+    """Batched matrix product: (b, n, k) @ (b, k, m) -> (b, n, m); batch sizes must match."""
+    return _checked_matmul("bmm", "use matmul (@) to broadcast", (input, mat2),
+                           ("input", "mat2"), (3, 3))
+
+
 def mv(input: Any, vec: Any) -> Tensor:  # noqa: A002
     """Matrix times vector: (n, m) @ (m,) -> (n,)."""
-    a, v = binary_operands(input, vec)
-    _require_dims("mv", "use matmul (@) for other shapes", input=(a, 2), vec=(v, 1))
-    return matmul(a, v)
+    return _checked_matmul("mv", "use matmul (@) for other shapes", (input, vec),
+                           ("input", "vec"), (2, 1))
 
 
 def dot(input: Any, other: Any) -> Tensor:  # noqa: A002
     """Dot product of two 1-D tensors of one length: a 0-d tensor."""
-    a, b = binary_operands(input, other)
-    _require_dims("dot", "flatten them first or use matmul/inner", input=(a, 1), other=(b, 1))
-    return matmul(a, b)
+    return _checked_matmul("dot", "flatten them first or use matmul/inner", (input, other),
+                           ("input", "other"), (1, 1))
 
 
 vdot = dot
@@ -128,7 +125,9 @@ vdot = dot
 def outer(input: Any, vec2: Any) -> Tensor:  # noqa: A002
     """Outer product of two 1-D tensors: (n,) x (m,) -> (n, m)."""
     a, b = binary_operands(input, vec2)
-    _require_dims("outer", "flatten them first", input=(a, 1), vec2=(b, 1))
+    if a.ndim != 1 or b.ndim != 1:
+        raise ShapeError(f"outer: needs two 1-D tensors, got shapes {a.shape} and {b.shape}; "
+                         "flatten them first")
     return a.unsqueeze(1) * b.unsqueeze(0)
 
 

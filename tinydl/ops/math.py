@@ -19,6 +19,7 @@ from tinydl import backend
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, GraphError, ShapeError
+from tinydl.ops.bitwise import named
 from tinydl.ops.common import as_tensor, binary_operands
 from tinydl.ops.elementwise import abs as absolute
 from tinydl.ops.elementwise import cast, clip, exp, log, maximum, minimum, sqrt, where
@@ -413,39 +414,20 @@ def nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,  # noq
     return where(xp.isneginf(data), neginf, out)
 
 
-def _test(input: Any, how: str) -> Tensor:  # noqa: A002
-    input = as_tensor(input)
-    return constant(getattr(input.xp, how)(input.data))
+def _elementwise_test(how: str, meaning: str) -> Any:
+    def test(input: Any) -> Tensor:  # noqa: A002
+        input = as_tensor(input)
+        return constant(getattr(input.xp, how)(input.data))
+    return named(test, how, f"True where {meaning}, elementwise (a bool tensor).")
 
 
-def isnan(input: Any) -> Tensor:  # noqa: A002
-    """True where x is NaN"""
-    return _test(input, "isnan")
-
-
-def isinf(input: Any) -> Tensor:  # noqa: A002
-    """True where x is +inf or -inf"""
-    return _test(input, "isinf")
-
-
-def isposinf(input: Any) -> Tensor:  # noqa: A002
-    """True where x is +inf"""
-    return _test(input, "isposinf")
-
-
-def isneginf(input: Any) -> Tensor:  # noqa: A002
-    """True where x is -inf"""
-    return _test(input, "isneginf")
-
-
-def isfinite(input: Any) -> Tensor:  # noqa: A002
-    """True where x is neither NaN nor infinite"""
-    return _test(input, "isfinite")
-
-
-def isreal(input: Any) -> Tensor:  # noqa: A002
-    """True everywhere for real tensors"""
-    return _test(input, "isreal")
+isnan = _elementwise_test("isnan", "x is NaN")
+isinf = _elementwise_test("isinf", "x is +inf or -inf")
+isposinf = _elementwise_test("isposinf", "x is +inf")
+isneginf = _elementwise_test("isneginf", "x is -inf")
+isfinite = _elementwise_test("isfinite", "x is neither NaN nor infinite")
+isreal = _elementwise_test("isreal", "x is real (everywhere, for real tensors)")
+signbit = _elementwise_test("signbit", "the sign bit is set (x < 0, and -0.0)")
 
 
 # ---------------------------------------------------------------------------------------------
