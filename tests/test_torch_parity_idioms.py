@@ -225,6 +225,22 @@ def add_sub_with_alpha(lib):
     return [a.add(b, alpha=2), a.sub(b, alpha=0.5), a.mul(b), a.div(b), a.neg(), a.square()]
 
 
+@idiom("elementwise")
+def optimizer_style_updates(lib):
+    p, g, v = lib.tensor(_array(5)), lib.tensor(_array(5, seed=1)), lib.tensor(np.abs(_array(5)))
+    return [p.addcmul(g, g, value=0.1), lib.addcdiv(p, g, v.sqrt() + 1e-8, value=-0.01),
+            lib.xlogy(v, v + 1), lib.logit(lib.sigmoid(p)), p.deg2rad().rad2deg(), p.signbit()]
+
+
+@idiom("elementwise")
+def diff_and_histograms(lib):
+    x = lib.tensor(np.array([1.0, 4.0, 9.0, 16.0, 25.0], dtype=np.float32))
+    n = lib.tensor(np.array([0, 3, 3, 1, 0, 3]))
+    return [x.diff(), lib.diff(x, n=2), lib.diff(x, prepend=lib.zeros(1)), n.bincount(),
+            lib.bincount(n, minlength=6), lib.bincount(n, weights=lib.ones(6) * 0.5),
+            lib.histc(x, bins=4), x.histc(bins=3, min=0, max=30)]
+
+
 # ==== reductions and scans ======================================================================
 
 
@@ -642,6 +658,12 @@ def linalg_gradients(lib):
     b = lib.tensor(_array(3, 2, seed=1), requires_grad=True)
     (lib.linalg.solve(a, b).sum() + lib.linalg.det(a) + lib.linalg.inv(a).square().sum()).backward()
     return [a.grad, b.grad]
+
+
+@idiom("linalg", rtol=1e-4, atol=1e-4)
+def matrix_power_and_trace(lib):
+    m = lib.tensor(_array(3, 3) * 0.5)
+    return [lib.linalg.matrix_power(m, 3), m.matrix_power(0), lib.matrix_power(m, 2).trace()]
 
 
 # ==== activations ===============================================================================

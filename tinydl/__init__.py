@@ -39,20 +39,23 @@ from tinydl.ops.bitwise import (bitwise_and, bitwise_left_shift, bitwise_not, bi
                                 logical_xor, lt, ne, not_equal)
 from tinydl.ops.einsum import einsum
 from tinydl.ops.linalg import (addbmm, addmm, addmv, baddbmm, bmm, cross, det, dot, ger, inner,
-                               kron, mm, mv, outer, tensordot, vdot)
+                               kron, matrix_power, mm, mv, outer, tensordot, vdot)
 from tinydl.ops.linalg import inv as inverse
 from tinydl.ops.linalg import torch_norm as norm
-from tinydl.ops.math import (acos, acosh, allclose, arccos, arccosh, arcsin, arcsinh, arctan,
+from tinydl.ops.math import (acos, acosh, addcdiv, addcmul, allclose, arccos, arccosh, arcsin, arcsinh, arctan,
                              arctan2, arctanh, asin, asinh, atan, atan2, atanh, ceil, clamp,
-                             clamp_max, clamp_min, copysign, cos, cosh, div, divide, equal, erfc,
+                             clamp_max, clamp_min, copysign, cos, cosh, deg2rad, diff, div, divide,
+                             equal, erfc,
                              erfinv, exp2, expm1, fix, floor, floor_divide, fmod, frac, hypot,
                              isclose, isfinite, isinf, isnan, isneginf, isposinf, isreal, lerp,
-                             log1p, log2, log10, logaddexp, logaddexp2, nan_to_num, reciprocal,
+                             log1p, log2, log10, logaddexp, logaddexp2, logit, nan_to_num,
+                             rad2deg, reciprocal, signbit, xlogy,
                              remainder, round, rsqrt, sgn, sign, sin, sinh, square, tan,
                              true_divide, trunc)
 from tinydl.ops.math import clamp as clip
 from tinydl.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
-from tinydl.ops.selection import (argsort, argwhere, bernoulli, bucketize, gather, index_add,
+from tinydl.ops.selection import (argsort, argwhere, bernoulli, bincount, bucketize, gather,
+                                  histc, index_add,
                                   index_select, kthvalue, masked_fill, masked_select, median,
                                   mode, msort, multinomial, nonzero, scatter, scatter_add,
                                   scatter_reduce, searchsorted, sort, take_along_dim, topk,

@@ -2,7 +2,8 @@
 
 The Functions live in tinydl.ops.linalg; this module is the namespace users call.
 """
-from tinydl.ops.linalg import det, inv, matmul, matrix_norm, norm, solve, vector_norm
+from tinydl.ops.linalg import (det, inv, matmul, matrix_norm, matrix_power, norm, solve,
+                               vector_norm)
 from tinydl.ops.linalg import cross as _cross
 
 
@@ -11,4 +12,5 @@ def cross(input, other, *, dim=-1):  # noqa: A002 (PyTorch's names)
     return _cross(input, other, dim)
 
 
-__all__ = ["cross", "det", "inv", "matmul", "matrix_norm", "norm", "solve", "vector_norm"]
+__all__ = ["cross", "det", "inv", "matmul", "matrix_norm", "matrix_power", "norm", "solve",
+           "vector_norm"]

@@ -767,6 +767,30 @@ class Tensor:
     def __rmod__(self, other: Any) -> "Tensor":
         return ops.math.remainder(other, self)
 
+    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> "Tensor":
+        return ops.math.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> "Tensor":
+        return ops.math.addcdiv(self, tensor1, tensor2, value=value)
+
+    def logit(self, eps: Any = None) -> "Tensor":
+        return ops.math.logit(self, eps)
+
+    def xlogy(self, other: Any) -> "Tensor":
+        return ops.math.xlogy(self, other)
+
+    def deg2rad(self) -> "Tensor":
+        return ops.math.deg2rad(self)
+
+    def rad2deg(self) -> "Tensor":
+        return ops.math.rad2deg(self)
+
+    def signbit(self) -> "Tensor":
+        return ops.math.signbit(self)
+
+    def diff(self, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> "Tensor":
+        return ops.math.diff(self, n, dim, prepend, append)
+
     # reductions and scans (tinydl.ops.statistics, tinydl.ops.scan)
     def sum(self, *args: Any, dtype: Any = None, **kwargs: Any) -> "Tensor":  # noqa: F811 (adds dtype=)
         return ops.statistics.sum(self, *args, dtype=dtype, **kwargs)
@@ -825,6 +849,12 @@ class Tensor:
 
     def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> tuple:
         return ops.selection.kthvalue(self, k, dim, keepdim)
+
+    def bincount(self, weights: Any = None, minlength: int = 0) -> "Tensor":
+        return ops.selection.bincount(self, weights, minlength)
+
+    def histc(self, bins: int = 100, min: Any = 0, max: Any = 0) -> "Tensor":  # noqa: A002
+        return ops.selection.histc(self, bins, min, max)
 
     # sorting and selection (tinydl.ops.selection)
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> tuple:
@@ -1050,6 +1080,9 @@ class Tensor:
 
     def inverse(self) -> "Tensor":
         return ops.linalg.inv(self)
+
+    def matrix_power(self, n: int) -> "Tensor":
+        return ops.linalg.matrix_power(self, n)
 
     # ==== end of the breadth block =============================================================
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy
 
+from tinydl import backend
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
@@ -425,3 +426,20 @@ def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:  # noqa: N803
     rhs = rhs.broadcast_to(batch + rhs.shape[-2:])
     out = Solve.apply(A, rhs)
     return out.squeeze(-1) if vector else out
+
+
+def matrix_power(A: Any, n: int) -> Tensor:  # noqa: N803
+    """A @ A @ ... (n times) by repeated squaring; n = 0 gives the identity, n < 0 uses inv."""
+    A = as_tensor(A)  # noqa: N806
+    _square_matrices("matrix_power", A)
+    if n < 0:
+        A, n = inv(A), -n  # noqa: N806
+    eye = numpy.eye(A.shape[-1], dtype=A.dtype)
+    result = A * 0 + as_tensor(backend.to_device(eye, A.device))
+    power = A
+    while n:
+        if n & 1:
+            result = result @ power
+        power = power @ power if n > 1 else power
+        n >>= 1
+    return result

@@ -600,3 +600,57 @@ def equal(input: Any, other: Any) -> bool:  # noqa: A002
     """True when both have the same shape and the same values; a Python bool."""
     a, b = as_tensor(input), as_tensor(other)
     return a.shape == b.shape and bool((a.data == b.data).all())
+
+
+def addcmul(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:  # noqa: A002
+    """input + value * tensor1 * tensor2 (the update step of many optimizers)"""
+    return as_tensor(input) + value * (as_tensor(tensor1) * tensor2)
+
+
+def addcdiv(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:  # noqa: A002
+    """input + value * tensor1 / tensor2 (Adam's update step)"""
+    return as_tensor(input) + value * (as_tensor(tensor1) / tensor2)
+
+
+def logit(input: Any, eps: float | None = None) -> Tensor:  # noqa: A002
+    """log(p / (1 - p)), the inverse of sigmoid; ``eps`` clamps p to [eps, 1 - eps] first"""
+    p = floating(input)
+    if eps is not None:
+        p = clip(p, eps, 1.0 - eps)
+    return log(p) - log1p(-p)
+
+
+def xlogy(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """x * log(y), taken as 0 where x is 0 (even where y is 0), as in entropy sums"""
+    x, y = _float_pair(input, other)
+    zero = x.data == 0
+    safe_y = where(zero, 1.0, y)
+    return where(zero, 0.0, x * log(safe_y))
+
+
+def deg2rad(input: Any) -> Tensor:  # noqa: A002
+    """degrees to radians"""
+    return floating(input) * (math.pi / 180.0)
+
+
+def rad2deg(input: Any) -> Tensor:  # noqa: A002
+    """radians to degrees"""
+    return floating(input) * (180.0 / math.pi)
+
+
+def diff(input: Any, n: int = 1, dim: int = -1, prepend: Any = None,  # noqa: A002
+         append: Any = None) -> Tensor:
+    """Differences of neighbours along ``dim`` (``n`` times): [1, 4, 9] -> [3, 5]."""
+    from tinydl.ops.arrange import narrow  # noqa: PLC0415 (arrange imports elementwise only)
+    from tinydl.ops.shape import concatenate  # noqa: PLC0415
+
+    input = as_tensor(input)
+    parts = [as_tensor(p, input) for p in (prepend, input, append) if p is not None]
+    out = concatenate(parts, axis=dim) if len(parts) > 1 else input
+    for _ in range(n):
+        length = out.shape[dim]
+        if length == 0:
+            break
+        later, earlier = narrow(out, dim, 1, length - 1), narrow(out, dim, 0, length - 1)
+        out = later ^ earlier if out.dtype == numpy.bool_ else later - earlier
+    return out

@@ -567,3 +567,34 @@ def bernoulli(input: Tensor, p: float | None = None) -> Tensor:  # noqa: A002
     draws = generator().random(input.shape) < probs
     dtype = input.dtype if input.dtype.kind == "f" else numpy.float32
     return Tensor(draws.astype(dtype), dtype=dtype, device=input.device)
+
+
+def bincount(input: Tensor, weights: Any = None, minlength: int = 0) -> Tensor:  # noqa: A002
+    """How often each value 0, 1, 2, ... occurs in the 1-D non-negative int ``input``
+    (summing ``weights`` instead of counting ones when given)."""
+    input = as_tensor(input)
+    if input.ndim != 1 or input.dtype.kind not in "iu" or (input.data < 0).any():
+        raise ValueError(f"bincount: needs a 1-D tensor of non-negative integers, got shape "
+                         f"{input.shape} and dtype {input.dtype}")
+    xp = input.xp
+    if weights is None:
+        return constant(xp.bincount(input.data, minlength=minlength).astype(numpy.int64))
+    weights = as_tensor(weights)
+    length = max(int(input.data.max()) + 1 if input.shape[0] else 0, minlength)
+    dtype = weights.dtype if weights.dtype.kind == "f" else numpy.dtype(numpy.float64)
+    zeros = constant(xp.zeros((length,), dtype=dtype))
+    return scatter_add(zeros, 0, input, weights.to(dtype) if weights.dtype != dtype else weights)
+
+
+def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A001,A002
+    """Counts of ``input`` in ``bins`` equal-width bins over [min, max] (the data's range when
+    both are 0); values outside are ignored. Same float dtype as input."""
+    input = as_tensor(input)
+    xp = input.xp
+    low, high = float(min), float(max)
+    if low == high == 0 and input.numel():
+        low, high = float(input.data.min()), float(input.data.max())
+    if low == high:
+        low, high = low - 1, high + 1
+    counts, _ = xp.histogram(input.data.reshape(-1), bins=bins, range=(low, high))
+    return constant(counts.astype(input.dtype if input.dtype.kind == "f" else numpy.float32))
