@@ -6,7 +6,7 @@ im2col cuts every kh×kw window out of a batch of images and lays each one out a
     cols[(c, i, j), (n, oh, ow)] = x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]
 
 so a convolution becomes ONE matrix product, W (O, C*kh*kw) @ cols (see
-``tinydl.functional_vision.conv2d``). col2im is its adjoint (transpose): it adds every column
+``tinydl.functional.conv.conv2d``). col2im is its adjoint (transpose): it adds every column
 back onto the pixels it came from, so pixels shared by several windows collect several
 contributions. That makes ``Im2Col`` and ``Col2Im`` each other's backward, and convolution
 differentiable to any order.
@@ -249,7 +249,7 @@ class MaxPoolGather(Function):
 
 
 # ---------------------------------------------------------------------------------------------
-# Tensor-level calls (arguments already checked by tinydl.functional_vision)
+# Tensor-level calls (arguments already checked by tinydl.functional.conv)
 # ---------------------------------------------------------------------------------------------
 
 
