@@ -58,8 +58,7 @@ def check_image(op: str, x: Tensor) -> None:
 
 def conv_output_size(op: str, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
                      dilation: tuple) -> tuple[int, int]:
-    """(OH, OW) = floor((H + 2p - d*(k-1) - 1) / s) + 1, or an error if the kernel is too big."""
-    sizes = []
+    """(OH, OW) from ``tinydl.ops.conv.output_size``, or an error if the kernel is too big."""
     for axis, name in ((0, "height"), (1, "width")):
         size = x_shape[2 + axis]
         span = dilation[axis] * (kernel[axis] - 1) + 1
@@ -70,8 +69,8 @@ def conv_output_size(op: str, x_shape: tuple, kernel: tuple, stride: tuple, padd
                 f"{'dilated ' if dilation[axis] > 1 else ''}kernel {name} {span}; input shape "
                 f"{x_shape}, kernel {kernel}, padding {padding}, dilation {dilation}; use a "
                 "smaller kernel, more padding or a larger image")
-        sizes.append((padded - span) // stride[axis] + 1)
-    return sizes[0], sizes[1]
+    return conv_ops.output_size(x_shape[2], x_shape[3], kernel[0], kernel[1], stride, padding,
+                                dilation)
 
 
 # ---------------------------------------------------------------------------------------------
