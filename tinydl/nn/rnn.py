@@ -155,6 +155,14 @@ class RNNBase(Module):
             return out.squeeze(1), tuple(s.squeeze(1) for s in states)
         return (out.swapaxes(0, 1) if self.batch_first else out), states
 
+    def forward(self, x: Tensor, h0: Any = None) -> tuple[Tensor, Tensor]:
+        """(input, h0) -> (output, h_n), for RNN and GRU (LSTM carries (h0, c0) instead)."""
+        x, unbatched = self._time_major(as_tensor(x))
+        h0 = self._initial_state(h0, x.shape[1], x, unbatched, "hidden state h0")
+        out, (h_n,) = self._run(x, (h0,))
+        out, (h_n,) = self._output(out, (h_n,), unbatched)
+        return out, h_n
+
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
@@ -185,13 +193,6 @@ class RNN(RNNBase):
                          bidirectional, dtype)
         self.nonlinearity = nonlinearity
 
-    def forward(self, x: Tensor, h0: Any = None) -> tuple[Tensor, Tensor]:
-        x, unbatched = self._time_major(as_tensor(x))
-        h0 = self._initial_state(h0, x.shape[1], x, unbatched, "hidden state h0")
-        out, (h_n,) = self._run(x, (h0,))
-        out, (h_n,) = self._output(out, (h_n,), unbatched)
-        return out, h_n
-
 
 class LSTM(RNNBase):
     """Long short-term memory (Hochreiter & Schmidhuber, 1997), PyTorch's formulation.
@@ -219,13 +220,6 @@ class GRU(RNNBase):
     """
 
     mode = "GRU"
-
-    def forward(self, x: Tensor, h0: Any = None) -> tuple[Tensor, Tensor]:
-        x, unbatched = self._time_major(as_tensor(x))
-        h0 = self._initial_state(h0, x.shape[1], x, unbatched, "hidden state h0")
-        out, (h_n,) = self._run(x, (h0,))
-        out, (h_n,) = self._output(out, (h_n,), unbatched)
-        return out, h_n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,7 +284,7 @@ class RNNCell(_CellBase):
         h = self._state(h, x.shape[0], x, unbatched, "h")
         gi = F.linear(x, self.weight_ih, self.bias_ih)
         h_new = rnn_step_composed(gi, h, self.weight_hh.swapaxes(0, 1), self.bias_hh,
-                                    self.nonlinearity)
+                                  self.nonlinearity)
         return h_new.squeeze(0) if unbatched else h_new
 
 
