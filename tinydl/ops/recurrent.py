@@ -28,6 +28,12 @@ def _sigmoid(xp: Any, a: Any) -> Any:
     return (xp.tanh(a * 0.5) + 1) * 0.5  # never overflows, unlike 1 / (1 + exp(-a))
 
 
+def _sizes(projected: Any, gates: int) -> tuple[Any, int, int, int]:
+    """The array module and (T, B, H) of projected (T, B, gates*H)."""
+    length, batch, rows = projected.shape
+    return get_array_module(projected), length, batch, rows // gates
+
+
 def time_order(length: int, reverse: bool) -> range:
     """The steps in the order they run: 0..T-1, or T-1..0 for the reverse direction."""
     return range(length - 1, -1, -1) if reverse else range(length)
@@ -121,9 +127,7 @@ class LSTMSequence(Function):
     @staticmethod
     def forward(ctx: Context, projected: Any, w_hh: Any, h0: Any, c0: Any,
                 reverse: bool = False) -> tuple:
-        xp = get_array_module(projected)
-        length, batch, rows = projected.shape
-        size = rows // 4
+        xp, length, batch, size = _sizes(projected, 4)
         w_hh_t = w_hh.T                                        # (H, 4H)
         acts = xp.empty_like(projected)                        # i, f, g, o at every step
         cs = xp.empty((length, batch, size), dtype=projected.dtype)
@@ -179,9 +183,7 @@ class GRUSequence(Function):
     @staticmethod
     def forward(ctx: Context, projected: Any, w_hh: Any, b_hh: Any, h0: Any,
                 reverse: bool = False) -> Any:
-        xp = get_array_module(projected)
-        length, batch, rows = projected.shape
-        size = rows // 3
+        xp, length, batch, size = _sizes(projected, 3)
         w_hh_t = w_hh.T                                        # (H, 3H)
         rz_all = xp.empty((length, batch, 2 * size), dtype=projected.dtype)
         n_all = xp.empty((length, batch, size), dtype=projected.dtype)
