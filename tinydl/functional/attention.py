@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tinydl.functional.dropout import dropout
 from tinydl.errors import DTypeError, ShapeError
+from tinydl.functional.dropout import dropout
+from tinydl.ops.attention import fused_attention
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import where
-from tinydl.ops.attention import fused_attention
 from tinydl.ops.nn import softmax
 from tinydl.tensor import Tensor
 

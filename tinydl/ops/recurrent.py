@@ -11,7 +11,8 @@ version is differentiable twice as well.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tinydl.autograd import Context, Function, is_grad_enabled
 from tinydl.backend import get_array_module
