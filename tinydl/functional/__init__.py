@@ -23,8 +23,13 @@ from tinydl.functional.attention import scaled_dot_product_attention
 from tinydl.functional.conv import conv2d, pad
 from tinydl.functional.dropout import dropout
 from tinydl.functional.embedding import embedding, one_hot
-from tinydl.functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
-                                    mse_loss, nll_loss)
+from tinydl.functional.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse_loss,
+    nll_loss,
+)
 from tinydl.functional.normalization import batch_norm, layer_norm
 from tinydl.functional.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from tinydl.functional.recurrent import gru_sequence, lstm_sequence, rnn_sequence
