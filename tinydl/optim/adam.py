@@ -64,6 +64,7 @@ def adam_update_(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int
     """One Adam/AdamW step in place with the kernel the registry picks for param's device
     (Numba on the CPU when installed, else ``adam_update_reference``), after checking the
     arrays and hyperparameters."""
+    grad = contiguous(grad)  # the kernels walk flat memory; a transposed view is copied
     op = "adam_update_"
     state = [("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)]
     if amsgrad_max is not None:
@@ -71,7 +72,7 @@ def adam_update_(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int
     check_state(op, param, state)
     check_adam_hyper(op, step, lr, beta1, beta2, eps, weight_decay)
     update = registry.get(op, device_of(param).type)
-    return update(param, contiguous(grad), exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+    return update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
                   weight_decay, decoupled, amsgrad_max)
 
 

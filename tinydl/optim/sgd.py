@@ -59,11 +59,12 @@ def sgd_momentum_update_(param: Any, grad: Any, buf: Any, lr: float, momentum: f
                          first_step: bool) -> Any:
     """One SGD step in place with the kernel the registry picks for param's device (Numba on
     the CPU when installed, else ``sgd_momentum_update_reference``), after checking inputs."""
+    grad = contiguous(grad)  # the kernels walk flat memory; a transposed view is copied
     op = "sgd_momentum_update_"
     check_sgd_hyper(op, buf, lr, momentum, dampening, nesterov, weight_decay)
     check_state(op, param, [("grad", grad)] + ([("buf", buf)] if momentum != 0 else []))
     update = registry.get(op, device_of(param).type)
-    return update(param, contiguous(grad), buf, lr, momentum, dampening, nesterov,
+    return update(param, grad, buf, lr, momentum, dampening, nesterov,
                   weight_decay, first_step)
 
 
