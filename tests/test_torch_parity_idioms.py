@@ -398,7 +398,8 @@ def index_select_and_index_add(lib):
     index = lib.tensor(np.array([3, 0, 3]))
     return [x.index_select(0, index), lib.index_select(x, 1, lib.tensor(np.array([2, 0]))),
             x.index_add(0, index, lib.ones(3, 3)), x.index_add(1, lib.tensor(np.array([1])),
-                                                              lib.ones(4, 1), alpha=-2)]
+                                                              lib.ones(4, 1), alpha=-2),
+            x.index_fill(1, lib.tensor(np.array([0, 2])), -1.0)]
 
 
 @idiom("selection")

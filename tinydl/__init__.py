@@ -55,7 +55,7 @@ from tinydl.ops.math import (acos, acosh, addcdiv, addcmul, allclose, arccos, ar
 from tinydl.ops.math import clamp as clip
 from tinydl.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from tinydl.ops.selection import (argsort, argwhere, bernoulli, bincount, bucketize, gather,
-                                  histc, index_add,
+                                  histc, index_add, index_fill,
                                   index_select, kthvalue, masked_fill, masked_select, median,
                                   mode, msort, multinomial, nonzero, scatter, scatter_add,
                                   scatter_reduce, searchsorted, sort, take_along_dim, topk,

@@ -903,6 +903,9 @@ class Tensor:
     def index_add(self, dim: int, index: Any, source: "Tensor", *, alpha: Any = 1) -> "Tensor":
         return ops.selection.index_add(self, dim, index, source, alpha=alpha)
 
+    def index_fill(self, dim: int, index: Any, value: Any) -> "Tensor":
+        return ops.selection.index_fill(self, dim, index, value)
+
     def take_along_dim(self, indices: Any, dim: Any = None) -> "Tensor":
         return ops.selection.take_along_dim(self, indices, dim)
 

@@ -598,3 +598,18 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
         low, high = low - 1, high + 1
     counts, _ = xp.histogram(input.data.reshape(-1), bins=bins, range=(low, high))
     return constant(counts.astype(input.dtype if input.dtype.kind == "f" else numpy.float32))
+
+
+def index_fill(input: Tensor, dim: int, index: Any, value: Any) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
+    from tinydl.ops.elementwise import where  # noqa: PLC0415 (sibling module)
+
+    input = as_tensor(input)
+    dim = dim_index(dim, input.ndim, "index_fill")
+    index = index_array(index, input, "index_fill").reshape(-1)
+    xp = input.xp
+    chosen = xp.zeros(input.shape[dim], dtype=bool)
+    chosen[index] = True
+    view = [1] * input.ndim
+    view[dim] = -1
+    return where(chosen.reshape(view), value, input)
