@@ -174,22 +174,18 @@ def _np_scatter_reduce(x, dim, index, src, include_self, reduce):
 
 
 def _np_cummax(x, dim):
+    """Running max and the index of the latest element equal to it (torch's tie rule)."""
     values = np.maximum.accumulate(x, axis=dim)
     moved = np.moveaxis(x, dim, -1)
     idx = np.zeros(moved.shape, dtype=np.int64)
     for j in range(1, moved.shape[-1]):
-        idx[..., j] = np.where(moved[..., j] >= np.take(moved, 0, -1) * 0 +
-                               np.take_along_axis(moved, idx[..., j - 1:j], -1)[..., 0],
-                               j, idx[..., j - 1])
+        best_so_far = np.take_along_axis(moved, idx[..., j - 1:j], -1)[..., 0]
+        idx[..., j] = np.where(moved[..., j] >= best_so_far, j, idx[..., j - 1])
     return values, np.moveaxis(idx, -1, dim)
 
 
 def _np_logcumsumexp(x, dim):
     return np.log(np.cumsum(np.exp(x), axis=dim))
-
-
-def _np_prod_others(x, dim):
-    return np.prod(x, axis=dim)
 
 
 def _scatter_reduce_spec(reduce, gradgrad=True):
