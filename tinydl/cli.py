@@ -61,7 +61,7 @@ OPTIONAL_PACKAGES = [
     ("torch", "test oracle only, never needed to run tinydl", 'pip install "tinydl[torch]"'),
     ("matplotlib", "loss curves and figures", 'pip install "tinydl[plot]"'),
     ("tqdm", "progress bars", 'pip install "tinydl[progress]"'),
-    ("threadpoolctl", "BLAS thread report in doctor", "pip install threadpoolctl"),
+    ("threadpoolctl", "sets BLAS threads (tinydl.set_num_threads)", "pip install threadpoolctl"),
 ]
 
 
@@ -312,7 +312,8 @@ def _lesson(args: argparse.Namespace) -> int:
 def doctor_report() -> str:
     """The doctor's report as text. Every section guards itself: a broken part is reported, never raised."""
     sections = [_section("System", _system_lines), _section("BLAS", _blas_lines),
-                _section("Optional packages", _optional_lines), _section("Datasets", _dataset_lines),
+                _section("Threads", _thread_lines), _section("Optional packages", _optional_lines),
+                _section("Datasets", _dataset_lines),
                 _section("Kernels", _kernel_lines)]
     return "tinydl doctor\n\n" + "\n".join(sections)
 
@@ -351,6 +352,26 @@ def _blas_lines() -> list[str]:
     return [f"{blas.get('name', '?')} {blas.get('version', '?')} (thread count needs threadpoolctl: pip install threadpoolctl)",
             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} "
             f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"]
+
+
+def _thread_lines() -> list[str]:
+    """The thread budget, Numba's threading layer, the kernel cache and the first-call time."""
+    from tinydl import threads
+    from tinydl.kernels import _jit
+
+    lines = [f"budget   {threads.get_num_threads()} thread(s) for BLAS and Numba (cores available: "
+             f"{threads.available_cores()}; change with tinydl.set_num_threads(n))",
+             f"parallel kernels above {threads.PARALLEL_MIN_WORK:,} elements; a serial copy below"]
+    if not _jit.numba_available():
+        return lines + ['Numba    not installed: the NumPy reference kernels run (pip install "tinydl[numba]")']
+    cache = _jit.cache_dir()
+    lines.append(f"cache    {cache}: {_jit.cached_kernel_count()} compiled kernel file(s)")
+    probe = _jit.first_call_probe()
+    state = "warm (loaded from the cache)" if probe["cache_warm"] else "cold (compiled now, cached for next time)"
+    lines.append(f"first    kernel call {probe['seconds']:.2f} s: {probe['kernel']}, cache {state}")
+    layer = threads.numba_layer_in_use() or f"{threads.numba_threading_layer()} (chosen; starts with the first parallel kernel)"
+    lines.append(f"layer    Numba threading layer: {layer}")
+    return lines
 
 
 def _optional_lines() -> list[str]:
