@@ -112,7 +112,7 @@ def numba_layer_in_use() -> str | None:
 def blas_threads() -> list[str]:
     """One line per BLAS library loaded: its name and thread count (needs threadpoolctl)."""
     try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415 (optional, slow to import)
+        from threadpoolctl import threadpool_info
     except ImportError:
         return ["threadpoolctl is not installed: BLAS threads unknown (pip install threadpoolctl)"]
     return [f"{pool.get('internal_api')} ({pool.get('user_api')}): {pool.get('num_threads')} thread(s)"
@@ -121,7 +121,7 @@ def blas_threads() -> list[str]:
 
 def _apply_to_blas(num_threads: int) -> None:
     try:
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415
+        from threadpoolctl import threadpool_limits
     except ImportError:
         raise ImportError(
             "set_num_threads: threadpoolctl is needed to set BLAS's threads; install it with "
@@ -131,6 +131,6 @@ def _apply_to_blas(num_threads: int) -> None:
 
 
 def _numba_pool_started(numba) -> bool:
-    from numba.np.ufunc import parallel  # noqa: PLC0415
+    from numba.np.ufunc import parallel
 
     return bool(parallel._is_initialized)

@@ -147,9 +147,12 @@ def first_call_probe() -> dict:
     Returns {"kernel", "seconds", "cache_warm"}: the seconds a new process waits before its
     first Numba kernel runs (a compile, or a load from the disk cache when it is warm).
     """
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from tinydl.kernels.attention import _attention_forward_kernel, attention_forward_numba  # noqa: PLC0415
+    from tinydl.kernels.attention import (
+        _attention_forward_kernel,
+        attention_forward_numba,
+    )
 
     q = np.ones((1, 1, 4, 8), dtype=np.float32)
     start = time.perf_counter()
