@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def tinydl_step(X: np.ndarray, y: np.ndarray, layers: list) -> Callable[[], floa
 
 def torch_step(X: np.ndarray, y: np.ndarray, layers: list) -> Callable[[], float] | None:
     try:
-        import torch  # noqa: PLC0415 (optional peer)
+        import torch
     except ImportError:
         return None
     model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
