@@ -64,9 +64,9 @@ def notes(report: dict, thread_settings) -> list[str]:
     """Lines under the table: load, the busy-neighbour slowdown, the threads each side used."""
     load = report["load"]
     others = "unknown" if load["others_cores"] is None else f"{load['others_cores']:.2f} cores"
-    lines = [f"load average (1 min) before {load['load_before']:.2f}, after {load['load_after']:.2f} "
-             f"(after includes this benchmark); other processes used {others} meanwhile; "
-             f"{load['cores']} cores"]
+    lines = [(f"load average (1 min) before {load['load_before']:.2f}, after {load['load_after']:.2f} "
+              f"(after includes this benchmark); other processes used {others} meanwhile; "
+              f"{load['cores']} cores")]
     if report["loaded"]:
         lines.append(f"MACHINE LOADED (above {harness.LOADED_PER_CORE} per core): ratios are not "
                      "printed; rerun on a quiet machine. CPU/step is the worker's CPU time per step.")
