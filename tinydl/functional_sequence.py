@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from tinydl.autograd import Context, Function, is_grad_enabled
-from tinydl.backend import get_array_module
+from tinydl.backend import backend_of
 from tinydl.errors import DTypeError, ShapeError
+from tinydl.kernels import registry
+from tinydl.kernels.normalization import normalize_backward_formula
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import where
 from tinydl.tensor import Tensor
@@ -62,31 +64,17 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
     return where(not_padding, rows, rows.detach())
 
 
-def _normalize_backward(x_hat, rstd, grad, axes):
-    """d(loss)/dx of x_hat = (x - mean) * rstd, given d(loss)/d(x_hat) = grad.
-
-    dx = rstd * (grad - mean(grad) - x_hat * mean(grad * x_hat)), means over ``axes``.
-    Only * - and mean, so it runs on arrays and on Tensors alike.
-    """
-    mean_grad = grad.mean(axis=axes, keepdims=True)
-    mean_grad_x_hat = (grad * x_hat).mean(axis=axes, keepdims=True)
-    return rstd * (grad - mean_grad - x_hat * mean_grad_x_hat)
-
-
 class Normalize(Function):
     """(x - mean) / sqrt(var + eps) over ``axes`` (biased variance): LayerNorm's core.
 
-    Forward and backward work on arrays (one graph node instead of seven); when backward is
-    recorded (create_graph=True) it recomputes with tinydl ops, so second derivatives work.
+    Forward and backward are kernels on arrays (tinydl.kernels.normalization: one graph node
+    instead of seven); when backward is recorded (create_graph=True) it recomputes with
+    tinydl ops, so second derivatives work.
     """
 
     @staticmethod
     def forward(ctx: Context, x: Any, axes: tuple = (-1,), eps: float = 1e-5) -> Any:
-        xp = get_array_module(x)
-        centered = x - x.mean(axis=axes, keepdims=True)
-        variance = (centered * centered).mean(axis=axes, keepdims=True)
-        rstd = (1.0 / xp.sqrt(variance + eps)).astype(x.dtype, copy=False)
-        x_hat = centered * rstd
+        x_hat, rstd = _kernel("normalize_forward", x)(x, axes, eps)
         ctx.save_for_backward(x_hat, rstd)  # x_hat is also the output: no extra memory
         return x_hat
 
@@ -97,10 +85,15 @@ class Normalize(Function):
             x = ctx.inputs[0]
             centered = x - x.mean(axis=axes, keepdims=True)
             rstd = 1.0 / ((centered * centered).mean(axis=axes, keepdims=True) + eps).sqrt()
-            return _normalize_backward(centered * rstd, rstd, grad, axes)
+            return normalize_backward_formula(centered * rstd, rstd, grad, axes)
         x_hat, rstd = ctx.saved_values
-        dx = _normalize_backward(x_hat, rstd, grad.data, axes)
+        dx = _kernel("normalize_backward", x_hat)(x_hat, rstd, grad.data, axes)
         return Tensor(dx.astype(grad.dtype, copy=False), dtype=grad.dtype)
+
+
+def _kernel(op_name: str, array: Any):
+    """The registered kernel for ``op_name`` on the device that owns ``array``."""
+    return registry.get(op_name, backend_of(array).device_type)
 
 
 def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None,

@@ -5,6 +5,12 @@ Importing this package registers every kernel; ``registry.get(op)`` picks one pe
 
 from tinydl.kernels import registry
 from tinydl.kernels._jit import numba_available
+from tinydl.kernels.activation import (
+    gelu_backward_numba,
+    gelu_backward_reference,
+    gelu_forward_numba,
+    gelu_forward_reference,
+)
 from tinydl.kernels.attention import (
     attention_backward_numba,
     attention_backward_reference,
@@ -22,6 +28,12 @@ from tinydl.kernels.conv import (
     max_pool2d_backward_reference,
     max_pool2d_forward_numba,
     max_pool2d_forward_reference,
+)
+from tinydl.kernels.normalization import (
+    normalize_backward_numba,
+    normalize_backward_reference,
+    normalize_forward_numba,
+    normalize_forward_reference,
 )
 from tinydl.kernels.optim import (
     adam_update_,

@@ -5,9 +5,10 @@ import math
 from typing import Any
 
 from tinydl import backend
-from tinydl.autograd import Context, Function
-from tinydl.backend import get_array_module
+from tinydl.autograd import Context, Function, is_grad_enabled
+from tinydl.backend import backend_of, get_array_module
 from tinydl.errors import ShapeError
+from tinydl.kernels import registry
 from tinydl.ops.common import as_tensor, normalize_axes
 from tinydl.ops.elementwise import erf
 from tinydl.tensor import Tensor
@@ -55,19 +56,29 @@ class Tanh(Function):
 _TANH_GELU_C = math.sqrt(2.0 / math.pi)
 
 
+def _kernel(op_name: str, array: Any):
+    """The registered kernel for ``op_name`` on the device that owns ``array``."""
+    return registry.get(op_name, backend_of(array).device_type)
+
+
 class GELU(Function):
-    """x·Φ(x) (exact, with erf) or its tanh approximation (GPT-2's "gelu_new")"""
+    """x·Φ(x) (exact, with erf) or its tanh approximation (GPT-2's "gelu_new").
+
+    Forward and (unrecorded) backward are kernels on arrays (tinydl.kernels.activation: the
+    NumPy reference or a one-pass Numba version); a recorded backward (create_graph=True)
+    uses tinydl ops, so second derivatives work.
+    """
 
     @staticmethod
     def forward(ctx: Context, a: Any, approximate: str = "none") -> Any:
-        xp = get_array_module(a)
-        if approximate == "tanh":
-            return 0.5 * a * (1 + xp.tanh(_TANH_GELU_C * (a + 0.044715 * a * a * a)))
-        return 0.5 * a * (1 + backend.erf(xp, a / backend.SQRT_2))
+        return _kernel("gelu_forward", a)(a, approximate)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
         x = ctx.inputs[0]
+        if not is_grad_enabled():
+            dx = _kernel("gelu_backward", x.data)(x.data, grad.data, ctx.params["approximate"])
+            return Tensor(dx, dtype=grad.dtype)
         if ctx.params["approximate"] == "tanh":
             inner = _TANH_GELU_C * (x + 0.044715 * x * x * x)
             t = inner.tanh()
