@@ -19,12 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from tinydl import backend
-from tinydl.autograd import Context, Function
+from tinydl.autograd import Context, Function, is_grad_enabled
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import clip, log, where
-from tinydl.ops.nn import log_softmax, sigmoid
+from tinydl.ops.nn import log_softmax, sigmoid, softmax
 from tinydl.tensor import Tensor
 
 __all__ = ["mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
@@ -94,6 +94,48 @@ class BinaryCrossEntropy(Function):
         if ctx.needs_input_grad[1]:
             grad_t = grad * (_clamped_log(1.0 - p) - _clamped_log(p))
         return grad_p, grad_t
+
+
+class SoftmaxCrossEntropy(Function):
+    """-log softmax(logits)[n, labels[n]], summed or averaged over n: one node for the common
+    cross-entropy (logits (N, C), integer labels (N,) all in [0, C), no class weights, no
+    label smoothing) -> a scalar.
+
+    params: labels (the (N,) integer array), reduction ("mean" or "sum").
+    Forward keeps the probabilities softmax(logits) (N, C); backward is
+    grad * (probabilities - onehot(labels)) / N (without the / N for "sum"), on arrays, or in
+    tinydl ops when backward is recorded (create_graph=True).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, logits: Any, labels: Any = None, reduction: str = "mean") -> Any:
+        xp = get_array_module(logits)
+        rows = xp.arange(logits.shape[0])
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exp = xp.exp(shifted)
+        row_sum = exp.sum(axis=1)
+        total = (xp.log(row_sum) - shifted[rows, labels]).sum()
+        exp /= row_sum[:, None]
+        ctx.save_for_backward(exp)
+        count = logits.shape[0] if reduction == "mean" else 1
+        return xp.asarray(total / count, dtype=logits.dtype)
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> tuple:
+        logits = ctx.inputs[0]
+        labels, reduction = ctx.params["labels"], ctx.params["reduction"]
+        count = logits.shape[0] if reduction == "mean" else 1
+        xp = logits.xp
+        rows = xp.arange(logits.shape[0])
+        if is_grad_enabled():  # recorded: the same formula in tinydl ops
+            onehot = xp.zeros(logits.shape, dtype=logits.dtype)
+            onehot[rows, labels] = 1
+            return (softmax(logits, axis=1) - onehot) * (grad / count)
+        (probabilities,) = ctx.saved_values
+        dlogits = probabilities.copy()
+        dlogits[rows, labels] -= 1
+        dlogits *= grad.data / count
+        return Tensor(dlogits.astype(logits.dtype, copy=False), dtype=logits.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,9 +372,14 @@ def cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002 (Py
     input, target, unbatched = _batched(input, target, "cross_entropy")
     num_classes = input.shape[1]
     weight = _class_weight("cross_entropy", weight, input, num_classes)
-    log_probs = log_softmax(input, axis=1)
     if not hasattr(target, "dtype"):
         target = _on_device(target, input)  # a Python list of labels or probabilities
+    if _fusable(input, target, weight, reduction, label_smoothing):
+        labels = _integer_labels("cross_entropy", target, input, class_axis=1)
+        keep = _check_label_range("cross_entropy", labels, num_classes, ignore_index, input.shape)
+        if bool(input.xp.all(keep)) and labels.size:
+            return SoftmaxCrossEntropy.apply(input, labels=labels, reduction=reduction)
+    log_probs = log_softmax(input, axis=1)
     target_dtype = target.dtype
     if target_dtype.kind == "f":
         out = _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing)
@@ -343,6 +390,13 @@ def cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002 (Py
         raise DTypeError(f"cross_entropy: target must hold integer class labels or float class "
                          f"probabilities, got dtype {target_dtype}")
     return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+def _fusable(input: Tensor, target: Any, weight: Any, reduction: str,  # noqa: A002
+             label_smoothing: float) -> bool:
+    """Whether cross_entropy can be the one fused node (SoftmaxCrossEntropy)."""
+    return (input.ndim == 2 and target.dtype.kind in "iu" and weight is None
+            and label_smoothing == 0.0 and reduction in ("mean", "sum"))
 
 
 def _weight_along_classes(weight: Any, ndim: int) -> Any:
