@@ -6,9 +6,10 @@
             gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)²) √(2/π) (1 + 3·0.044715 x²)
 
 The NumPy reference evaluates each formula as written, one array operation at a time (eight
-to twelve passes over memory and as many temporaries). The Numba version makes one pass,
-element by element, on all cores when the array is large (``tinydl.set_num_threads``); it
-writes 0.5 (1 + tanh(u)) as the logistic 1 / (1 + exp(-2u)), which needs one exp.
+to twelve passes over memory and as many temporaries). The Numba version makes one pass for
+the exact formula, and for the tanh one three: u in Numba, tanh(u) by NumPy (its tanh is
+vectorised; Numba's calls the scalar libm one), then the result in Numba. Numba passes run on
+all cores when the array is large (``tinydl.set_num_threads``).
 
     gelu_forward(x, approximate)            x: float array (any shape) -> same shape
     gelu_backward(x, grad, approximate)     d(loss)/dx given d(loss)/d(gelu(x)) = grad
@@ -49,36 +50,53 @@ def gelu_backward_reference(x, grad, approximate="none"):
 
 
 # Exact in float32, so float32 inputs stay in float32 arithmetic and float64 inputs in float64.
-_ONE, _HALF, _TWO, _THREE = np.float32(1), np.float32(0.5), np.float32(2), np.float32(3)
-# The irrational constants are passed in the input's dtype: c, k, -2c, 1/√2, 1/√(2π).
-_CONSTANTS = (TANH_C, TANH_K, -2 * TANH_C, 1 / math.sqrt(2.0), 1 / math.sqrt(2.0 * math.pi))
+_ONE, _HALF, _THREE = np.float32(1), np.float32(0.5), np.float32(3)
+# The irrational constants are passed in the input's dtype: c, k, 1/√2, 1/√(2π).
+_CONSTANTS = (TANH_C, TANH_K, 1 / math.sqrt(2.0), 1 / math.sqrt(2.0 * math.pi))
 
 
 @jit(parallel=True)
-def _gelu_forward_kernel(x, out, use_tanh, constants):
-    """Flat (n,) arrays; out[i] = gelu(x[i])."""
-    k, minus_two_c, inv_sqrt2 = constants[1], constants[2], constants[3]
+def _tanh_argument_kernel(x, u, constants):
+    """u = c (x + k x³), flat (n,) arrays."""
+    c, k = constants[0], constants[1]
     for i in prange(x.shape[0]):
         a = x[i]
-        if use_tanh:
-            out[i] = a / (_ONE + np.exp(minus_two_c * (a + k * a * a * a)))  # a·0.5(1 + tanh u)
-        else:
-            out[i] = _HALF * a * (_ONE + math.erf(a * inv_sqrt2))
+        u[i] = c * (a + k * a * a * a)
 
 
 @jit(parallel=True)
-def _gelu_backward_kernel(x, grad, out, use_tanh, constants):
-    """Flat (n,) arrays; out[i] = grad[i] * gelu'(x[i])."""
-    c, k, minus_two_c = constants[0], constants[1], constants[2]
-    inv_sqrt2, inv_sqrt_2pi = constants[3], constants[4]
+def _gelu_tanh_forward_kernel(x, t, out):
+    """out = 0.5 x (1 + t), with t = tanh(u) computed by NumPy."""
+    for i in prange(x.shape[0]):
+        out[i] = _HALF * x[i] * (_ONE + t[i])
+
+
+@jit(parallel=True)
+def _gelu_tanh_backward_kernel(x, t, grad, out, constants):
+    """out = grad (0.5 (1 + t) + 0.5 x (1 - t²) c (1 + 3 k x²))."""
+    c, k = constants[0], constants[1]
+    for i in prange(x.shape[0]):
+        a, ti = x[i], t[i]
+        slope = _HALF * (_ONE + ti) + _HALF * a * (_ONE - ti * ti) * c * (_ONE + _THREE * k * a * a)
+        out[i] = grad[i] * slope
+
+
+@jit(parallel=True)
+def _gelu_erf_forward_kernel(x, out, constants):
+    """out = 0.5 x (1 + erf(x / √2))."""
+    inv_sqrt2 = constants[2]
     for i in prange(x.shape[0]):
         a = x[i]
-        if use_tanh:
-            s = _ONE / (_ONE + np.exp(minus_two_c * (a + k * a * a * a)))  # 0.5 (1 + tanh u)
-            # 0.5 x (1 - tanh² u) d_inner, with 1 - tanh² u = 4 s (1 - s)
-            slope = s + _TWO * a * s * (_ONE - s) * c * (_ONE + _THREE * k * a * a)
-        else:
-            slope = _HALF * (_ONE + math.erf(a * inv_sqrt2)) + a * np.exp(-_HALF * a * a) * inv_sqrt_2pi
+        out[i] = _HALF * a * (_ONE + math.erf(a * inv_sqrt2))
+
+
+@jit(parallel=True)
+def _gelu_erf_backward_kernel(x, grad, out, constants):
+    """out = grad (Φ(x) + x φ(x))."""
+    inv_sqrt2, inv_sqrt_2pi = constants[2], constants[3]
+    for i in prange(x.shape[0]):
+        a = x[i]
+        slope = _HALF * (_ONE + math.erf(a * inv_sqrt2)) + a * np.exp(-_HALF * a * a) * inv_sqrt_2pi
         out[i] = grad[i] * slope
 
 
@@ -91,20 +109,36 @@ def _flat(op, *arrays):
     return [np.ascontiguousarray(array).reshape(-1) for array in arrays]
 
 
+def _tanh_of_argument(flat, constants):
+    """tanh(c (x + k x³)): the argument in Numba, the tanh by NumPy's vectorised tanh."""
+    u = np.empty_like(flat)
+    _tanh_argument_kernel(flat, u, constants)
+    return np.tanh(u, out=u)
+
+
 def gelu_forward_numba(x, approximate="none"):
-    """``gelu_forward_reference`` in one Numba pass; same arguments and results (to rounding)."""
+    """``gelu_forward_reference`` in Numba passes; same arguments and results (to rounding)."""
     (flat,) = _flat("gelu_forward_numba", x)
+    constants = np.array(_CONSTANTS, dtype=flat.dtype)
     out = np.empty_like(flat)
-    _gelu_forward_kernel(flat, out, approximate == "tanh", np.array(_CONSTANTS, dtype=x.dtype))
+    if approximate == "tanh":
+        _gelu_tanh_forward_kernel(flat, _tanh_of_argument(flat, constants), out)
+    else:
+        _gelu_erf_forward_kernel(flat, out, constants)
     return out.reshape(x.shape)
 
 
 def gelu_backward_numba(x, grad, approximate="none"):
-    """``gelu_backward_reference`` in one Numba pass; same arguments and results (to rounding)."""
-    flat_x, flat_grad = _flat("gelu_backward_numba", x, np.broadcast_to(grad, x.shape).astype(x.dtype, copy=False))
-    out = np.empty_like(flat_x)
-    _gelu_backward_kernel(flat_x, flat_grad, out, approximate == "tanh",
-                          np.array(_CONSTANTS, dtype=x.dtype))
+    """``gelu_backward_reference`` in Numba passes; same arguments and results (to rounding)."""
+    grad = np.broadcast_to(grad, x.shape).astype(x.dtype, copy=False)
+    flat, flat_grad = _flat("gelu_backward_numba", x, grad)
+    constants = np.array(_CONSTANTS, dtype=flat.dtype)
+    out = np.empty_like(flat)
+    if approximate == "tanh":
+        _gelu_tanh_backward_kernel(flat, _tanh_of_argument(flat, constants), flat_grad, out,
+                                   constants)
+    else:
+        _gelu_erf_backward_kernel(flat, flat_grad, out, constants)
     return out.reshape(x.shape)
 
 
