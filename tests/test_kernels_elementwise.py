@@ -62,6 +62,27 @@ def test_gelu_numba_matches_the_reference(approximate, dtype, tol, size):
                                rtol=tol, atol=tol)
 
 
+RELU_BACKWARD = {"reference": activation.relu_backward_reference,
+                 "numba": activation.relu_backward_numba}
+
+
+def test_relu_backward_hand_values(impl):
+    x = np.array([-1.0, 0.0, 2.0, 3.0], dtype=np.float32)
+    grad = np.array([5.0, 6.0, 7.0, -8.0], dtype=np.float32)
+    out = RELU_BACKWARD[impl](x, grad)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [0.0, 0.0, 7.0, -8.0])   # 0 at x = 0, as in PyTorch
+
+
+@pytest.mark.parametrize("size", [5, threads.PARALLEL_MIN_WORK + 1])
+def test_relu_backward_numba_matches_the_reference(size):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(size)
+    x, grad = rng.standard_normal((2, size))
+    np.testing.assert_array_equal(activation.relu_backward_numba(x, grad),
+                                  activation.relu_backward_reference(x, grad))
+
+
 def test_normalize_hand_values(impl):
     x = np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0]])
     x_hat, rstd = NORM_FORWARD[impl](x, (-1,), 0.0 + 1e-12)

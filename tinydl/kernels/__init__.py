@@ -10,6 +10,8 @@ from tinydl.kernels.activation import (
     gelu_backward_reference,
     gelu_forward_numba,
     gelu_forward_reference,
+    relu_backward_numba,
+    relu_backward_reference,
 )
 from tinydl.kernels.attention import (
     attention_backward_numba,

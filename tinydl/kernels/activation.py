@@ -1,4 +1,4 @@
-"""GELU forward and backward on arrays: the NumPy reference and a one-pass Numba version.
+"""GELU forward and backward, ReLU backward, on arrays: NumPy references and Numba versions.
 
     exact:  gelu(x) = x * Φ(x) = 0.5 x (1 + erf(x / √2))
             gelu'(x) = Φ(x) + x φ(x),  φ(x) = exp(-x²/2) / √(2π)
@@ -13,6 +13,7 @@ all cores when the array is large (``tinydl.set_num_threads``).
 
     gelu_forward(x, approximate)            x: float array (any shape) -> same shape
     gelu_backward(x, grad, approximate)     d(loss)/dx given d(loss)/d(gelu(x)) = grad
+    relu_backward(x, grad)                  grad where x > 0, else 0 (ReLU's backward)
 """
 
 import math
@@ -142,6 +143,30 @@ def gelu_backward_numba(x, grad, approximate="none"):
     return out.reshape(x.shape)
 
 
+# ----------------------------------------------------------------------------- ReLU backward
+
+def relu_backward_reference(x, grad):
+    """grad where x > 0, else 0: ReLU's backward (a mask, a cast and a product)."""
+    return grad * (x > 0).astype(grad.dtype)
+
+
+@jit(parallel=True)
+def _relu_backward_kernel(x, grad, out):
+    for i in prange(x.shape[0]):
+        out[i] = grad[i] if x[i] > 0 else 0
+
+
+def relu_backward_numba(x, grad):
+    """``relu_backward_reference`` in one Numba pass (no mask array); same results."""
+    grad = np.broadcast_to(grad, x.shape)
+    flat, flat_grad = _flat("relu_backward_numba", x, grad)
+    out = np.empty_like(flat_grad)
+    _relu_backward_kernel(flat, flat_grad, out)
+    return out.reshape(x.shape)
+
+
+register("relu_backward", "numpy", relu_backward_reference)
+register("relu_backward", "numba", relu_backward_numba, available=numba_available, default=True)
 register("gelu_forward", "numpy", gelu_forward_reference)
 register("gelu_forward", "numba", gelu_forward_numba, available=numba_available, default=True)
 register("gelu_backward", "numpy", gelu_backward_reference)

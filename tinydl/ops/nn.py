@@ -23,7 +23,10 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        return grad * (ctx.inputs[0].data > 0).astype(grad.dtype)
+        x = ctx.inputs[0].data
+        if not is_grad_enabled() and grad.dtype == x.dtype:  # a kernel on arrays
+            return Tensor(_kernel("relu_backward", x)(x, grad.data), dtype=grad.dtype)
+        return grad * (x > 0).astype(grad.dtype)
 
 
 class Sigmoid(Function):
