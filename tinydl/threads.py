@@ -30,9 +30,10 @@ import os
 import sys
 
 # Below this many elements (of the largest array a kernel touches) the serial copy of a
-# parallel kernel runs: waking Numba's pool costs about 10-30 µs, the time a serial pass
-# needs for some 20-50 thousand float32 elements (benchmarks/bench_threads.py).
-PARALLEL_MIN_WORK = 32_768
+# parallel kernel runs. Waking Numba's workqueue pool costs about 25-30 µs of CPU per call
+# here; a vectorised elementwise pass does 100-200 thousand float32 elements in that time,
+# an unvectorised one (Adam's update) some 30 thousand (benchmarks/bench_threads.py).
+PARALLEL_MIN_WORK = 131_072
 # Numba's threading layer, unless NUMBA_THREADING_LAYER says otherwise (see the docstring).
 THREADING_LAYER = "workqueue"
 
