@@ -5,7 +5,7 @@ default threads and then with everything on one thread (benchmarks/harness.py sa
 why). Without PyTorch only tinydl's times are printed.
 
     python -m benchmarks                    # the full table (about ten minutes)
-    python -m benchmarks --quick            # a smoke run: small sizes, one short round
+    python -m benchmarks --quick            # a smoke run: small sizes, one short round, default threads
     python -m benchmarks --only mlp,gpt --json results.json
     python -m benchmarks --threads 1        # only the one-thread column
 
@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one short round (smoke run)")
     parser.add_argument("--only", default="", help=f"comma-separated workloads: {', '.join(WORKLOADS)}")
-    parser.add_argument("--threads", default="default,1",
-                        help='thread settings, comma-separated: "default" and/or a count (default: default,1)')
+    parser.add_argument("--threads", default=None,
+                        help='thread settings, comma-separated: "default" and/or a count '
+                             '(default: default,1; with --quick: default)')
     parser.add_argument("--rounds", type=int, help="alternating rounds (default 5; 1 with --quick)")
     parser.add_argument("--json", metavar="PATH", nargs="?", const="-",
                         help="also write the rows as JSON (to stdout with no PATH)")
@@ -103,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown benchmark(s) {unknown}; available: {', '.join(WORKLOADS)}")
         names = wanted
-    thread_settings = [t.strip() for t in args.threads.split(",") if t.strip()]
+    threads = args.threads or ("default" if args.quick else "default,1")
+    thread_settings = [t.strip() for t in threads.split(",") if t.strip()]
     bad = [t for t in thread_settings if t != "default" and not t.isdigit()]
     if bad or not thread_settings:
-        parser.error(f"--threads: {bad or args.threads!r} is not 'default' or a thread count")
+        parser.error(f"--threads: {bad or threads!r} is not 'default' or a thread count")
     rounds = args.rounds or (1 if args.quick else 5)
     report = harness.run(names, args.quick, rounds, thread_settings,
                          progress=lambda text: print(text, file=sys.stderr, flush=True))

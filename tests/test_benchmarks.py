@@ -15,7 +15,8 @@ from benchmarks.__main__ import markdown_table, notes
 def test_benchmarks_quick_smoke_run_writes_table_and_json(tmp_path):
     out = tmp_path / "bench.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "overhead", "--json", str(out)],
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "overhead", "--threads", "default,1",
+         "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("| workload | torch")
