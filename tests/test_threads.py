@@ -145,3 +145,43 @@ def test_doctor_shows_budget_layer_cache_and_first_call(capsys):
     assert "first    kernel call " in threads_section
     assert ("cache warm" in threads_section) != ("cache cold" in threads_section)
     assert "Numba threading layer: " in threads_section
+
+
+def test_split_over_batch_gives_the_unsplit_result(restore_budget, monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    calls = []
+
+    def per_item(a, b, mask, scale):
+        calls.append(a.shape[0])
+        assert mask is None
+        return a * scale + b.sum(axis=1, keepdims=True), a[:, :1] * 0
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
+    threads._budget = 2
+    out, zeros = threads.split_over_batch(per_item, [a, b, None], threads.PARALLEL_MIN_WORK, 2.0)
+    np.testing.assert_array_equal(out, a * 2.0 + b.sum(axis=1, keepdims=True))
+    assert zeros.shape == (5, 1) and sorted(calls) == [2, 3]      # two slices of the batch of 5
+    calls.clear()
+    threads.split_over_batch(per_item, [a, b, None], threads.PARALLEL_MIN_WORK - 1, 2.0)
+    assert calls == [5]                                          # small work: one call
+    threads._budget = 1
+    threads.split_over_batch(per_item, [a, b, None], 10 * threads.PARALLEL_MIN_WORK, 2.0)
+    assert calls == [5, 5]                                       # one thread: one call
+
+
+def test_split_attention_matches_one_thread(restore_budget):
+    import tinydl.functional as F
+
+    rng = np.random.default_rng(1)
+    results = {}
+    for budget in (1, 2):
+        threads._budget = budget
+        q, k, v = (tinydl.tensor(rng.standard_normal((4, 2, 128, 8)).astype(np.float32),
+                                 requires_grad=True) for _ in range(3))
+        rng = np.random.default_rng(1)  # same inputs for both budgets
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        (out * out).sum().backward()
+        results[budget] = [out.data, q.grad.data, k.grad.data, v.grad.data]
+    for one, two in zip(results[1], results[2]):
+        np.testing.assert_allclose(one, two, rtol=1e-6, atol=1e-6)

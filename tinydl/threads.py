@@ -28,6 +28,10 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from tinydl.backend import get_array_module
 
 # Below this many elements (of the largest array a kernel touches) the serial copy of a
 # parallel kernel runs. Waking Numba's workqueue pool costs about 25-30 µs of CPU per call
@@ -38,6 +42,7 @@ PARALLEL_MIN_WORK = 131_072
 THREADING_LAYER = "workqueue"
 
 _budget: int | None = None  # None: the default, the cores this process may use
+_executor: ThreadPoolExecutor | None = None  # for split_over_batch, made on first use
 
 
 def available_cores() -> int:
@@ -74,6 +79,36 @@ def set_num_threads(num_threads: int) -> None:
 def parallel_worthwhile(work: int) -> bool:
     """True when a parallel kernel over ``work`` elements should run on the pool."""
     return work >= PARALLEL_MIN_WORK and get_num_threads() > 1
+
+
+def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: Any) -> tuple:
+    """``fn(*arrays, *args)`` run on slices of the leading (batch) axis in several threads.
+
+    For NumPy code that is independent per batch item (attention over (B, H, T, T) scores):
+    NumPy releases the GIL inside its loops and BLAS calls, so the slices run on separate
+    cores. ``fn`` returns a tuple of arrays with the batch axis first; the slices' results are
+    concatenated. An entry of ``arrays`` may be None (passed as None to every slice). Runs ``fn`` once, unsplit, when ``work`` (elements) is below the parallel
+    threshold, the budget is 1 thread or the batch has one item. The pool's threads sleep
+    while idle.
+    """
+    batch = arrays[0].shape[0]
+    parts = min(get_num_threads(), batch)
+    controller = _blas_controller() if parts >= 2 and work >= PARALLEL_MIN_WORK else None
+    if controller is None:
+        return fn(*arrays, *args)
+    global _executor
+    if _executor is None or _executor._max_workers < parts - 1:
+        _executor = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="tinydl")
+    bounds = [batch * i // parts for i in range(parts + 1)]
+    slices = [[None if array is None else array[start:stop] for array in arrays]
+              for start, stop in zip(bounds, bounds[1:])]
+    # BLAS on one thread meanwhile: two threads calling a multi-threaded OpenBLAS at once
+    # make its pool spin against itself (measured 100x slower).
+    with controller.limit(limits=1, user_api="blas"):
+        futures = [_executor.submit(fn, *chunk, *args) for chunk in slices[1:]]
+        results = [fn(*slices[0], *args)] + [future.result() for future in futures]
+    xp = get_array_module(results[0][0])
+    return tuple(xp.concatenate(pieces, axis=0) for pieces in zip(*results))
 
 
 def numba_threading_layer() -> str:
@@ -129,6 +164,21 @@ def _apply_to_blas(num_threads: int) -> None:
             "`pip install threadpoolctl` (tinydl lists it as a dependency)"
         ) from None
     threadpool_limits(limits=num_threads, user_api="blas")
+
+
+_controller = None
+
+
+def _blas_controller():
+    """A cached threadpoolctl controller (None without threadpoolctl: no splitting then)."""
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController  # noqa: PLC0415
+        except ImportError:
+            return None
+        _controller = ThreadpoolController()
+    return _controller
 
 
 def _numba_pool_started(numba) -> bool:
