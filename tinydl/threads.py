@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from tinydl.backend import get_array_module
 
@@ -87,8 +88,9 @@ def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: A
     For NumPy code that is independent per batch item (attention over (B, H, T, T) scores):
     NumPy releases the GIL inside its loops and BLAS calls, so the slices run on separate
     cores. ``fn`` returns a tuple of arrays with the batch axis first; the slices' results are
-    concatenated. An entry of ``arrays`` may be None (passed as None to every slice). Runs ``fn`` once, unsplit, when ``work`` (elements) is below the parallel
-    threshold, the budget is 1 thread or the batch has one item. The pool's threads sleep
+    concatenated. An entry of ``arrays`` may be None (passed as None to every slice). Runs
+    ``fn`` once, unsplit, when ``work`` (elements) is below the parallel threshold, the budget
+    is 1 thread or the batch has one item. The pool's threads sleep
     while idle.
     """
     batch = arrays[0].shape[0]

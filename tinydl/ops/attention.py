@@ -30,9 +30,11 @@ from typing import Any
 from tinydl.autograd import Context, Function, is_grad_enabled
 from tinydl.backend import backend_of
 from tinydl.kernels import registry
-from tinydl.kernels.attention import (attention_backward_from_weights,
-                                      attention_forward_keeping_weights,
-                                      attention_forward_reference)
+from tinydl.kernels.attention import (
+    attention_backward_from_weights,
+    attention_forward_keeping_weights,
+    attention_forward_reference,
+)
 from tinydl.ops.elementwise import where
 from tinydl.ops.nn import softmax
 from tinydl.tensor import Tensor
