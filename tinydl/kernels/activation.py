@@ -1,26 +1,21 @@
-"""GELU forward and backward, ReLU backward, on arrays: NumPy references and Numba versions.
+"""Numba versions of GELU's forward and backward and ReLU's backward, registered against the
+NumPy references in ``tinydl/ops/nn.py`` (where the formulas are):
 
-    exact:  gelu(x) = x * Φ(x) = 0.5 x (1 + erf(x / √2))
-            gelu'(x) = Φ(x) + x φ(x),  φ(x) = exp(-x²/2) / √(2π)
+    exact:  gelu(x) = 0.5 x (1 + erf(x / √2)),  gelu'(x) = Φ(x) + x φ(x)
     tanh:   gelu(x) = 0.5 x (1 + tanh(u)),  u = √(2/π) (x + 0.044715 x³)
-            gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)²) √(2/π) (1 + 3·0.044715 x²)
+    relu backward: grad where x > 0, else 0
 
-The NumPy reference evaluates each formula as written, one array operation at a time (eight
-to twelve passes over memory and as many temporaries). The Numba version makes one pass for
-the exact formula, and for the tanh one three: u in Numba, tanh(u) by NumPy (its tanh is
-vectorised; Numba's calls the scalar libm one), then the result in Numba. Numba passes run on
-all cores when the array is large (``tinydl.set_num_threads``).
-
-    gelu_forward(x, approximate)            x: float array (any shape) -> same shape
-    gelu_backward(x, grad, approximate)     d(loss)/dx given d(loss)/d(gelu(x)) = grad
-    relu_backward(x, grad)                  grad where x > 0, else 0 (ReLU's backward)
+The references evaluate each formula one array operation at a time (eight to twelve passes
+over memory and as many temporaries). Here the exact GELU is one pass, element by element; the
+tanh one is three: u in Numba, tanh(u) by NumPy (its tanh is vectorised; Numba's calls the
+scalar libm one), then the result in Numba. Passes run on all cores when the array is large
+(``tinydl.set_num_threads``). Inputs: float32 or float64 NumPy arrays of any shape.
 """
 
 import math
 
 import numpy as np
 
-from tinydl.backend import SQRT_2, SQRT_2_PI, erf, get_array_module
 from tinydl.kernels._jit import jit, numba_available
 from tinydl.kernels.registry import register
 
@@ -28,26 +23,6 @@ prange = range  # compiled kernels see numba.prange here (see _jit.py)
 
 TANH_C = math.sqrt(2.0 / math.pi)
 TANH_K = 0.044715
-
-
-def gelu_forward_reference(x, approximate="none"):
-    """GELU of x, elementwise ("none": exact with erf; "tanh": the tanh approximation)."""
-    xp = get_array_module(x)
-    if approximate == "tanh":
-        return 0.5 * x * (1 + xp.tanh(TANH_C * (x + TANH_K * x * x * x)))
-    return 0.5 * x * (1 + erf(xp, x / SQRT_2))
-
-
-def gelu_backward_reference(x, grad, approximate="none"):
-    """grad * gelu'(x), elementwise."""
-    xp = get_array_module(x)
-    if approximate == "tanh":
-        t = xp.tanh(TANH_C * (x + TANH_K * x * x * x))
-        d_inner = TANH_C * (1 + 3 * TANH_K * x * x)
-        return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
-    cdf = 0.5 * (1 + erf(xp, x / SQRT_2))
-    pdf = xp.exp(-0.5 * x * x) / SQRT_2_PI
-    return grad * (cdf + x * pdf)
 
 
 # Exact in float32, so float32 inputs stay in float32 arithmetic and float64 inputs in float64.
@@ -145,11 +120,6 @@ def gelu_backward_numba(x, grad, approximate="none"):
 
 # ----------------------------------------------------------------------------- ReLU backward
 
-def relu_backward_reference(x, grad):
-    """grad where x > 0, else 0: ReLU's backward (a mask, a cast and a product)."""
-    return grad * (x > 0).astype(grad.dtype)
-
-
 @jit(parallel=True)
 def _relu_backward_kernel(x, grad, out):
     for i in prange(x.shape[0]):
@@ -165,9 +135,6 @@ def relu_backward_numba(x, grad):
     return out.reshape(x.shape)
 
 
-register("relu_backward", "numpy", relu_backward_reference)
 register("relu_backward", "numba", relu_backward_numba, available=numba_available, default=True)
-register("gelu_forward", "numpy", gelu_forward_reference)
 register("gelu_forward", "numba", gelu_forward_numba, available=numba_available, default=True)
-register("gelu_backward", "numpy", gelu_backward_reference)
 register("gelu_backward", "numba", gelu_backward_numba, available=numba_available, default=True)
