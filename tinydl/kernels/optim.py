@@ -17,6 +17,9 @@ from tinydl.kernels._jit import jit, numba_available
 from tinydl.kernels.registry import register
 
 prange = range  # compiled kernels see numba.prange here (see _jit.py)
+# 1 as a float32: "1 - beta1" with an int 1 would make Numba compute in float64 (slower; a
+# float64 parameter still computes in float64).
+_ONE = np.float32(1)
 
 
 # ----------------------------------------------------------------------------- Adam / AdamW
@@ -29,11 +32,11 @@ def _adam_kernel(param, grad, exp_avg, exp_avg_sq, amsgrad_max, use_amsgrad, lr,
         p = param[n]
         g = grad[n]
         if decoupled:
-            p = p * (1 - lr * weight_decay)
+            p = p * (_ONE - lr * weight_decay)
         elif weight_decay != 0:
             g = g + weight_decay * p
-        m = exp_avg[n] + (1 - beta1) * (g - exp_avg[n])
-        v = beta2 * exp_avg_sq[n] + (1 - beta2) * (g * g)
+        m = exp_avg[n] + (_ONE - beta1) * (g - exp_avg[n])
+        v = beta2 * exp_avg_sq[n] + (_ONE - beta2) * (g * g)
         exp_avg[n] = m
         exp_avg_sq[n] = v
         if use_amsgrad:
@@ -138,7 +141,7 @@ def _sgd_kernel(param, grad, buf, lr, momentum, dampening, nesterov, weight_deca
             if first_step:
                 velocity = g
             else:
-                velocity = momentum * buf[n] + (1 - dampening) * g
+                velocity = momentum * buf[n] + (_ONE - dampening) * g
             buf[n] = velocity
             if nesterov:
                 g = g + momentum * velocity
