@@ -24,6 +24,7 @@ import numpy as np
 
 import tinydl
 import tinydl.functional as F
+from benchmarks.common import training_step
 from tinydl import optim
 from tinydl.models import Seed002Net, Seed004Net
 
@@ -81,15 +82,8 @@ def torch_step_for(torch, name: str, images: np.ndarray, labels: np.ndarray):
     torch_model = torch_seed_net(torch, name)
     torch_opt = torch.optim.Adam(torch_model.parameters(), lr=LR)
     torch_x, torch_y = torch.from_numpy(images), torch.from_numpy(labels)
-
-    def torch_step() -> float:
-        torch_opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(torch_model(torch_x), torch_y)
-        loss.backward()
-        torch_opt.step()
-        return loss.item()
-
-    return torch_step, torch_model
+    return (training_step(torch_model, torch_x, torch_y, torch_opt,
+                          torch.nn.functional.cross_entropy), torch_model)
 
 
 def tinydl_step_for(name: str, images: np.ndarray, labels: np.ndarray,
@@ -100,16 +94,7 @@ def tinydl_step_for(name: str, images: np.ndarray, labels: np.ndarray,
     if state_dict is not None:
         model.load_state_dict(state_dict)
     opt = optim.Adam(model.parameters(), lr=LR)
-    x, y = tinydl.tensor(images), tinydl.tensor(labels)
-
-    def tinydl_step() -> float:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return tinydl_step
+    return training_step(model, tinydl.tensor(images), tinydl.tensor(labels), opt, F.cross_entropy)
 
 
 def steps_for(name: str) -> dict[str, Callable[[], float]]:

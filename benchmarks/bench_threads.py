@@ -51,7 +51,7 @@ def threshold_rows(sizes=SIZES) -> list[dict]:
         for name in ("serial", "parallel"):
             kernel = _relu_backward_kernel.compiled(parallel=name == "parallel")
             kernel(x, grad, out)
-            row[name] = _per_call(lambda kernel=kernel: kernel(x, grad, out), calls)
+            row[name] = _per_call(lambda kernel=kernel, x=x, grad=grad, out=out: kernel(x, grad, out), calls)
         rows.append(row)
     return rows
 

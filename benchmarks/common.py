@@ -54,6 +54,22 @@ def rows_for(workload: str, timings: dict[str, dict], reference: str = "torch") 
     return rows
 
 
+def training_step(model, inputs, labels, optimizer, cross_entropy) -> Callable[[], float]:
+    """One training step (zero_grad, forward, cross-entropy, backward, update) returning the loss.
+
+    The same closure serves tinydl and torch: pass the library's ``cross_entropy``.
+    """
+
+    def step() -> float:
+        optimizer.zero_grad()
+        loss = cross_entropy(model(inputs), labels)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
 def torch_or_none():
     """PyTorch when installed (a benchmark peer only), else None."""
     try:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks.common import training_step
+
 IRIS_SIZES, IRIS_BATCH = (4, 64, 64, 3), 16
 
 
@@ -65,17 +67,9 @@ def _iris_tinydl(quick: bool):
     _, h1, h2, classes = IRIS_SIZES
     model = nn.Sequential(nn.Linear(4, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(),
                           nn.Linear(h2, classes))
-    opt = optim.Adam(model.parameters(), lr=1e-3)
     features, labels = (tinydl.tensor(a) for a in _iris_batch())
-
-    def step() -> float:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(features), labels)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return training_step(model, features, labels, optim.Adam(model.parameters(), lr=1e-3),
+                         F.cross_entropy)
 
 
 def _iris_torch(quick: bool):
@@ -85,17 +79,9 @@ def _iris_torch(quick: bool):
     nn = torch.nn
     model = nn.Sequential(nn.Linear(4, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(),
                           nn.Linear(h2, classes))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     features, labels = (torch.from_numpy(a) for a in _iris_batch())
-
-    def step() -> float:
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(features), labels)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return training_step(model, features, labels, torch.optim.Adam(model.parameters(), lr=1e-3),
+                         nn.functional.cross_entropy)
 
 
 # ------------------------------------------------------------------ seed CNNs
