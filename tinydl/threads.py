@@ -63,7 +63,9 @@ def set_num_threads(num_threads: int) -> None:
     """Let BLAS and the Numba kernels use ``num_threads`` threads (PyTorch's name).
 
     num_threads: a positive int; more than the cores available is allowed but rarely helps.
-    Applies to BLAS at once (through threadpoolctl) and to Numba at its next kernel call.
+    Applies to BLAS at once (through threadpoolctl) and to Numba at its next kernel call. A
+    BLAS library loaded later (SciPy's, say, on first use of scipy) starts with its own
+    default: call set_num_threads again after importing it.
     """
     global _budget
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
