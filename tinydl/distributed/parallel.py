@@ -1,0 +1,221 @@
+"""DistributedDataParallel: the same model on every rank, gradients averaged after backward.
+
+Data parallelism in four steps, as PyTorch's ``DistributedDataParallel`` does them:
+
+1. At wrap time rank 0's parameters and buffers are broadcast, so every rank starts equal.
+2. Each rank runs forward and backward on its own shard of the batch.
+3. During backward the gradients are averaged over the ranks with all-reduce. Parameters are
+   grouped into *buckets* of about ``bucket_cap_mb`` megabytes, in reverse order of
+   ``model.parameters()`` (roughly the order backward finishes them). A hook on each
+   parameter (``register_post_accumulate_grad_hook``) notices when its gradient is complete;
+   when a bucket's gradients all are, they are copied into one flat buffer and a non-blocking
+   all-reduce starts on it while backward goes on with the earlier layers. When the last
+   bucket has started, every reduction is waited for and the averages written back to .grad.
+4. Every rank's optimizer then takes the same step from the same gradients: the models stay
+   equal without ever sending a weight again.
+
+``no_sync()`` skips step 3 (gradients just accumulate locally, for gradient accumulation);
+the next backward outside it averages everything accumulated. With ``broadcast_buffers``
+(the default) rank 0's buffers (BatchNorm's running statistics) are broadcast before each
+forward, as in PyTorch.
+
+Why buckets: one all-reduce per parameter pays MPI's per-message latency dozens of times;
+one for the whole model cannot start until backward is over. Buckets trade between the two.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from tinydl.autograd import _topological_order, is_grad_enabled
+from tinydl.backend import get_array_module
+from tinydl.distributed import comm
+from tinydl.nn.module import Module
+from tinydl.tensor import Tensor
+
+
+class _Bucket:
+    """Parameters whose gradients travel together in one flat all-reduce."""
+
+    def __init__(self, params: list) -> None:
+        self.params = params
+        self.slices: list[tuple[int, int]] = []
+        start = 0
+        for param in params:
+            self.slices.append((start, start + param.data.size))
+            start += param.data.size
+        self.numel = start
+        self.ready = 0           # how many of its parameters' gradients are complete
+        self.work: comm.Work | None = None
+        self.flat: Any = None    # the flat buffer of the last reduction
+
+    def pack(self) -> Any:
+        """The gradients in one flat array (zeros for a parameter without a gradient)."""
+        first = self.params[0].data
+        flat = get_array_module(first).zeros(self.numel, dtype=first.dtype)
+        for param, (start, stop) in zip(self.params, self.slices):
+            if param.grad is not None:
+                flat[start:stop] = param.grad.data.reshape(-1)
+        return flat
+
+    def unpack(self, world: int) -> None:
+        """Write the averaged flat buffer back into the parameters' .grad."""
+        self.flat /= world
+        for param, (start, stop) in zip(self.params, self.slices):
+            averaged = self.flat[start:stop].reshape(param.data.shape)
+            if param.grad is None or not getattr(param.grad.data.flags, "writeable", True):
+                param.grad = Tensor(averaged.copy(), dtype=averaged.dtype)
+            else:
+                param.grad.data[...] = averaged
+
+
+def _make_buckets(params: list, cap_bytes: float) -> list[_Bucket]:
+    """Cut ``params`` (in the order their gradients are expected) into buckets of at most
+    ``cap_bytes`` each (a bigger parameter gets a bucket of its own); one dtype and one
+    device per bucket."""
+    buckets, current, size = [], [], 0
+    for param in params:
+        nbytes = param.data.size * param.data.dtype.itemsize
+        mismatch = current and (param.data.dtype != current[0].data.dtype
+                                or param.device != current[0].device)
+        if current and (mismatch or size + nbytes > cap_bytes):
+            buckets.append(_Bucket(current))
+            current, size = [], 0
+        current.append(param)
+        size += nbytes
+    if current:
+        buckets.append(_Bucket(current))
+    return buckets
+
+
+class DistributedDataParallel(Module):
+    """Wrap ``module`` so that backward averages its gradients over all ranks.
+
+    Args:
+        module: the model (every rank builds the same architecture).
+        broadcast_buffers: broadcast rank 0's buffers before each forward.
+        bucket_cap_mb: size of a gradient bucket in megabytes (2**20 bytes); one all-reduce
+            per bucket.
+        find_unused_parameters: look, after each forward, for parameters the output does not
+            depend on and count them as ready (their gradient averages in as zeros);
+            without it such a parameter makes the next forward raise.
+        device_ids, output_device: accepted for PyTorch compatibility; the module's own
+            device is used.
+
+    ``ddp.module`` is the wrapped model; ``ddp.state_dict()`` names its entries
+    ``module.<name>`` as PyTorch does (save ``ddp.module.state_dict()`` to load into an
+    unwrapped model). Call ``tinydl.distributed.init()`` first (it is called for you if not).
+    """
+
+    def __init__(self, module: Module, device_ids: Any = None, output_device: Any = None,
+                 broadcast_buffers: bool = True, bucket_cap_mb: float = 25.0,
+                 find_unused_parameters: bool = False):
+        super().__init__()
+        if not isinstance(module, Module):
+            raise TypeError(f"DistributedDataParallel: expected a tinydl.nn.Module, got "
+                            f"{type(module).__name__}")
+        if not bucket_cap_mb > 0:
+            raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be > 0, got "
+                             f"{bucket_cap_mb!r}")
+        comm.init()
+        self.module = module
+        self.broadcast_buffers = bool(broadcast_buffers)
+        self.bucket_cap_mb = float(bucket_cap_mb)
+        self.find_unused_parameters = bool(find_unused_parameters)
+        self.require_backward_grad_sync = True
+        self._world = comm.world_size()
+        params = [p for p in module.parameters() if p.requires_grad]
+        for tensor in [*module.parameters(), *module.buffers()]:
+            comm.broadcast(tensor, src=0)  # every rank starts from rank 0's model
+        # reversed: backward finishes the last layers first
+        self._buckets = _make_buckets(params[::-1], self.bucket_cap_mb * 2 ** 20)
+        self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
+        self._next_to_launch = 0
+        self._hook_handles = [] if self._world == 1 else [
+            p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
+
+    @property
+    def bucket_sizes(self) -> list[int]:
+        """Number of gradient elements in each bucket, in launch order."""
+        return [bucket.numel for bucket in self._buckets]
+
+    # ---- forward -------------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self._world > 1:
+            self._check_last_reduction_finished()
+            if self.broadcast_buffers:
+                for buffer in self.module.buffers():
+                    comm.broadcast(buffer, src=0)
+        output = self.module(*args, **kwargs)
+        if (self._world > 1 and self.find_unused_parameters and is_grad_enabled()
+                and self.require_backward_grad_sync):
+            self._mark_unused_parameters(output)
+        return output
+
+    def _check_last_reduction_finished(self) -> None:
+        started = any(b.ready for b in self._buckets) or self._next_to_launch
+        if started:
+            names = [n for n, p in self.module.named_parameters()
+                     if p.requires_grad and self._bucket_of[id(p)].ready < len(
+                         self._bucket_of[id(p)].params)]
+            self._reset()
+            raise RuntimeError(
+                "DistributedDataParallel: the previous backward did not reach every parameter, "
+                "so its gradients were not averaged (parameters in unfinished buckets: "
+                f"{names[:8]}); pass find_unused_parameters=True if some parameters are "
+                "unused in forward")
+
+    def _mark_unused_parameters(self, output: Any) -> None:
+        outputs = output if isinstance(output, (tuple, list)) else [output]
+        roots = [t._ctx for t in outputs if isinstance(t, Tensor) and t._ctx is not None]
+        used = {id(t) for ctx in _topological_order(roots) for t in ctx.inputs}
+        for bucket in self._buckets:
+            for param in bucket.params:
+                if id(param) not in used:
+                    self._grad_ready(param)
+
+    # ---- backward: the hooks -------------------------------------------------------------------
+    def _grad_ready(self, param: Any) -> None:
+        """Called by backward once ``param.grad`` is complete."""
+        if not self.require_backward_grad_sync:
+            return
+        bucket = self._bucket_of[id(param)]
+        bucket.ready += 1
+        # buckets start strictly in order: MPI needs every rank to issue its collectives in
+        # the same order, whatever order backward completes them in
+        while (self._next_to_launch < len(self._buckets)
+               and self._buckets[self._next_to_launch].ready
+               == len(self._buckets[self._next_to_launch].params)):
+            launched = self._buckets[self._next_to_launch]
+            launched.flat = launched.pack()
+            launched.work = comm.all_reduce_array(launched.flat)
+            self._next_to_launch += 1
+        for bucket in self._buckets[:self._next_to_launch]:
+            bucket.work.is_completed()  # lets MPI make progress on the reductions in flight
+        if self._next_to_launch == len(self._buckets):
+            self._finish()
+
+    def _finish(self) -> None:
+        for bucket in self._buckets:
+            bucket.work.wait()
+            bucket.unpack(self._world)
+        self._reset()
+
+    def _reset(self) -> None:
+        for bucket in self._buckets:
+            bucket.ready, bucket.work, bucket.flat = 0, None, None
+        self._next_to_launch = 0
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Backward passes inside accumulate gradients locally, without communicating."""
+        previous = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = previous
+
+    def extra_repr(self) -> str:
+        return (f"world_size={self._world}, buckets={len(self._buckets)}, "
+                f"bucket_cap_mb={self.bucket_cap_mb}, broadcast_buffers={self.broadcast_buffers}")
