@@ -23,7 +23,10 @@ from tinydl import nn, optim
 from tinydl.data import DataLoader, TensorDataset
 from tinydl.models import Seed002Net
 from tinydl.models.gpt import GPT, GPTConfig
+from tinydl.testing import standin
 from tinydl.train import ModelCheckpoint, fit, load_checkpoint
+
+standin.register()
 
 K_STEPS, PER_RANK_BATCH = 3, 4
 
@@ -140,8 +143,9 @@ def reference_run(kind, opt_name, dtype, bn_mode, inputs, targets):
     return model
 
 
-def ddp_run(kind, opt_name, dtype, bn_mode, inputs, targets, bucket_cap_mb):
+def ddp_run(kind, opt_name, dtype, bn_mode, inputs, targets, bucket_cap_mb, device="cpu"):
     model = build(kind, dtype, seed=1 + dist.rank())  # different on each rank: DDP broadcasts
+    model.to(device)
     ddp = dist.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb)
     ddp.train(bn_mode != "eval")
     optimizer = make_optimizer(opt_name, ddp.parameters())
@@ -149,7 +153,7 @@ def ddp_run(kind, opt_name, dtype, bn_mode, inputs, targets, bucket_cap_mb):
     sampler = dist.DistributedSampler(dataset, shuffle=False)
     loader = DataLoader(dataset, batch_size=PER_RANK_BATCH, sampler=sampler)
     for step, (x, y) in zip(range(K_STEPS), loader):
-        x = x.to(inputs.dtype)  # the loader makes float64 batches float32
+        x, y = x.to(inputs.dtype).to(device), y.to(device)  # (float64 batches come as float32)
         optimizer.zero_grad()
         MODELS[kind][1](ddp(x), y).backward()
         optimizer.step()
@@ -157,17 +161,27 @@ def ddp_run(kind, opt_name, dtype, bn_mode, inputs, targets, bucket_cap_mb):
 
 
 def equal_steps() -> None:
-    cases = [("mlp", "sgd", np.float32, "none", 25.0), ("mlp", "adam", np.float32, "none", 25.0),
-             ("mlp", "sgd", np.float64, "none", 1e-4), ("mlp", "adam", np.float64, "none", 1e-4),
-             ("cnn", "sgd", np.float32, "eval", 0.1), ("cnn", "adam", np.float64, "eval", 0.1),
-             ("cnn", "sgd", np.float64, "train", 0.1), ("cnn", "adam", np.float32, "train", 25.0),
-             ("gpt", "sgd", np.float32, "none", 0.01), ("gpt", "adam", np.float64, "none", 0.01)]
-    for kind, opt_name, dtype, bn_mode, cap in cases:
+    # (model, optimizer, dtype, BatchNorm mode, bucket_cap_mb, device); "standin" is the test
+    # device whose arrays NumPy refuses: MPI gets host copies of them, as of GPU arrays
+    # without a CUDA-aware MPI
+    cases = [("mlp", "sgd", np.float32, "none", 25.0, "cpu"),
+             ("mlp", "adam", np.float32, "none", 25.0, "cpu"),
+             ("mlp", "sgd", np.float64, "none", 1e-4, "cpu"),
+             ("mlp", "adam", np.float64, "none", 1e-4, "cpu"),
+             ("mlp", "adam", np.float64, "none", 1e-4, "standin"),
+             ("cnn", "sgd", np.float32, "eval", 0.1, "cpu"),
+             ("cnn", "adam", np.float64, "eval", 0.1, "cpu"),
+             ("cnn", "sgd", np.float64, "train", 0.1, "cpu"),
+             ("cnn", "adam", np.float32, "train", 25.0, "cpu"),
+             ("gpt", "sgd", np.float32, "none", 0.01, "cpu"),
+             ("gpt", "adam", np.float64, "none", 0.01, "cpu")]
+    for kind, opt_name, dtype, bn_mode, cap, device in cases:
         n = K_STEPS * PER_RANK_BATCH * dist.world_size()
         inputs, targets = make_data(kind, n, dtype)
-        model, buckets = ddp_run(kind, opt_name, dtype, bn_mode, inputs, targets, cap)
+        model, buckets = ddp_run(kind, opt_name, dtype, bn_mode, inputs, targets, cap, device)
+        model.to("cpu")
         result = dict(model=kind, optimizer=opt_name, dtype=np.dtype(dtype).name, bn=bn_mode,
-                      buckets=buckets, ranks_differ=spread(flat(model)))
+                      device=device, buckets=buckets, ranks_differ=spread(flat(model)))
         if dist.rank() == 0:
             reference = reference_run(kind, opt_name, dtype, bn_mode, inputs, targets)
             result["max_diff"] = float(np.abs(flat(model) - flat(reference)).max())
@@ -191,8 +205,11 @@ def collectives() -> None:
     dist.reduce_scatter(out, [td.tensor([float(r + 10 * me)]) for r in range(world)])
     b = td.tensor([float(me)] * 3)
     dist.broadcast(b, src=world - 1)
+    on_device = td.tensor([[1.0, me], [2.0, -me]], device="standin")  # host-copy path
+    dist.all_reduce(on_device, op=dist.ReduceOp.MAX)
     outs = {"sum": t.tolist(), "avg": m.tolist(), "gather": [g.tolist() for g in gathered],
-            "reduce_scatter": out.tolist(), "broadcast": b.tolist()}
+            "reduce_scatter": out.tolist(), "broadcast": b.tolist(),
+            "standin_max": on_device.cpu().tolist(), "standin_device": str(on_device.device)}
     text = np.frombuffer(json.dumps(outs).encode().ljust(2000), dtype=np.uint8)
     rows = dist.all_gather_rows(text[None])  # (world, 2000) bytes
     report(check="collectives", world=world, per_rank=[json.loads(r.tobytes()) for r in rows])
