@@ -2,7 +2,7 @@
 
     tinydl lessons                          the lesson scripts: number, title, what each teaches
     tinydl lesson 07 [--quick] [--out DIR]  run one lesson ("7", "07", "07a" or part of its name)
-    tinydl doctor                           versions, BLAS threads, optional packages, datasets
+    tinydl doctor                           versions, BLAS threads, optional packages, MPI, datasets
     tinydl bench [--quick] [--json]         the benchmark scripts (repository checkout only)
     tinydl assign strip|verify|grade|score|grade-class   classroom tools (tinydl/assign/)
 
@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -62,7 +63,19 @@ OPTIONAL_PACKAGES = [
     ("matplotlib", "loss curves and figures", 'pip install "tinydl[plot]"'),
     ("tqdm", "progress bars", 'pip install "tinydl[progress]"'),
     ("threadpoolctl", "BLAS thread report in doctor", "pip install threadpoolctl"),
+    ("mpi4py", "data-parallel training under mpirun (tinydl.distributed)", 'pip install "tinydl[mpi]"'),
 ]
+
+# Asked in a child process: importing mpi4py.MPI may start MPI, which doctor must not do itself.
+_MPI_QUERY = """
+import mpi4py
+mpi4py.rc.initialize = False
+from mpi4py import MPI
+from tinydl.distributed.comm import _query_cuda_support
+print(MPI.Get_library_version().strip().splitlines()[0].split(",")[0])
+print("MPI standard %d.%d" % MPI.Get_version())
+print("CUDA-aware: " + ("yes" if _query_cuda_support() else "no (GPU arrays go through host copies)"))
+"""
 
 
 class CommandError(Exception):
@@ -95,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
     lesson.add_argument("--out", metavar="DIR", help="folder for the lesson's figures and results (lesson default: runs/)")
 
-    _command(commands, "doctor", "report versions, BLAS threads, optional packages, datasets, kernels", _doctor)
+    _command(commands, "doctor", "report versions, BLAS threads, optional packages, MPI, datasets, kernels", _doctor)
 
     bench = _command(commands, "bench", "run the benchmarks (python -m benchmarks, repository checkout only)", _bench)
     bench.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
@@ -312,7 +325,8 @@ def _lesson(args: argparse.Namespace) -> int:
 def doctor_report() -> str:
     """The doctor's report as text. Every section guards itself: a broken part is reported, never raised."""
     sections = [_section("System", _system_lines), _section("BLAS", _blas_lines),
-                _section("Optional packages", _optional_lines), _section("Datasets", _dataset_lines),
+                _section("Optional packages", _optional_lines), _section("MPI", _mpi_lines),
+                _section("Datasets", _dataset_lines),
                 _section("Kernels", _kernel_lines)]
     return "tinydl doctor\n\n" + "\n".join(sections)
 
@@ -362,6 +376,29 @@ def _optional_lines() -> list[str]:
         else:
             lines.append(f"{name.ljust(width)}  {_version(name) or 'installed'} ({purpose})")
     return lines
+
+
+def _mpi_lines() -> list[str]:
+    """The MPI library mpi4py uses (implementation, version, CUDA-awareness) and the launcher."""
+    launcher = shutil.which("mpirun") or shutil.which("mpiexec")
+    if launcher is None:
+        lines = ["mpirun   not found: apt-get install openmpi-bin libopenmpi-dev (or mpich)"]
+    else:
+        version = subprocess.run([launcher, "--version"], capture_output=True, text=True,
+                                 timeout=30).stdout.strip().splitlines()
+        lines = [f"mpirun   {launcher} ({version[0] if version else 'version unknown'})"]
+    if importlib.util.find_spec("mpi4py") is None:
+        return [*lines, 'mpi4py   missing: pip install "tinydl[mpi]"']
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(CHECKOUT_ROOT),
+                                                                     os.environ.get("PYTHONPATH")])))
+    query = subprocess.run([sys.executable, "-c", _MPI_QUERY], capture_output=True, text=True,
+                           timeout=60, env=env)
+    if query.returncode != 0:
+        error = (query.stderr.strip().splitlines() or ["no output"])[-1]
+        return [*lines, f"mpi4py   {_version('mpi4py') or 'installed'}, but its MPI library does not load: {error}"]
+    library, standard, cuda = query.stdout.strip().splitlines()[:3]
+    return [*lines, f"library  {library} ({standard}), via mpi4py {_version('mpi4py') or '?'}",
+            f"         {cuda}"]
 
 
 def _version(module: str) -> str | None:
