@@ -53,8 +53,8 @@ def mpirun(n: int, *args: str, timeout: float = 240) -> subprocess.CompletedProc
 
 def results(run: subprocess.CompletedProcess) -> list[dict]:
     assert run.returncode == 0, f"mpirun failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    return [json.loads(line.split("RESULT ", 1)[1]) for line in run.stdout.splitlines()
-            if "RESULT " in line]
+    # raw_decode: Open MPI may append terminal codes to a rank's last line
+    return [json.JSONDecoder().raw_decode(part)[0] for part in run.stdout.split("RESULT ")[1:]]
 
 
 @pytest.fixture(scope="module")
