@@ -193,7 +193,7 @@ print(f"data: {SAMPLES:,} images of {first['source']}, {first['steps']} steps pe
 print("(times on a shared machine move 20-60% from run to run; compare within one run)")
 print(f"{'configuration':32s} {'s/epoch':>8s} {'ms/step':>8s} {'comm ms/step':>13s} "
       f"{'loss: first -> last':>21s}")
-for config, r in results.items():
+for r in results.values():
     per_step = r["epoch_seconds"] / r["steps"] * 1000
     comm = f"{r['comm_ms_per_step']:.2f}" if r["world"] > 1 else "-"
     print(f"{r['label']:32s} {r['epoch_seconds']:8.2f} {per_step:8.1f} {comm:>13s} "

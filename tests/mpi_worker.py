@@ -152,7 +152,7 @@ def ddp_run(kind, opt_name, dtype, bn_mode, inputs, targets, bucket_cap_mb, devi
     dataset = TensorDataset(inputs, targets)
     sampler = dist.DistributedSampler(dataset, shuffle=False)
     loader = DataLoader(dataset, batch_size=PER_RANK_BATCH, sampler=sampler)
-    for step, (x, y) in zip(range(K_STEPS), loader):
+    for _, (x, y) in zip(range(K_STEPS), loader):
         x, y = x.to(inputs.dtype).to(device), y.to(device)  # (float64 batches come as float32)
         optimizer.zero_grad()
         MODELS[kind][1](ddp(x), y).backward()

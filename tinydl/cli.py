@@ -70,13 +70,12 @@ OPTIONAL_PACKAGES = [
     ("mpi4py", "data-parallel training under mpirun (tinydl.distributed)", 'pip install "tinydl[mpi]"'),
 ]
 
-# Asked in a child process: importing mpi4py.MPI may start MPI, which doctor must not do itself.
+# Asked in a child process: importing mpi4py.MPI starts MPI (MPICH answers only then), which
+# the doctor's own process should not do.
 _MPI_QUERY = """
-import mpi4py
-mpi4py.rc.initialize = False
 from mpi4py import MPI
 from tinydl.distributed.comm import _query_cuda_support
-print(MPI.Get_library_version().strip().splitlines()[0].split(",")[0])
+print(" ".join(MPI.Get_library_version().strip().splitlines()[0].split(",")[0].split()))
 print("MPI standard %d.%d" % MPI.Get_version())
 print("CUDA-aware: " + ("yes" if _query_cuda_support() else "no (GPU arrays go through host copies)"))
 """
@@ -455,7 +454,12 @@ def _mpi_lines() -> list[str]:
     else:
         version = subprocess.run([launcher, "--version"], capture_output=True, text=True,
                                  timeout=30).stdout.strip().splitlines()
-        lines = [f"mpirun   {launcher} ({version[0] if version else 'version unknown'})"]
+        name = version[0] if version else "version unknown"
+        if version and not re.search(r"\d+\.\d", name):  # MPICH's Hydra: the number comes later
+            numbered = next((" ".join(line.split()) for line in version
+                             if re.search(r"\d+\.\d", line)), "")
+            name = f"{name.split()[0]} {numbered}".strip()
+        lines = [f"mpirun   {launcher} ({name})"]
     if importlib.util.find_spec("mpi4py") is None:
         return [*lines, 'mpi4py   missing: pip install "tinydl[mpi]"']
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(CHECKOUT_ROOT),

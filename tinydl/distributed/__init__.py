@@ -13,10 +13,26 @@ Inside the script::
 or just ``tinydl.train.fit(..., distributed=True)``. Needs MPI and mpi4py
 (``pip install 'tinydl[mpi]'``) only when started by mpirun.
 """
-from tinydl.distributed.comm import (INSTALL_HINT, ReduceOp, Work, all_gather, all_gather_rows,
-                                     all_reduce, barrier, broadcast, cuda_aware, get_rank,
-                                     get_world_size, init, init_process_group, is_initialized,
-                                     launched_by_mpi, rank, reduce_scatter, world_size)
+from tinydl.distributed.comm import (
+                                     INSTALL_HINT,
+                                     ReduceOp,
+                                     Work,
+                                     all_gather,
+                                     all_gather_rows,
+                                     all_reduce,
+                                     barrier,
+                                     broadcast,
+                                     cuda_aware,
+                                     get_rank,
+                                     get_world_size,
+                                     init,
+                                     init_process_group,
+                                     is_initialized,
+                                     launched_by_mpi,
+                                     rank,
+                                     reduce_scatter,
+                                     world_size,
+)
 from tinydl.distributed.parallel import DistributedDataParallel
 from tinydl.distributed.sampler import DistributedSampler
 

@@ -19,12 +19,12 @@ returns at once with the tensor unchanged, so the same script runs on one proces
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import enum
 import os
 import sys
 import traceback
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy
 
@@ -144,13 +144,13 @@ def cuda_aware() -> bool:
 
 
 def _query_cuda_support() -> bool:
-    name = ctypes.util.find_library("mpi")
-    if name is None:
-        return False
     try:
-        query = getattr(ctypes.CDLL(name), "MPIX_Query_cuda_support", None)
-    except OSError:
+        from mpi4py import MPI  # noqa: PLC0415
+
+        library = ctypes.CDLL(MPI.__file__)  # its symbol lookup also searches the libmpi it uses
+    except (ImportError, OSError):
         return False
+    query = getattr(library, "MPIX_Query_cuda_support", None)
     return bool(query()) if query is not None else False
 
 

@@ -25,7 +25,8 @@ one for the whole model cannot start until backward is over. Buckets trade betwe
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from tinydl.autograd import _topological_order, is_grad_enabled
 from tinydl.backend import get_array_module

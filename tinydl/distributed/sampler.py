@@ -16,7 +16,8 @@ So each sample lands on exactly one rank per epoch, except the few repeated to p
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy
 
