@@ -286,3 +286,11 @@ def test_fit_distributed_on_one_process_trains_like_fit():
         losses.append(history["loss"] + history["val_loss"])
     assert losses[0] == pytest.approx(losses[1], abs=1e-6)
     assert losses[0][2] < losses[0][0]
+
+
+def test_init_process_group_takes_pytorch_arguments_and_checks_them():
+    dist.init_process_group(backend="gloo")  # any backend name: MPI serves it
+    assert dist.is_initialized() and dist.get_world_size() == dist.world_size()
+    with pytest.raises(ValueError, match="world_size=4, but mpirun started this process with "
+                                         "world_size 1"):
+        dist.init_process_group("mpi", world_size=4)

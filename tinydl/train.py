@@ -156,10 +156,13 @@ class History:
         return {key: list(values) for key, values in self.history.items()}
 
     def plot(self, path: Any = None, metrics: Any = None) -> Any:
-        """Loss and metric curves, train vs val (``tinydl.plot.plot_history``); returns the Figure."""
+        """Loss and metric curves, train vs val (``tinydl.plot.plot_history``); returns the Figure.
+
+        Under mpirun only rank 0 writes ``path`` (every rank holds the same History).
+        """
         from tinydl.plot import plot_history  # noqa: PLC0415 (matplotlib is optional)
 
-        return plot_history(self, path=path, metrics=metrics)
+        return plot_history(self, path=path if comm.rank() == 0 else None, metrics=metrics)
 
     def __getitem__(self, key: str) -> list[float]:
         if key not in self.history:

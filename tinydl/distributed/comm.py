@@ -81,7 +81,19 @@ def init(abort_on_error: bool = True) -> int:
     return world_size()
 
 
-init_process_group = init  # PyTorch's name (the backend is always MPI here)
+def init_process_group(backend: str | None = None, init_method: str | None = None,
+                       world_size: int = -1, rank: int = -1, **options: Any) -> None:
+    """PyTorch's name for ``init()``: the ranks are always MPI's world, started by mpirun.
+
+    ``backend`` ("mpi", "gloo", "nccl") and ``init_method`` are accepted and MPI serves them;
+    ``world_size``/``rank``, when given, must be what mpirun started.
+    """
+    init()
+    for name, asked, actual in (("world_size", world_size, _world_size()), ("rank", rank,
+                                                                             _rank())):
+        if asked not in (-1, None) and asked != actual:
+            raise ValueError(f"init_process_group: {name}={asked}, but mpirun started this "
+                             f"process with {name} {actual}; drop the argument (mpirun -n sets it)")
 
 
 def _abort_job_hook(previous: Any) -> Any:
@@ -117,6 +129,7 @@ def world_size() -> int:
 
 
 get_rank, get_world_size = rank, world_size  # PyTorch's names
+_rank, _world_size = rank, world_size  # (init_process_group's arguments hide the public names)
 
 
 def barrier() -> None:
