@@ -232,6 +232,50 @@ def no_sync_accumulates() -> None:
            max_diff=float(np.abs(flat_grads(model) - flat_grads(reference)).max()))
 
 
+class TwoBranch(nn.Module):
+    """`branch` is used only when asked; `never` is never used."""
+
+    def __init__(self):
+        super().__init__()
+        self.shared, self.branch, self.never = nn.Linear(4, 3), nn.Linear(3, 3), nn.Linear(3, 3)
+
+    def forward(self, x, use_branch):
+        h = self.shared(x)
+        return self.branch(h) if use_branch else h
+
+
+def unused_parameters() -> None:
+    """find_unused_parameters: rank 0 uses `branch`, the others do not; nobody uses `never`."""
+    world, me = dist.world_size(), dist.rank()
+    data = [np.random.default_rng(10 + r).normal(size=(5, 4)) for r in range(world)]
+    td.manual_seed(4)
+    model = TwoBranch().to(np.float64)
+    expected = {}  # the average over ranks of each rank's gradient, zeros where unused
+    for r in range(world):
+        twin = TwoBranch().to(np.float64)
+        twin.load_state_dict(model.state_dict())
+        twin(td.tensor(data[r], dtype=td.float64), r == 0).sum().backward()
+        for name, p in twin.named_parameters():
+            grad = np.zeros(p.shape) if p.grad is None else p.grad.numpy()
+            expected[name] = expected.get(name, 0) + grad / world
+    ddp = dist.DistributedDataParallel(model, find_unused_parameters=True, bucket_cap_mb=1e-4)
+    ddp(td.tensor(data[me], dtype=td.float64), me == 0).sum().backward()
+    worst = max(float(np.abs(p.grad.numpy() - expected[name]).max())
+                for name, p in model.named_parameters() if not name.startswith("never"))
+    never_untouched = all(p.grad is None for p in model.never.parameters())
+    report(check="find_unused", max_diff=worst, never_grad_is_none=never_untouched,
+           ranks_differ=spread(np.concatenate([model.branch.weight.grad.numpy().ravel()])))
+    # without find_unused_parameters the unreached bucket is reported at the next forward
+    strict = dist.DistributedDataParallel(TwoBranch())
+    strict(td.randn(2, 4), True).sum().backward()  # `never` gets no gradient
+    try:
+        strict(td.randn(2, 4), True)
+        message = ""
+    except RuntimeError as err:
+        message = str(err)
+    report(check="unfinished_reduction", message=message)
+
+
 def flat_grads(model) -> np.ndarray:
     return np.concatenate([p.grad.numpy().ravel() for p in model.parameters()])
 
@@ -296,6 +340,8 @@ def main() -> None:
     if what == "equal-steps":
         collectives()
         no_sync_accumulates()
+        unused_parameters()
+        sampler_epochs()
         equal_steps()
     elif what == "sampler":
         collectives()

@@ -64,7 +64,10 @@ def two_rank_results():
 
 @pytest.fixture(scope="module", params=[2, 3])
 def sampler_results(request):
-    return request.param, results(mpirun(request.param, "sampler"))
+    """(world, results) of the 2-rank job above, and of a 3-rank job (uneven shards)."""
+    if request.param == 2:
+        return 2, request.getfixturevalue("two_rank_results")
+    return 3, results(mpirun(3, "sampler"))
 
 
 # ---- collectives --------------------------------------------------------------------------------
@@ -129,6 +132,18 @@ def test_no_sync_accumulates_locally_then_averages_everything(two_rank_results):
     found = next(r for r in two_rank_results if r.get("check") == "no_sync")
     assert found["grads_differ"] > 1e-3, "inside no_sync the ranks' gradients stay their own"
     assert found["max_diff"] < 1e-12, "the next synced backward averages the accumulated sum"
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_find_unused_parameters_averages_what_each_rank_used(two_rank_results):
+    found = next(r for r in two_rank_results if r.get("check") == "find_unused")
+    assert found["max_diff"] < 1e-12, "a rank that skipped a branch adds zeros to its average"
+    assert found["never_grad_is_none"], "a parameter no rank used keeps .grad None (PyTorch)"
+    assert found["ranks_differ"] == 0.0
+    strict = next(r for r in two_rank_results if r.get("check") == "unfinished_reduction")
+    assert "no gradient for: ['never.weight', 'never.bias']" in strict["message"]
+    assert "find_unused_parameters=True" in strict["message"]
 
 
 # ---- the sampler --------------------------------------------------------------------------------

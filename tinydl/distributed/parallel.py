@@ -28,6 +28,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from tinydl.autograd import _topological_order, is_grad_enabled
 from tinydl.backend import get_array_module
 from tinydl.distributed import comm
@@ -59,10 +61,12 @@ class _Bucket:
                 flat[start:stop] = param.grad.data.reshape(-1)
         return flat
 
-    def unpack(self, world: int) -> None:
-        """Write the averaged flat buffer back into the parameters' .grad."""
+    def unpack(self, world: int, skip: set[int]) -> None:
+        """Write the averaged flat buffer back into the parameters' .grad (not those in skip)."""
         self.flat /= world
         for param, (start, stop) in zip(self.params, self.slices):
+            if id(param) in skip:
+                continue
             averaged = self.flat[start:stop].reshape(param.data.shape)
             if param.grad is None or not getattr(param.grad.data.flags, "writeable", True):
                 param.grad = Tensor(averaged.copy(), dtype=averaged.dtype)
@@ -126,6 +130,9 @@ class DistributedDataParallel(Module):
         self.require_backward_grad_sync = True
         self._world = comm.world_size()
         params = [p for p in module.parameters() if p.requires_grad]
+        self._params = params
+        self._locally_unused: set[int] = set()  # ids, filled by find_unused_parameters
+        self._ready: set[int] = set()  # ids of the parameters whose gradient is complete
         for tensor in [*module.parameters(), *module.buffers()]:
             comm.broadcast(tensor, src=0)  # every rank starts from rank 0's model
         # reversed: backward finishes the last layers first
@@ -154,32 +161,30 @@ class DistributedDataParallel(Module):
         return output
 
     def _check_last_reduction_finished(self) -> None:
-        started = any(b.ready for b in self._buckets) or self._next_to_launch
-        if started:
+        if self._ready:
             names = [n for n, p in self.module.named_parameters()
-                     if p.requires_grad and self._bucket_of[id(p)].ready < len(
-                         self._bucket_of[id(p)].params)]
+                     if p.requires_grad and id(p) not in self._ready]
             self._reset()
             raise RuntimeError(
                 "DistributedDataParallel: the previous backward did not reach every parameter, "
-                "so its gradients were not averaged (parameters in unfinished buckets: "
-                f"{names[:8]}); pass find_unused_parameters=True if some parameters are "
-                "unused in forward")
+                f"so no gradient was averaged (no gradient for: {names[:8]}); pass "
+                "find_unused_parameters=True if some parameters are unused in forward")
 
     def _mark_unused_parameters(self, output: Any) -> None:
         outputs = output if isinstance(output, (tuple, list)) else [output]
         roots = [t._ctx for t in outputs if isinstance(t, Tensor) and t._ctx is not None]
         used = {id(t) for ctx in _topological_order(roots) for t in ctx.inputs}
-        for bucket in self._buckets:
-            for param in bucket.params:
-                if id(param) not in used:
-                    self._grad_ready(param)
+        self._locally_unused = {id(p) for p in self._params if id(p) not in used}
+        for param in self._params:
+            if id(param) in self._locally_unused:
+                self._grad_ready(param)
 
     # ---- backward: the hooks -------------------------------------------------------------------
     def _grad_ready(self, param: Any) -> None:
         """Called by backward once ``param.grad`` is complete."""
         if not self.require_backward_grad_sync:
             return
+        self._ready.add(id(param))
         bucket = self._bucket_of[id(param)]
         bucket.ready += 1
         # buckets start strictly in order: MPI needs every rank to issue its collectives in
@@ -197,15 +202,23 @@ class DistributedDataParallel(Module):
             self._finish()
 
     def _finish(self) -> None:
+        unused_everywhere = self._unused_on_every_rank() if self.find_unused_parameters else set()
         for bucket in self._buckets:
             bucket.work.wait()
-            bucket.unpack(self._world)
+            bucket.unpack(self._world, skip=unused_everywhere)
         self._reset()
+
+    def _unused_on_every_rank(self) -> set[int]:
+        """Parameters no rank used: their .grad stays as it was (None), as in PyTorch."""
+        used = np.array([id(p) not in self._locally_unused for p in self._params], dtype=np.int32)
+        comm.all_reduce_array(used).wait()  # how many ranks used each parameter
+        return {id(p) for p, count in zip(self._params, used.tolist()) if count == 0}
 
     def _reset(self) -> None:
         for bucket in self._buckets:
             bucket.ready, bucket.work, bucket.flat = 0, None, None
         self._next_to_launch = 0
+        self._locally_unused, self._ready = set(), set()
 
     @contextlib.contextmanager
     def no_sync(self) -> Iterator[None]:
