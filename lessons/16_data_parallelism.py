@@ -172,7 +172,8 @@ def run_config(config, ranks, threads):
             if os.geteuid() == 0:
                 launcher += ["--allow-run-as-root"]
         command = launcher + command
-    subprocess.run(command, env=env, check=True)
+    # the runs print nothing (rank 0 writes its results to a file); errors still show
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
     return json.loads((out / f"16_result_{config}.json").read_text())
 
 
@@ -225,7 +226,10 @@ What 2 ranks buy and what they cost:
   * each rank's batch is half as big, so its matrix products are smaller and less efficient,
     and Python's per-op overhead is paid twice (once per rank);
   * on a 2-core machine shared with other work the two ranks compete for the cores: when one
-    is descheduled the other waits at the all-reduce, so 2 ranks can lose to 2 threads.
+    is descheduled the other waits at the all-reduce, so 2 ranks can lose to 2 threads;
+  * threads have the same problem at a finer grain: OpenBLAS's threads wait for each other
+    inside every matrix product (spinning first), so on a busy machine 2 threads can even lose
+    to 1 thread. Measure on the machine you will train on.
 More machines help when the model's compute per step is large against its gradient's size.
 """)
 

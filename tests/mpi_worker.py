@@ -276,6 +276,27 @@ def unused_parameters() -> None:
     report(check="unfinished_reduction", message=message)
 
 
+def overlap() -> None:
+    """Record how many gradients were complete when each bucket's all-reduce started."""
+    model = build("cnn", np.float32, seed=1)
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.05)
+    started = []
+    launch = dist.comm.all_reduce_array
+
+    def recording_launch(array, *args):
+        started.append(len(ddp._ready))
+        return launch(array, *args)
+
+    dist.comm.all_reduce_array = recording_launch
+    try:
+        images, labels = make_data("cnn", 4, np.float32)
+        F.cross_entropy(ddp(td.tensor(images)), td.tensor(labels)).backward()
+    finally:
+        dist.comm.all_reduce_array = launch
+    report(check="overlap", ready_at_launch=started, parameters=len(list(model.parameters())),
+           buckets=len(ddp.bucket_sizes))
+
+
 def flat_grads(model) -> np.ndarray:
     return np.concatenate([p.grad.numpy().ravel() for p in model.parameters()])
 
@@ -341,6 +362,7 @@ def main() -> None:
         collectives()
         no_sync_accumulates()
         unused_parameters()
+        overlap()
         sampler_epochs()
         equal_steps()
     elif what == "sampler":

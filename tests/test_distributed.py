@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,17 @@ def test_find_unused_parameters_averages_what_each_rank_used(two_rank_results):
     assert "find_unused_parameters=True" in strict["message"]
 
 
+@pytest.mark.mpi
+@needs_mpi
+def test_buckets_start_their_all_reduce_during_backward(two_rank_results):
+    """The first bucket starts while most gradients are still to come; one launch per bucket."""
+    found = next(r for r in two_rank_results if r.get("check") == "overlap")
+    ready = found["ready_at_launch"]
+    assert len(ready) == found["buckets"] > 2
+    assert ready == sorted(ready) and ready[-1] == found["parameters"]
+    assert ready[0] < found["parameters"] // 2
+
+
 # ---- the sampler --------------------------------------------------------------------------------
 
 
@@ -254,6 +266,41 @@ def test_host_copy_buffer_round_trips_a_device_array():
     assert x.cpu().tolist() == [10.0, 20.0, 30.0]
     host = np.arange(4.0)
     assert _Buffer(host).mpi is host, "host arrays go to MPI as they are"
+
+
+class _FakeGpuArray(np.ndarray):
+    """Host memory posing as a GPU array, to check which path _Buffer picks for "cuda"."""
+
+
+@pytest.mark.parametrize("cuda_aware", [True, False])
+def test_gpu_arrays_go_to_mpi_directly_only_with_cuda_aware_mpi(monkeypatch, cuda_aware):
+    from tinydl import backend
+    from tinydl.distributed import comm
+
+    if "cuda" in backend._BACKENDS:
+        pytest.skip("a real CUDA backend is registered here")
+    synced = []
+    fake_xp = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(get_current_stream=lambda: types.SimpleNamespace(
+            synchronize=lambda: synced.append(True))),
+        ascontiguousarray=np.ascontiguousarray)
+    fake = backend.Backend("cuda", fake_xp, _FakeGpuArray,
+                           from_numpy=lambda a: np.array(a).view(_FakeGpuArray),
+                           to_numpy=lambda a: np.array(a))
+    monkeypatch.setitem(comm._world, "cuda_aware", cuda_aware)
+    backend.register_backend(fake)
+    try:
+        gpu = np.arange(3.0).view(_FakeGpuArray)
+        buffer = _Buffer(gpu)
+        if cuda_aware:  # the device array itself, after the stream has finished writing it
+            assert buffer.mpi is gpu and synced == [True] and not buffer.copied
+        else:  # a host copy, written back by finish()
+            assert type(buffer.mpi) is np.ndarray and buffer.copied and synced == []
+            buffer.mpi += 1
+            buffer.finish()
+            assert gpu.tolist() == [1.0, 2.0, 3.0]
+    finally:
+        backend.unregister_backend("cuda")
 
 
 @pytest.mark.parametrize("n, replicas, drop_last", [(10, 3, False), (10, 3, True), (12, 4, False),

@@ -67,11 +67,9 @@ class _Bucket:
         for param, (start, stop) in zip(self.params, self.slices):
             if id(param) in skip:
                 continue
+            # a view of this step's flat buffer, which nothing else writes: no copy needed
             averaged = self.flat[start:stop].reshape(param.data.shape)
-            if param.grad is None or not getattr(param.grad.data.flags, "writeable", True):
-                param.grad = Tensor(averaged.copy(), dtype=averaged.dtype)
-            else:
-                param.grad.data[...] = averaged
+            param.grad = Tensor(averaged, dtype=averaged.dtype)
 
 
 def _make_buckets(params: list, cap_bytes: float) -> list[_Bucket]:
