@@ -150,7 +150,9 @@ def test_find_unused_parameters_averages_what_each_rank_used(two_rank_results):
 @pytest.mark.mpi
 @needs_mpi
 def test_buckets_start_their_all_reduce_during_backward(two_rank_results):
-    """The first bucket starts while most gradients are still to come; one launch per bucket."""
+    """After the first step re-cuts the buckets in the order backward completes the gradients
+    (the BatchNorm layers registered last finish late), the first bucket starts while most
+    gradients are still to come; one launch per bucket."""
     found = next(r for r in two_rank_results if r.get("check") == "overlap")
     ready = found["ready_at_launch"]
     assert len(ready) == found["buckets"] > 2

@@ -5,8 +5,9 @@ Data parallelism in four steps, as PyTorch's ``DistributedDataParallel`` does th
 1. At wrap time rank 0's parameters and buffers are broadcast, so every rank starts equal.
 2. Each rank runs forward and backward on its own shard of the batch.
 3. During backward the gradients are averaged over the ranks with all-reduce. Parameters are
-   grouped into *buckets* of about ``bucket_cap_mb`` megabytes, in reverse order of
-   ``model.parameters()`` (roughly the order backward finishes them). A hook on each
+   grouped into *buckets* of about ``bucket_cap_mb`` megabytes, at first in reverse order of
+   ``model.parameters()`` (a guess at the order backward finishes them), after the first
+   backward in the order it really did finish them (rank 0's, as PyTorch). A hook on each
    parameter (``register_post_accumulate_grad_hook``) notices when its gradient is complete;
    when a bucket's gradients all are, they are copied into one flat buffer and a non-blocking
    all-reduce starts on it while backward goes on with the earlier layers. When the last
@@ -134,8 +135,9 @@ class DistributedDataParallel(Module):
         for tensor in [*module.parameters(), *module.buffers()]:
             comm.broadcast(tensor, src=0)  # every rank starts from rank 0's model
         # reversed: backward finishes the last layers first
-        self._buckets = _make_buckets(params[::-1], self.bucket_cap_mb * 2 ** 20)
-        self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
+        self._set_buckets(params[::-1])  # reversed: backward finishes the last layers first
+        self._ready_order: list = []  # the order of the first synced backward, for the rebuild
+        self._buckets_rebuilt = False
         self._next_to_launch = 0
         self._hook_handles = [] if self._world == 1 else [
             p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
@@ -183,6 +185,8 @@ class DistributedDataParallel(Module):
         if not self.require_backward_grad_sync:
             return
         self._ready.add(id(param))
+        if not self._buckets_rebuilt:
+            self._ready_order.append(param)
         bucket = self._bucket_of[id(param)]
         bucket.ready += 1
         # buckets start strictly in order: MPI needs every rank to issue its collectives in
@@ -205,6 +209,24 @@ class DistributedDataParallel(Module):
             bucket.work.wait()
             bucket.unpack(self._world, skip=unused_everywhere)
         self._reset()
+        if not self._buckets_rebuilt:
+            self._rebuild_buckets()
+
+    def _set_buckets(self, ordered_params: list) -> None:
+        self._buckets = _make_buckets(ordered_params, self.bucket_cap_mb * 2 ** 20)
+        self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
+
+    def _rebuild_buckets(self) -> None:
+        """Re-cut the buckets in the order the first backward completed the gradients.
+
+        Every rank must cut the same buckets, so rank 0's order is broadcast."""
+        index = {id(p): i for i, p in enumerate(self._params)}
+        seen = [index[id(p)] for p in self._ready_order]
+        never = [i for i in range(len(self._params)) if i not in set(seen)]  # (unused ones)
+        order = Tensor(np.array(seen + never, dtype=np.int64))
+        comm.broadcast(order, src=0)
+        self._set_buckets([self._params[i] for i in order.data.tolist()])
+        self._ready_order, self._buckets_rebuilt = [], True
 
     def _unused_on_every_rank(self) -> set[int]:
         """Parameters no rank used: their .grad stays as it was (None), as in PyTorch."""
