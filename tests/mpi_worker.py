@@ -24,7 +24,7 @@ from tinydl.data import DataLoader, TensorDataset
 from tinydl.models import Seed002Net
 from tinydl.models.gpt import GPT, GPTConfig
 from tinydl.testing import standin
-from tinydl.train import ModelCheckpoint, fit, load_checkpoint
+from tinydl.train import ModelCheckpoint, evaluate, fit, load_checkpoint
 
 standin.register()
 
@@ -351,6 +351,26 @@ def fit_run(out_dir: Path, resume: bool) -> None:
            files=sorted(p.name for p in out_dir.iterdir()))
 
 
+def fit_batchnorm_uneven_validation() -> None:
+    """fit with BatchNorm and a validation set that splits unevenly (10 samples on 3 ranks):
+    the validation numbers are those of rank 0's model on the whole set in one process."""
+    inputs, targets = make_data("mlp", 12, np.float32)
+    td.manual_seed(6)
+    model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
+    train = DataLoader(TensorDataset(inputs, targets), batch_size=2, shuffle=True)
+    val = DataLoader(TensorDataset(inputs[:10], targets[:10]), batch_size=3)
+    history = fit(model, train, F.cross_entropy, optim.SGD(model.parameters(), lr=0.1),
+                  epochs=1, val_loader=val, metrics=["accuracy"], progress=False,
+                  distributed=True)
+    result = dict(check="fit_bn", val_loss=history["val_loss"][-1],
+                  val_accuracy=history["val_accuracy"][-1])
+    if dist.rank() == 0:
+        whole = evaluate(model, DataLoader(TensorDataset(inputs[:10], targets[:10]),
+                                           batch_size=10), F.cross_entropy, ["accuracy"])
+        result.update(reference_loss=whole["loss"], reference_accuracy=whole["accuracy"])
+    report(**result)
+
+
 def fail() -> None:
     if dist.rank() == 1:
         raise ValueError("rank 1 cannot go on")
@@ -370,6 +390,7 @@ def main() -> None:
     elif what == "sampler":
         collectives()
         sampler_epochs()
+        fit_batchnorm_uneven_validation()
     elif what in ("fit", "resume"):
         fit_run(Path(sys.argv[2]), resume=what == "resume")
     elif what == "fail":

@@ -63,12 +63,16 @@ def two_rank_results():
     return results(mpirun(2, "equal-steps"))
 
 
+@pytest.fixture(scope="module")
+def three_rank_results():
+    return results(mpirun(3, "sampler"))
+
+
 @pytest.fixture(scope="module", params=[2, 3])
 def sampler_results(request):
-    """(world, results) of the 2-rank job above, and of a 3-rank job (uneven shards)."""
-    if request.param == 2:
-        return 2, request.getfixturevalue("two_rank_results")
-    return 3, results(mpirun(3, "sampler"))
+    """(world, results) of the 2-rank job and of the 3-rank job (uneven shards)."""
+    name = "two_rank_results" if request.param == 2 else "three_rank_results"
+    return request.param, request.getfixturevalue(name)
 
 
 # ---- collectives --------------------------------------------------------------------------------
@@ -185,6 +189,16 @@ def test_every_sample_once_per_epoch_across_ranks(sampler_results):
 
 
 # ---- fit(distributed=True), checkpoints and resuming on another world size ----------------------
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_fit_validation_on_uneven_shards_equals_one_process(three_rank_results):
+    """10 validation samples on 3 ranks (4, 3, 3), a model with BatchNorm: the logged numbers
+    are rank 0's model evaluated on the whole set by one process (no padding, no hang)."""
+    run = next(r for r in three_rank_results if r.get("check") == "fit_bn")
+    assert run["val_loss"] == pytest.approx(run["reference_loss"], abs=1e-6)
+    assert run["val_accuracy"] == run["reference_accuracy"]
 
 
 @pytest.mark.mpi

@@ -623,8 +623,10 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
                 logs = _train_one_epoch(trained, train_loader, loss_fn, optimizer, metric_fns,
                                         bar, distributed)
                 if val_loader is not None:
-                    # through the wrapper: it broadcasts rank 0's BatchNorm statistics first
-                    val_logs = evaluate(trained, val_loader, loss_fn, metric_fns, distributed)
+                    if distributed:  # rank 0's BatchNorm statistics, once (shares are uneven)
+                        for buffer in model.buffers():
+                            comm.broadcast(buffer, src=0)
+                    val_logs = evaluate(model, val_loader, loss_fn, metric_fns, distributed)
                     logs.update({f"val_{key}": value for key, value in val_logs.items()})
                 lr = _current_lr(optimizer)  # the rate this epoch used, before the scheduler step
                 if lr is not None:
