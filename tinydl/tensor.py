@@ -815,17 +815,17 @@ class Tensor:
     def nanmean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
         return ops.statistics.nanmean(self, dim, keepdim, dtype=dtype)
 
-    def any(self, dim: Any = None, keepdim: bool = False) -> "Tensor":  # noqa: F811 (adds dim=)
-        return ops.statistics.any(self, dim, keepdim)
+    def any(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> "Tensor":  # noqa: F811
+        return ops.statistics.any(self, dim, keepdim, **numpy_names)
 
-    def all(self, dim: Any = None, keepdim: bool = False) -> "Tensor":  # noqa: F811 (adds dim=)
-        return ops.statistics.all(self, dim, keepdim)
+    def all(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> "Tensor":  # noqa: F811
+        return ops.statistics.all(self, dim, keepdim, **numpy_names)
 
-    def amax(self, dim: Any = (), keepdim: bool = False) -> "Tensor":
-        return ops.statistics.amax(self, dim, keepdim)
+    def amax(self, dim: Any = (), keepdim: bool = False, **numpy_names: Any) -> "Tensor":
+        return ops.statistics.amax(self, dim, keepdim, **numpy_names)
 
-    def amin(self, dim: Any = (), keepdim: bool = False) -> "Tensor":
-        return ops.statistics.amin(self, dim, keepdim)
+    def amin(self, dim: Any = (), keepdim: bool = False, **numpy_names: Any) -> "Tensor":
+        return ops.statistics.amin(self, dim, keepdim, **numpy_names)
 
     def aminmax(self, *, dim: Any = None, keepdim: bool = False) -> tuple:
         return ops.statistics.aminmax(self, dim=dim, keepdim=keepdim)
@@ -868,11 +868,13 @@ class Tensor:
         return ops.selection.histc(self, bins, min, max)
 
     # sorting and selection (tinydl.ops.selection)
-    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> tuple:
-        return ops.selection.sort(self, dim, descending, stable)
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False,
+             **numpy_names: Any) -> tuple:
+        return ops.selection.sort(self, dim, descending, stable, **numpy_names)
 
-    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> "Tensor":
-        return ops.selection.argsort(self, dim, descending, stable)
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False,
+                **numpy_names: Any) -> "Tensor":
+        return ops.selection.argsort(self, dim, descending, stable, **numpy_names)
 
     def msort(self) -> "Tensor":
         return ops.selection.msort(self)

@@ -368,12 +368,14 @@ def _picked(input: Tensor, dim: int, positions: Any) -> ValuesIndices:  # noqa: 
     return ValuesIndices(Gather.apply(input, index=positions, dim=dim), constant(positions))
 
 
-def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:  # noqa: A002
-    """Sorted values along ``dim`` and where they came from: (values, indices).
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *,  # noqa: A002
+         axis: int | None = None) -> ValuesIndices:
+    """Sorted values along ``dim`` (or NumPy's ``axis``) and where they came from: (values, indices).
 
     Equal elements keep their order (always stable). NaN sorts as the largest value.
     """
     input = as_tensor(input)
+    dim = dim if axis is None else axis
     if input.ndim == 0:
         return ValuesIndices(input * 1 if input.requires_grad else input,
                              constant(input.xp.zeros((), dtype=numpy.int64)))
@@ -381,9 +383,10 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     return _picked(input, dim, _order(input.xp, input.data, dim, descending))
 
 
-def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:  # noqa: A002
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *,  # noqa: A002
+            axis: int | None = None) -> Tensor:
     """The indices that sort ``input`` along ``dim`` (int64)."""
-    return sort(input, dim, descending, stable).indices
+    return sort(input, dim, descending, stable, axis=axis).indices
 
 
 def msort(input: Tensor) -> Tensor:  # noqa: A002

@@ -109,14 +109,21 @@ def _truth_reduce(input: Any, dim: Any, keepdim: bool, how: str) -> Tensor:  # n
     return result if input.dtype != numpy.uint8 else cast(result, numpy.dtype(numpy.uint8))
 
 
-def any(input: Any, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001,A002
+def _numpy_names(dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> tuple:
+    """NumPy's ``axis=``/``keepdims=`` accepted beside PyTorch's ``dim=``/``keepdim=``."""
+    return (dim if axis is None else axis), bool(keepdim if keepdims is None else keepdims)
+
+
+def any(input: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,  # noqa: A001,A002
+        keepdims: Any = None) -> Tensor:
     """True where some element (along ``dim``, or anywhere) is non-zero."""
-    return _truth_reduce(input, dim, keepdim, "any")
+    return _truth_reduce(input, *_numpy_names(dim, keepdim, axis, keepdims), "any")
 
 
-def all(input: Any, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001,A002
+def all(input: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,  # noqa: A001,A002
+        keepdims: Any = None) -> Tensor:
     """True where every element (along ``dim``, or all of them) is non-zero."""
-    return _truth_reduce(input, dim, keepdim, "all")
+    return _truth_reduce(input, *_numpy_names(dim, keepdim, axis, keepdims), "all")
 
 
 def _extreme(op: str, fn: Any, input: Any, dim: Any, keepdim: bool) -> Tensor:  # noqa: A002
@@ -131,14 +138,16 @@ def _extreme(op: str, fn: Any, input: Any, dim: Any, keepdim: bool) -> Tensor:  
     return fn.apply(input, axes=axes, keepdims=keepdim)
 
 
-def amax(input: Any, dim: Any = (), keepdim: bool = False) -> Tensor:  # noqa: A002
+def amax(input: Any, dim: Any = (), keepdim: bool = False, *, axis: Any = None,  # noqa: A002
+         keepdims: Any = None) -> Tensor:
     """Largest values over ``dim`` (all dims by default); ties share the gradient equally."""
-    return _extreme("amax", core.Max, input, dim, keepdim)
+    return _extreme("amax", core.Max, input, *_numpy_names(dim, keepdim, axis, keepdims))
 
 
-def amin(input: Any, dim: Any = (), keepdim: bool = False) -> Tensor:  # noqa: A002
+def amin(input: Any, dim: Any = (), keepdim: bool = False, *, axis: Any = None,  # noqa: A002
+         keepdims: Any = None) -> Tensor:
     """Smallest values over ``dim`` (all dims by default); ties share the gradient equally."""
-    return _extreme("amin", core.Min, input, dim, keepdim)
+    return _extreme("amin", core.Min, input, *_numpy_names(dim, keepdim, axis, keepdims))
 
 
 def aminmax(input: Any, *, dim: int | None = None, keepdim: bool = False) -> MinMax:  # noqa: A002
