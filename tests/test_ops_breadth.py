@@ -334,3 +334,45 @@ def test_inverse_determinant_solve_by_hand():
         td.linalg.det(td.zeros(2, 3))
     with pytest.raises(NotImplementedError, match="matrix_norm: ord='nuc' needs an SVD"):
         td.linalg.matrix_norm(td.zeros(2, 2), "nuc")
+
+
+# ---- in-place versions --------------------------------------------------------------------------
+
+# The trailing-underscore methods write through autograd.modify_in_place (version counters and
+# PyTorch's graph rules), which arrives with the fidelity work; until then these skip.
+needs_in_place = pytest.mark.skipif(not hasattr(td.autograd, "modify_in_place"),
+                                    reason="needs autograd.modify_in_place (fidelity work)")
+
+
+@needs_in_place
+def test_in_place_selection_ops_change_the_tensor_and_return_it():
+    x = td.zeros(2, 3)
+    same = x.scatter_(1, td.tensor([[2], [0]]), 1.0)
+    assert same is x and x.tolist() == [[0, 0, 1], [1, 0, 0]]
+    x.index_add_(0, td.tensor([1]), td.ones(1, 3))
+    assert x.tolist() == [[0, 0, 1], [2, 1, 1]]
+    x.scatter_add_(1, td.tensor([[0, 0]]), td.ones(1, 2)).tril_()
+    assert x.tolist() == [[2, 0, 0], [2, 1, 0]]
+    assert x.index_fill_(1, td.tensor([0]), -1.0).tolist() == [[-1, 0, 0], [-1, 1, 0]]
+
+
+@needs_in_place
+def test_in_place_math_keeps_gradients_flowing_like_pytorch():
+    x = _t([0.5, 2.0], requires_grad=True)
+    y = x * 3
+    y.sin_()  # y = sin(3x): dy/dx = 3 cos(3x)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * np.cos(3 * np.array([0.5, 2.0])))
+    with pytest.raises(GraphError, match="floor_: a leaf tensor that requires grad"):
+        _t([1.5], requires_grad=True).floor_()
+
+
+@needs_in_place
+def test_ema_update_with_lerp_and_adam_step_with_addcdiv_in_place():
+    with td.no_grad():
+        average = td.zeros(3)
+        average.lerp_(td.ones(3), 0.1)
+        np.testing.assert_allclose(average.numpy(), [0.1, 0.1, 0.1], rtol=1e-6)
+        param = td.ones(3)
+        param.addcdiv_(td.ones(3), td.full((3,), 2.0), value=-0.5)
+        np.testing.assert_allclose(param.numpy(), [0.75, 0.75, 0.75])

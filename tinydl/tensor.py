@@ -1100,6 +1100,101 @@ class Tensor:
     def matrix_power(self, n: int) -> "Tensor":
         return ops.linalg.matrix_power(self, n)
 
+    # in-place versions (PyTorch's trailing underscore): each computes the out-of-place op and
+    # writes it into this tensor through autograd.modify_in_place (version counter, graph rules)
+    def _change(self, op_name: str, compute: Any, *operands: Any) -> "Tensor":
+        return autograd.modify_in_place(self, op_name, compute, operands, same_category=False)
+
+    def scatter_(self, dim: int, index: Any, src: Any = None, *, value: Any = None,
+                 reduce: str | None = None) -> "Tensor":
+        return self._change("scatter_", lambda t: ops.selection.scatter(
+            t, dim, index, src, value=value, reduce=reduce), src)
+
+    def scatter_add_(self, dim: int, index: Any, src: "Tensor") -> "Tensor":
+        return self._change("scatter_add_",
+                            lambda t: ops.selection.scatter_add(t, dim, index, src), src)
+
+    def scatter_reduce_(self, dim: int, index: Any, src: "Tensor", reduce: str, *,
+                        include_self: bool = True) -> "Tensor":
+        return self._change("scatter_reduce_", lambda t: ops.selection.scatter_reduce(
+            t, dim, index, src, reduce, include_self=include_self), src)
+
+    def index_add_(self, dim: int, index: Any, source: "Tensor", *, alpha: Any = 1) -> "Tensor":
+        return self._change("index_add_", lambda t: ops.selection.index_add(
+            t, dim, index, source, alpha=alpha), source)
+
+    def index_fill_(self, dim: int, index: Any, value: Any) -> "Tensor":
+        return self._change("index_fill_", lambda t: ops.selection.index_fill(t, dim, index, value),
+                            value)
+
+    def tril_(self, diagonal: int = 0) -> "Tensor":
+        return self._change("tril_", lambda t: ops.arrange.tril(t, diagonal))
+
+    def triu_(self, diagonal: int = 0) -> "Tensor":
+        return self._change("triu_", lambda t: ops.arrange.triu(t, diagonal))
+
+    def clamp_min_(self, min: Any) -> "Tensor":  # noqa: A002
+        return self._change("clamp_min_", lambda t: ops.math.clamp(t, min=min), min)
+
+    def clamp_max_(self, max: Any) -> "Tensor":  # noqa: A002
+        return self._change("clamp_max_", lambda t: ops.math.clamp(t, max=max), max)
+
+    def lerp_(self, end: Any, weight: Any) -> "Tensor":
+        return self._change("lerp_", lambda t: ops.math.lerp(t, end, weight), end, weight)
+
+    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> "Tensor":
+        return self._change("addcmul_", lambda t: ops.math.addcmul(t, tensor1, tensor2,
+                                                                   value=value), tensor1, tensor2)
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> "Tensor":
+        return self._change("addcdiv_", lambda t: ops.math.addcdiv(t, tensor1, tensor2,
+                                                                   value=value), tensor1, tensor2)
+
+    def floor_(self) -> "Tensor":
+        return self._change("floor_", ops.math.floor)
+
+    def ceil_(self) -> "Tensor":
+        return self._change("ceil_", ops.math.ceil)
+
+    def round_(self, decimals: int = 0) -> "Tensor":
+        return self._change("round_", lambda t: ops.math.round(t, decimals=decimals))
+
+    def trunc_(self) -> "Tensor":
+        return self._change("trunc_", ops.math.trunc)
+
+    def abs_(self) -> "Tensor":
+        return self._change("abs_", ops.elementwise.abs)
+
+    def neg_(self) -> "Tensor":
+        return self._change("neg_", ops.elementwise.neg)
+
+    def exp_(self) -> "Tensor":
+        return self._change("exp_", ops.elementwise.exp)
+
+    def log_(self) -> "Tensor":
+        return self._change("log_", ops.elementwise.log)
+
+    def sqrt_(self) -> "Tensor":
+        return self._change("sqrt_", ops.elementwise.sqrt)
+
+    def pow_(self, exponent: Any) -> "Tensor":
+        return self._change("pow_", lambda t: ops.elementwise.pow(t, exponent), exponent)
+
+    def sin_(self) -> "Tensor":
+        return self._change("sin_", ops.math.sin)
+
+    def cos_(self) -> "Tensor":
+        return self._change("cos_", ops.math.cos)
+
+    def sigmoid_(self) -> "Tensor":
+        return self._change("sigmoid_", ops.nn.sigmoid)
+
+    def tanh_(self) -> "Tensor":
+        return self._change("tanh_", ops.nn.tanh)
+
+    def relu_(self) -> "Tensor":
+        return self._change("relu_", ops.nn.relu)
+
     # ==== end of the breadth block =============================================================
 
 
