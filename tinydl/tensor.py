@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy
 
 from tinydl import backend
-from tinydl.errors import DTypeError, GraphError
+from tinydl.errors import DTypeError, GraphError, ShapeError
 
 DEFAULT_FLOAT = numpy.float32
 
@@ -948,8 +948,8 @@ class Tensor:
     def t(self) -> "Tensor":
         """Transpose of a matrix (tensors with fewer than 2 dims come back unchanged)."""
         if self.ndim > 2:
-            raise ValueError(f"t: expects a tensor with <= 2 dims, got shape {self.shape}; use "
-                             "transpose(dim0, dim1) or .mT")
+            raise ShapeError(f"t: expects a tensor with at most 2 dims, got shape {self.shape}; "
+                             "use transpose(d0, d1) or mT for batches of matrices")
         return ops.shape.transpose(self) if self.ndim == 2 else self
 
     def view_as(self, other: "Tensor") -> "Tensor":
