@@ -24,7 +24,7 @@ from tinydl.ops.reduce import (argmax, argmin, logsumexp, max, mean, min, std, s
                                var)
 from tinydl.ops.shape import (broadcast_to, cat, chunk, concatenate, flatten, pad, permute,
                               reshape, split, squeeze, stack, swapaxes, transpose, unsqueeze)
-from tinydl.random import get_rng_state, manual_seed, set_rng_state
+from tinydl.random import Generator, get_rng_state, manual_seed, set_rng_state
 
 float16 = _numpy.float16
 float32 = _numpy.float32
@@ -36,4 +36,4 @@ long = _numpy.int64
 
 __version__ = "0.1.0"
 
-from tinydl import data, functional, io, metrics, nn, optim, text, train, viz  # noqa: E402  (they use the names above)
+from tinydl import data, functional, io, metrics, nn, optim, text, train, vision, viz  # noqa: E402  (they use the names above)
