@@ -72,14 +72,16 @@ def default_collate(samples: list) -> Any:
 
 
 def _to_tensors(batch: Any, device: Any) -> Any:
-    """NumPy arrays anywhere in the batch become Tensors (on ``device`` when given)."""
+    """NumPy arrays (and NumPy scalars, as 0-d) anywhere in the batch become Tensors (on
+    ``device`` when given)."""
     if isinstance(batch, (tuple, list)):
         items = [_to_tensors(item, device) for item in batch]
         return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
     if isinstance(batch, dict):
         return {key: _to_tensors(item, device) for key, item in batch.items()}
-    if isinstance(batch, np.ndarray):
-        array = _as_batch_array(batch)
+    if isinstance(batch, np.ndarray) or (isinstance(batch, np.generic) and
+                                         not isinstance(batch, (np.str_, np.bytes_))):
+        array = _as_batch_array(np.asarray(batch))
         batch = Tensor(array, dtype=array.dtype)
     if isinstance(batch, Tensor) and device is not None:
         return batch.to(device)
