@@ -361,7 +361,7 @@ def test_fills_keep_dtype_and_deterministic_generator():
     c = init.uniform_(tinydl.zeros(5)).numpy()
     tinydl.manual_seed(3)
     np.testing.assert_array_equal(init.uniform_(tinydl.zeros(5)).numpy(), c)
-    with pytest.raises(TypeError, match="generator must be a NumPy Generator"):
+    with pytest.raises(TypeError, match="init: generator must be a tinydl.Generator"):
         init.normal_(w, generator=3)
 
 

@@ -24,6 +24,17 @@ def generator() -> numpy.random.Generator:
     return _state["generator"]
 
 
+def resolve_generator(op: str, generator: numpy.random.Generator | None) -> numpy.random.Generator:
+    """The generator to draw from: ``generator`` when given (a tinydl.Generator or any NumPy
+    Generator), else tinydl's global one. ``op`` names the caller in the error."""
+    if generator is None:
+        return _state["generator"]
+    if not isinstance(generator, numpy.random.Generator):
+        raise TypeError(f"{op}: generator must be a tinydl.Generator (or a NumPy Generator), "
+                        f"got {type(generator).__name__}")
+    return generator
+
+
 def get_rng_state() -> dict:
     """The generator's state (a plain dict), for checkpoints."""
     return _state["generator"].bit_generator.state

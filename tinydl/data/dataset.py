@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from tinydl.random import generator as global_generator
+from tinydl.random import resolve_generator
 
 
 class Dataset:
@@ -221,12 +221,9 @@ def random_split(dataset: Any, lengths: Sequence[Any], generator: Any = None,
     """
     n = len(dataset)
     counts = _split_lengths(lengths, n)
-    if generator is not None and not isinstance(generator, np.random.Generator):
-        raise TypeError(f"random_split: generator must be a tinydl.Generator, got "
-                        f"{type(generator).__name__}")
-    if generator is None:
-        generator = global_generator() if seed is None else np.random.default_rng(seed)
-    rng = generator
+    if generator is None and seed is not None:
+        generator = np.random.default_rng(seed)
+    rng = resolve_generator("random_split", generator)
     order = rng.permutation(n)
     bounds = np.cumsum([0] + counts)
     return [Subset(dataset, order[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])]

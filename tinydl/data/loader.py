@@ -28,7 +28,7 @@ import numpy as np
 from tinydl.data.dataset import IterableDataset, Subset, TensorDataset
 from tinydl.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 from tinydl.data.worker import Exhausted, seed_worker, worker_loop
-from tinydl.random import generator as global_generator
+from tinydl.random import resolve_generator
 from tinydl.tensor import Tensor
 
 
@@ -269,9 +269,7 @@ class DataLoader:
                              "with num_workers > 0")
         if prefetch_factor is not None and prefetch_factor < 1:
             raise ValueError(f"DataLoader: prefetch_factor must be >= 1, got {prefetch_factor!r}")
-        if generator is not None and not isinstance(generator, np.random.Generator):
-            raise TypeError(f"DataLoader: generator must be a tinydl.Generator, got "
-                            f"{type(generator).__name__}")
+        resolve_generator("DataLoader", generator)  # checks the type
         if iterable:
             for name, value in (("shuffle", shuffle), ("sampler", sampler),
                                 ("batch_sampler", batch_sampler)):
@@ -338,8 +336,7 @@ class DataLoader:
     def _base_seed(self) -> int:
         """Drawn each epoch (as PyTorch does, also without workers, so that 0 and k workers
         consume the same random numbers and shuffle alike)."""
-        rng = self.generator if self.generator is not None else global_generator()
-        return int(rng.integers(0, 2 ** 62))
+        return int(resolve_generator("DataLoader", self.generator).integers(0, 2 ** 62))
 
     def __iter__(self) -> Iterator[Any]:
         if self.num_workers == 0:

@@ -19,16 +19,11 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from tinydl.random import generator as _global_generator
+from tinydl.random import resolve_generator
 
 
 def _rng(generator: Any) -> np.random.Generator:
-    if generator is None:
-        return _global_generator()
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"sampler: generator must be a tinydl.Generator (or a NumPy "
-                        f"Generator), got {type(generator).__name__}")
-    return generator
+    return resolve_generator("sampler", generator)
 
 
 class Sampler:

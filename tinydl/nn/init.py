@@ -23,7 +23,7 @@ from typing import Any
 import numpy
 
 from tinydl import backend
-from tinydl.random import generator as _default_generator
+from tinydl.random import resolve_generator
 from tinydl.tensor import Tensor
 
 _LINEAR_LIKE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -69,12 +69,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def _rng(generator: Any) -> numpy.random.Generator:
-    if generator is None:
-        return _default_generator()
-    if not isinstance(generator, numpy.random.Generator):
-        raise TypeError(f"init: generator must be a NumPy Generator (numpy.random.default_rng"
-                        f"(seed)), got {type(generator).__name__}")
-    return generator
+    return resolve_generator("init", generator)
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:

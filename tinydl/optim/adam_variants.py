@@ -33,21 +33,16 @@ import math
 from typing import Any, Iterable
 
 from tinydl.optim.adam import Adam
-from tinydl.optim.optimizer import Optimizer
+from tinydl.optim.optimizer import Optimizer, maximize_and_decay
 from tinydl.tensor import Tensor
 
 
 def _prepared_grad(param: Tensor, grad: Any, group: dict[str, Any]) -> Any:
     """g after maximize and weight decay (L2 on g, or decoupled: p shrinks in place)."""
-    if group["maximize"]:
-        grad = -grad
-    decay = group["weight_decay"]
-    if decay != 0:
-        if group.get("decoupled_weight_decay", False):
-            param.data *= 1 - group["lr"] * decay
-        else:
-            grad = grad + decay * param.data
-    return grad
+    if group.get("decoupled_weight_decay", False):
+        param.data *= 1 - group["lr"] * group["weight_decay"]
+        return -grad if group["maximize"] else grad
+    return maximize_and_decay(param, grad, group)
 
 
 def _moments(optimizer: Optimizer, param: Tensor, second: str) -> dict[str, Any]:

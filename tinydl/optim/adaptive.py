@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from tinydl.optim.optimizer import Optimizer
+from tinydl.optim.optimizer import Optimizer, maximize_and_decay
 from tinydl.tensor import Tensor
 
 
@@ -52,10 +52,7 @@ class Adagrad(Optimizer):
             state["step"] = 0
             state["sum"] = param.xp.full_like(param.data, group["initial_accumulator_value"])
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+        grad = maximize_and_decay(param, grad, group)
         step_lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += grad * grad
         param.data -= step_lr * grad / (param.xp.sqrt(state["sum"]) + group["eps"])
@@ -88,10 +85,7 @@ class Adadelta(Optimizer):
             state["square_avg"] = xp.zeros_like(param.data)
             state["acc_delta"] = xp.zeros_like(param.data)
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+        grad = maximize_and_decay(param, grad, group)
         rho, eps = group["rho"], group["eps"]
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         square_avg *= rho

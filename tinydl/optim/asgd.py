@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from tinydl.optim.optimizer import Optimizer
+from tinydl.optim.optimizer import Optimizer, maximize_and_decay
 from tinydl.tensor import Tensor
 
 
@@ -45,10 +45,7 @@ class ASGD(Optimizer):
             state.update(step=0, eta=float(group["lr"]), mu=1.0,
                          ax=param.xp.zeros_like(param.data))
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+        grad = maximize_and_decay(param, grad, group)
         eta, lambd = state["eta"], group["lambd"]
         param.data *= 1 - lambd * eta
         param.data -= eta * grad

@@ -259,3 +259,13 @@ def _state_value_for(optimizer: str, field: str, value: Any, param: Tensor) -> A
     array = backend.to_device(value, param.device)
     dtype = param.dtype if array.dtype.kind == "f" else array.dtype
     return array.astype(dtype, copy=True)
+
+
+def maximize_and_decay(param: Tensor, grad: Any, group: dict[str, Any]) -> Any:
+    """The gradient most updates start from: negated with ``maximize``, plus
+    ``weight_decay * p`` (an L2 penalty) when weight_decay > 0. A new array; grad is kept."""
+    if group["maximize"]:
+        grad = -grad
+    if group["weight_decay"] != 0:
+        grad = grad + group["weight_decay"] * param.data
+    return grad
