@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import tinydl
+import tinydl.utils  # noqa: F401  (PyTorch's path tinydl.utils.data, for the data idioms)
 
 IDIOMS: dict[str, Callable[[Any], Any]] = {}
 TOLERANCES: dict[str, tuple[float, float]] = {}

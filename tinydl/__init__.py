@@ -36,4 +36,4 @@ long = _numpy.int64
 
 __version__ = "0.1.0"
 
-from tinydl import data, functional, io, metrics, nn, optim, text, train, utils, vision, viz  # noqa: E402  (they use the names above)
+from tinydl import data, functional, io, metrics, nn, optim, text, train, viz  # noqa: E402  (they use the names above)
