@@ -131,8 +131,8 @@ def test_backward_hooks_match_torch(torch):
         model.load_state_dict({k: lib.tensor(v, dtype=lib.float64) for k, v in state.items()})
         seen = {}
         model[1].register_full_backward_hook(
-            lambda m, gin, gout: seen.update(gin=gin[0].detach().numpy().copy(),
-                                             gout=gout[0].detach().numpy().copy()))
+            lambda m, gin, gout, seen=seen: seen.update(gin=gin[0].detach().numpy().copy(),
+                                                        gout=gout[0].detach().numpy().copy()))
         model[2].register_full_backward_hook(lambda m, gin, gout: (gin[0] * 0.5,))
         x = lib.tensor(x_np, dtype=lib.float64).requires_grad_()
         (model(x) ** 2).sum().backward()
