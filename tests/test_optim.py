@@ -200,8 +200,8 @@ def test_lbfgs_solves_a_one_dimensional_quadratic_in_two_iterations():
 
 def test_lbfgs_errors():
     x = param([0.0])
-    with pytest.raises(NotImplementedError, match="line_search_fn='strong_wolfe' is not "):
-        optim.LBFGS([x], line_search_fn="strong_wolfe")
+    with pytest.raises(ValueError, match="line_search_fn must be None or 'strong_wolfe'"):
+        optim.LBFGS([x], line_search_fn="backtracking")
     with pytest.raises(TypeError, match="LBFGS.step: needs a closure"):
         optim.LBFGS([x]).step()
     with pytest.raises(ValueError, match="Rprop: etas must satisfy"):
@@ -577,13 +577,18 @@ def test_loads_a_torch_adam_state_dict(torch):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("history_size", [3, 100])
-def test_lbfgs_matches_torch(torch, history_size):
+@pytest.mark.parametrize("history_size, line_search", [(3, None), (100, None),
+                                                        (3, "strong_wolfe"),
+                                                        (100, "strong_wolfe")])
+def test_lbfgs_matches_torch(torch, history_size, line_search):
     x, y, init = _problem(seed=5)
     ours = [param(a) for a in init]
     theirs = [torch.tensor(a, requires_grad=True) for a in init]
-    our_opt = optim.LBFGS(ours, lr=0.5, max_iter=7, history_size=history_size)
-    their_opt = torch.optim.LBFGS(theirs, lr=0.5, max_iter=7, history_size=history_size)
+    lr = 0.5 if line_search is None else 1.0
+    our_opt = optim.LBFGS(ours, lr=lr, max_iter=7, history_size=history_size,
+                          line_search_fn=line_search)
+    their_opt = torch.optim.LBFGS(theirs, lr=lr, max_iter=7, history_size=history_size,
+                                  line_search_fn=line_search)
     xt, yt = tinydl.tensor(x, dtype=x.dtype), tinydl.tensor(y, dtype=y.dtype)
 
     def our_closure():
@@ -606,6 +611,29 @@ def test_lbfgs_matches_torch(torch, history_size):
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-10)
     assert our_opt.state[ours[0]]["func_evals"] == their_opt.state[theirs[0]]["func_evals"]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("lr", [1.0, 0.01])  # 0.01: the search must grow the step first
+def test_lbfgs_strong_wolfe_on_rosenbrock_matches_torch(torch, lr):
+    """A curved valley: the line search brackets and zooms (and grows a small first step)."""
+    results = []
+    for lib in (tinydl, torch):
+        p = lib.tensor(np.array([-1.5, 2.0]), dtype=lib.float64).requires_grad_()
+        opt = lib.optim.LBFGS([p], lr=lr, max_iter=12, line_search_fn="strong_wolfe")
+
+        def closure(opt=opt, p=p):
+            opt.zero_grad()
+            loss = (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+            loss.backward()
+            return loss
+
+        losses = [opt.step(closure).item() for _ in range(3)]
+        results.append((losses, p.detach().numpy().copy(), opt.state[p]["func_evals"]))
+    (our_losses, ours, our_evals), (their_losses, theirs, their_evals) = results
+    np.testing.assert_allclose(our_losses, their_losses, rtol=1e-10)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-10)
+    assert our_evals == their_evals and our_losses[-1] < our_losses[0]
 
 
 # ---------------------------------------------------------------------------------------------

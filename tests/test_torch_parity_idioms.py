@@ -358,7 +358,7 @@ def lbfgs_with_closure(lib):
         loss.backward()
         return loss
 
-    losses = [float(opt.step(closure)) for _ in range(3)]
+    losses = [opt.step(closure).item() for _ in range(3)]
     return losses, p.detach()
 
 

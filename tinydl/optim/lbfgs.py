@@ -20,14 +20,16 @@ One step runs up to ``max_iter`` iterations on the flattened parameters x with g
 
 and stops early when max|g| <= tolerance_grad, the directional derivative g.d is above
 -tolerance_change, the step or the loss change is below tolerance_change, or the closure has
-run max_eval times. The algorithm is PyTorch's (without line search). All parameters must be
-in one group; the optimizer state lives under the first parameter, as in PyTorch.
+run max_eval times. With ``line_search_fn="strong_wolfe"`` the step t is searched for along d
+instead (see line_search.py). The algorithm is PyTorch's. All parameters must be in one group;
+the optimizer state lives under the first parameter, as in PyTorch.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
 from tinydl.autograd import enable_grad
+from tinydl.optim.line_search import strong_wolfe
 from tinydl.optim.optimizer import Optimizer
 
 
@@ -35,18 +37,17 @@ class LBFGS(Optimizer):
     """LBFGS(params, lr=1, max_iter=20, max_eval=None (max_iter * 5 // 4),
     tolerance_grad=1e-7, tolerance_change=1e-9, history_size=100, line_search_fn=None).
 
-    ``line_search_fn="strong_wolfe"`` is not implemented: it raises a clear error.
+    line_search_fn: None takes the step lr * d; "strong_wolfe" searches along d for a step
+    that satisfies the strong Wolfe conditions (line_search.py).
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1.0, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: str | None = None):
-        if line_search_fn is not None:
-            raise NotImplementedError(
-                f"LBFGS: line_search_fn={line_search_fn!r} is not implemented in tinydl; use "
-                "line_search_fn=None (a fixed step of lr) and, if the loss diverges, a "
-                "smaller lr")
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
+                             f"{line_search_fn!r}")
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval,
@@ -75,6 +76,19 @@ class LBFGS(Optimizer):
             size = p.size
             p.data += step * direction[offset:offset + size].reshape(p.shape)
             offset += size
+
+    def _evaluator(self, closure: Callable[[], Any], direction: Any) -> Callable:
+        """evaluate(t): the loss and flat gradient at x + t * direction; x is restored."""
+        def evaluate(step: float) -> tuple[float, Any]:
+            saved = [p.data.copy() for p in self._params]
+            self._add_to_params(step, direction)
+            with enable_grad():
+                loss = float(closure())
+            grad = self._flat_grad().copy()
+            for p, data in zip(self._params, saved):
+                p.data = data
+            return loss, grad
+        return evaluate
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Run up to max_iter iterations; returns the loss closure() gave before the first."""
@@ -137,15 +151,22 @@ class LBFGS(Optimizer):
                 step = min(1.0, 1.0 / float(xp.abs(grad).sum())) * lr
             else:
                 step = lr
-            if float(grad @ direction) > -tolerance_change:
+            slope = float(grad @ direction)
+            if slope > -tolerance_change:
                 break
-            self._add_to_params(step, direction)
             evaluated = 0
-            if iteration != group["max_iter"]:
-                with enable_grad():
-                    loss = float(closure())
-                grad = self._flat_grad()
-                evaluated = 1
+            if group["line_search_fn"] == "strong_wolfe":
+                loss, grad, step, evaluated = strong_wolfe(
+                    self._evaluator(closure, direction), step, direction, loss, grad, slope,
+                    max_ls=group["max_eval"] - evals)
+                self._add_to_params(step, direction)
+            else:
+                self._add_to_params(step, direction)
+                if iteration != group["max_iter"]:
+                    with enable_grad():
+                        loss = float(closure())
+                    grad = self._flat_grad()
+                    evaluated = 1
             evals += evaluated
             state["func_evals"] += evaluated
             if iteration == group["max_iter"] or evals >= group["max_eval"]:
