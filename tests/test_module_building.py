@@ -119,6 +119,43 @@ def test_backward_hook_errors_on_a_wrong_number_of_gradients():
         layer(x).sum().backward()
 
 
+def test_backward_pre_hook_sees_and_replaces_grad_output():
+    # y = 3 x0 - x1; loss = y: grad_output = 1, replaced by 5 -> x.grad = 5 * [3, -1]
+    layer = linear_with([[3.0, -1.0]], [0.0])
+    seen = []
+
+    def pre_hook(module, grad_output):
+        seen.append(grad_output[0].numpy().copy())
+        return (grad_output[0] * 5,)
+
+    handle = layer.register_full_backward_pre_hook(pre_hook)
+    x = f64([[1.0, 1.0]]).requires_grad_()
+    layer(x).sum().backward()
+    np.testing.assert_array_equal(seen[0], [[1.0]])
+    np.testing.assert_array_equal(x.grad.numpy(), [[15.0, -5.0]])
+    np.testing.assert_array_equal(layer.weight.grad.numpy(), [[5.0, 5.0]])
+    handle.remove()
+    layer.register_full_backward_pre_hook(lambda m, g: (g[0], g[0]))
+    with pytest.raises(ValueError, match="backward pre-hook: returned 2 gradients for 1 outputs"):
+        layer(x).sum().backward()
+
+
+@pytest.mark.torch
+def test_backward_pre_hook_matches_torch(torch):
+    results = []
+    for lib in (tinydl, torch):
+        layer = lib.nn.Linear(2, 3).double()
+        layer.load_state_dict({"weight": lib.tensor(np.arange(6.0).reshape(3, 2),
+                                                    dtype=lib.float64),
+                               "bias": lib.tensor(np.ones(3), dtype=lib.float64)})
+        layer.register_full_backward_pre_hook(lambda m, g: (g[0] * -2,))
+        x = lib.tensor(np.array([[0.5, -1.0]]), dtype=lib.float64).requires_grad_()
+        (layer(x) ** 2).sum().backward()
+        results.append((x.grad.numpy(), layer.weight.grad.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
 @pytest.mark.torch
 def test_backward_hooks_match_torch(torch):
     rng = np.random.default_rng(0)

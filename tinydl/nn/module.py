@@ -103,7 +103,13 @@ class _BackwardHookTap:
         return tapped[0] if single else type(output)(tapped)
 
     def _at_outputs(self, grads: tuple) -> tuple:
-        self.grad_output = tuple(grads)
+        grads = tuple(grads)
+        for hook in list(self.module._backward_pre_hooks.values()):
+            result = hook(self.module, grads)
+            if result is not None:
+                grads = _checked_grads(self.module, "backward pre-hook", result, len(grads),
+                                       "outputs", "grad_output")
+        self.grad_output = grads
         if not self.tapped:  # no input needs a gradient: the hooks run now
             self._run_hooks((None,) * len(self.tensor_positions))
         return grads
@@ -119,13 +125,19 @@ class _BackwardHookTap:
         for hook in list(self.module._backward_hooks.values()):
             result = hook(self.module, grad_input, self.grad_output)
             if result is not None:
-                result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
-                if len(result) != len(grad_input):
-                    raise ValueError(f"{type(self.module).__name__} backward hook: returned "
-                                     f"{len(result)} gradients for {len(grad_input)} inputs; "
-                                     "return a tuple like grad_input (or None)")
-                grad_input = result
+                grad_input = _checked_grads(self.module, "backward hook", result,
+                                            len(grad_input), "inputs", "grad_input")
         return grad_input
+
+
+def _checked_grads(module: "Module", kind: str, result: Any, count: int, of: str,
+                   like: str) -> tuple:
+    """A hook's replacement gradients as a tuple of the expected length, or a clear error."""
+    result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+    if len(result) != count:
+        raise ValueError(f"{type(module).__name__} {kind}: returned {len(result)} gradients "
+                         f"for {count} {of}; return a tuple like {like} (or None)")
+    return result
 
 
 class Module:
@@ -140,6 +152,7 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_backward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
 
     # ---- registration --------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -184,7 +197,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks:
+        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or \
+                self._backward_pre_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
@@ -212,6 +226,13 @@ class Module:
         recorded; hooks registered after a forward see only later forwards."""
         return RemovableHandle(self._backward_hooks, hook, prepend)
 
+    def register_full_backward_pre_hook(self, hook: Callable, *,
+                                        prepend: bool = False) -> "RemovableHandle":
+        """Call ``hook(module, grad_output)`` when the gradients of the outputs arrive, before
+        backward goes through the module; a non-None result (a tuple like grad_output)
+        replaces grad_output."""
+        return RemovableHandle(self._backward_pre_hooks, hook, prepend)
+
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
         for hook, with_kwargs in list(self._forward_pre_hooks.values()):
             if with_kwargs:
@@ -223,7 +244,7 @@ class Module:
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
         tap = None
-        if self._backward_hooks and is_grad_enabled():
+        if (self._backward_hooks or self._backward_pre_hooks) and is_grad_enabled():
             tap = _BackwardHookTap(self)
             args = tap.wrap_inputs(args)
         output = self.forward(*args, **kwargs)
