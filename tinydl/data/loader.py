@@ -289,16 +289,12 @@ class DataLoader:
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.timeout = timeout
-        self.worker_init_fn = worker_init_fn
+        self.num_workers, self.pin_memory, self.timeout = num_workers, pin_memory, timeout
+        self.worker_init_fn, self.generator = worker_init_fn, generator
         self.multiprocessing_context = multiprocessing_context
-        self.generator = generator
         self.prefetch_factor = prefetch_factor if prefetch_factor is not None else 2
         self.persistent_workers = persistent_workers
-        self.transform = transform
-        self.device = device
+        self.transform, self.device = transform, device
         if not iterable and sampler is None:
             sampler = (RandomSampler(dataset, generator=generator) if self.shuffle
                        else SequentialSampler(dataset))

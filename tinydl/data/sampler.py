@@ -76,10 +76,8 @@ class RandomSampler(Sampler):
                                         not isinstance(num_samples, int) or num_samples <= 0):
             raise ValueError(f"RandomSampler: num_samples must be a positive int, got "
                              f"{num_samples!r}")
-        self.data_source = data_source
-        self.replacement = replacement
-        self._num_samples = num_samples
-        self.generator = generator
+        self.data_source, self.replacement = data_source, replacement
+        self._num_samples, self.generator = num_samples, generator
 
     @property
     def num_samples(self) -> int:
@@ -140,10 +138,8 @@ class WeightedRandomSampler(Sampler):
         if not replacement and num_samples > (weights > 0).sum():
             raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} samples without "
                              f"replacement from {(weights > 0).sum()} with non-zero weight")
-        self.weights = weights
-        self.num_samples = num_samples
-        self.replacement = replacement
-        self.generator = generator
+        self.weights, self.num_samples = weights, num_samples
+        self.replacement, self.generator = replacement, generator
 
     def index_array(self) -> np.ndarray:
         return _rng(self.generator).choice(len(self.weights), size=self.num_samples,

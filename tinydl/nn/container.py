@@ -73,7 +73,54 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
 
-class ModuleDict(Module):
+class _RegisteredDict(Module):
+    """The dict interface ModuleDict and ParameterDict share, over one of the module's tables
+    (``_modules`` or ``_parameters``, named by ``_table``). Subclasses define __setitem__."""
+
+    _table = "_modules"
+
+    def _entries(self) -> "OrderedDict[str, Any]":
+        return getattr(self, self._table)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._entries()[key]
+
+    def __delitem__(self, key: str) -> None:
+        delattr(self, key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries()
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def keys(self) -> Iterable[str]:
+        return self._entries().keys()
+
+    def values(self) -> Iterable[Any]:
+        return self._entries().values()
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return self._entries().items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._entries().get(key, default)
+
+    def pop(self, key: str) -> Any:
+        value = self._entries()[key]
+        del self[key]
+        return value
+
+    def update(self, entries: dict | Iterable[tuple[str, Any]]) -> None:
+        pairs = entries.items() if hasattr(entries, "items") else entries
+        for key, value in pairs:
+            self[key] = value
+
+
+class ModuleDict(_RegisteredDict):
     """A dict of modules whose parameters the parent sees."""
 
     def __init__(self, modules: dict | None = None):
@@ -81,42 +128,8 @@ class ModuleDict(Module):
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, name: str) -> Module:
-        return self._modules[name]
-
     def __setitem__(self, name: str, module: Module) -> None:
         self.add_module(name, module)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._modules
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def keys(self) -> Iterable[str]:
-        return self._modules.keys()
-
-    def values(self) -> Iterable[Module]:
-        return self._modules.values()
-
-    def items(self) -> Iterable[tuple[str, Module]]:
-        return self._modules.items()
-
-    def __delitem__(self, name: str) -> None:
-        delattr(self, name)
-
-    def pop(self, name: str) -> Module:
-        module = self._modules[name]
-        del self[name]
-        return module
-
-    def update(self, modules: dict | Iterable[tuple[str, Module]]) -> None:
-        pairs = modules.items() if hasattr(modules, "items") else modules
-        for name, module in pairs:
-            self[name] = module
 
 
 def _as_parameter(container: str, value: Any) -> Parameter:
@@ -167,56 +180,21 @@ class ParameterList(Module):
         return ", ".join(f"({i}): {tuple(p.shape)}" for i, p in enumerate(self))
 
 
-class ParameterDict(Module):
+class ParameterDict(_RegisteredDict):
     """A dict of Parameters the parent module trains, keyed by name."""
+
+    _table = "_parameters"
 
     def __init__(self, parameters: dict | Iterable[tuple[str, Any]] | None = None):
         super().__init__()
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key: str) -> Parameter:
-        return self._parameters[key]
-
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str) or not key or "." in key:
             raise KeyError(f"ParameterDict: keys must be non-empty strings without '.', got "
                            f"{key!r}")
         setattr(self, key, _as_parameter("ParameterDict", value))
-
-    def __delitem__(self, key: str) -> None:
-        delattr(self, key)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._parameters
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parameters)
-
-    def keys(self) -> Iterable[str]:
-        return self._parameters.keys()
-
-    def values(self) -> Iterable[Parameter]:
-        return self._parameters.values()
-
-    def items(self) -> Iterable[tuple[str, Parameter]]:
-        return self._parameters.items()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._parameters.get(key, default)
-
-    def pop(self, key: str) -> Parameter:
-        value = self._parameters[key]
-        del self[key]
-        return value
-
-    def update(self, parameters: dict | Iterable[tuple[str, Any]]) -> None:
-        pairs = parameters.items() if hasattr(parameters, "items") else parameters
-        for key, value in pairs:
-            self[key] = value
 
     def extra_repr(self) -> str:
         return ", ".join(f"({k}): {tuple(p.shape)}" for k, p in self.items())
