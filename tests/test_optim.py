@@ -209,14 +209,31 @@ def test_lbfgs_errors():
 
 
 def test_torch_only_flags_are_accepted():
+    """Every optimizer takes the implementation flags its PyTorch namesake takes."""
     x = param([0.0])
-    for make in (optim.Adagrad, optim.Adadelta, optim.Adamax, optim.NAdam, optim.RAdam,
-                 optim.ASGD, optim.Rprop):
+    for make in (optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad,
+                 optim.Adadelta, optim.Adamax, optim.NAdam, optim.RAdam, optim.ASGD, optim.Rprop):
         flags = dict(foreach=False, differentiable=False, maximize=False)
-        if make is not optim.Adagrad:
+        if make not in (optim.Adagrad, optim.SGD):
             flags["capturable"] = False
+        if make in (optim.SGD, optim.Adam, optim.AdamW, optim.Adagrad):
+            flags["fused"] = None
         make([x], **flags)
-    optim.Adagrad([x], fused=None)
+
+
+@pytest.mark.torch
+def test_signatures_take_torchs_arguments(torch):
+    """Every argument of torch's constructor is an argument of tinydl's, with the same default."""
+    import inspect
+
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+                 "RAdam", "ASGD", "Rprop", "LBFGS"):
+        theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
+        ours = inspect.signature(getattr(optim, name).__init__).parameters
+        for arg, spec in theirs.items():
+            assert arg in ours, f"{name} lacks {arg}"
+            if arg not in ("self", "params"):
+                assert ours[arg].default == spec.default, f"{name}({arg}=) default differs"
 
 
 def test_parameters_without_a_gradient_are_left_alone():
@@ -314,8 +331,7 @@ def test_optimizer_errors():
     p = param([1.0])
     with pytest.raises(ValueError, match="SGD: got an empty list of parameters"):
         optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError, match="SGD: the parameter group has no 'lr'.*pass lr="):
-        optim.SGD([p])
+    assert optim.SGD([p]).param_groups[0]["lr"] == 1e-3  # PyTorch 2's default
     with pytest.raises(ValueError, match=r"SGD: lr must be a number >= 0.0, got -0.1"):
         optim.SGD([p], lr=-0.1)
     with pytest.raises(ValueError, match="nesterov=True needs momentum > 0 and dampening = 0"):
