@@ -301,6 +301,16 @@ def bilinear_with_constant_weights(lib):
 
 
 @idiom("modules")
+def functional_bilinear_gradients(lib):
+    x1 = lib.tensor(_array(4, 3)).requires_grad_()
+    x2 = lib.tensor(_array(4, 2, seed=1)).requires_grad_()
+    weight = lib.tensor(_array(5, 3, 2, seed=2)).requires_grad_()
+    out = lib.nn.functional.bilinear(x1, x2, weight, lib.tensor(_array(5, seed=3)))
+    (out ** 2).sum().backward()
+    return out, x1.grad, x2.grad, weight.grad
+
+
+@idiom("modules")
 def parameters_to_vector_and_back(lib):
     model = _constant_model(lib, 0.3)
     vec = lib.nn.utils.parameters_to_vector(model.parameters())

@@ -89,25 +89,6 @@ class Unflatten(Module):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
-def bilinear(x1: Tensor, x2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y[..., k] = x1[..., :] @ weight[k] @ x2[..., :] + bias[k].
-
-    Shapes: x1 (..., in1), x2 (..., in2), weight (out, in1, in2), bias (out,) -> (..., out).
-    Computed as one matmul: (x1 @ W reshaped to (in1, out * in2)) times x2, summed over in2.
-    """
-    out_features, in1, in2 = weight.shape
-    if x1.shape[-1] != in1 or x2.shape[-1] != in2 or x1.shape[:-1] != x2.shape[:-1]:
-        raise ValueError(f"bilinear: inputs of shapes {x1.shape} and {x2.shape} do not fit a "
-                         f"weight of shape {weight.shape}; expected (..., {in1}) and "
-                         f"(..., {in2}) with the same leading dims")
-    lead = x1.shape[:-1]
-    mixed = x1.reshape(-1, in1) @ weight.permute(1, 0, 2).reshape(in1, out_features * in2)
-    y = (mixed.reshape(-1, out_features, in2) * x2.reshape(-1, 1, in2)).sum(-1)
-    if bias is not None:
-        y = y + bias
-    return y.reshape(lead + (out_features,))
-
-
 class Bilinear(Module):
     """y = x1^T A x2 + b, one matrix A per output. Shapes: x1 (..., in1), x2 (..., in2) ->
     (..., out). Weight (out, in1, in2) and bias (out,) start as PyTorch's: U(±1/sqrt(in1))."""
@@ -129,7 +110,7 @@ class Bilinear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
-        return bilinear(x1, x2, self.weight, self.bias)
+        return F.bilinear(x1, x2, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
