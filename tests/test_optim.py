@@ -327,6 +327,39 @@ def test_state_lives_on_the_parameters_device():
     np.testing.assert_allclose(p.numpy(), [0.9, 1.9], atol=1e-6)
 
 
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.Adagrad(ps, lr=0.1, weight_decay=0.1),
+    lambda ps: optim.Adadelta(ps),
+    lambda ps: optim.Adamax(ps),
+    lambda ps: optim.NAdam(ps, decoupled_weight_decay=True, weight_decay=0.1),
+    lambda ps: optim.RAdam(ps),
+    lambda ps: optim.ASGD(ps, t0=0),
+    lambda ps: optim.Rprop(ps),
+    lambda ps: optim.LBFGS(ps, line_search_fn="strong_wolfe"),
+], ids=["adagrad", "adadelta", "adamax", "nadam", "radam", "asgd", "rprop", "lbfgs"])
+def test_new_optimizers_run_on_the_stand_in_device(make):
+    """No direct NumPy call in an update: state and steps stay on the parameter's device."""
+    from tinydl.testing import standin
+
+    standin.register()
+    p = tinydl.nn.Parameter(tinydl.tensor([1.0, 2.0]).to("standin").data)
+    opt = make([p])
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    assert isinstance(p.data, standin.StandInArray)
+    assert p.numpy()[0] < 1.0  # it moved downhill
+    for value in opt.state[p].values():
+        if hasattr(value, "shape") and value.shape:
+            assert isinstance(value, standin.StandInArray)
+
+
 def test_optimizer_errors():
     p = param([1.0])
     with pytest.raises(ValueError, match="SGD: got an empty list of parameters"):
