@@ -213,8 +213,8 @@ class DataLoader:
         batch_size: samples per batch (the last may be smaller); None: no batching, each
             sample comes out on its own (converted, not stacked).
         shuffle: a new random order every epoch (RandomSampler over the dataset).
-        sampler: the order of single indices (any Sampler or iterable of indices); excludes
-            shuffle.
+        sampler: the order of single indices (any Sampler or iterable of indices with len(),
+            e.g. ``tinydl.distributed.DistributedSampler``: this rank's share); excludes shuffle.
         batch_sampler: yields whole batches of indices; excludes batch_size, shuffle, sampler
             and drop_last.
         num_workers: 0 loads in this process; k > 0 starts k worker processes (worker.py).
@@ -284,7 +284,11 @@ class DataLoader:
         elif batch_size is None and drop_last:
             raise ValueError("DataLoader: drop_last needs a batch_size (got batch_size=None)")
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler fixes the order; it excludes shuffle=True")
+            raise ValueError("DataLoader: sampler fixes the order; it excludes shuffle=True (a "
+                             "DistributedSampler shuffles itself)")
+        if sampler is not None and not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices with len(), got "
+                            f"{type(sampler).__name__}")
         self.dataset = dataset
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = bool(shuffle)
