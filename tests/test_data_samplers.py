@@ -154,7 +154,7 @@ def test_loader_argument_errors_follow_torch():
     ds = Squares()
     with pytest.raises(ValueError, match="excludes batch_size, shuffle, sampler and drop_last"):
         DataLoader(ds, batch_size=4, batch_sampler=[[0]])
-    with pytest.raises(ValueError, match="excludes shuffle=True"):
+    with pytest.raises(ValueError, match="sampler and shuffle=True both choose the order"):
         DataLoader(ds, shuffle=True, sampler=[0, 1])
     with pytest.raises(ValueError, match="shuffle cannot be given"):
         DataLoader(Counting(), shuffle=True)

@@ -284,8 +284,8 @@ class DataLoader:
         elif batch_size is None and drop_last:
             raise ValueError("DataLoader: drop_last needs a batch_size (got batch_size=None)")
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler fixes the order; it excludes shuffle=True (a "
-                             "DistributedSampler shuffles itself)")
+            raise ValueError("DataLoader: sampler and shuffle=True both choose the order; pass "
+                             "one (a DistributedSampler shuffles itself)")
         if sampler is not None and not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
             raise TypeError(f"DataLoader: sampler must be an iterable of indices with len(), got "
                             f"{type(sampler).__name__}")
