@@ -28,6 +28,8 @@ class ReLU(Function):
 class Sigmoid(Function):
     """1 / (1 + e^-a), computed as (tanh(a/2) + 1) / 2 so it never overflows"""
 
+    promotion = "float"
+
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
         xp = get_array_module(a)
@@ -41,6 +43,8 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     """hyperbolic tangent"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
@@ -57,6 +61,8 @@ _TANH_GELU_C = math.sqrt(2.0 / math.pi)
 
 class GELU(Function):
     """x·Φ(x) (exact, with erf) or its tanh approximation (GPT-2's "gelu_new")"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any, approximate: str = "none") -> Any:
@@ -81,6 +87,8 @@ class GELU(Function):
 class Softmax(Function):
     """exp(a) / sum(exp(a)) along ``axis``, shifted by the max (stable for ±1e4)"""
 
+    promotion = "float"
+
     @staticmethod
     def forward(ctx: Context, a: Any, axis: int = -1) -> Any:
         xp = get_array_module(a)
@@ -99,6 +107,8 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """a - logsumexp(a) along ``axis`` (stable for ±1e4)"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any, axis: int = -1) -> Any:
@@ -186,13 +196,22 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
     return GELU.apply(as_tensor(a), approximate=approximate)
 
 
-def softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """Softmax along ``axis``: entries are positive and sum to 1 along it."""
-    a = as_tensor(a)
-    return Softmax.apply(a, axis=normalize_axes(axis, a.ndim, "softmax")[0])
+def softmax(a: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Softmax along ``dim`` (``axis=`` too; default -1): positive, sums to 1 along it."""
+    return _along_one_dim(Softmax, "softmax", a, dim, axis)
 
 
-def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """log(softmax(a)) along ``axis``, without overflow or log(0)."""
+def log_softmax(a: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """log(softmax(a)) along ``dim`` (``axis=`` too; default -1), without overflow or log(0)."""
+    return _along_one_dim(LogSoftmax, "log_softmax", a, dim, axis)
+
+
+def _along_one_dim(fn: type, name: str, a: Any, dim: Any, axis: Any) -> Tensor:
     a = as_tensor(a)
-    return LogSoftmax.apply(a, axis=normalize_axes(axis, a.ndim, "log_softmax")[0])
+    if dim is not None and axis is not None and dim != axis:
+        raise TypeError(f"{name}: give dim= or axis= (the same thing), not both")
+    chosen = -1 if dim is None and axis is None else dim if dim is not None else axis
+    axes = normalize_axes(chosen, a.ndim, name)
+    if a.ndim == 0:  # a 0-d tensor is one row of one element (PyTorch accepts dim 0 or -1)
+        return fn.apply(a.reshape(1), axis=0).reshape(())
+    return fn.apply(a, axis=axes[0])
