@@ -115,8 +115,8 @@ class Pow(Function):
     def backward(ctx: Context, grad: Tensor) -> tuple:
         a, b = ctx.inputs
         grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:  # b * a^(b-1), and 0 where b == 0 (not 0 * 0^-1 = nan)
-            grad_a = grad * b * a ** where(b.data == 0, 1.0, b - 1)
+        if ctx.needs_input_grad[0]:  # b * a^(b-1), and 0 at a = b = 0 (not 0 * 0^-1 = nan)
+            grad_a = grad * b * a ** where((b.data == 0) & (a.data == 0), 1.0, b - 1)
         if ctx.needs_input_grad[1]:
             positive = a.data > 0
             safe_a = where(positive, a, 1.0)
@@ -322,8 +322,16 @@ def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
 
 
 def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
-    """a - alpha * b, broadcasting."""
+    """a - alpha * b, broadcasting. Not for bools (as in PyTorch): use ~mask or logical_not."""
+    if _is_bool(a) or _is_bool(b):
+        raise DTypeError("sub: subtraction with a bool operand is not supported (as in PyTorch); "
+                         "to invert a mask use ~mask, else convert first: mask.long() - 1")
     return Sub.apply(a, b if alpha == 1 else mul(b, alpha))
+
+
+def _is_bool(value: Any) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return isinstance(value, bool) or (dtype is not None and dtype.kind == "b")
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -343,6 +351,11 @@ def neg(a: Any) -> Tensor:
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 (PyTorch's name)
     """a ** b; b may be a number or a tensor."""
+    if _is_bool(a) and _is_bool(b):
+        if not isinstance(b, bool):
+            raise DTypeError("pow: a bool tensor to the power of a bool tensor is not supported "
+                             "(as in PyTorch); convert first: a.long() ** b.long()")
+        return Tensor(a.data | (not b))  # True ** x = True, False ** True = False, x ** False = True
     return Pow.apply(a, b)
 
 
