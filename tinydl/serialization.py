@@ -16,7 +16,7 @@ from tinydl.tensor import Tensor
 
 def save(obj: Any, path: Any) -> None:
     """Save a tensor, a state dict, or a dict/list/tuple of them and plain values to ``path``."""
-    for kind, name in (("state_dict", "model"), ("param_groups", "optimizer")):
+    for kind, name in (("param_groups", "optimizer"), ("state_dict", "model")):
         if hasattr(obj, kind) and callable(getattr(obj, "state_dict", None)):
             raise TypeError(
                 f"save: got a {type(obj).__name__} object; tinydl saves data, never pickled "
