@@ -15,9 +15,10 @@ How it fits together
   every value used more than once, and reduces each gradient to its input's shape
   (un-broadcasting happens here and nowhere else).
 * In-place changes (``x.add_(1)``, ``x -= y``, ``x[0] = 0``) go through ``modify_in_place``.
-  Each bumps the tensor's version; a node remembers its inputs' versions, and backward reading
-  an input (``ctx.inputs``) or the output (``ctx.output``) that changed since raises a
-  ``GraphError`` naming the op and the tensor, PyTorch's rule: never a silent wrong gradient.
+  Each bumps the tensor's version and stamps it with the time of the change (a counter of
+  in-place changes); a node remembers when it was recorded, and backward reading an input
+  (``ctx.inputs``) or the output (``ctx.output``) changed since raises a ``GraphError``
+  naming the op and the tensor, PyTorch's rule: never a silent wrong gradient.
 
 How a new op takes part (nothing to write for either rule)
 ---------------------------------------------------------
@@ -142,8 +143,7 @@ class Context:
 
     # defaults shared by every node; a node only stores what differs
     saved: tuple = ()
-    versions: tuple | None = None  # inputs' versions when recorded (None: all were 0)
-    output_version = 0
+    recorded_at = 0  # the in-place clock when this node was recorded
     output_refs: tuple = ()
     output_meta: tuple = ()
     output_grads: list | None = None
@@ -171,33 +171,29 @@ class Context:
         """The input Tensors, for backward to read; raises if one was changed in place since."""
         inputs = self.graph_inputs
         for i, tensor in enumerate(inputs):
-            cell = tensor._version_cell
-            if cell is not None:
-                recorded = self.versions[i] if self.versions is not None else 0
-                if cell[0] != recorded:
-                    raise _modified_error(self.fn, f"input {i}", tensor, recorded)
+            if _changed_at(tensor) > self.recorded_at:
+                raise _modified_error(self.fn, f"input {i}", tensor)
         return inputs
 
     @property
     def output(self) -> Any:
         """The (single) output Tensor of this node; raises if it was changed in place since."""
         output = self.output_refs[0]()
-        if output is not None and output._version_cell is not None and \
-                output._version_cell[0] != self.output_version:
-            raise _modified_error(self.fn, "its output", output, self.output_version)
+        if output is not None and _changed_at(output) > self.recorded_at:
+            raise _modified_error(self.fn, "its output", output)
         return output
 
     def __repr__(self) -> str:
         return f"<{self.fn.__name__}Backward>"
 
 
-def _modified_error(fn: type, which: str, tensor: Any, recorded: int) -> GraphError:
+def _modified_error(fn: type, which: str, tensor: Any) -> GraphError:
     name = f" '{tensor.name}'" if tensor.name else ""
     return GraphError(
         f"{fn.op_name()}: one of the tensors needed for gradient computation has been modified "
         f"by an inplace operation: {which} of {fn.op_name()}, the {tensor.dtype} tensor{name} of "
-        f"shape {tuple(tensor.shape)}, is at version {tensor._version_cell[0]}, but "
-        f"{fn.op_name()} saved it at version {recorded}; make the in-place change after "
+        f"shape {tuple(tensor.shape)}, was changed in place after {fn.op_name()} saved it (it "
+        f"is now at version {_version(tensor)}); make the in-place change after "
         "backward(), or change a copy (t = t.clone()) or write it out of place (t = t + 1)")
 
 
@@ -232,7 +228,9 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
-        if cls.promotion is not None:
+        if cls.promotion is not None and not (  # the common case needs no work: inlined
+                len(inputs) == 2 and type(inputs[0]) is Tensor and type(inputs[1]) is Tensor
+                and inputs[0].data.dtype == inputs[1].data.dtype and cls.promotion == "common"):
             inputs = promote(inputs, cls.promotion)
         if len(inputs) == 1:  # the common arities are spelled out: this runs for every op
             needs_input_grad = (inputs[0].requires_grad,)
@@ -249,11 +247,8 @@ class Function:
                 _raise_device_mismatch(cls, inputs)
         record = _modes.grad_enabled and True in needs_input_grad
         ctx = Context(cls, inputs, params, needs_input_grad)
-        if record:
-            for tensor in inputs:  # versions are kept only once some input was changed in place
-                if tensor._version_cell is not None:
-                    ctx.versions = tuple([_version(t) for t in inputs])
-                    break
+        if record and _clock[0]:  # (0: nothing was ever changed in place)
+            ctx.recorded_at = _clock[0]
         try:
             out = cls.forward(ctx, *arrays, **params)
         except (ValueError, IndexError) as err:
@@ -273,9 +268,8 @@ class Function:
                 ctx.output_meta = tuple([(o.shape, o.dtype) for o in out])
             return outputs
         output = Tensor._from_op(out, node, 0)
-        if cls.returns_view:
-            _share_version(inputs[0], output)
-            ctx.output_version = output._version_cell[0]
+        if cls.returns_view:  # one version counter for the view and its base
+            output._base = inputs[0] if inputs[0]._base is None else inputs[0]._base
         if record:
             ctx.output_refs = (weakref.ref(output),)
         return output
@@ -308,8 +302,8 @@ def _topological_order(roots: Sequence[Context]) -> list[Context]:
         if ctx.freed:
             raise _freed_graph_error(ctx.fn)
         stack.append((ctx, True))
-        for i, tensor in enumerate(ctx.graph_inputs):
-            child = tensor._ctx if tensor._history is None else _state_at(ctx, i, tensor)[0]
+        for tensor in ctx.graph_inputs:
+            child = tensor._ctx if tensor._history is None else _state_at(ctx, tensor)[0]
             if child is not None and id(child) not in visited:
                 stack.append((child, False))
     postorder.reverse()
@@ -398,15 +392,17 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
             if anomaly:
                 _check_finite(ctx.fn.op_name(), "backward",
                               [g.data for g in input_grads if g is not None])
-            for i, (tensor, grad) in enumerate(zip(ctx.graph_inputs, input_grads)):
+            for tensor, grad in zip(ctx.graph_inputs, input_grads):
                 if grad is None:
                     continue
                 if tensor._history is None:
-                    node, index, requires_grad = tensor._ctx, tensor._out_index, tensor.requires_grad
+                    if not tensor.requires_grad:
+                        continue
+                    node, index = tensor._ctx, tensor._out_index
                 else:  # changed in place since: route to the node that made the value used
-                    node, index, requires_grad = _state_at(ctx, i, tensor)
-                if not requires_grad:
-                    continue
+                    node, index, requires_grad = _state_at(ctx, tensor)
+                    if not requires_grad:
+                        continue
                 if grad.data.shape != tensor.data.shape:
                     grad = _reduce_to_shape(grad, tensor.data.shape, ctx)
                 if grad.data.dtype != tensor.data.dtype:
@@ -528,31 +524,37 @@ def once_differentiable(backward_fn: Callable) -> Callable:
 # ---------------------------------------------------------------------------------------------
 
 
+#: the in-place clock: how many in-place changes the process made so far (a node compares
+#: its inputs' change times with the time it was recorded)
+_clock = [0]
+
+
 def _version(tensor: Any) -> int:
-    cell = tensor._version_cell
+    """How often ``tensor``'s memory was changed in place (views count their base's changes)."""
+    cell = (tensor if tensor._base is None else tensor._base)._version_cell
     return 0 if cell is None else cell[0]
 
 
-def _share_version(base: Any, view: Any) -> None:
-    """``view`` shares ``base``'s memory: one version counter for both (as in PyTorch)."""
-    if base._version_cell is None:
-        base._version_cell = [0]
-    view._version_cell = base._version_cell
-    view._base = base if base._base is None else base._base
+def _changed_at(tensor: Any) -> int:
+    """The clock time of the last in-place change of ``tensor``'s memory (0: never)."""
+    cell = (tensor if tensor._base is None else tensor._base)._version_cell
+    return 0 if cell is None else cell[1]
 
 
 def bump_version(tensor: Any) -> None:
-    """Record that ``tensor``'s values changed in place."""
-    if tensor._version_cell is None:
-        tensor._version_cell = [0]
-    tensor._version_cell[0] += 1
+    """Record that ``tensor``'s values changed in place (the counter lives on the base)."""
+    base = tensor if tensor._base is None else tensor._base
+    _clock[0] += 1
+    if base._version_cell is None:
+        base._version_cell = [0, 0]
+    base._version_cell[0] += 1
+    base._version_cell[1] = _clock[0]
 
 
-def _state_at(ctx: Context, i: int, tensor: Any) -> tuple:
-    """(node, output index, requires_grad) of input ``i`` as it was when ``ctx`` recorded it."""
-    version = ctx.versions[i] if ctx.versions is not None else 0
+def _state_at(ctx: Context, tensor: Any) -> tuple:
+    """(node, output index, requires_grad) of ``tensor`` as it was when ``ctx`` recorded it."""
     for until, node, index, requires_grad in tensor._history:
-        if version < until:
+        if ctx.recorded_at < until:
             return node, index, requires_grad
     return tensor._ctx, tensor._out_index, tensor.requires_grad
 
@@ -587,27 +589,26 @@ def modify_in_place(target: Any, op_name: str, compute: Callable[[Any], Any],
             f"{op_name}: a leaf tensor that requires grad (shape {tuple(target.shape)}) cannot "
             "be changed in place while gradients are recorded; update parameters inside "
             "`with tinydl.no_grad():` (as optimizers do), or change a copy: t = t.clone()")
-    if target._base is not None and (target._base.requires_grad or target.requires_grad):
+    if target._base is not None:
         raise GraphError(
-            f"{op_name}: this tensor of shape {tuple(target.shape)} is a view (a slice, reshape "
-            "or transpose) of a tensor in the graph; changing it in place is not recorded "
-            "through the view in tinydl. Assign through the base instead (base[index] = "
-            "value), or work on a copy: t = t.clone()")
+            f"{op_name}: this tensor of shape {tuple(target.shape)} is a view (a slice, reshape, "
+            "transpose or detach) of another tensor, and tinydl does not record an in-place "
+            "change with gradients through a view. Assign through the base instead "
+            "(base[index] = value), or work on a copy: t = t.clone()")
     old = Tensor._from_op(target.data.copy(), target._ctx, target._out_index)
     old.requires_grad = target.requires_grad
     new = compute(old)
     _write(target, new, op_name, same_category)
-    version = _version(target)
-    history = list(target._history or ())
-    history.append((version + 1, target._ctx, target._out_index, target.requires_grad))
     bump_version(target)
+    history = list(target._history or ())
+    history.append((_clock[0], target._ctx, target._out_index, target.requires_grad))
     target._history = history
     target._ctx, target._out_index, target.requires_grad = new._ctx, new._out_index, True
     if new._ctx is not None:  # the node's output is now the target (at its new version)
         refs = list(new._ctx.output_refs)
         refs[new._out_index] = weakref.ref(target)
         new._ctx.output_refs = tuple(refs)
-        new._ctx.output_version = version + 1
+        new._ctx.recorded_at = _clock[0]
     return target
 
 

@@ -95,8 +95,8 @@ class Tensor:
     _out_index = 0       # which output of that node this tensor is
     _retains_grad = False
     name: str | None = None
-    _version_cell: list | None = None  # [version], shared with views; None until first change
-    _base: "Tensor | None" = None      # the tensor whose memory this view shares
+    _version_cell: list | None = None  # [version, clock time of last change]; None: unchanged
+    _base: "Tensor | None" = None      # the tensor whose memory (and version) this view shares
     _history: list | None = None       # graph states before recorded in-place changes
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
@@ -160,7 +160,7 @@ class Tensor:
     @property
     def _version(self) -> int:
         """How many times this tensor's values were changed in place (PyTorch's name)."""
-        return 0 if self._version_cell is None else self._version_cell[0]
+        return autograd._version(self)
 
     @property
     def is_leaf(self) -> bool:
@@ -230,9 +230,7 @@ class Tensor:
     def detach(self) -> "Tensor":
         """The same data, cut from the graph (no grad); in-place changes show in both."""
         detached = Tensor._from_op(self.data, None, 0)
-        if self._version_cell is None:
-            self._version_cell = [0]
-        detached._version_cell = self._version_cell
+        detached._base = self if self._base is None else self._base
         return detached
 
     def clone(self) -> "Tensor":
