@@ -228,19 +228,27 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
-        if cls.promotion is not None and not (  # the common case needs no work: inlined
-                len(inputs) == 2 and type(inputs[0]) is Tensor and type(inputs[1]) is Tensor
-                and inputs[0].data.dtype == inputs[1].data.dtype and cls.promotion == "common"):
-            inputs = promote(inputs, cls.promotion)
-        if len(inputs) == 1:  # the common arities are spelled out: this runs for every op
-            needs_input_grad = (inputs[0].requires_grad,)
-            arrays = (inputs[0].data,)
-        elif len(inputs) == 2:
-            needs_input_grad = (inputs[0].requires_grad, inputs[1].requires_grad)
-            arrays = (inputs[0].data, inputs[1].data)
+        promotion = cls.promotion
+        if len(inputs) == 2:  # the common arities are spelled out: this runs for every op
+            a, b = inputs
+            if promotion is not None and not (  # same-dtype tensors need no promotion
+                    isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype is b.data.dtype
+                    and (promotion == "common" or a.data.dtype.kind == "f")):
+                inputs = a, b = promote(inputs, promotion)
+            needs_input_grad = (a.requires_grad, b.requires_grad)
+            arrays = (a.data, b.data)
             if type(arrays[0]) is not type(arrays[1]):
                 _raise_device_mismatch(cls, inputs)
+        elif len(inputs) == 1:
+            a = inputs[0]
+            if promotion is not None and not (
+                    isinstance(a, Tensor) and (promotion == "common" or a.data.dtype.kind == "f")):
+                inputs = (a,) = promote(inputs, promotion)
+            needs_input_grad = (a.requires_grad,)
+            arrays = (a.data,)
         else:
+            if promotion is not None:
+                inputs = promote(inputs, promotion)
             needs_input_grad = tuple([t.requires_grad for t in inputs])
             arrays = tuple([t.data for t in inputs])
             if len({type(array) for array in arrays}) > 1:
