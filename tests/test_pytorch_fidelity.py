@@ -515,6 +515,9 @@ def test_dim_and_axis_spellings_agree():
     assert [p.shape for p in x.split(1, dim=1)] == [(2, 1)] * 3
     assert [p.shape for p in td.chunk(x, 2, dim=0)] == [(1, 3)] * 2
     assert td.argmax(x, dim=1, keepdim=True).tolist() == [[2], [2]]
+    mask = x > 2  # [[F, F, F], [T, T, T]]
+    assert mask.any(dim=1).tolist() == [False, True] and mask.all(0).tolist() == [False] * 3
+    assert mask.any(axis=0, keepdim=True).shape == (1, 3) and not mask.all().item()
     with pytest.raises(TypeError, match="dim= or axis="):
         td.cat([x, x], dim=0, axis=1)
 

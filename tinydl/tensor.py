@@ -549,11 +549,15 @@ class Tensor:
     def argmin(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
         return ops.reduce.argmin(self, axis, keepdims, **torch_names)
 
-    def all(self) -> "Tensor":
-        return Tensor(self.xp.asarray(self.data.all()))
+    def all(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> "Tensor":
+        """True where every element (along ``dim``, default all) is nonzero; a bool tensor."""
+        dims = ops.common.normalize_axes(dim if axis is None else axis, self.ndim, "all")
+        return Tensor(self.xp.asarray(self.data.all(axis=dims, keepdims=keepdim)))
 
-    def any(self) -> "Tensor":
-        return Tensor(self.xp.asarray(self.data.any()))
+    def any(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> "Tensor":
+        """True where some element (along ``dim``, default all) is nonzero; a bool tensor."""
+        dims = ops.common.normalize_axes(dim if axis is None else axis, self.ndim, "any")
+        return Tensor(self.xp.asarray(self.data.any(axis=dims, keepdims=keepdim)))
 
     def reshape(self, *shape: Any) -> "Tensor":
         return ops.shape.reshape(self, *shape)
