@@ -189,6 +189,9 @@ def test_integer_tensors_promote_to_float32():
     assert x.dtype == td.float32 and x.tolist() == [3.0, 7.5]
     assert td.exp(td.tensor([0])).dtype == td.float32
     assert td.sqrt(td.tensor([4])).tolist() == [2.0]
+    assert td.tensor([1, 2]).clamp(1.5).tolist() == [1.5, 2.0]
+    assert td.tensor([1, 2]).clamp(min=0).dtype == td.int64
+    assert td.where(td.tensor([True, False]), td.tensor([1, 2]), 0.5).tolist() == [1.0, 0.5]
 
 
 def test_full_takes_its_dtype_from_the_value():

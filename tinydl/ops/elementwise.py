@@ -14,6 +14,7 @@ from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError
 from tinydl.ops.common import as_tensor, binary_operands
+from tinydl.promotion import result_type
 from tinydl.tensor import Tensor
 
 _BROADCAST_HINT = ("each trailing dimension must be equal or 1 (broadcasting); "
@@ -394,7 +395,8 @@ def clip(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     a = as_tensor(a)
-    return Clip.apply(a, low=min, high=max)
+    dtype = result_type(a, *[bound for bound in (min, max) if bound is not None])
+    return Clip.apply(a if a.dtype == dtype else cast(a, dtype), low=min, high=max)
 
 
 clamp = clip
