@@ -25,7 +25,7 @@ How a new op takes part (nothing to write for either rule)
 * Type promotion: a Function that combines its inputs elementwise sets the class attribute
   ``promotion = "common"`` (inputs cast to PyTorch's result dtype; Python numbers and arrays
   are accepted and lifted) or ``"float"`` (the same, then integers and bools become float32,
-  as true division and exp do). ``apply`` does the rest, in ``tinydl.ops.common.promote``.
+  as true division and exp do). ``apply`` does the rest, with ``tinydl.promotion.promote``.
 * Version counters: read saved inputs through ``ctx.inputs`` and the output through
   ``ctx.output`` in backward (checked there); read ``ctx.graph_inputs`` when only shapes,
   dtypes or devices are needed (no check, so no false alarm). A Function whose output is a
