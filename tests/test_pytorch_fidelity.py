@@ -591,6 +591,21 @@ def test_binary_public_functions_accept_arrays():
     assert td.matmul(np.eye(2), a).tolist() == [1.0, 2.0]
 
 
+def test_functional_accepts_arrays():
+    import tinydl.nn.functional as F  # noqa: PLC0415, N812 (PyTorch's spelling)
+
+    image = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4) / 100 - 0.3
+    for fn in (F.leaky_relu, F.silu, F.relu, F.gelu, lambda x: F.softmax(x, dim=1),
+               lambda x: F.layer_norm(x, (4,)), lambda x: F.pad(x, (1, 1)),
+               lambda x: F.max_pool2d(x, 2), lambda x: F.dropout(x, 0.5, training=False)):
+        assert np.array_equal(fn(image).numpy(), fn(td.tensor(image)).numpy())
+    weight = np.array([[1.0, 0.0, 0.0, 2.0]], dtype=np.float32)
+    assert F.linear(image, weight).shape == (2, 3, 4, 1)
+    assert F.linear(image, weight)[0, 0, 0, 0].item() == pytest.approx(-0.3 + 2 * -0.27)
+    table = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    assert F.embedding(np.array([1, 0]), table).tolist() == [[3.0, 4.0], [1.0, 2.0]]
+
+
 # ---- the cases where PyTorch raises: tinydl raises too ----------------------------------------
 
 RAISES = {
