@@ -396,6 +396,19 @@ def test_inplace_on_a_view_of_a_graph_tensor_is_refused():
         y[0:1].mul_(2)
 
 
+def test_inplace_and_promotion_use_only_the_array_module():
+    from tinydl.testing import standin  # noqa: PLC0415
+
+    standin.register()
+    x = td.tensor([1.0, 2.0, 3.0]).to("standin")
+    x += 1
+    x[0] = 5
+    x.masked_fill_(x > 3.5, 0.0)
+    assert x.numpy().tolist() == [0.0, 3.0, 0.0]
+    halves = td.tensor([1, 2]).to("standin") / 2 + 0.5
+    assert halves.dtype == td.float32 and halves.numpy().tolist() == [1.0, 1.5]
+
+
 def test_gradgradcheck_through_inplace_ops():
     def fn(t):
         y = t * t
