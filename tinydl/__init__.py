@@ -28,6 +28,7 @@ from tinydl.ops.shape import (broadcast_to, cat, chunk, clone, concatenate, flat
 from tinydl.promotion import promote_types, result_type
 from tinydl.random import get_rng_state, manual_seed, set_rng_state
 from tinydl.serialization import load, save
+from tinydl.threads import get_num_threads, set_num_threads
 
 # dtypes under PyTorch's names (x.dtype == tinydl.float32 holds; pass them as dtype=...)
 float16 = half = _numpy.dtype(_numpy.float16)
