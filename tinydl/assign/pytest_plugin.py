@@ -30,6 +30,7 @@ import os
 import pytest
 
 ALL_TASKS = "all"
+GRADING_CONFIG = "TINYDL_GRADING_CONFIG"
 HYPOTHESIS_PROFILE = "tinydl-grading"
 _DETAILS_LIMIT = 4000  # characters of traceback kept per failed test
 
@@ -49,6 +50,26 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--task-results")
     if path:
         config.pluginmanager.register(_Recorder(path), "tinydl-task-recorder")
+    grading = os.environ.get(GRADING_CONFIG)
+    if grading:
+        _route_task_to_worker(config, grading)
+
+
+def _route_task_to_worker(config: pytest.Config, config_path: str) -> None:
+    """Trusted grading (grade.py): the task's functions run in the student's sandboxed worker.
+
+    Imported here, not at the top: this process runs the teacher's tinydl, and the plugin file
+    itself must load without it.
+    """
+    from tinydl.assign.proxy import Proxy  # noqa: PLC0415
+    from tinydl.assign.sandbox import Limits, Worker  # noqa: PLC0415
+
+    with open(config_path, encoding="utf-8") as file:
+        settings = json.load(file)
+    worker = Worker(settings["tree"], sandboxed=settings["sandboxed"], limits=Limits(**settings["limits"]),
+                    stderr_path=settings.get("stderr"))
+    Proxy(worker).install(settings["functions"])
+    config.add_cleanup(worker.stop)
 
 
 def _use_deterministic_hypothesis() -> None:

@@ -81,13 +81,15 @@ class PytestRun:
 
 
 def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: float,
-               collect_only: bool = False, ignore: list[Path] = (), test_roots: list[Path] = ()) -> PytestRun:
+               collect_only: bool = False, ignore: list[Path] = (), test_roots: list[Path] = (),
+               extra_env: dict[str, str] | None = None) -> PytestRun:
     """Run the tests of ``tasks`` (task ids, or ["all"]) found under ``test_paths`` against ``tree``.
 
     The process runs in ``tree`` with ``tree`` first on PYTHONPATH, so ``import tinydl`` there
     means the tree's package; it is killed after ``timeout`` seconds. ``ignore`` lists folders to
     skip. ``test_roots`` (default: the folders among ``test_paths``, and the folders of the files)
     come next on PYTHONPATH, so tests can import helper modules that sit beside them.
+    ``extra_env`` is added to the process's environment (grade.py passes the grading config).
     """
     tree = Path(tree).resolve()
     paths = [Path(p).resolve() for p in test_paths]
@@ -114,7 +116,7 @@ def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: fl
         run = PytestRun(timeout=timeout)
         output_path = scratch / "output.txt"
         with open(output_path, "wb") as output:
-            process = subprocess.Popen(command, cwd=tree, env=_environment([scratch, tree, *roots]), stdout=output,
+            process = subprocess.Popen(command, cwd=tree, env={**_environment([scratch, tree, *roots]), **(extra_env or {})}, stdout=output,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             try:
                 run.returncode = process.wait(timeout=timeout)

@@ -68,6 +68,38 @@ def find_all_blocks(source: Path, course: Course) -> dict[PurePosixPath, list[So
     return blocks
 
 
+def task_functions(source: Path, course: Course) -> dict[str, list[str]]:
+    """{task id: ["module:qualname", ...]}: the functions holding each task's solution blocks.
+
+    These are what the grader runs in the student's worker (proxy.py); the module name comes
+    from the file's path (``tinydl/ops/conv.py`` -> ``tinydl.ops.conv``).
+    """
+    found: dict[str, list[str]] = {}
+    for relative, file_blocks in find_all_blocks(source, course).items():
+        module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
+        spans = _function_spans(ast.parse((Path(source) / relative).read_text(encoding="utf-8")))
+        for block in file_blocks:
+            inside = [(start, name) for start, end, name in spans if start < block.begin <= end]
+            if not inside:
+                raise AssignError(f"{relative}:{block.begin}: the task {block.task} block is not inside a function")
+            name = f"{module}:{max(inside)[1]}"  # the innermost function
+            if name not in found.setdefault(block.task, []):
+                found[block.task].append(name)
+    return found
+
+
+def _function_spans(tree: ast.AST, prefix: str = "") -> list[tuple[int, int, str]]:
+    """(first line, last line, qualified name) of every function and method, nested ones too."""
+    spans = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            name = f"{prefix}{node.name}"
+            if not isinstance(node, ast.ClassDef):
+                spans.append((node.lineno, node.end_lineno, name))
+            spans.extend(_function_spans(node, f"{name}." if isinstance(node, ast.ClassDef) else f"{name}.<locals>."))
+    return spans
+
+
 def is_stripped(block_assignment: int, assignment: int | None, strip_later: bool = False) -> bool:
     """Whether a block of ``block_assignment`` is replaced when stripping for ``assignment``."""
     if assignment is None or block_assignment == assignment:
