@@ -152,8 +152,10 @@ def _add_assign_commands(tools) -> None:
 
 
 def _add_teacher_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tests", type=Path, metavar="DIR", help="public tests (default: this checkout's tests/; never the submission's)")
-    parser.add_argument("--hidden", type=Path, metavar="DIR", help="hidden tests (default: this checkout's tests/hidden/)")
+    parser.add_argument("--teacher", type=Path, metavar="ROOT",
+                        help="the checkout with the solutions whose tinydl, tests and course file grade (default: this one)")
+    parser.add_argument("--tests", type=Path, metavar="DIR", help="public tests (default: ROOT/tests; never the submission's)")
+    parser.add_argument("--hidden", type=Path, metavar="DIR", help="hidden tests (default: ROOT/tests/hidden)")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run students' code without bubblewrap (only where it cannot run; the results say so)")
 
@@ -506,10 +508,11 @@ def _teacher_task_ids(args: argparse.Namespace, course: Course) -> list[str]:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    course = load_course(args.course or default_course_path(CHECKOUT_ROOT))  # the teacher's, never the tree's
+    teacher = args.teacher or CHECKOUT_ROOT
+    course = load_course(args.course or default_course_path(teacher))  # the teacher's, never the tree's
     sandbox = require_sandbox(args.no_sandbox)
     report = grade_tree(args.tree, course, _teacher_task_ids(args, course), args.tests, args.hidden, args.timeout,
-                        args.jobs, sandbox=sandbox)
+                        args.jobs, teacher_root=teacher, sandbox=sandbox)
     print(format_csv(report) if args.csv else format_table(report), end="")
     if args.json:
         results = gradescope_results(report, args.hidden_visibility or course.hidden_visibility)
@@ -526,11 +529,12 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _grade_class(args: argparse.Namespace) -> int:
-    course = load_course(args.course or default_course_path(CHECKOUT_ROOT))
+    teacher = args.teacher or CHECKOUT_ROOT
+    course = load_course(args.course or default_course_path(teacher))
     sandbox = require_sandbox(args.no_sandbox)
     task_ids = _teacher_task_ids(args, course)
     results = grade_class(args.submissions, course, task_ids, args.tests, args.hidden, args.timeout, args.jobs,
-                          sandbox=sandbox)
+                          teacher_root=teacher, sandbox=sandbox)
     write_text_atomic(args.csv, class_csv(results, task_ids))
     width = max(len(student) for student, _ in results)
     for student, report in results:

@@ -180,6 +180,7 @@ def grade_tree(tree: Path, course: Course, task_ids: Sequence[str], public_tests
             config = Path(private) / "grading.json"
             config.write_text(json.dumps({
                 "tree": str(tree), "functions": plan.functions.get(task.id, []), "sandboxed": sandbox != "none",
+                "callbacks": [name for other, names in plan.functions.items() if other != task.id for name in names],
                 "limits": limits.__dict__, "stderr": str(Path(private) / "worker-stderr.txt"),
             }), encoding="utf-8")
             env = {GRADING_CONFIG: str(config), SEED_VARIABLE: secret, "TINYDL_KERNELS": "numpy"}

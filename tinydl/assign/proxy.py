@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from tinydl.assign import wire
-from tinydl.assign.sandbox import Worker, WorkerDied
+from . import wire  # relative: the grader loads a private copy of these modules (runner.py)
+from .sandbox import Worker, WorkerDied
+from .wire import decode_object, encode_object
 
 CALL_GLOBAL = "__tinydl_grading_call__"
 
@@ -55,13 +56,20 @@ class Proxy:
     """Sends calls of the task's functions to ``worker`` and turns the answers into teacher objects."""
 
     def __init__(self, worker: Worker):
-        from tinydl.autograd import Context, Function  # noqa: PLC0415 (the teacher's, imported late)
-        from tinydl.tensor import Tensor  # noqa: PLC0415
+        self.worker, self.callbacks = worker, set()
+        try:  # the teacher's classes; a course package without them passes plain values only
+            from tinydl.autograd import Context, Function  # noqa: PLC0415
+            from tinydl.tensor import Tensor  # noqa: PLC0415
+        except ImportError:
+            Context = Function = Tensor = _Absent  # noqa: N806
+        self.Tensor, self.Context, self.Function = Tensor, Context, Function
 
-        self.worker, self.Tensor, self.Context, self.Function = worker, Tensor, Context, Function
+    def install(self, names: list[str], callbacks: list[str] = ()) -> None:
+        """Route every function in ``names`` ("module:qualname") to the worker.
 
-    def install(self, names: list[str]) -> None:
-        """Route every function in ``names`` ("module:qualname") to the worker."""
+        ``callbacks`` are the other tasks' functions: the worker sends their calls back here,
+        where they run the teacher's solution (so the task does not depend on them)."""
+        self.callbacks = set(callbacks)
         for name in names:
             function = resolve(name)
             function = getattr(function, "__func__", function)
@@ -80,7 +88,8 @@ class Proxy:
         body = {"fn": name, "args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs))}
         try:
             answer = self.worker.call(encoder.frame({"$": "dict", "v": body}),
-                                      lambda tag, obj, dec: self._decode(tag, obj, dec, table))
+                                      lambda tag, obj, dec: self._decode(tag, obj, dec, table),
+                                      lambda request: self._callback(request, table))
         except WorkerDied as error:
             raise StudentCodeError(f"{name}: {error}") from None
         if not isinstance(answer, dict) or not answer.get("ok"):
@@ -88,6 +97,18 @@ class Proxy:
             raise StudentCodeError(f"your {name.replace(':', '.')} raised {error or 'an unreadable answer'}")
         _copy_back(args, answer.get("args"))
         return answer.get("result")
+
+    def _callback(self, request: dict, table: _Call) -> bytes:
+        """Run the teacher's function of another task for the student's code; the answer frame."""
+        encoder = wire.Encoder(lambda value, enc: self._encode(value, enc, table))
+        name = str(request.get("callback"))
+        if name not in self.callbacks:
+            return wire.pack({"ok": False, "error": f"{name} is not another task's function"})
+        try:
+            result = resolve(name)(*request.get("args", []), **request.get("kwargs", {}))
+            return encoder.frame({"$": "dict", "v": {"ok": True, "result": encoder.encode(result)}})
+        except Exception as error:  # noqa: BLE001 (the student's code passed arguments that fail)
+            return wire.pack({"ok": False, "error": f"{type(error).__name__}: {error}"})
 
     # ---- teacher -> worker ------------------------------------------------------------------
     def _encode(self, value: Any, encoder: wire.Encoder, table: _Call) -> Any:
@@ -112,7 +133,7 @@ class Proxy:
                     "needs": encoder.encode(list(value.needs_input_grad)),
                     "saved": _encode_or_opaque(encoder, value.saved),
                     "outputs": encoder.encode([ref() for ref in value.output_refs])}
-        return None
+        return encode_object(value, encoder)
 
     # ---- worker -> teacher ------------------------------------------------------------------
     def _decode(self, tag: str, obj: dict, decoder: wire.Decoder, table: _Call) -> Any:
@@ -134,7 +155,13 @@ class Proxy:
             return table.contexts[int(obj["id"])]
         if tag == "tensor":
             return self.Tensor._from_op(decoder.decode(obj["data"]), None, 0)
+        if tag == "object":
+            return decode_object(obj, decoder, resolve)
         raise wire.WireError(f"unknown tag {tag!r} in the worker's answer")
+
+
+class _Absent:
+    """Stands in for a class the course's package does not have: nothing is an instance of it."""
 
 
 def _encode_or_opaque(encoder: wire.Encoder, value: Any) -> Any:

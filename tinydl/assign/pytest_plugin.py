@@ -31,6 +31,7 @@ import pytest
 
 ALL_TASKS = "all"
 GRADING_CONFIG = "TINYDL_GRADING_CONFIG"
+GRADING_PACKAGE = "tinydl_grading_private"  # runner.py copies proxy, sandbox, wire, worker there
 HYPOTHESIS_PROFILE = "tinydl-grading"
 _DETAILS_LIMIT = 4000  # characters of traceback kept per failed test
 
@@ -58,17 +59,20 @@ def pytest_configure(config: pytest.Config) -> None:
 def _route_task_to_worker(config: pytest.Config, config_path: str) -> None:
     """Trusted grading (grade.py): the task's functions run in the student's sandboxed worker.
 
-    Imported here, not at the top: this process runs the teacher's tinydl, and the plugin file
-    itself must load without it.
+    The grader's private copy of its modules (``GRADING_PACKAGE``, beside this file's copy) does
+    it, so grading works whatever package the course teaches.
     """
-    from tinydl.assign.proxy import Proxy  # noqa: PLC0415
-    from tinydl.assign.sandbox import Limits, Worker  # noqa: PLC0415
+    import importlib  # noqa: PLC0415
+
+    Proxy = importlib.import_module(f"{GRADING_PACKAGE}.proxy").Proxy  # noqa: N806
+    sandbox = importlib.import_module(f"{GRADING_PACKAGE}.sandbox")
+    Limits, Worker = sandbox.Limits, sandbox.Worker  # noqa: N806
 
     with open(config_path, encoding="utf-8") as file:
         settings = json.load(file)
     worker = Worker(settings["tree"], sandboxed=settings["sandboxed"], limits=Limits(**settings["limits"]),
-                    stderr_path=settings.get("stderr"))
-    Proxy(worker).install(settings["functions"])
+                    stderr_path=settings.get("stderr"), callbacks=tuple(settings.get("callbacks", [])))
+    Proxy(worker).install(settings["functions"], settings.get("callbacks", []))
     config.add_cleanup(worker.stop)
 
 
@@ -181,5 +185,6 @@ def first_failure_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     for line in lines:
         if line.startswith("E ") or line == "E":
-            return line[1:].strip()
+            line = line[1:].strip()  # the grader's own module path says nothing to a student:
+            return line.split(".StudentCodeError: ", 1)[-1] if line.startswith(GRADING_PACKAGE) else line
     return lines[-1].strip() if lines else ""

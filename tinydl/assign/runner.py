@@ -24,8 +24,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinydl.assign.pytest_plugin import GRADING_PACKAGE
+
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 PLUGIN_MODULE = "tinydl_task_plugin"
+GRADING_MODULES = ("proxy.py", "sandbox.py", "wire.py", "worker.py", "errors.py")
 ALL_TASKS = "all"
 _OUTPUT_TAIL = 4000  # characters of the process's own output kept for messages
 
@@ -98,6 +101,11 @@ def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: fl
     with tempfile.TemporaryDirectory(prefix="tinydl-grade-") as scratch:
         scratch = Path(scratch)
         shutil.copyfile(PLUGIN_SOURCE, scratch / f"{PLUGIN_MODULE}.py")
+        grading = scratch / GRADING_PACKAGE
+        grading.mkdir()
+        (grading / "__init__.py").write_text('"""The grader\'s private copy of its trusted modules."""\n')
+        for name in GRADING_MODULES:
+            shutil.copyfile(PLUGIN_SOURCE.with_name(name), grading / name)
         (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         results = scratch / "results.jsonl"
         results.touch()

@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinydl.assign import wire
-from tinydl.assign.errors import AssignError
+from . import wire  # relative: the grader loads a private copy of these modules (runner.py)
+from .errors import AssignError
 
 WORKER_FILES = ("worker.py", "wire.py")
 TREE_MOUNT = "/student"
@@ -156,6 +156,7 @@ class Worker:
     sandboxed: bool = True
     limits: Limits = field(default_factory=Limits)
     stderr_path: Path | None = None
+    callbacks: tuple[str, ...] = ()  # other tasks' functions, answered by the grader (proxy.py)
     process: subprocess.Popen | None = None
     _folder: str | None = None
 
@@ -168,7 +169,7 @@ class Worker:
             os.chmod(target, 0o644)
         root = os.geteuid() == 0
         config = {"tree": TREE_MOUNT if self.sandboxed else str(self.tree), "limits": self.limits.rlimits(),
-                  "drop_to": NOBODY if root and self.sandboxed else None}
+                  "drop_to": NOBODY if root and self.sandboxed else None, "callbacks": list(self.callbacks)}
         folder = GRADER_MOUNT if self.sandboxed else self._folder
         program = [os.path.realpath(sys.executable), "-I", f"{folder}/worker.py", json.dumps(config)]
         command = [*bwrap_command(Path(self.tree), Path(self._folder)), *program] if self.sandboxed else program
@@ -183,8 +184,12 @@ class Worker:
             if stderr is not subprocess.DEVNULL:
                 stderr.close()
 
-    def call(self, request_frame: bytes, hook) -> object:
-        """Send one call frame and read the answer (decoded with ``hook``); WorkerDied on any failure."""
+    def call(self, request_frame: bytes, hook, on_callback) -> object:
+        """Send one call frame and read the answer (decoded with ``hook``); WorkerDied on any failure.
+
+        While the student's function runs it may call a function of another task; the worker then
+        sends ``{"callback": name, "args", "kwargs"}`` and ``on_callback(that)`` returns the frame
+        to answer it with (the teacher's function's result)."""
         if self.process is None or self.process.poll() is not None:
             self.stop()
             self.start()
@@ -198,7 +203,12 @@ class Worker:
 
         try:
             wire.write_frame(process.stdin.fileno(), request_frame)
-            return wire.read_frame(wire.fd_reader(process.stdout.fileno(), wait_readable), hook)
+            read = wire.fd_reader(process.stdout.fileno(), wait_readable)
+            while True:
+                answer = wire.read_frame(read, hook)
+                if not (isinstance(answer, dict) and "callback" in answer):
+                    return answer
+                wire.write_frame(process.stdin.fileno(), on_callback(answer))
         except TimeoutError:
             self.stop()
             raise WorkerDied(f"timed out: the call took longer than {self.limits.call_seconds:g} s "

@@ -124,6 +124,28 @@ class Decoder:
         return _bad(value)
 
 
+def encode_object(value: Any, encoder: Encoder, package: str = "tinydl") -> dict | None:
+    """An instance of a class of ``package`` as its class name and attributes (None: not one).
+
+    The other side rebuilds it without running any constructor: ``decode_object``."""
+    cls = type(value)
+    module = getattr(cls, "__module__", "")
+    if not (module == package or module.startswith(package + ".")) or not hasattr(value, "__dict__"):
+        return None
+    state = {k: v for k, v in vars(value).items() if isinstance(k, str)}
+    return {"$": "object", "cls": f"{module}:{cls.__qualname__}", "state": encoder.encode(state)}
+
+
+def decode_object(obj: dict, decoder: Decoder, resolve: Callable[[str], Any]) -> Any:
+    """The object ``encode_object`` described, built from this side's class of the same name."""
+    cls = resolve(str(obj["cls"]))
+    if not isinstance(cls, type):
+        raise WireError(f"{obj['cls']} is not a class")
+    instance = object.__new__(cls)
+    instance.__dict__.update(decoder.decode(obj["state"]))
+    return instance
+
+
 def _index(index: Any, count: int) -> int:
     if not isinstance(index, int) or not 0 <= index < count:
         raise WireError(f"array index {index!r} out of range (the frame has {count} arrays)")
