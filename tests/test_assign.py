@@ -8,6 +8,7 @@ each grading test runs as few of them as it can.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -21,10 +22,12 @@ from tinydl.assign.grade import (GradedTest, GradeReport, TaskGrade, format_csv,
 from tinydl.assign.markers import MarkerError, parse_solution_blocks
 from tinydl.assign.pytest_plugin import first_failure_line
 from tinydl.assign.runner import run_pytest
+from tinydl.assign.sandbox import sandbox_problem
 from tinydl.assign.strip import strip_tree, tree_assignment
 from tinydl.assign.verify import find_leaks, verify_course
 
 TIMEOUT = 60.0  # generous: only the planted endless loop should ever reach a limit
+SANDBOX = "none" if sandbox_problem() else "bubblewrap"  # the attack suite requires the real one
 
 
 @pytest.fixture(scope="module")
@@ -312,12 +315,18 @@ def test_find_leaks_ignores_short_lines(tmp_path):
 # grade
 
 
+def grade(tree: Path, source: Path, course, task_ids, timeout: float = TIMEOUT) -> GradeReport:
+    """Grade ``tree`` as a submission, with ``source`` as the teacher's checkout (tests, hidden tests)."""
+    return grade_tree(tree, course, task_ids, timeout=timeout, teacher_root=source, sandbox=SANDBOX)
+
+
 def test_grade_gives_the_solution_full_marks_and_gradescope_json(source, course):
-    report = grade_tree(source, course, course.task_ids, hidden_tests=source / "tests" / "hidden", timeout=TIMEOUT)
+    report = grade(source, source, course, course.task_ids)
     assert scores(report) == TASK_POINTS
     results = gradescope_results(report)
     assert (results["score"], results["max_score"]) == (10.0, 10.0)
-    assert set(results) == {"score", "max_score", "tests"}
+    assert set(results) == {"score", "max_score", "tests", "extra_data"}
+    assert results["extra_data"] == {"sandbox": SANDBOX}
     names = [test["name"] for test in results["tests"]]
     assert names == [
         "Task 1.1 (Addition): test_add_integers", "Task 1.1 (Addition): test_add_negative",
@@ -331,30 +340,24 @@ def test_grade_gives_the_solution_full_marks_and_gradescope_json(source, course)
     json.dumps(results)  # serialisable as is
 
 
-def test_grade_without_hidden_tests_skips_the_hidden_folder(source, course):
-    report = grade_tree(source, course, ["1.1"], timeout=TIMEOUT)
-    assert (report.score, report.max_score) == (PUBLIC_POINTS["1.1"], PUBLIC_POINTS["1.1"])
-    assert [test.name for test in report.tasks[0].tests] == ["test_add_integers", "test_add_negative"]
-
-
-def test_grade_stripped_tree_scores_zero_on_stripped_tasks(tree_1, course, source):
-    report = grade_tree(tree_1, course, course.task_ids, hidden_tests=source / "tests" / "hidden", timeout=TIMEOUT)
-    # 2.1 keeps its solution; 2.2 builds on ops.add, which is stripped.
-    assert scores(report) == {"1.1": 0, "1.2": 0, "2.1": 2, "2.2": 0}
+def test_grade_stripped_tree_scores_zero_on_stripped_tasks_only(tree_1, course, source):
+    report = grade(tree_1, source, course, course.task_ids)
+    # 2.2 builds on ops.add (task 1.1, stripped): graded independently, it runs the teacher's add.
+    assert scores(report) == {"1.1": 0, "1.2": 0, "2.1": 2, "2.2": 2}
     (add,) = [t for t in report.tasks if t.task.id == "1.1"]
-    assert [t.message for t in add.tests] == ["NotImplementedError: task 1.1: use the + operator"] * 3
+    assert [t.message for t in add.tests] == ["your tinydl.ops.add raised NotImplementedError: task 1.1: use the + operator"] * 3
     hidden = [t for t in gradescope_results(report, "hidden")["tests"] if "[hidden]" in t["name"]]
     assert hidden == [{"name": "Task 1.1 (Addition): test_add_floats [hidden]", "score": 0.0, "max_score": 1.0,
-                       "output": "NotImplementedError: task 1.1: use the + operator", "visibility": "hidden"}]
+                       "output": "failed (hidden test: no details are shown)", "visibility": "hidden"}]
 
 
-def test_grade_one_restored_task_scores_exactly_its_points(tree_all, course, tmp_path):
+def test_grade_one_restored_task_scores_exactly_its_points(tree_all, course, source, tmp_path):
     tree = copy_tree(tree_all, tmp_path)
     replace_in(tree / "tinydl" / "ops.py", 'raise NotImplementedError("task 1.2: multiply each entry by k")',
                "out.append(x * k)")
-    report = grade_tree(tree, course, course.task_ids, timeout=TIMEOUT)
+    report = grade(tree, source, course, course.task_ids)
     assert scores(report) == {"1.1": 0, "1.2": 3, "2.1": 0, "2.2": 0}
-    assert (report.score, report.max_score) == (3, sum(PUBLIC_POINTS.values()))
+    assert (report.score, report.max_score) == (3, sum(TASK_POINTS.values()))
 
 
 def test_hangs_and_crashes_cost_only_their_own_task(source, course, tmp_path):
@@ -363,12 +366,14 @@ def test_hangs_and_crashes_cost_only_their_own_task(source, course, tmp_path):
     replace_in(tree / "tinydl" / "layers.py", "return [x if x > 0 else 0 for x in xs]", "import os; os._exit(1)")
     replace_in(tree / "tinydl" / "layers.py", "running_sum_of_entries = 0",
                "import ctypes; ctypes.string_at(0)  # segfault")
-    report = grade_tree(tree, course, course.task_ids, timeout=5)
-    assert scores(report) == {"1.1": 2, "1.2": 0, "2.1": 0, "2.2": 0}
+    report = grade(tree, source, course, course.task_ids, timeout=10)
+    assert scores(report) == {"1.1": 3, "1.2": 0, "2.1": 0, "2.2": 0}
     notes = {grade.task.id: grade.tests[0].message for grade in report.tasks}
-    assert notes["1.2"].startswith("timed out after 5 s")
-    assert notes["2.1"].startswith("the test process exited with code 1 before finishing")
-    assert notes["2.2"] == "the test process was killed by SIGSEGV (a crash in the code under test)"
+    assert notes["1.2"].startswith("tinydl.ops:scale: timed out: the call took longer than 5 s")
+    assert notes["2.1"].startswith("tinydl.layers:relu: the submitted code ended the worker (exit status 1)")
+    # a segfault: -11 from a plain process, 128 + 11 as bubblewrap reports its child's signal
+    assert re.match(r"tinydl\.layers:Summer\.total: the submitted code ended the worker \(exit status (-11|139)\)",
+                    notes["2.2"])
 
 
 def test_grading_records_collection_errors_and_uses_deterministic_hypothesis(tmp_path):
@@ -378,6 +383,7 @@ def test_grading_records_collection_errors_and_uses_deterministic_hypothesis(tmp
         '[[assignment.task]]\nid = "1.2"\ntitle = "Broken"\npoints = 4\n'
     )
     write_tree(tmp_path, {
+        "tinydl/__init__.py": "",
         "tests/test_profile.py": (
             "import pytest\nfrom hypothesis import settings\n\n"
             "@pytest.mark.task('1.1')\ndef test_profile():\n"
@@ -389,7 +395,7 @@ def test_grading_records_collection_errors_and_uses_deterministic_hypothesis(tmp
             "@pytest.mark.task('1.2')\n@pytest.mark.points(4)\ndef test_never_collected():\n    pass\n"
         ),
     })
-    report = grade_tree(tmp_path, course, ["1.1", "1.2"], timeout=TIMEOUT)
+    report = grade(tmp_path, tmp_path, course, ["1.1", "1.2"])
     profile, broken = report.tasks
     assert (profile.score, profile.max_score) == (1, 1)  # no points marker: worth 1
     assert (broken.score, broken.max_score, broken.tests) == (0, 4, ())

@@ -172,7 +172,8 @@ def grade_tree(tree: Path, course: Course, task_ids: Sequence[str], public_tests
         plan = plan_grading(teacher_root or default_teacher_root(), course, public_tests, hidden_tests, timeout)
     tasks = [course.task(task_id) for task_id in task_ids]
     secret = str(secrets.randbits(63))
-    limits = Limits(call_seconds=min(timeout, Limits.call_seconds), cpu_seconds=int(timeout) + 5)
+    # a call that hangs is stopped well before the task's process, so its note names the function
+    limits = Limits(call_seconds=min(timeout / 2, Limits.call_seconds), cpu_seconds=int(timeout) + 5)
 
     def grade_task(task: Task) -> TaskGrade:
         task_paths = plan.files.get(task.id) or list(plan.paths)  # unknown: let the task's own run show why

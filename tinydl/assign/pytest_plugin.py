@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -73,7 +74,18 @@ def _route_task_to_worker(config: pytest.Config, config_path: str) -> None:
     worker = Worker(settings["tree"], sandboxed=settings["sandboxed"], limits=Limits(**settings["limits"]),
                     stderr_path=settings.get("stderr"), callbacks=tuple(settings.get("callbacks", [])))
     Proxy(worker).install(settings["functions"], settings.get("callbacks", []))
+    config.pluginmanager.register(_FreshWorkerPerTest(worker), "tinydl-grading-worker")
     config.add_cleanup(worker.stop)
+
+
+class _FreshWorkerPerTest:
+    """A worker that died (or hung) fails the rest of its test at once, and restarts for the next."""
+
+    def __init__(self, worker) -> None:
+        self.worker = worker
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.worker.next_test()
 
 
 def _use_deterministic_hypothesis() -> None:
@@ -181,10 +193,25 @@ class _Recorder:
 
 
 def first_failure_line(text: str) -> str:
-    """The first ``E   ...`` line of a pytest failure report (the exception), else its last line."""
+    """The exception of a pytest failure report: its first ``E   ...`` line, else its last line.
+
+    For an exception group (hypothesis reporting several failures) it is the first exception
+    inside the group. The grader's own module path is dropped from its StudentCodeError.
+    """
     lines = [line for line in text.splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("E ") or line == "E":
-            line = line[1:].strip()  # the grader's own module path says nothing to a student:
-            return line.split(".StudentCodeError: ", 1)[-1] if line.startswith(GRADING_PACKAGE) else line
-    return lines[-1].strip() if lines else ""
+    errors = [line[1:].strip() for line in lines if line.startswith("E ") or line == "E"]
+    grouped = not errors or errors[0].startswith("+")  # an exception group's box, or no E lines
+    inner = [line.lstrip("|+ ").strip() for line in (errors or lines)]
+    named = [line for line in inner if _EXCEPTION_LINE.match(line) and not line.startswith(_GROUPS)]
+    named.sort(key=lambda line: not line.startswith(GRADING_PACKAGE))  # the submission's own error first
+    if grouped and named:
+        line = named[0]
+    elif errors:
+        line = errors[0]
+    else:
+        return lines[-1].strip() if lines else ""
+    return line.split(".StudentCodeError: ", 1)[-1] if line.startswith(GRADING_PACKAGE) else line
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
+_GROUPS = ("ExceptionGroup", "BaseExceptionGroup", "hypothesis.errors.")

@@ -157,6 +157,7 @@ class Worker:
     limits: Limits = field(default_factory=Limits)
     stderr_path: Path | None = None
     callbacks: tuple[str, ...] = ()  # other tasks' functions, answered by the grader (proxy.py)
+    failure: str | None = None  # why the worker died in the current test: later calls fail at once
     process: subprocess.Popen | None = None
     _folder: str | None = None
 
@@ -189,7 +190,11 @@ class Worker:
 
         While the student's function runs it may call a function of another task; the worker then
         sends ``{"callback": name, "args", "kwargs"}`` and ``on_callback(that)`` returns the frame
-        to answer it with (the teacher's function's result)."""
+        to answer it with (the teacher's function's result). After the worker died, every call
+        fails with the same reason until ``next_test()`` (hypothesis would restart it per example).
+        """
+        if self.failure is not None:
+            raise WorkerDied(self.failure)
         if self.process is None or self.process.poll() is not None:
             self.stop()
             self.start()
@@ -211,12 +216,17 @@ class Worker:
                 wire.write_frame(process.stdin.fileno(), on_callback(answer))
         except TimeoutError:
             self.stop()
-            raise WorkerDied(f"timed out: the call took longer than {self.limits.call_seconds:g} s "
-                             "(an endless loop, or far too slow); the worker was stopped") from None
+            self.failure = (f"timed out: the call took longer than {self.limits.call_seconds:g} s "
+                            "(an endless loop, or far too slow); the worker was stopped")
         except (EOFError, BrokenPipeError, wire.WireError, ValueError, KeyError) as error:
             code = process.poll()
             self.stop()
-            raise WorkerDied(f"the submitted code ended the worker (exit status {code}): {error}") from None
+            self.failure = f"the submitted code ended the worker (exit status {code}): {error}"
+        raise WorkerDied(self.failure)
+
+    def next_test(self) -> None:
+        """A new test starts: a worker that died in the last one may be started again."""
+        self.failure = None
 
     def stderr_tail(self) -> str:
         if self.stderr_path is None or not Path(self.stderr_path).is_file():
