@@ -66,6 +66,7 @@ class PytestRun:
     timed_out: bool = False
     timeout: float = 0.0
     output: str = ""
+    equivalents: list[dict] | None = None  # --offer-equivalents: what passed in the task's place
 
     def problem(self) -> str | None:
         """Why the process did not end normally (time limit, crash), or None when it did."""
@@ -85,14 +86,15 @@ class PytestRun:
 
 def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: float,
                collect_only: bool = False, ignore: list[Path] = (), test_roots: list[Path] = (),
-               extra_env: dict[str, str] | None = None) -> PytestRun:
+               extra_env: dict[str, str] | None = None, extra_args: list[str] = ()) -> PytestRun:
     """Run the tests of ``tasks`` (task ids, or ["all"]) found under ``test_paths`` against ``tree``.
 
     The process runs in ``tree`` with ``tree`` first on PYTHONPATH, so ``import tinydl`` there
     means the tree's package; it is killed after ``timeout`` seconds. ``ignore`` lists folders to
     skip. ``test_roots`` (default: the folders among ``test_paths``, and the folders of the files)
     come next on PYTHONPATH, so tests can import helper modules that sit beside them.
-    ``extra_env`` is added to the process's environment (grade.py passes the grading config).
+    ``extra_env`` is added to the process's environment (grade.py passes the grading config);
+    ``extra_args`` to pytest's command line (verify.py's ``--offer-equivalents``).
     """
     tree = Path(tree).resolve()
     paths = [Path(p).resolve() for p in test_paths]
@@ -119,7 +121,7 @@ def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: fl
             "--import-mode=importlib", "-p", "no:cacheprovider", "--continue-on-collection-errors",
             "--tb=short", "-q", "--no-header",
             *(arg for folder in ignore for arg in ("--ignore", str(folder))),
-            *(["--collect-only"] if collect_only else []),
+            *(["--collect-only"] if collect_only else []), *extra_args,
         ]
         run = PytestRun(timeout=timeout)
         output_path = scratch / "output.txt"
@@ -184,3 +186,5 @@ def _read_results(path: Path, run: PytestRun) -> None:
             run.outcomes[record["nodeid"]] = TestOutcome(record["outcome"], record["message"], record["details"])
         elif event == "finished":
             run.finished = True
+        elif event == "equivalents":
+            run.equivalents = list(record["found"])
