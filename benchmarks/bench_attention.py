@@ -2,7 +2,7 @@
 T = 128 and 256 (and 1024 without --quick), float32.
 
 Rows, timed round-robin in one run (benchmarks.common.measure_interleaved):
-* tinydl composed: tinydl.functional_attention.attention_composed (about ten graph nodes);
+* tinydl composed: tinydl.functional.attention.attention_composed (about ten graph nodes);
 * tinydl fused numpy / tinydl fused numba: F.scaled_dot_product_attention, one
   FusedAttention node, with TINYDL_KERNELS=numpy or numba (numba when installed);
 * torch: torch.nn.functional.scaled_dot_product_attention on the CPU (when installed).
@@ -20,7 +20,7 @@ import numpy as np
 import tinydl
 import tinydl.functional as F
 from benchmarks.common import measure_interleaved, report, rows_for, torch_or_none
-from tinydl.functional_attention import attention_composed
+from tinydl.functional.attention import attention_composed
 from tinydl.kernels import numba_available
 
 BATCH, HEADS, HEAD_DIM = 8, 4, 32

@@ -25,6 +25,8 @@ import numpy as np
 
 from tinydl.kernels import attention, conv, optim
 from tinydl.kernels._jit import numba_available
+from tinydl.ops import conv as conv_ops
+from tinydl.optim import adam, sgd
 
 
 def _try_import_torch():
@@ -111,7 +113,7 @@ def adam_case(size, torch):
             update(arrays[0], grad, arrays[1], arrays[2], 10, 1e-3, 0.9, 0.999, 1e-8, 1e-2, False)
         return run
 
-    impls = {"numpy": runner(optim.adam_update_reference, state["numpy"]),
+    impls = {"numpy": runner(adam.adam_update_reference, state["numpy"]),
              "numba": runner(optim.adam_update_numba, state["numba"])}
     if torch is not None:
         weight = torch.nn.Parameter(torch.from_numpy(state["numpy"][0].copy()))
@@ -133,7 +135,7 @@ def sgd_case(size, torch):
             update(arrays[0], grad, arrays[1], 1e-2, 0.9, 0.0, False, 0.0, False)
         return run
 
-    impls = {"numpy": runner(optim.sgd_momentum_update_reference, state["numpy"]),
+    impls = {"numpy": runner(sgd.sgd_momentum_update_reference, state["numpy"]),
              "numba": runner(optim.sgd_momentum_update_numba, state["numba"])}
     if torch is not None:
         weight = torch.nn.Parameter(torch.from_numpy(state["numpy"][0].copy()))
@@ -144,31 +146,6 @@ def sgd_case(size, torch):
     return f"sgd momentum update, {size:,} params", impls
 
 
-def im2col_case(N, torch):
-    """im2col of an Nx32x28x28 float32 batch, 3x3 kernel, padding 1 (torch: unfold)."""
-    x = np.random.default_rng(3).standard_normal((N, 32, 28, 28), dtype=np.float32)
-    impls = {"numpy": lambda: conv.im2col_reference(x, 3, 3, 1, 1),
-             "numba": lambda: conv.im2col_numba(x, 3, 3, 1, 1)}
-    if torch is not None:
-        x_t = torch.from_numpy(x)
-        impls["torch"] = lambda: torch.nn.functional.unfold(x_t, 3, padding=1)
-    return f"im2col {N}x32x28x28, 3x3 pad 1", impls
-
-
-def col2im_case(N, torch):
-    """col2im back onto an Nx32x28x28 batch (torch: fold)."""
-    cols = np.random.default_rng(4).standard_normal((N * 28 * 28, 32 * 9), dtype=np.float32)
-    shape = (N, 32, 28, 28)
-    impls = {"numpy": lambda: conv.col2im_reference(cols, shape, 3, 3, 1, 1),
-             "numba": lambda: conv.col2im_numba(cols, shape, 3, 3, 1, 1)}
-    if torch is not None:
-        # fold takes (N, C*kh*kw, L): the same numbers in torch's layout
-        cols_t = torch.from_numpy(
-            np.ascontiguousarray(cols.reshape(N, 28 * 28, 32 * 9).transpose(0, 2, 1)))
-        impls["torch"] = lambda: torch.nn.functional.fold(cols_t, (28, 28), 3, padding=1)
-    return f"col2im {N}x32x28x28, 3x3 pad 1", impls
-
-
 def max_pool_case(N, torch):
     """2x2 max pooling forward + backward on an Nx32x28x28 float32 batch."""
     x = np.random.default_rng(5).standard_normal((N, 32, 28, 28), dtype=np.float32)
@@ -176,13 +153,12 @@ def max_pool_case(N, torch):
 
     def runner(forward, backward):
         def run():
-            _, indices = forward(x, 2)
+            _, indices = forward(x, (2, 2), (2, 2), (0, 0))
             backward(dout, indices, x.shape)
         return run
 
-    impls = {"numpy": runner(conv.max_pool2d_forward_reference,
-                             conv.max_pool2d_backward_reference),
-             "numba": runner(conv.max_pool2d_forward_numba, conv.max_pool2d_backward_numba)}
+    impls = {"numpy": runner(conv_ops.max_pool2d_forward, conv_ops.max_pool2d_scatter),
+             "numba": runner(conv.max_pool2d_forward_numba, conv.max_pool2d_scatter_numba)}
     if torch is not None:
         x_t = torch.from_numpy(x.copy()).requires_grad_()
         dout_t = torch.from_numpy(dout)
@@ -214,10 +190,10 @@ def main(argv=None):
 def _cases(quick, torch):
     if quick:  # small problems
         return [attention_case(2, 64, torch), adam_case(100_000, torch), sgd_case(100_000, torch),
-                im2col_case(4, torch), col2im_case(4, torch), max_pool_case(4, torch)]
+                max_pool_case(4, torch)]
     return [attention_case(8, 128, torch), attention_case(8, 256, torch),
-            adam_case(1_000_000, torch), sgd_case(1_000_000, torch), im2col_case(64, torch),
-            col2im_case(64, torch), max_pool_case(64, torch)]
+            adam_case(1_000_000, torch), sgd_case(1_000_000, torch),
+            max_pool_case(64, torch)]
 
 
 def run(quick=False):

@@ -29,7 +29,7 @@ from tinydl.models import Seed004Net
 from tinydl.plot import plot_curves, plot_image_grid
 
 parser = argparse.ArgumentParser(description="08 — A CNN on CIFAR-10, PyTorch style")
-parser.add_argument("--quick", action="store_true", help="a few hundred images, two epochs")
+parser.add_argument("--quick", action="store_true", help="a few hundred images, six epochs")
 parser.add_argument("--epochs", type=int, default=10, help="epochs of the full run (default 10)")
 parser.add_argument("--data", default=None, help="folder holding CIFAR-10 (binary or Python "
                     "version); default $TINYDL_DATA, then ~/.cache/tinydl")
@@ -86,7 +86,7 @@ print(model.summary())
 
 # %% Train: the loop every PyTorch script writes, then test accuracy after each epoch
 optimizer = optim.Adam(model.parameters(), lr=1e-3)
-epochs = 2 if args.quick else args.epochs
+epochs = 6 if args.quick else args.epochs
 losses, accuracies = [], []
 for epoch in range(epochs):
     start = time.perf_counter()

@@ -28,7 +28,7 @@ from tinydl.models import Seed004Net
 from tinydl.plot import plot_curves, plot_image_grid
 
 parser = argparse.ArgumentParser(description="08a — Data augmentation")
-parser.add_argument("--quick", action="store_true", help="a few hundred images, two epochs")
+parser.add_argument("--quick", action="store_true", help="a few hundred images, five epochs")
 parser.add_argument("--epochs", type=int, default=15, help="epochs per run (default 15)")
 parser.add_argument("--train-size", type=int, default=2000, help="training images (default 2000)")
 parser.add_argument("--data", default=None, help="folder holding CIFAR-10; default "
@@ -99,7 +99,7 @@ def train(transform, name):
                                     transform=plain)
     test_loader = DataLoader(TensorDataset(test_x, test_y), batch_size=256, transform=plain)
     curves = {"train": [], "test": []}
-    for epoch in range(2 if args.quick else args.epochs):
+    for epoch in range(5 if args.quick else args.epochs):
         start = time.perf_counter()
         model.train()
         for images, labels in train_loader:

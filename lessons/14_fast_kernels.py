@@ -19,7 +19,7 @@ import numpy as np
 
 import tinydl
 import tinydl.functional as F
-from tinydl.functional_attention import attention_composed
+from tinydl.functional.attention import attention_composed
 from tinydl.kernels import numba_available
 from tinydl.kernels.attention import (attention_backward_numba, attention_backward_reference,
                                       attention_backward_tiled_numpy, attention_forward_numba,

@@ -1,6 +1,6 @@
 """Declarations of the losses (one OpSpec each); test_ops_generated.py and test_backend.py run them.
 
-Besides the two primitives of tinydl/losses.py (Softplus, BinaryCrossEntropy), three composed
+Besides the two primitives of tinydl/ops/loss.py (Softplus, BinaryCrossEntropy), three composed
 losses are declared too, so they also get gradcheck, gradgradcheck, the float32 check, the
 stand-in device run and the PyTorch comparison (tests/test_losses.py covers the rest against
 PyTorch). References are plain NumPy.
@@ -11,7 +11,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinydl import losses
+import tinydl.functional as F
+from tinydl.ops.loss import Softplus
 from tinydl.testing import strategies as S
 from tinydl.testing.opspec import OpSpec
 
@@ -96,21 +97,21 @@ def _logits_targets_pos_weight():
 SPECS = [
     OpSpec(
         name="softplus",
-        fn=lambda x: losses.Softplus.apply(x),
+        fn=lambda x: Softplus.apply(x),
         reference=lambda x: np.logaddexp(0, x),
         inputs=S.shapes().flatmap(lambda shape: S.inputs(S.arrays(shape))),
         torch_fn=lambda x: TF.softplus(x),
     ),
     OpSpec(
         name="binary_cross_entropy",
-        fn=lambda p, t: losses.binary_cross_entropy(p, t, reduction="none"),
+        fn=lambda p, t: F.binary_cross_entropy(p, t, reduction="none"),
         reference=_bce_reference,
         inputs=_probabilities_and_targets(),
         torch_fn=lambda p, t: TF.binary_cross_entropy(p, t, reduction="none"),
     ),
     OpSpec(
         name="binary_cross_entropy_with_logits",
-        fn=lambda x, t, w: losses.binary_cross_entropy_with_logits(x, t, pos_weight=w),
+        fn=lambda x, t, w: F.binary_cross_entropy_with_logits(x, t, pos_weight=w),
         reference=_bce_logits_reference,
         inputs=_logits_targets_pos_weight(),
         torch_fn=lambda x, t, w: TF.binary_cross_entropy_with_logits(x, t, pos_weight=w),
@@ -118,7 +119,7 @@ SPECS = [
     ),
     OpSpec(
         name="cross_entropy_weighted_ignored_smoothed",
-        fn=lambda x, y, w: losses.cross_entropy(x, y, weight=w, label_smoothing=0.2),
+        fn=lambda x, y, w: F.cross_entropy(x, y, weight=w, label_smoothing=0.2),
         reference=lambda x, y, w: _ce_labels_reference(x, y, w, 0.2),
         inputs=_weighted_labels(),
         torch_fn=lambda x, y, w: TF.cross_entropy(x, y, weight=w, label_smoothing=0.2),
@@ -126,7 +127,7 @@ SPECS = [
     ),
     OpSpec(
         name="cross_entropy_probabilities",
-        fn=lambda x, p: losses.cross_entropy(x, p, label_smoothing=0.1),
+        fn=lambda x, p: F.cross_entropy(x, p, label_smoothing=0.1),
         reference=lambda x, p: -(_np_log_softmax(x) * (0.9 * p + 0.1 / x.shape[1])).sum(1).mean(),
         inputs=_logits_and_probabilities(),
         torch_fn=lambda x, p: TF.cross_entropy(x, p, label_smoothing=0.1),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from tinydl.functional_recurrent import GRUSequence, LSTMSequence
-from tinydl.functional_sequence import Normalize
+from tinydl.ops.normalization import Normalize
+from tinydl.ops.recurrent import GRUSequence, LSTMSequence
 from tinydl.testing import strategies as S
 from tinydl.testing.opspec import OpSpec
 

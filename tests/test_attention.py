@@ -10,7 +10,7 @@ import tinydl
 import tinydl.functional as F
 from tinydl import nn
 from tinydl.errors import DTypeError, ShapeError
-from tinydl.functional_attention import attention_with_weights
+from tinydl.functional.attention import attention_with_weights
 from tinydl.testing import gradcheck, gradgradcheck
 
 f64 = tinydl.float64

@@ -73,11 +73,24 @@ def test_no_command_prints_help_and_fails(capsys):
     assert status == 2 and "grade-class" in out
 
 
+def test_lessons_come_from_the_installed_package_outside_a_checkout(tmp_path, monkeypatch):
+    """A wheel has no checkout around it: the lessons it carries in tinydl/lessons are used."""
+    installed = tmp_path / "site-packages" / "tinydl" / "lessons"
+    installed.mkdir(parents=True)
+    monkeypatch.delenv("TINYDL_LESSONS", raising=False)
+    monkeypatch.setattr(cli, "CHECKOUT_ROOT", tmp_path / "site-packages")
+    monkeypatch.setattr(cli, "INSTALLED_LESSONS", installed)
+    assert cli.lessons_folder() == installed
+    installed.rmdir()
+    with pytest.raises(cli.CommandError, match="reinstall tinydl"):
+        cli.lessons_folder()
+
+
 def test_unknown_command_lists_the_commands(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["frobnicate"])
     assert exit_info.value.code == 2
-    assert ("invalid choice: 'frobnicate' (choose from 'lessons', 'lesson', 'doctor', 'bench', 'assign')"
+    assert ("invalid choice: 'frobnicate' (choose from 'lessons', 'lesson', 'notebook', 'doctor', 'bench', 'assign')"
             in capsys.readouterr().err)
 
 

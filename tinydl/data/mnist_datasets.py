@@ -11,6 +11,7 @@ and are searched for as described in ``tinydl.data.locate``.
 from tinydl.data.download import download_file
 from tinydl.data.idx import read_idx
 from tinydl.data.locate import download_root, locate_files
+from tinydl.errors import MissingResourceError
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -43,7 +44,7 @@ TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(MissingResourceError):
     """A data set's files are in none of the searched folders."""
 
 

@@ -1,6 +1,9 @@
-"""Hot-path kernels on arrays: a NumPy reference and a Numba version of each, and a registry.
+"""Hot-path kernels on arrays: faster versions (Numba, CuPy) of readable references, and a registry.
 
-Importing this package registers every kernel; ``registry.get(op)`` picks one per device.
+The NumPy reference of max pooling lives in ``tinydl/ops/conv.py`` and those of the optimizer
+updates in ``tinydl/optim/``, where students read them; each is registered there as the
+``"numpy"`` kernel. Attention's references are in ``attention.py`` here. Importing this package
+registers the faster versions; ``registry.get(op)`` picks one per device.
 """
 
 from tinydl.kernels import registry
@@ -13,22 +16,6 @@ from tinydl.kernels.attention import (
     attention_forward_reference,
     attention_forward_tiled_numpy,
 )
-from tinydl.kernels.conv import (
-    col2im_numba,
-    col2im_reference,
-    im2col_numba,
-    im2col_reference,
-    max_pool2d_backward_numba,
-    max_pool2d_backward_reference,
-    max_pool2d_forward_numba,
-    max_pool2d_forward_reference,
-)
-from tinydl.kernels.optim import (
-    adam_update_,
-    adam_update_numba,
-    adam_update_reference,
-    sgd_momentum_update_,
-    sgd_momentum_update_numba,
-    sgd_momentum_update_reference,
-)
+from tinydl.kernels.conv import max_pool2d_forward_numba, max_pool2d_scatter_numba
+from tinydl.kernels.optim import adam_update_numba, sgd_momentum_update_numba
 from tinydl.kernels.registry import get, register, report

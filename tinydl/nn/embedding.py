@@ -5,7 +5,8 @@ from typing import Any
 
 import numpy
 
-from tinydl import functional_sequence
+from tinydl import functional as F
+from tinydl.functional.embedding import normalize_padding_idx
 from tinydl.autograd import no_grad
 from tinydl.errors import ShapeError
 from tinydl.nn import init
@@ -28,8 +29,7 @@ class Embedding(Module):
             raise ValueError(f"Embedding: num_embeddings and embedding_dim must be positive, got "
                              f"{num_embeddings} and {embedding_dim}")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.padding_idx = functional_sequence.normalize_padding_idx(padding_idx, num_embeddings,
-                                                                     "Embedding")
+        self.padding_idx = normalize_padding_idx(padding_idx, num_embeddings, "Embedding")
         dtype = numpy.float32 if dtype is None else dtype
         self.weight = Parameter(numpy.zeros((num_embeddings, embedding_dim)), dtype=dtype)
         init.normal_(self.weight)
@@ -54,7 +54,7 @@ class Embedding(Module):
         return layer
 
     def forward(self, ids: Any) -> Tensor:
-        return functional_sequence.embedding(ids, self.weight, self.padding_idx)
+        return F.embedding(ids, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"

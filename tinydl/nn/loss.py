@@ -1,4 +1,4 @@
-"""Loss layers: Modules that hold a loss's settings and call the function in tinydl.losses.
+"""Loss layers: Modules that hold a loss's settings and call the function in tinydl.functional.
 
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
     loss = criterion(logits, labels)
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinydl import losses
+from tinydl import functional as F
+from tinydl.functional.loss import check_reduction
 from tinydl.nn.module import Module
 from tinydl.tensor import Tensor
 
@@ -23,7 +24,7 @@ def _as_buffer(value: Any) -> Tensor | None:
 class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        losses._check_reduction(type(self).__name__, reduction)
+        check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
 
     def extra_repr(self) -> str:
@@ -34,7 +35,7 @@ class MSELoss(_Loss):
     """Mean squared error. Shapes: input and target (same shape) -> scalar (or that shape)."""
 
     def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
-        return losses.mse_loss(input, target, reduction=self.reduction)
+        return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class CrossEntropyLoss(_Loss):
@@ -49,7 +50,7 @@ class CrossEntropyLoss(_Loss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
-        return losses.cross_entropy(input, target, weight=self.weight,
+        return F.cross_entropy(input, target, weight=self.weight,
                                     ignore_index=self.ignore_index, reduction=self.reduction,
                                     label_smoothing=self.label_smoothing)
 
@@ -72,7 +73,7 @@ class NLLLoss(_Loss):
         self.ignore_index = ignore_index
 
     def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
-        return losses.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction)
 
 
@@ -84,7 +85,7 @@ class BCELoss(_Loss):
         self.register_buffer("weight", _as_buffer(weight))
 
     def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
-        return losses.binary_cross_entropy(input, target, weight=self.weight,
+        return F.binary_cross_entropy(input, target, weight=self.weight,
                                            reduction=self.reduction)
 
 
@@ -98,6 +99,6 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("pos_weight", _as_buffer(pos_weight))
 
     def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
-        return losses.binary_cross_entropy_with_logits(input, target, weight=self.weight,
+        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                        reduction=self.reduction,
                                                        pos_weight=self.pos_weight)

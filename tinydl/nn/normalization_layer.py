@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy
 
-from tinydl import functional_sequence
+from tinydl import functional as F
 from tinydl.nn.module import Module, Parameter
 from tinydl.tensor import Tensor
 
@@ -35,7 +35,7 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        return functional_sequence.layer_norm(x, self.normalized_shape, self.weight, self.bias,
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias,
                                               self.eps)
 
     def extra_repr(self) -> str:

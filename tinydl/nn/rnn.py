@@ -8,7 +8,7 @@ with G = 1 (RNN), 4 (LSTM rows i, f, g, o) or 3 (GRU rows r, z, n), and the suff
 U(-1/sqrt(H), 1/sqrt(H)), as in PyTorch.
 
 How a layer runs a sequence: the input projection x @ W_ih^T + b for ALL time steps is one
-matmul; then the recurrence (tinydl.functional_recurrent) does one (B, H) @ (H, G*H) matmul
+matmul; then the recurrence (tinydl.functional.recurrent) does one (B, H) @ (H, G*H) matmul
 per step, fused into one graph node per layer direction for LSTM and GRU.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy
 
 from tinydl import functional as F
-from tinydl import functional_recurrent as R
+from tinydl.functional.recurrent import rnn_step_composed
 from tinydl.errors import ShapeError
 from tinydl.nn import init
 from tinydl.nn.module import Module, Parameter
@@ -123,13 +123,13 @@ class RNNBase(Module):
         projected = F.linear(x.reshape(length * batch, -1), w_ih, bias)
         projected = projected.reshape(length, batch, -1)             # (T, B, G*H)
         if self.mode == "LSTM":
-            out, h, c = R.lstm_sequence(projected, w_hh, state[0], state[1], reverse)
+            out, h, c = F.lstm_sequence(projected, w_hh, state[0], state[1], reverse)
             return out, (h, c)
         if self.mode == "GRU":
-            out, h = R.gru_sequence(projected, w_hh, b_hh, state[0], reverse)
+            out, h = F.gru_sequence(projected, w_hh, b_hh, state[0], reverse)
         else:
             nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
-            out, h = R.rnn_sequence(projected, w_hh, state[0], nonlinearity, reverse)
+            out, h = F.rnn_sequence(projected, w_hh, state[0], nonlinearity, reverse)
         return out, (h,)
 
     def _run(self, x: Tensor, initial: tuple) -> tuple[Tensor, tuple]:
@@ -154,6 +154,14 @@ class RNNBase(Module):
         if unbatched:
             return out.squeeze(1), tuple(s.squeeze(1) for s in states)
         return (out.swapaxes(0, 1) if self.batch_first else out), states
+
+    def forward(self, x: Tensor, h0: Any = None) -> tuple[Tensor, Tensor]:
+        """(input, h0) -> (output, h_n), for RNN and GRU (LSTM carries (h0, c0) instead)."""
+        x, unbatched = self._time_major(as_tensor(x))
+        h0 = self._initial_state(h0, x.shape[1], x, unbatched, "hidden state h0")
+        out, (h_n,) = self._run(x, (h0,))
+        out, (h_n,) = self._output(out, (h_n,), unbatched)
+        return out, h_n
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
@@ -185,13 +193,6 @@ class RNN(RNNBase):
                          bidirectional, dtype)
         self.nonlinearity = nonlinearity
 
-    def forward(self, x: Tensor, h0: Any = None) -> tuple[Tensor, Tensor]:
-        x, unbatched = self._time_major(as_tensor(x))
-        h0 = self._initial_state(h0, x.shape[1], x, unbatched, "hidden state h0")
-        out, (h_n,) = self._run(x, (h0,))
-        out, (h_n,) = self._output(out, (h_n,), unbatched)
-        return out, h_n
-
 
 class LSTM(RNNBase):
     """Long short-term memory (Hochreiter & Schmidhuber, 1997), PyTorch's formulation.
@@ -219,13 +220,6 @@ class GRU(RNNBase):
     """
 
     mode = "GRU"
-
-    def forward(self, x: Tensor, h0: Any = None) -> tuple[Tensor, Tensor]:
-        x, unbatched = self._time_major(as_tensor(x))
-        h0 = self._initial_state(h0, x.shape[1], x, unbatched, "hidden state h0")
-        out, (h_n,) = self._run(x, (h0,))
-        out, (h_n,) = self._output(out, (h_n,), unbatched)
-        return out, h_n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,8 +283,8 @@ class RNNCell(_CellBase):
         x, unbatched = self._batched(as_tensor(x))
         h = self._state(h, x.shape[0], x, unbatched, "h")
         gi = F.linear(x, self.weight_ih, self.bias_ih)
-        h_new = R.rnn_step_composed(gi, h, self.weight_hh.swapaxes(0, 1), self.bias_hh,
-                                    self.nonlinearity)
+        h_new = rnn_step_composed(gi, h, self.weight_hh.swapaxes(0, 1), self.bias_hh,
+                                  self.nonlinearity)
         return h_new.squeeze(0) if unbatched else h_new
 
 
@@ -307,7 +301,7 @@ class LSTMCell(_CellBase):
         c = self._state(c, x.shape[0], x, unbatched, "c")
         bias = None if self.bias_ih is None else self.bias_ih + self.bias_hh
         gi = F.linear(x, self.weight_ih, bias).unsqueeze(0)           # (1, B, 4H): one step
-        _, h_new, c_new = R.lstm_sequence(gi, self.weight_hh, h, c)
+        _, h_new, c_new = F.lstm_sequence(gi, self.weight_hh, h, c)
         return (h_new.squeeze(0), c_new.squeeze(0)) if unbatched else (h_new, c_new)
 
 
@@ -321,5 +315,5 @@ class GRUCell(_CellBase):
         x, unbatched = self._batched(as_tensor(x))
         h = self._state(h, x.shape[0], x, unbatched, "h")
         gi = F.linear(x, self.weight_ih, self.bias_ih).unsqueeze(0)   # (1, B, 3H): one step
-        _, h_new = R.gru_sequence(gi, self.weight_hh, self.bias_hh, h)
+        _, h_new = F.gru_sequence(gi, self.weight_hh, self.bias_hh, h)
         return h_new.squeeze(0) if unbatched else h_new

@@ -3,7 +3,7 @@
     out = softmax(scale * q @ k^T, masked) @ v        q (B, H, Tq, D), k (B, H, Tk, D),
                                                       v (B, H, Tk, Dv) -> out (B, H, Tq, Dv)
 
-The composed version (tinydl.functional_attention.attention_composed) records about ten graph
+The composed version (tinydl.functional.attention.attention_composed) records about ten graph
 nodes and keeps the (Tq, Tk) weights alive until backward. ``FusedAttention`` records one node
 and keeps only out and the row log-sum-exp ``lse`` (B, H, Tq). Its forward and backward are
 the kernels in tinydl.kernels.attention, chosen per device by the kernel registry:

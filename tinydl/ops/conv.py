@@ -6,7 +6,7 @@ im2col cuts every kh×kw window out of a batch of images and lays each one out a
     cols[(c, i, j), (n, oh, ow)] = x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]
 
 so a convolution becomes ONE matrix product, W (O, C*kh*kw) @ cols (see
-``tinydl.functional_vision.conv2d``). col2im is its adjoint (transpose): it adds every column
+``tinydl.functional.conv.conv2d``). col2im is its adjoint (transpose): it adds every column
 back onto the pixels it came from, so pixels shared by several windows collect several
 contributions. That makes ``Im2Col`` and ``Col2Im`` each other's backward, and convolution
 differentiable to any order.
@@ -18,14 +18,13 @@ input (no copy) turned into the matrix by one copy; col2im is kh*kw vectorised s
 Max pooling records, per output pixel, where in its (H, W) plane the maximum was (the flat
 index h*W + w, as PyTorch's ``return_indices``). Its backward scatters the gradient to those
 positions (``MaxPoolScatter``); the backward of that scatter is the matching gather
-(``MaxPoolGather``) and vice versa. On the CPU, max pooling's forward and scatter run the
-kernels chosen by ``tinydl.kernels.registry`` (Numba, or the NumPy reference with
-TINYDL_KERNELS=numpy); on other devices the array-module code in this file runs.
+(``MaxPoolGather``) and vice versa. ``max_pool2d_forward`` and ``max_pool2d_scatter`` below
+are the readable references, registered as the ``"numpy"`` kernels of ``max_pool2d_forward``
+and ``max_pool2d_backward``; ``tinydl/kernels/conv.py`` registers Numba loops against them,
+which the CPU runs by default (TINYDL_KERNELS=numpy runs these). Other devices run these.
 
-im2col and col2im here do not come from ``tinydl.kernels.conv``: those lay the columns out as
-(N*OH*OW, C*kh*kw), the transpose of this layout, which makes the matmul's output
-channels-last, and on the seed networks' shapes the strided-view NumPy code here measured as
-fast as their Numba versions or faster; it also runs on any array module (CuPy, the test
+im2col and col2im have no faster version: the strided-view NumPy code here measured as fast
+as Numba loops on the seed networks' shapes, and it runs on any array module (CuPy, the test
 stand-in), which a Numba kernel does not.
 """
 from __future__ import annotations
@@ -156,12 +155,15 @@ def max_pool2d_gather(x: Any, indices: Any) -> Any:
     return picked.reshape(indices.shape)
 
 
-def _registered_kernel(op_name: str, array: Any) -> Any:
-    """The kernel registry's choice for ``op_name`` on the CPU (Numba when it is faster, or
-    the NumPy reference with TINYDL_KERNELS=numpy); None on other devices, which run the
-    array-module code above."""
+registry.register("max_pool2d_forward", "numpy", max_pool2d_forward)
+registry.register("max_pool2d_backward", "numpy", max_pool2d_scatter)
+
+
+def _kernel(op_name: str, reference: Any, array: Any) -> Any:
+    """The kernel registry's choice for ``op_name`` on the CPU (Numba by default, these
+    references with TINYDL_KERNELS=numpy); the reference itself on other devices."""
     if backend.device_of(array).type != "cpu":
-        return None
+        return reference
     return registry.get(op_name, "cpu")
 
 
@@ -206,11 +208,8 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, kernel: Pair = (1, 1), stride: Pair = (1, 1),
                 padding: Pair = (0, 0)) -> Any:
-        kernel_fn = _registered_kernel("max_pool2d_forward", x)
-        if kernel_fn is None:
-            out, indices = max_pool2d_forward(x, kernel, stride, padding)
-        else:
-            out, indices = kernel_fn(x, kernel, stride, padding)
+        forward = _kernel("max_pool2d_forward", max_pool2d_forward, x)
+        out, indices = forward(x, kernel, stride, padding)
         ctx.save_for_backward(indices)
         return out
 
@@ -225,10 +224,8 @@ class MaxPoolScatter(Function):
 
     @staticmethod
     def forward(ctx: Context, grad: Any, indices: Any = None, x_shape: tuple = ()) -> Any:
-        kernel_fn = _registered_kernel("max_pool2d_backward", grad)
-        if kernel_fn is None:
-            return max_pool2d_scatter(grad, indices, x_shape)
-        return kernel_fn(grad, indices, x_shape)
+        scatter = _kernel("max_pool2d_backward", max_pool2d_scatter, grad)
+        return scatter(grad, indices, x_shape)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
@@ -249,7 +246,7 @@ class MaxPoolGather(Function):
 
 
 # ---------------------------------------------------------------------------------------------
-# Tensor-level calls (arguments already checked by tinydl.functional_vision)
+# Tensor-level calls (arguments already checked by tinydl.functional.conv)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -13,11 +13,67 @@ For each parameter p with gradient g, step t (1, 2, ...) does:
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
-from tinydl.kernels.optim import adam_update_  # Numba when installed, else NumPy
+from tinydl.backend import device_of, get_array_module
+from tinydl.kernels import registry
+from tinydl.optim.checks import check_adam_hyper, check_state, contiguous
 from tinydl.optim.optimizer import Optimizer
 from tinydl.tensor import Tensor
+
+
+def adam_update_reference(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int,
+                          lr: float, beta1: float, beta2: float, eps: float,
+                          weight_decay: float, decoupled: bool, amsgrad_max: Any = None) -> Any:
+    """One Adam (decoupled=False) or AdamW (decoupled=True) step on arrays, the formula above.
+
+    param, grad, exp_avg, exp_avg_sq (and amsgrad_max for AMSGrad): arrays of one shape and
+    dtype; param, exp_avg, exp_avg_sq and amsgrad_max are updated in place. step: the 1-based
+    step number this update makes. Returns param. The readable reference, registered as the
+    "numpy" kernel of "adam_update_"; tinydl/kernels/optim.py has the Numba loop.
+    """
+    xp = get_array_module(param)  # NumPy here; CuPy (or a test stand-in) elsewhere
+    if weight_decay != 0 and decoupled:
+        param *= 1 - lr * weight_decay
+    g = grad
+    if weight_decay != 0 and not decoupled:
+        g = grad + weight_decay * param
+    ### BEGIN SOLUTION task 3.4
+    # HINT: m, v moving averages of g and g*g; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+    exp_avg += (1 - beta1) * (g - exp_avg)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * (g * g)
+    second_moment = exp_avg_sq
+    if amsgrad_max is not None:  # AMSGrad divides by the largest v seen so far
+        xp.maximum(amsgrad_max, exp_avg_sq, out=amsgrad_max)
+        second_moment = amsgrad_max
+    step_size = lr / (1 - beta1 ** step)
+    denominator = xp.sqrt(second_moment) / math.sqrt(1 - beta2 ** step) + eps
+    param -= step_size * (exp_avg / denominator)
+    ### END SOLUTION
+    return param
+
+
+registry.register("adam_update_", "numpy", adam_update_reference)
+
+
+def adam_update_(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int, lr: float,
+                 beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool,
+                 amsgrad_max: Any = None) -> Any:
+    """One Adam/AdamW step in place with the kernel the registry picks for param's device
+    (Numba on the CPU when installed, else ``adam_update_reference``), after checking the
+    arrays and hyperparameters."""
+    grad = contiguous(grad)  # the kernels walk flat memory; a transposed view is copied
+    op = "adam_update_"
+    state = [("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)]
+    if amsgrad_max is not None:
+        state.append(("amsgrad_max", amsgrad_max))
+    check_state(op, param, state)
+    check_adam_hyper(op, step, lr, beta1, beta2, eps, weight_decay)
+    update = registry.get(op, device_of(param).type)
+    return update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+                  weight_decay, decoupled, amsgrad_max)
 
 
 class Adam(Optimizer):

@@ -14,9 +14,58 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from tinydl.kernels.optim import sgd_momentum_update_  # Numba when installed, else NumPy
+from tinydl.backend import device_of, get_array_module
+from tinydl.kernels import registry
+from tinydl.optim.checks import check_sgd_hyper, check_state, contiguous
 from tinydl.optim.optimizer import Optimizer, required
 from tinydl.tensor import Tensor
+
+
+def sgd_momentum_update_reference(param: Any, grad: Any, buf: Any, lr: float, momentum: float,
+                                  dampening: float, nesterov: bool, weight_decay: float,
+                                  first_step: bool) -> Any:
+    """One SGD step on arrays (optional momentum, dampening, Nesterov, weight decay), in place.
+
+    param, grad, buf: arrays of one shape and dtype; buf is the momentum buffer (None when
+    momentum = 0). On the first step (first_step=True) buf is overwritten with the gradient,
+    as PyTorch creates the buffer then; afterwards it is updated in place. Returns param.
+    The readable reference, registered as the "numpy" kernel of "sgd_momentum_update_";
+    tinydl/kernels/optim.py has the Numba loop.
+    """
+    xp = get_array_module(param)  # NumPy here; CuPy (or a test stand-in) elsewhere
+    g = grad
+    if weight_decay != 0:
+        g = grad + weight_decay * param
+    direction = g
+    ### BEGIN SOLUTION task 3.3
+    # HINT: buf = momentum*buf + (1-dampening)*g (buf = g on the first step); nesterov: g + momentum*buf
+    if momentum != 0:
+        if first_step:
+            xp.copyto(buf, g)
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * g
+        direction = g + momentum * buf if nesterov else buf
+    param -= lr * direction
+    ### END SOLUTION
+    return param
+
+
+registry.register("sgd_momentum_update_", "numpy", sgd_momentum_update_reference)
+
+
+def sgd_momentum_update_(param: Any, grad: Any, buf: Any, lr: float, momentum: float,
+                         dampening: float, nesterov: bool, weight_decay: float,
+                         first_step: bool) -> Any:
+    """One SGD step in place with the kernel the registry picks for param's device (Numba on
+    the CPU when installed, else ``sgd_momentum_update_reference``), after checking inputs."""
+    grad = contiguous(grad)  # the kernels walk flat memory; a transposed view is copied
+    op = "sgd_momentum_update_"
+    check_sgd_hyper(op, buf, lr, momentum, dampening, nesterov, weight_decay)
+    check_state(op, param, [("grad", grad)] + ([("buf", buf)] if momentum != 0 else []))
+    update = registry.get(op, device_of(param).type)
+    return update(param, grad, buf, lr, momentum, dampening, nesterov,
+                  weight_decay, first_step)
 
 
 class SGD(Optimizer):

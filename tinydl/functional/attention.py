@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tinydl import functional as F
 from tinydl.errors import DTypeError, ShapeError
+from tinydl.functional.dropout import dropout
+from tinydl.ops.attention import fused_attention
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import where
-from tinydl.ops.attention import fused_attention
 from tinydl.ops.nn import softmax
 from tinydl.tensor import Tensor
 
@@ -122,7 +122,7 @@ def attention_with_weights(query: Tensor, key: Tensor, value: Tensor, attn_mask:
             # a row with every key blocked: softmax spread it evenly; zero it instead
             weights = weights * has_keys.astype(weights.dtype)
     if dropout_p > 0.0:
-        weights = F.dropout(weights, dropout_p, training=True)
+        weights = dropout(weights, dropout_p, training=True)
     return weights @ value, weights
 
 

@@ -2,13 +2,9 @@
 
 Each loss takes a ``reduction``: ``"mean"`` (the default), ``"sum"``, or ``"none"`` (one loss per
 element or per sample). The losses are composed from tinydl ops, so their gradients (and second
-derivatives) come from the ops' own backward passes. Two small primitives live here because no
-composition of existing ops is both stable and exact at every point:
-
-* ``Softplus``: log(1 + e^z) written as max(z, 0) + log1p(e^-|z|), finite for z = ±1e4, with the
-  gradient sigmoid(z) (a composition with abs/max would get the gradient wrong at z = 0).
-* ``BinaryCrossEntropy``: PyTorch's elementwise BCE on probabilities, with its logs clamped at
-  -100 so that a probability of exactly 0 or 1 gives a finite loss.
+derivatives) come from the ops' own backward passes. Two small primitives, ``Softplus`` and
+``BinaryCrossEntropy``, live in ``tinydl.ops.loss`` because no composition of existing ops is
+both stable and exact at every point.
 
 Cross-entropy applies ``log_softmax`` over the class dimension first (stable for logits of
 ±1e4) and then picks the target's log-probability by integer indexing, so integer labels never
@@ -19,81 +15,17 @@ from __future__ import annotations
 from typing import Any
 
 from tinydl import backend
-from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor
-from tinydl.ops.elementwise import clip, log, where
-from tinydl.ops.nn import log_softmax, sigmoid
+from tinydl.ops.loss import BinaryCrossEntropy, Softplus
+from tinydl.ops.nn import log_softmax
 from tinydl.tensor import Tensor
 
 __all__ = ["mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-_LOG_FLOOR = -100.0  # PyTorch clamps BCE's logs here, so log(0) costs 100, not infinity
-
-
-# ---------------------------------------------------------------------------------------------
-# Primitives
-# ---------------------------------------------------------------------------------------------
-
-
-class Softplus(Function):
-    """log(1 + e^z), computed as max(z, 0) + log1p(e^-|z|) so it never overflows"""
-
-    @staticmethod
-    def forward(ctx: Context, z: Any) -> Any:
-        xp = get_array_module(z)
-        return xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
-
-    @staticmethod
-    def backward(ctx: Context, grad: Tensor) -> Tensor:
-        return grad * sigmoid(ctx.inputs[0])
-
-
-def _clamped_log_array(xp: Any, values: Any, use_log1p_of_minus: bool = False) -> Any:
-    """max(log(v), -100) (or max(log1p(-v), -100)) on arrays, without log(0) warnings."""
-    if use_log1p_of_minus:
-        inside = values < 1
-        safe = xp.where(inside, values, 0)
-        logs = xp.log1p(-safe)
-    else:
-        inside = values > 0
-        safe = xp.where(inside, values, 1)
-        logs = xp.log(safe)
-    return xp.where(inside, xp.maximum(logs, _LOG_FLOOR), _LOG_FLOOR).astype(values.dtype,
-                                                                             copy=False)
-
-
-def _clamped_log(values: Tensor) -> Tensor:
-    """max(log(v), -100) on a Tensor (differentiable where v > 0)."""
-    positive = values.data > 0
-    safe = where(positive, values, 1.0)
-    return where(positive, clip(log(safe), min=_LOG_FLOOR), _LOG_FLOOR)
-
-
-class BinaryCrossEntropy(Function):
-    """-(t·log(p) + (1-t)·log(1-p)) elementwise, logs clamped at -100 (as PyTorch)"""
-
-    @staticmethod
-    def forward(ctx: Context, p: Any, t: Any) -> Any:
-        xp = get_array_module(p)
-        log_p = _clamped_log_array(xp, p)
-        log_1mp = _clamped_log_array(xp, p, use_log1p_of_minus=True)
-        return (t - 1) * log_1mp - t * log_p
-
-    @staticmethod
-    def backward(ctx: Context, grad: Tensor) -> tuple:
-        p, t = ctx.inputs
-        grad_p = grad_t = None
-        if ctx.needs_input_grad[0]:
-            # d/dp = (p - t) / (p (1 - p)); PyTorch bounds the denominator below by 1e-12
-            denominator = (p * (1.0 - p)).maximum(1e-12)
-            grad_p = grad * (p - t) / denominator
-        if ctx.needs_input_grad[1]:
-            grad_t = grad * (_clamped_log(1.0 - p) - _clamped_log(p))
-        return grad_p, grad_t
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,7 +33,7 @@ class BinaryCrossEntropy(Function):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_reduction(op: str, reduction: str) -> None:
+def check_reduction(op: str, reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {', '.join(map(repr, _REDUCTIONS))}, "
                          f"got {reduction!r}")
@@ -158,7 +90,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noq
     shape for reduction="none". Unlike PyTorch, shapes that differ are an error rather than a
     silent broadcast: (N, 1) against (N,) would broadcast to (N, N), a classic bug.
     """
-    _check_reduction("mse_loss", reduction)
+    check_reduction("mse_loss", reduction)
     input = _float_input("mse_loss", input)
     target = _float_target("mse_loss", target, input)
     if input.shape != target.shape:
@@ -300,7 +232,7 @@ def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -1
     Returns a scalar, or (N, d1, ...) for reduction="none" (0 at ignored positions).
     "mean" divides by the summed weights of the counted targets, as PyTorch does.
     """
-    _check_reduction("nll_loss", reduction)
+    check_reduction("nll_loss", reduction)
     input = _float_input("nll_loss", input)
     input, target, unbatched = _batched(input, target, "nll_loss")
     weight = _class_weight("nll_loss", weight, input, input.shape[1])
@@ -323,7 +255,7 @@ def cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002 (Py
     With integer labels "mean" divides by the summed weights of the non-ignored targets; with
     probabilities it divides by the number of samples N·d1·...·dk (PyTorch's rules).
     """
-    _check_reduction("cross_entropy", reduction)
+    check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     input = _float_input("cross_entropy", input)
@@ -405,7 +337,7 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A
     use ``binary_cross_entropy_with_logits``, which is more accurate.
     """
     op = "binary_cross_entropy"
-    _check_reduction(op, reduction)
+    check_reduction(op, reduction)
     input = _float_input(op, input)
     target = _float_target(op, target, input)
     _check_same_shape(op, input, target)
@@ -433,7 +365,7 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
     pos_weight (C,) broadcasts along the last dim (weighs the positive class per output).
     """
     op = "binary_cross_entropy_with_logits"
-    _check_reduction(op, reduction)
+    check_reduction(op, reduction)
     input = _float_input(op, input)
     target = _float_target(op, target, input)
     _check_same_shape(op, input, target)

@@ -1,0 +1,48 @@
+"""Composite functions, the names a user imports as ``F`` (``import tinydl.functional as F``).
+
+Every function here is a composition of the primitives in ``tinydl.ops`` (Function subclasses),
+so its gradient comes for free. One module per kind, as in ``tinydl.nn``:
+
+    activation     leaky_relu, silu (relu, sigmoid, tanh, gelu, softmax, ... are primitives)
+    conv           conv2d, pad
+    pooling        max_pool2d, avg_pool2d, adaptive_avg_pool2d
+    normalization  layer_norm, batch_norm
+    dropout        dropout
+    embedding      embedding, one_hot
+    recurrent      lstm_sequence, gru_sequence, rnn_sequence (the RNN layers' recurrences)
+    attention      scaled_dot_product_attention
+    loss           mse_loss, cross_entropy, nll_loss, binary_cross_entropy(_with_logits)
+
+Everything public is re-exported here, so ``F.cross_entropy`` or ``F.conv2d`` works as in
+PyTorch; ``tinydl.nn.functional`` is this same module.
+"""
+from __future__ import annotations
+
+from tinydl.functional.activation import leaky_relu, silu
+from tinydl.functional.attention import scaled_dot_product_attention
+from tinydl.functional.conv import conv2d, pad
+from tinydl.functional.dropout import dropout
+from tinydl.functional.embedding import embedding, one_hot
+from tinydl.functional.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse_loss,
+    nll_loss,
+)
+from tinydl.functional.normalization import batch_norm, layer_norm
+from tinydl.functional.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from tinydl.functional.recurrent import gru_sequence, lstm_sequence, rnn_sequence
+from tinydl.ops.nn import gelu, linear, log_softmax, relu, sigmoid, softmax, tanh
+from tinydl.ops.reduce import logsumexp
+
+__all__ = [
+    # primitives of tinydl.ops, re-exported
+    "linear", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "logsumexp",
+    # compositions
+    "leaky_relu", "silu", "conv2d", "pad", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "layer_norm", "batch_norm", "dropout", "embedding", "one_hot",
+    "lstm_sequence", "gru_sequence", "rnn_sequence", "scaled_dot_product_attention",
+    "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+]

@@ -1,0 +1,103 @@
+"""Normalisation: ``layer_norm`` (over the last dims) and ``batch_norm`` (per channel).
+
+Both are compositions: layer_norm scales and shifts the output of ``Normalize``
+(``tinydl.ops.normalization``, one fused node with a hand-written backward); batch_norm is
+mean/var/arithmetic ops. Use them as ``F.layer_norm`` and ``F.batch_norm``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tinydl.errors import ShapeError
+from tinydl.ops.common import as_tensor
+from tinydl.ops.normalization import Normalize
+from tinydl.tensor import Tensor
+
+__all__ = ["layer_norm", "batch_norm"]
+
+
+def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the last dims: (x - mean) / sqrt(var + eps) * weight + bias.
+
+    Shapes: x (..., *normalized_shape); weight and bias normalized_shape -> same as x.
+    The variance is the biased one (divided by n), as in PyTorch and the LayerNorm paper.
+    """
+    normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
+                        else tuple(normalized_shape))
+    count = len(normalized_shape)
+    if count == 0 or x.ndim < count or tuple(x.shape[x.ndim - count:]) != normalized_shape:
+        raise ShapeError(f"layer_norm: input of shape {x.shape} must end with normalized_shape "
+                         f"{normalized_shape}; pass the size of the last dim(s), e.g. "
+                         f"{x.shape[-1:] if x.ndim else '(n,)'}")
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and tuple(param.shape) != normalized_shape:
+            raise ShapeError(f"layer_norm: {name} has shape {param.shape}, expected "
+                             f"normalized_shape {normalized_shape}")
+    axes = tuple(range(x.ndim - count, x.ndim))
+    out = Normalize.apply(x, axes=axes, eps=float(eps))
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel to mean 0, variance 1, then scale by weight and shift by bias.
+
+    Shapes: x (N, C), (N, C, L) or (N, C, H, W); running stats, weight, bias (C,).
+    training=True: use this batch's mean and (biased) variance over every axis but the
+    channel axis, and update running_mean/running_var in place (when given) as
+    running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance
+    (as PyTorch does). training=False: use the running statistics (or, when they are None,
+    the batch's own statistics).
+    """
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: input must be (N, C) or (N, C, ...), got shape {x.shape}")
+    channels = x.shape[1]
+    for name, value in (("running_mean", running_mean), ("running_var", running_var),
+                        ("weight", weight), ("bias", bias)):
+        if value is not None and tuple(value.shape) != (channels,):
+            raise ShapeError(f"batch_norm: {name} must have shape ({channels},) for input of "
+                             f"shape {x.shape} (one value per channel), got {tuple(value.shape)}")
+    axes = (0,) + tuple(range(2, x.ndim))  # every axis except the channel axis
+    per_channel = (1, channels) + (1,) * (x.ndim - 2)  # (C,) broadcast against x
+    use_batch_stats = training or running_mean is None or running_var is None
+    if use_batch_stats:
+        count = x.size // channels
+        if training and count < 2:
+            raise ValueError(f"batch_norm: training needs more than one value per channel to "
+                             f"estimate a variance, got input of shape {x.shape}; use a larger "
+                             "batch or call model.eval()")
+        mean = x.mean(axes, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axes, keepdims=True)  # biased, as used to normalise
+        if training and running_mean is not None and running_var is not None:
+            _update_running_stats(running_mean, running_var, mean, var, count, momentum)
+    else:
+        mean = running_mean.detach().reshape(per_channel)
+        var = running_var.detach().reshape(per_channel)
+        centered = x - mean
+    out = centered * (var + eps) ** -0.5
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    if bias is not None:
+        out = out + bias.reshape(per_channel)
+    return out
+
+
+def _update_running_stats(running_mean: Tensor, running_var: Tensor, mean: Tensor, var: Tensor,
+                          count: int, momentum: float) -> None:
+    """running = (1 - momentum) * running + momentum * batch, in the buffers' own arrays."""
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
+    unbiased = var.data.reshape(-1) * (count / (count - 1))  # (C,)
+    running_mean.data *= 1.0 - momentum
+    running_mean.data += mean.data.reshape(-1) * momentum
+    running_var.data *= 1.0 - momentum
+    running_var.data += unbiased * momentum
+
