@@ -234,3 +234,35 @@ def test_a_hanging_task_costs_only_its_own_points(stripped_1, tmp_path, plan):
     answer(tree, "1.1", "while True:\n    pass")
     result = scores(tree, plan, ["1.1", "1.3", HONEST], timeout=12)
     assert result == {"1.1": 0, "1.3": 5, HONEST: 5}
+
+
+LEFTOVERS = {  # task: an answer calling a faster version of the same computation (gone after strip)
+    "3.3": ("from tinydl.kernels.optim import sgd_momentum_update_numba\n"
+            "return sgd_momentum_update_numba(param, grad, buf, lr, momentum, dampening, nesterov, "
+            "weight_decay, first_step)"),
+    "4.3": ("from tinydl.kernels.conv import max_pool2d_scatter_numba\n"
+            "return max_pool2d_scatter_numba(grad, indices, x_shape)"),
+    "5.1": ("from tinydl.kernels.attention import attention_forward_tiled_numpy\n"
+            "return attention_forward_tiled_numpy(q, k, v, mask, causal, scale)"),
+    "5.2": ("from tinydl.kernels.attention import attention_backward_tiled_numpy\n"
+            "return attention_backward_tiled_numpy(q, k, v, mask, causal, scale, out, lse, dout)"),
+}
+
+
+def test_faster_versions_are_stripped_with_their_task(tmp_path, plan):
+    # before: assignment 4 scored 15/15 through kernels/conv.py's references, assignment 5 10/10
+    # through attention_forward_tiled_numpy and its backward; sgd_momentum_update_numba passed 3.3
+    for number, honest in [(3, "3.4"), (4, "4.1"), (5, None)]:
+        tree = tmp_path / f"assignment-{number}"
+        strip_tree(REPO, tree, COURSE, assignment=number)
+        targets = [t for t in LEFTOVERS if t.startswith(f"{number}.")]
+        for task_id in targets:
+            answer(tree, task_id, LEFTOVERS[task_id])
+        if honest:
+            restore(tree, honest)
+        report = grade_tree(tree, COURSE, targets + ([honest] if honest else []), timeout=TIMEOUT, jobs=2, plan=plan)
+        result = {grade.task.id: grade.score for grade in report.tasks}
+        assert {t: result[t] for t in targets} == {t: 0 for t in targets}, format_table(report)
+        assert all("ImportError" in test.message for g in report.tasks if g.task.id in targets for test in g.tests)
+        if honest:
+            assert result[honest] == COURSE.task(honest).points, format_table(report)

@@ -20,6 +20,7 @@ prange = range  # compiled kernels see numba.prange here (see _jit.py)
 
 # ----------------------------------------------------------------------------- Adam / AdamW
 
+### BEGIN FASTER task 3.4
 @jit(parallel=True)
 def _adam_kernel(param, grad, exp_avg, exp_avg_sq, amsgrad_max, use_amsgrad, lr, beta1, beta2,
                  eps, weight_decay, decoupled, step_size, bias_correction2_sqrt):
@@ -39,8 +40,10 @@ def _adam_kernel(param, grad, exp_avg, exp_avg_sq, amsgrad_max, use_amsgrad, lr,
             v = max(amsgrad_max[n], v)
             amsgrad_max[n] = v
         param[n] = p - step_size * (m / (np.sqrt(v) / bias_correction2_sqrt + eps))
+### END FASTER
 
 
+### BEGIN FASTER task 3.4
 def adam_update_numba(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
                       weight_decay, decoupled, amsgrad_max=None):
     """``tinydl.optim.adam.adam_update_reference`` as one parallel Numba pass (checked inputs)."""
@@ -53,10 +56,12 @@ def adam_update_numba(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
         real(weight_decay), bool(decoupled), real(lr / (1 - beta1 ** step)),
         real(math.sqrt(1 - beta2 ** step)))
     return param
+### END FASTER
 
 
 # ----------------------------------------------------------------------------- SGD
 
+### BEGIN FASTER task 3.3
 @jit(parallel=True)
 def _sgd_kernel(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first_step):
     """Flat (n,) arrays (buf empty when momentum = 0); one pass over the elements."""
@@ -75,8 +80,10 @@ def _sgd_kernel(param, grad, buf, lr, momentum, dampening, nesterov, weight_deca
             else:
                 g = velocity
         param[n] = param[n] - lr * g
+### END FASTER
 
 
+### BEGIN FASTER task 3.3
 def sgd_momentum_update_numba(param, grad, buf, lr, momentum, dampening, nesterov,
                               weight_decay, first_step):
     """``tinydl.optim.sgd.sgd_momentum_update_reference`` as one parallel Numba pass (checked
@@ -86,8 +93,13 @@ def sgd_momentum_update_numba(param, grad, buf, lr, momentum, dampening, nestero
     _sgd_kernel(param.reshape(-1), grad.reshape(-1), flat_buf, real(lr), real(momentum),
                 real(dampening), bool(nesterov), real(weight_decay), bool(first_step))
     return param
+### END FASTER
 
 
+### BEGIN FASTER task 3.4
 register("adam_update_", "numba", adam_update_numba, available=numba_available, default=True)
+### END FASTER
+### BEGIN FASTER task 3.3
 register("sgd_momentum_update_", "numba", sgd_momentum_update_numba, available=numba_available,
          default=True)
+### END FASTER
