@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from assign_course_tree import BEGIN, END, PUBLIC_POINTS, TASK_POINTS, make_course_tree, replace_in, write_tree
+from assign_course_tree import BEGIN, END, TASK_POINTS, make_course_tree, replace_in, write_tree
 from tinydl.assign.course import CourseError, default_course_path, load_course, parse_course
 from tinydl.assign.errors import AssignError
 from tinydl.assign.grade import (GradedTest, GradeReport, TaskGrade, format_csv, format_table, grade_tree,
