@@ -269,7 +269,8 @@ def test_verify_passes_on_a_sound_course(source, course):
     report = verify_course(source, course, TIMEOUT)
     assert report.ok, report.format()
     assert [check.name.split(":")[0] for check in report.checks] == [
-        "markers", "blocks", "solution", "points", "stripped 1", "leaks 1", "stripped 2", "leaks 2"]
+        "markers", "blocks", "solution", "points", "stripped 1", "leaks 1", "equivalents 1",
+        "stripped 2", "leaks 2", "equivalents 2"]
     assert report.format().endswith("verify: all checks passed\n")
 
 
@@ -291,7 +292,28 @@ def test_verify_catches_weak_tests_leaks_and_wrong_points(source, course, tmp_pa
     assert failed["leaks 2"] == [
         "lessons/01_adding.py:7: holds 'running_sum_of_entries = add(running_sum_of_entries, x)' "
         "from the task 2.2 solution (tinydl/layers.py:17)"]
-    assert "verify: FAILED (3 of 8 checks)" in report.format()
+    assert "verify: FAILED (3 of 10 checks)" in report.format()
+
+
+LEFTOVER = '\n\ndef plus(a, b):\n    """a + b: the answer of task 1.1, left in the package."""\n    return a + b\n'
+
+
+def test_verify_finds_a_planted_leftover_equivalent(source, tmp_path):
+    planted = copy_tree(source, tmp_path)
+    with open(planted / "tinydl" / "ops.py", "a") as file:
+        file.write(LEFTOVER)
+    course = load_course(default_course_path(planted))
+    report = verify_course(planted, course, TIMEOUT)
+    failed = {check.name.split(":")[0]: check.lines for check in report.checks if not check.ok}
+    assert failed == {"equivalents 1": [
+        "task 1.1: tinydl.ops:plus in place of tinydl.ops:add passes tests/test_ops.py::test_add_integers; "
+        "strip it with the task (wrap it in the task's solution block) or remove it"]}
+    # the same function in a FASTER region of task 1.1 leaves the student tree with the task
+    text = (planted / "tinydl" / "ops.py").read_text().replace(LEFTOVER, "")
+    (planted / "tinydl" / "ops.py").write_text(text + "\n### BEGIN FASTER task 1.1" + LEFTOVER + "### END FASTER\n")
+    strip_tree(planted, tmp_path / "student", course, 1)
+    assert "def plus" not in (tmp_path / "student" / "tinydl" / "ops.py").read_text()
+    assert verify_course(planted, course, TIMEOUT).ok
 
 
 def test_verify_stops_at_a_marker_error(source, course, tmp_path):
@@ -439,3 +461,67 @@ def test_table_lists_points_and_first_failure():
         "1.1,Add,1,3,1,2,test_b: assert 3 == 2\n"
         "1.2,Scale,0,2.5,0,0,timed out after 3 s\n"
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# the wire format and the sandbox switch
+
+
+def test_wire_round_trips_values_without_pickle():
+    import numpy as np  # noqa: PLC0415
+
+    from tinydl.assign import wire  # noqa: PLC0415
+
+    value = {"a": (np.arange(6.0).reshape(2, 3), [1, None, True, "x"]), "s": slice(1, None, 2),
+             "e": Ellipsis, "d": np.float32, "n": float("nan"), "i": np.int64(7)}
+    frame = wire.pack(value)
+    back = wire.read_frame(_reader(frame))
+    np.testing.assert_array_equal(back["a"][0], value["a"][0])
+    assert back["a"][1] == [1, None, True, "x"] and back["s"] == slice(1, None, 2) and back["e"] is Ellipsis
+    assert back["d"] is np.float32 and back["n"] != back["n"] and back["i"] == 7
+    with pytest.raises(wire.WireError, match="only numbers and booleans travel"):
+        wire.pack(np.array([object()]))
+
+
+def test_wire_refuses_frames_whose_sizes_do_not_add_up():
+    import struct  # noqa: PLC0415
+
+    from tinydl.assign import wire  # noqa: PLC0415
+
+    huge = json.dumps({"value": None, "arrays": [{"dtype": "<f8", "shape": [1 << 20, 1 << 20]}]}).encode()
+    with pytest.raises(wire.WireError, match="more than"):
+        wire.read_frame(_reader(struct.pack("<Q", len(huge)) + huge))
+    with pytest.raises(wire.WireError, match="over the"):
+        wire.read_frame(_reader(struct.pack("<Q", wire.MAX_FRAME_BYTES + 1)))
+    objects = json.dumps({"value": None, "arrays": [{"dtype": "|O", "shape": [1]}]}).encode()
+    with pytest.raises(wire.WireError, match="numeric dtype"):
+        wire.read_frame(_reader(struct.pack("<Q", len(objects)) + objects))
+
+
+def _reader(data: bytes):
+    position = [0]
+
+    def read(count: int) -> bytes:
+        chunk = data[position[0]:position[0] + count]
+        if len(chunk) < count:
+            raise EOFError
+        position[0] += count
+        return chunk
+
+    return read
+
+
+def test_grade_refuses_without_a_sandbox_unless_told(source, monkeypatch, tmp_path, capsys):
+    from tinydl import cli  # noqa: PLC0415
+    from tinydl.assign import sandbox  # noqa: PLC0415
+
+    monkeypatch.setattr(sandbox, "_PROBLEM", ["bubblewrap (bwrap) is not installed: apt-get install bubblewrap"])
+    args = ["assign", "grade", str(source), "--teacher", str(source), "--task", "1.1"]
+    assert cli.main(args) == 2
+    assert "refusing to run students' code without a sandbox: bubblewrap (bwrap) is not installed" in \
+        capsys.readouterr().err
+    results = tmp_path / "results.json"
+    assert cli.main([*args, "--no-sandbox", "--json", str(results)]) == 0
+    data = json.loads(results.read_text())
+    assert data["extra_data"] == {"sandbox": "none"} and "WITHOUT a sandbox" in data["output"]
+    assert data["score"] == data["max_score"] == TASK_POINTS["1.1"]
