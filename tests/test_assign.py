@@ -367,7 +367,8 @@ def test_grade_stripped_tree_scores_zero_on_stripped_tasks_only(tree_1, course, 
     # 2.2 builds on ops.add (task 1.1, stripped): graded independently, it runs the teacher's add.
     assert scores(report) == {"1.1": 0, "1.2": 0, "2.1": 2, "2.2": 2}
     (add,) = [t for t in report.tasks if t.task.id == "1.1"]
-    assert [t.message for t in add.tests] == ["your tinydl.ops.add raised NotImplementedError: task 1.1: use the + operator"] * 3
+    message = "your tinydl.ops.add raised NotImplementedError: task 1.1: use the + operator"
+    assert [t.message for t in add.tests] == [message] * 3
     hidden = [t for t in gradescope_results(report, "hidden")["tests"] if "[hidden]" in t["name"]]
     assert hidden == [{"name": "Task 1.1 (Addition): test_add_floats [hidden]", "score": 0.0, "max_score": 1.0,
                        "output": "failed (hidden test: no details are shown)", "visibility": "hidden"}]

@@ -104,7 +104,8 @@ def test_edited_public_tests_and_an_added_conftest_score_nothing(tree, plan):
                   for t in ["1.1", "1.2", "1.3"]))
     (tree / "tests" / "conftest.py").write_text(
         "import pytest\n\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
-        "    outcome = yield\n    report = outcome.get_result()\n    report.outcome, report.longrepr = 'passed', None\n")
+        "    outcome = yield\n    report = outcome.get_result()\n"
+        "    report.outcome, report.longrepr = 'passed', None\n")
     assert_cheat_fails(scores(tree, plan, ["1.1", "1.2", "1.3", HONEST]), ["1.1", "1.2", "1.3"])
 
 

@@ -140,14 +140,17 @@ def plan_grading(teacher_root: Path, course: Course, public_tests: Path | None =
     if not public.is_dir():
         raise AssignError(f"grade: no tests folder at {public}; pass --tests DIR (your copy of the public tests)")
     default_hidden = teacher_root / HIDDEN_TESTS
-    hidden = Path(hidden_tests).resolve() if hidden_tests is not None else (default_hidden if default_hidden.is_dir() else None)
+    hidden = default_hidden if default_hidden.is_dir() else None
+    if hidden_tests is not None:
+        hidden = Path(hidden_tests).resolve()
     if hidden is not None and not hidden.is_dir():
         raise AssignError(f"grade: --hidden {hidden} is not a folder")
     paths = [public] + ([hidden] if hidden is not None and not hidden.is_relative_to(public) else [])
     ignore = [] if hidden == public / "hidden" else [public / "hidden"]
     # Only files that mention a task marker are collected: the rest of a big suite is not graded.
     marked = [f for folder in paths for f in sorted(folder.rglob("test*.py"))
-              if not any(f.is_relative_to(i) for i in ignore) and "mark.task" in f.read_text(encoding="utf-8", errors="replace")]
+              if not any(f.is_relative_to(i) for i in ignore)
+              and "mark.task" in f.read_text(encoding="utf-8", errors="replace")]
     files = _test_files_by_task(teacher_root, marked or paths, max(timeout, DEFAULT_TIMEOUT), ignore)
     if hidden is not None:
         for task_files in files.values():

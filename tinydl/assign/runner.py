@@ -126,7 +126,8 @@ def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: fl
         run = PytestRun(timeout=timeout)
         output_path = scratch / "output.txt"
         with open(output_path, "wb") as output:
-            process = subprocess.Popen(command, cwd=tree, env={**_environment([scratch, tree, *roots]), **(extra_env or {})}, stdout=output,
+            env = {**_environment([scratch, tree, *roots]), **(extra_env or {})}
+            process = subprocess.Popen(command, cwd=tree, env=env, stdout=output,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             try:
                 run.returncode = process.wait(timeout=timeout)

@@ -77,7 +77,8 @@ def _user_process_count() -> int:
 
 def _python_roots() -> list[str]:
     """The folders the sandbox must show read-only for this Python and its packages to run."""
-    roots = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)))}
+    executable_folder = os.path.dirname(os.path.realpath(sys.executable))
+    roots = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, executable_folder)}
     return sorted(r for r in roots if not r.startswith("/usr"))
 
 
@@ -128,7 +129,8 @@ def sandbox_problem() -> str | None:
             else:
                 if done.returncode != 0:
                     reason = done.stderr.decode(errors="replace").strip().splitlines()
-                    problem = f"bubblewrap cannot create its namespaces here ({reason[-1] if reason else done.returncode})"
+                    why = reason[-1] if reason else done.returncode
+                    problem = f"bubblewrap cannot create its namespaces here ({why})"
     _PROBLEM.append(problem)
     return problem
 

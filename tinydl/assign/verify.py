@@ -186,7 +186,8 @@ def find_equivalents(tree: Path, task_id: str, functions: list[str], timeout: fl
     """One line per function of ``tree`` that passes a public test of ``task_id`` in its place."""
     if not functions:
         return []
-    run = run_pytest(tree, [tree / TESTS_DIR], [task_id], timeout, extra_args=["--offer-equivalents", ",".join(functions)])
+    run = run_pytest(tree, [tree / TESTS_DIR], [task_id], timeout,
+                     extra_args=["--offer-equivalents", ",".join(functions)])
     if run.equivalents is None:
         return [f"task {task_id}: the equivalent search did not finish: {run.problem() or run.output[-500:]}"]
     return [f"task {task_id}: {found['candidate']} in place of {found['function']} passes {found['test']}; "

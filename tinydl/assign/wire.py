@@ -41,7 +41,7 @@ class Encoder:
     """Turn a value into (JSON-able structure, list of arrays). ``hook(value, encoder)`` may
     return an encoded form for objects the format does not know (or None to fall through)."""
 
-    def __init__(self, hook: Callable[[Any, "Encoder"], Any] | None = None):
+    def __init__(self, hook: Callable[[Any, Encoder], Any] | None = None):
         self.hook = hook
         self.arrays: list[np.ndarray] = []
 
@@ -91,7 +91,7 @@ class Encoder:
 class Decoder:
     """The inverse of Encoder over one frame's arrays; ``hook(tag, obj, decoder)`` decodes extra tags."""
 
-    def __init__(self, arrays: list[np.ndarray], hook: Callable[[str, dict, "Decoder"], Any] | None = None):
+    def __init__(self, arrays: list[np.ndarray], hook: Callable[[str, dict, Decoder], Any] | None = None):
         self.arrays = arrays
         self.hook = hook
 
