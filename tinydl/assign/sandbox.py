@@ -221,7 +221,10 @@ class Worker:
             self.failure = (f"timed out: the call took longer than {self.limits.call_seconds:g} s "
                             "(an endless loop, or far too slow); the worker was stopped")
         except (EOFError, BrokenPipeError, wire.WireError, ValueError, KeyError) as error:
-            code = process.poll()
+            try:  # the pipe closes a moment before the process is reaped
+                code = process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                code = None
             self.stop()
             self.failure = f"the submitted code ended the worker (exit status {code}): {error}"
         raise WorkerDied(self.failure)
