@@ -17,12 +17,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from assign_course_tree import restore_task
 from conftest import REPO
 
 from tinydl import cli
 from tinydl.assign.course import default_course_path, load_course
 from tinydl.assign.grade import format_table, grade_tree, plan_grading
-from tinydl.assign.markers import find_solution_blocks
 from tinydl.assign.sandbox import sandbox_problem
 from tinydl.assign.strip import strip_tree
 
@@ -36,14 +36,7 @@ HIDDEN_AUTOGRAD = REPO / "tests" / "hidden" / "test_course_autograd_hidden.py"
 
 def restore(tree: Path, task_id: str) -> None:
     """Solve ``task_id`` honestly in a stripped tree: its solution blocks go back in."""
-    for relative in COURSE.task(task_id).files:
-        blocks = [b for b in find_solution_blocks(REPO / relative) if b.task == task_id]
-        target = tree / relative
-        lines = target.read_text().splitlines(keepends=True)
-        for block in blocks:
-            index = next(i for i, line in enumerate(lines) if f'raise NotImplementedError("task {task_id}:' in line)
-            lines[index:index + 1] = [line + "\n" for line in block.body]
-        target.write_text("".join(lines))
+    restore_task(REPO, COURSE, tree, task_id)
 
 
 def answer(tree: Path, task_id: str, code: str) -> None:

@@ -12,10 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from assign_course_tree import restore_task
 from conftest import REPO
 
 from tinydl.assign.course import default_course_path, load_course
-from tinydl.assign.markers import find_solution_blocks
 from tinydl.assign.grade import format_table, grade_tree, gradescope_results
 from tinydl.assign.sandbox import sandbox_problem
 from tinydl.assign.strip import strip_tree
@@ -61,15 +61,7 @@ def test_stripped_tree_scores_zero_on_its_tasks(student_tree):
 
 def _restore(tree: Path, task_id: str) -> None:
     """Put back only ``task_id``'s solution blocks in a stripped tree (as a student would)."""
-    for relative in COURSE.task(task_id).files:
-        blocks = [b for b in find_solution_blocks(REPO / relative) if b.task == task_id]
-        target = tree / relative
-        lines = target.read_text().splitlines(keepends=True)
-        for block in blocks:
-            index = next(i for i, line in enumerate(lines)
-                         if f'raise NotImplementedError("task {task_id}:' in line)
-            lines[index:index + 1] = [line + "\n" for line in block.body]
-        target.write_text("".join(lines))
+    restore_task(REPO, COURSE, tree, task_id)
 
 
 @pytest.mark.parametrize("task_id", ["1.1", "1.4"])
