@@ -25,6 +25,7 @@ from tinydl.ops.reduce import (argmax, argmin, logsumexp, max, mean, min, std, s
 from tinydl.ops.shape import (broadcast_to, cat, chunk, concatenate, flatten, pad, permute,
                               reshape, split, squeeze, stack, swapaxes, transpose, unsqueeze)
 from tinydl.random import get_rng_state, manual_seed, set_rng_state
+from tinydl.threads import get_num_threads, set_num_threads
 
 float16 = _numpy.float16
 float32 = _numpy.float32

@@ -263,6 +263,52 @@ def _reduce_to_shape(grad: Any, shape: tuple, ctx: Context) -> Any:
                          f"{tuple(grad.shape)} for an input of shape {shape}: {err}") from None
 
 
+# ---------------------------------------------------------------------------------------------
+# Hooks run once a leaf's gradient is complete (Tensor.register_post_accumulate_grad_hook)
+# ---------------------------------------------------------------------------------------------
+
+_hooked_leaves = [0]  # how many hooks are registered: backward looks for them only when > 0
+
+
+class RemovableHandle:
+    """Returned by ``register_post_accumulate_grad_hook``; ``handle.remove()`` unregisters."""
+
+    def __init__(self, hooks: list, hook: Callable):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+            _hooked_leaves[0] -= 1
+
+
+def add_post_accumulate_grad_hook(tensor: Any, hook: Callable) -> RemovableHandle:
+    """Call ``hook(tensor)`` in each backward, after the last gradient is added to ``.grad``."""
+    if tensor._ctx is not None:
+        raise GraphError("register_post_accumulate_grad_hook: only leaf tensors accumulate "
+                         "into .grad; this tensor was made by an op (use register_hook-style "
+                         "code on its leaves instead)")
+    if not tensor.requires_grad:
+        raise GraphError("register_post_accumulate_grad_hook: this tensor does not require "
+                         "grad, so backward never reaches it; call .requires_grad_() first")
+    if "_post_accumulate_grad_hooks" not in tensor.__dict__:
+        tensor._post_accumulate_grad_hooks = []
+    tensor._post_accumulate_grad_hooks.append(hook)
+    _hooked_leaves[0] += 1
+    return RemovableHandle(tensor._post_accumulate_grad_hooks, hook)
+
+
+def _hook_schedule(order: list[Context], roots: Sequence[Any]) -> list[tuple[int, Any]]:
+    """(index of the last node feeding the leaf, leaf) for every hooked leaf, latest first."""
+    last_use: dict[int, tuple[int, Any]] = {id(r): (-1, r) for r in roots
+                                            if r._ctx is None and r._post_accumulate_grad_hooks}
+    for index, ctx in enumerate(order):
+        for tensor in ctx.inputs:
+            if tensor._ctx is None and tensor._post_accumulate_grad_hooks:
+                last_use[id(tensor)] = (index, tensor)
+    return sorted(last_use.values(), key=lambda item: item[0], reverse=True)
+
+
 class _GradSink:
     """Where gradients end up: leaves' ``.grad`` (backward) or a dict (``tinydl.grad``)."""
 
@@ -271,6 +317,15 @@ class _GradSink:
         self.capture_ids = None if capture is None else {id(t): i for i, t in enumerate(capture)}
         self.captured: list[Any] = [None] * (0 if capture is None else len(capture))
         self.handed_out: set[int] = set()
+        self.reached: set[int] = set()  # leaves that got a gradient (for the hooks)
+
+    def run_hooks_before(self, index: int, schedule: list[tuple[int, Any]]) -> None:
+        """Run the post-accumulate hooks of leaves whose last contribution came before ``index``."""
+        while schedule and schedule[-1][0] < index:
+            leaf = schedule.pop()[1]
+            if id(leaf) in self.reached:
+                for hook in list(leaf._post_accumulate_grad_hooks):
+                    hook(leaf)
 
     def leaf(self, tensor: Any, grad: Any) -> None:
         if self.capture_ids is not None:
@@ -285,6 +340,7 @@ class _GradSink:
                 grad = Tensor._from_op(grad.data.copy(), None, 0)
             self.handed_out.add(id(grad))
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+        self.reached.add(id(tensor))
 
     def non_leaf(self, tensor: Any, grad: Any) -> None:
         if self.capture_ids is not None:
@@ -305,6 +361,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
     sink = _GradSink(capture, create_graph)
     capturing = capture is not None
     order = _topological_order([r._ctx for r in roots if r._ctx is not None])
+    hooks = _hook_schedule(order, roots) if _hooked_leaves[0] and not capturing else []
     for root, grad in zip(roots, root_grads):
         if root._ctx is None:
             sink.leaf(root, grad)
@@ -314,7 +371,9 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
     previous_mode = _modes.grad_enabled
     _modes.grad_enabled = create_graph  # backward builds a graph only for higher derivatives
     try:
-        for ctx in order:
+        for index, ctx in enumerate(order):
+            if hooks:
+                sink.run_hooks_before(index, hooks)
             grad_outputs = ctx.output_grads
             ctx.output_grads = None
             if grad_outputs is None:  # no gradient reached this node
@@ -345,6 +404,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
                     sink.leaf(tensor, grad)
                 else:
                     _add_output_grad(tensor._ctx, tensor._out_index, grad)
+        if hooks:
+            sink.run_hooks_before(len(order), hooks)
     finally:
         _modes.grad_enabled = previous_mode
         _modes.backward_of = None

@@ -90,6 +90,7 @@ class Tensor:
     _ctx = None          # the graph node (autograd.Context) that made this tensor
     _out_index = 0       # which output of that node this tensor is
     _retains_grad = False
+    _post_accumulate_grad_hooks: list | None = None  # see register_post_accumulate_grad_hook
     name: str | None = None
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
@@ -242,6 +243,16 @@ class Tensor:
         if self._ctx is not None:
             self._ctx.retains_output_grad = True
         return self
+
+    def register_post_accumulate_grad_hook(self, hook: Any) -> Any:
+        """Call ``hook(self)`` during each backward once this leaf's ``.grad`` is complete.
+
+        As in PyTorch: the hook sees the accumulated ``.grad`` (all contributions of this
+        backward added), runs before backward returns, and its return value is ignored.
+        Returns a handle; ``handle.remove()`` unregisters the hook. (DistributedDataParallel
+        uses it to start averaging a bucket of gradients while backward is still running.)
+        """
+        return autograd.add_post_accumulate_grad_hook(self, hook)
 
     def zero_grad_(self) -> None:
         self.grad = None

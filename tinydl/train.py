@@ -35,6 +35,7 @@ from tinydl import io, metrics as metrics_module
 from tinydl.autograd import no_grad
 from tinydl.data.dataset import TensorDataset
 from tinydl.data.loader import DataLoader
+from tinydl.distributed import comm
 from tinydl.random import get_rng_state, set_rng_state
 from tinydl.tensor import Tensor
 
@@ -94,10 +95,15 @@ def _is_named_pair(value: Any) -> bool:
 
 
 class _MetricAccumulator:
-    """Collects (targets, outputs) over an epoch; computes each metric on all of them at once."""
+    """Collects (targets, outputs) over an epoch; computes each metric on all of them at once.
 
-    def __init__(self, metric_fns: list[tuple[str, Callable]]):
+    distributed: gather every rank's targets and outputs first, so that each rank computes
+    the metrics over the whole epoch and logs the same numbers.
+    """
+
+    def __init__(self, metric_fns: list[tuple[str, Callable]], distributed: bool = False):
         self.metric_fns = metric_fns
+        self.distributed = distributed
         self.targets: list[np.ndarray] = []
         self.outputs: list[np.ndarray] = []
 
@@ -111,6 +117,8 @@ class _MetricAccumulator:
             return {}
         y_true = np.concatenate(self.targets)   # (N, ...) over all batches
         y_pred = np.concatenate(self.outputs)   # (N, ...)
+        if self.distributed:                    # (N over all ranks, ...)
+            y_true, y_pred = comm.all_gather_rows(y_true), comm.all_gather_rows(y_pred)
         return {name: float(fn(y_true, y_pred)) for name, fn in self.metric_fns}
 
 
@@ -148,10 +156,13 @@ class History:
         return {key: list(values) for key, values in self.history.items()}
 
     def plot(self, path: Any = None, metrics: Any = None) -> Any:
-        """Loss and metric curves, train vs val (``tinydl.plot.plot_history``); returns the Figure."""
+        """Loss and metric curves, train vs val (``tinydl.plot.plot_history``); returns the Figure.
+
+        Under mpirun only rank 0 writes ``path`` (every rank holds the same History).
+        """
         from tinydl.plot import plot_history  # noqa: PLC0415 (matplotlib is optional)
 
-        return plot_history(self, path=path, metrics=metrics)
+        return plot_history(self, path=path if comm.rank() == 0 else None, metrics=metrics)
 
     def __getitem__(self, key: str) -> list[float]:
         if key not in self.history:
@@ -325,6 +336,8 @@ class ModelCheckpoint(_MonitorMixin, Callback):
             if not self._is_improvement(value):
                 return
             self.best = value
+        if comm.rank() != 0:
+            return  # under mpirun one rank writes (every rank holds the same model)
         try:
             path = self.path.format(epoch=epoch + 1, **logs)
         except (KeyError, IndexError, ValueError) as err:
@@ -491,10 +504,22 @@ def _check_fit_args(epochs: Any, initial_epoch: Any, loss_fn: Any, optimizer: An
                         f"{type(optimizer).__name__}")
 
 
+def _mean_over_samples(op: str, total: float, count: int, distributed: bool) -> float:
+    """total / count, both summed over the ranks when distributed."""
+    if distributed:
+        sums = Tensor(np.array([total, count], dtype=np.float64), dtype=np.float64)
+        comm.all_reduce(sums)
+        total, count = float(sums.data[0]), int(sums.data[1])
+    if count == 0:
+        raise ValueError(f"{op} yielded no batches (empty dataset, or drop_last with fewer "
+                         "samples than batch_size)")
+    return total / count
+
+
 def _train_one_epoch(model: Any, loader: Any, loss_fn: Any, optimizer: Any,
-                     metric_fns: list, bar: Any) -> dict[str, float]:
+                     metric_fns: list, bar: Any, distributed: bool = False) -> dict[str, float]:
     model.train()
-    accumulator = _MetricAccumulator(metric_fns)
+    accumulator = _MetricAccumulator(metric_fns, distributed)
     total_loss, count = 0.0, 0
     for batch in loader:
         inputs, target = _split_batch("fit", batch)
@@ -510,15 +535,38 @@ def _train_one_epoch(model: Any, loader: Any, loss_fn: Any, optimizer: Any,
         if bar is not None:
             bar.set_postfix(loss=f"{total_loss / count:.4g}", refresh=False)
             bar.update(1)
-    if count == 0:
-        raise ValueError("fit: train_loader yielded no batches (empty dataset, or drop_last "
-                         "with fewer samples than batch_size)")
-    return {"loss": total_loss / count, **accumulator.results()}
+    loss = _mean_over_samples("fit: train_loader", total_loss, count, distributed)
+    return {"loss": loss, **accumulator.results()}
+
+
+def _shard_loader(loader: Any, training: bool) -> Any:
+    """The loader for this rank under ``fit(..., distributed=True)``.
+
+    A DataLoader is rebuilt around a DistributedSampler (training: shuffled per epoch when
+    the loader shuffled, padded as in PyTorch) or, for validation, every world_size-th sample
+    without padding, so validation numbers are exactly those of one process. A loader that
+    already has a DistributedSampler, or is not a DataLoader, is used as it is.
+    """
+    from tinydl.distributed.sampler import DistributedSampler  # noqa: PLC0415
+
+    if not isinstance(loader, DataLoader) or isinstance(loader.sampler, DistributedSampler):
+        return loader
+    if loader.sampler is not None:
+        raise ValueError("fit(distributed=True): the loader has its own sampler, which fit "
+                         "cannot split over the ranks; give it a DistributedSampler instead")
+    if training:
+        sampler: Any = DistributedSampler(loader.dataset, shuffle=loader.shuffle)
+    else:
+        sampler = range(comm.rank(), len(loader.dataset), comm.world_size())
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, drop_last=loader.drop_last,
+                      collate_fn=loader.collate_fn, transform=loader.transform,
+                      device=loader.device, sampler=sampler)
 
 
 def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs: int,
         val_loader: Any = None, metrics: Any = (), callbacks: Iterable[Callback] = (),
-        scheduler: Any = None, progress: bool = True, initial_epoch: int = 0) -> History:
+        scheduler: Any = None, progress: bool = True, initial_epoch: int = 0,
+        distributed: bool = False) -> History:
     """Train ``model`` for epochs ``initial_epoch .. epochs-1``; return the History.
 
     Args:
@@ -535,10 +583,27 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
         scheduler: stepped once per epoch; ReduceLROnPlateau gets val_loss (else loss).
         progress: a tqdm bar per epoch (only when stderr is a terminal and tqdm installed).
         initial_epoch: the first epoch to run (after ``load_checkpoint``, its 'epoch').
+        distributed: data-parallel training under ``mpirun`` (``tinydl.distributed``): the
+            model is wrapped in DistributedDataParallel, each DataLoader reads this rank's
+            share (a DistributedSampler, ``set_epoch`` each epoch), losses and metrics are
+            computed over all ranks so every rank logs the same numbers, and only rank 0
+            shows progress and writes checkpoints. Without mpirun it is one process.
     Returns a History with one float per epoch for each logged name.
     """
     _check_fit_args(epochs, initial_epoch, loss_fn, optimizer)
     metric_fns = _resolve_metrics(metrics)
+    trained = model
+    if distributed:
+        from tinydl.distributed.parallel import DistributedDataParallel  # noqa: PLC0415
+
+        comm.init()
+        if isinstance(model, DistributedDataParallel):
+            model = model.module  # callbacks and checkpoints see the plain model
+        else:
+            trained = DistributedDataParallel(model)
+        train_loader = _shard_loader(train_loader, training=True)
+        val_loader = None if val_loader is None else _shard_loader(val_loader, training=False)
+        progress = progress and comm.rank() == 0
     callbacks = list(callbacks)
     for callback in callbacks:
         callback.attach(model, optimizer, scheduler)
@@ -551,11 +616,17 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
         for epoch in range(initial_epoch, epochs):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
+            if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+                train_loader.sampler.set_epoch(epoch)  # a new shuffle, the same on every rank
             bar = _progress_bar(total, f"epoch {epoch + 1}/{epochs}", progress)
             try:
-                logs = _train_one_epoch(model, train_loader, loss_fn, optimizer, metric_fns, bar)
+                logs = _train_one_epoch(trained, train_loader, loss_fn, optimizer, metric_fns,
+                                        bar, distributed)
                 if val_loader is not None:
-                    val_logs = evaluate(model, val_loader, loss_fn, metric_fns)
+                    if distributed:  # rank 0's BatchNorm statistics, once (shares are uneven)
+                        for buffer in model.buffers():
+                            comm.broadcast(buffer, src=0)
+                    val_logs = evaluate(model, val_loader, loss_fn, metric_fns, distributed)
                     logs.update({f"val_{key}": value for key, value in val_logs.items()})
                 lr = _current_lr(optimizer)  # the rate this epoch used, before the scheduler step
                 if lr is not None:
@@ -580,14 +651,15 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
 
 
 def evaluate(model: Any, loader: Any, loss_fn: Callable | None = None,
-             metrics: Any = ()) -> dict[str, float]:
+             metrics: Any = (), distributed: bool = False) -> dict[str, float]:
     """Average loss and metrics of ``model`` over ``loader`` (eval mode, no gradients).
 
     The loss is averaged per sample (batches weighted by their size); metrics are computed
     on all outputs at once. Returns {'loss': ..., '<metric>': ...} as plain floats.
+    distributed: each rank's loader holds a share; the results are over all shares.
     """
     metric_fns = _resolve_metrics(metrics)
-    accumulator = _MetricAccumulator(metric_fns)
+    accumulator = _MetricAccumulator(metric_fns, distributed)
     total_loss, count = 0.0, 0
     was_training = model.training
     model.eval()
@@ -603,9 +675,8 @@ def evaluate(model: Any, loader: Any, loss_fn: Callable | None = None,
                 accumulator.add(target, output)
     finally:
         model.train(was_training)
-    if count == 0:
-        raise ValueError("evaluate: the loader yielded no batches (is the dataset empty?)")
-    results = {} if loss_fn is None else {"loss": total_loss / count}
+    mean_loss = _mean_over_samples("evaluate: the loader", total_loss, count, distributed)
+    results = {} if loss_fn is None else {"loss": mean_loss}
     results.update(accumulator.results())
     return results
 

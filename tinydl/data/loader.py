@@ -101,13 +101,15 @@ class DataLoader:
             (B, ...)) before they become a Tensor; must return an array (augmentation,
             normalisation).
         device: move every batch there (e.g. "cuda").
+        sampler: an iterable of sample indices with ``len()`` that decides the order instead
+            of ``shuffle`` (e.g. ``tinydl.distributed.DistributedSampler``: this rank's share).
 
     ``len(loader)`` is the number of batches per epoch.
     """
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, collate_fn: Callable | None = None,
-                 transform: Callable | None = None, device: Any = None):
+                 transform: Callable | None = None, device: Any = None, sampler: Any = None):
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: dataset must define __len__ and __getitem__, got "
                             f"{type(dataset).__name__}; wrap arrays in TensorDataset(X, y)")
@@ -117,6 +119,13 @@ class DataLoader:
         for name, fn in (("collate_fn", collate_fn), ("transform", transform)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"DataLoader: {name} must be callable, got {type(fn).__name__}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True both choose the order; pass "
+                             "one (a DistributedSampler shuffles itself)")
+        if sampler is not None and not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices with len(), got "
+                            f"{type(sampler).__name__}")
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -126,12 +135,15 @@ class DataLoader:
         self.device = device
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
-        n = len(self.dataset)
-        order = generator().permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(self.sampler, dtype=np.int64, count=len(self.sampler))
+        else:
+            n = len(self.dataset)
+            order = generator().permutation(n) if self.shuffle else np.arange(n)
         fast = _rows_of(self.dataset) if self.collate_fn is None else None
         for b in range(len(self)):
             indices = order[b * self.batch_size:(b + 1) * self.batch_size]

@@ -149,10 +149,15 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is not None:
-                    self._update(param, param.grad.data, group)
+            self._update_group(group, [(param, param.grad.data) for param in group["params"]
+                                       if param.grad is not None])
         return loss
+
+    def _update_group(self, group: dict[str, Any], pairs: list) -> None:
+        """Update a group's (parameter, gradient array) pairs: one at a time by default
+        (``_update``); an optimizer may override it to update them all in one call."""
+        for param, grad in pairs:
+            self._update(param, grad, group)
 
     def _update(self, param: Tensor, grad: Any, group: dict[str, Any]) -> None:
         """Update one parameter in place (subclasses define it)."""
