@@ -142,8 +142,9 @@ def strip_tree(source: Path, out: Path, course: Course, assignment: int | None =
             if file_blocks or "### BEGIN FASTER" in text:
                 strip_flags = [is_stripped(b.assignment, assignment, strip_later) for b in file_blocks]
                 new_text = render_stripped(text, file_blocks, strip_flags, course)
-                new_text = remove_faster(new_text, relative, course, assignment, strip_later)
                 _check_stripped_python(new_text, relative, file_blocks, strip_flags)
+                new_text = remove_faster(new_text, relative, course, assignment, strip_later)
+                _check_stripped_python(new_text, relative, [], [])  # still Python without its regions
                 target.write_text(new_text, encoding="utf-8", newline="")
                 shutil.copymode(source / relative, target)
                 for block, flag in zip(file_blocks, strip_flags):
