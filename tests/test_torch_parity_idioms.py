@@ -106,13 +106,114 @@ def _array(*shape: int, seed: int = 0, dtype: Any = np.float32) -> np.ndarray:
 # ==== elementwise math ==========================================================================
 
 
+@idiom("elementwise")
+def int_tensor_plus_python_float_is_float32(lib):  # PyTorch fidelity case 5
+    return lib.tensor([1, 2]) + 0.5, lib.arange(4) / 4, lib.tensor([1, 2]) * 2
+
+
+@idiom("elementwise")
+def float32_times_int64_tensor_is_float32(lib):
+    x = lib.tensor(_array(3))
+    n = lib.tensor(np.array([1, 2, 3], dtype=np.int64))
+    return x * n, n - x, x / n, x.double() * n
+
+
+@idiom("elementwise")
+def full_infers_dtype_from_the_value(lib):
+    return lib.full((2,), 4), lib.full((2,), True), lib.full((2,), 0.5)
+
+
+@idiom("elementwise")
+def python_scalars_keep_the_tensor_dtype(lib):
+    x = lib.tensor(_array(3, dtype=np.float64), dtype=lib.float64)
+    i = lib.tensor(np.array([1, 2, 3], dtype=np.int32))
+    return x * 2.5, i * 3, i + True, lib.tensor([True, False]) + 1, x * lib.tensor(2.0)
+
+
+@idiom("elementwise")
+def pow_zero_has_zero_gradient_at_zero(lib):  # case 6
+    x = lib.tensor(np.array([0.0, 1.5], dtype=np.float32), requires_grad=True)
+    (x ** 0).sum().backward()
+    return x.grad
+
+
 # ==== reductions and scans ======================================================================
+
+
+@idiom("reductions")
+def var_and_std_of_one_element_are_nan_with_nan_gradient(lib):  # case 6
+    x = lib.tensor(np.array([2.0], dtype=np.float32), requires_grad=True)
+    v = x.var()
+    v.backward()
+    y = lib.tensor(np.array([1.0, 1.0, 1.0], dtype=np.float32), requires_grad=True)
+    y.std().backward()
+    return v, x.grad, y.grad
+
+
+@idiom("reductions")
+def dim_zero_and_minus_one_on_0d_tensors(lib):  # case 6
+    s = lib.tensor(1.5)
+    return (s.sum(dim=0), s.sum(dim=-1), s.softmax(dim=0), s.log_softmax(dim=-1),
+            s.logsumexp(dim=0), s.mean(dim=0, keepdim=True))
 
 
 # ==== sorting and selection =====================================================================
 
 
+@idiom("selection")
+def max_with_dim_unpacks_values_and_indices(lib):  # case 4
+    out = lib.tensor(_array(2, 3))
+    _, pred = lib.max(out, 1)
+    values, indices = out.max(dim=0, keepdim=True)
+    low = lib.min(lib.tensor(_array(3, 4)), 1)
+    return pred, values, indices, low.values, low.indices
+
+
+@idiom("selection")
+def max_with_dim_sends_the_gradient_to_the_index(lib):
+    x = lib.tensor(_array(3, 4), requires_grad=True)
+    x.max(1).values.sum().backward()
+    return x.grad
+
+
+@idiom("selection")
+def sort_and_topk_return_values_and_indices(lib):
+    x = lib.tensor(_array(3, 5), requires_grad=True)
+    ordered = x.sort(dim=1, descending=True)
+    best = lib.topk(x, 2, dim=1)
+    (ordered.values[:, 0].sum() + best.values.sum()).backward()
+    return ordered.values, ordered.indices, best.values, best.indices, x.grad
+
+
 # ==== shape =====================================================================================
+
+
+@idiom("shape")
+def transpose_of_two_dims_swaps_them_at_any_ndim(lib):  # case 1
+    q, k = lib.tensor(_array(3, 3)), lib.tensor(_array(3, 3, seed=1))
+    x = lib.arange(6.).reshape(2, 3)
+    return (x.transpose(0, 1), q @ k.transpose(-2, -1), x.T, x.t(), x.mT, x.swapaxes(0, 1),
+            lib.transpose(x, 1, 0), x.permute(1, 0), x.permute(0, 1))
+
+
+@idiom("shape")
+def movedim_and_permute_on_3d(lib):
+    x = lib.tensor(_array(2, 3, 4))
+    return x.movedim(0, -1), x.transpose(0, 2), x.permute(2, 0, 1), x.mT
+
+
+@idiom("shape")
+def int_and_index_tensor_keep_the_index_dims_in_place(lib):  # case 6
+    x = lib.tensor(_array(2, 3, 4))
+    idx = lib.tensor(np.array([0, 2]))
+    first = lib.tensor(np.array([1, 0]))
+    return x[1, :, idx], x[:, 1, idx], x[first, :, 1], x[first, 1:, idx]
+
+
+@idiom("shape")
+def squeeze_of_a_dim_that_is_not_one_is_a_no_op(lib):  # case 6
+    x = lib.tensor(_array(2, 1, 3))
+    return x.squeeze(0), x.squeeze(1), x.squeeze(-1), lib.cat([x, x], dim=2), lib.stack([x, x], dim=1)
 
 
 # ==== linear algebra ============================================================================
@@ -134,6 +235,35 @@ def _array(*shape: int, seed: int = 0, dtype: Any = np.float32) -> np.ndarray:
 
 
 # ==== optimizers and schedules ==================================================================
+
+
+@idiom("optim")
+def sgd_step_by_hand_with_augmented_assignment(lib):  # case 2
+    w = lib.tensor(_array(3, 2), requires_grad=True)
+    b = lib.tensor(_array(3, seed=1), requires_grad=True)
+    x = lib.tensor(_array(4, 2, seed=2))
+    ((x @ w.T + b) ** 2).mean().backward()
+    with lib.no_grad():
+        for p in (w, b):
+            p -= 0.1 * p.grad
+            p *= 0.5
+            p += 1.0
+            p /= 2.0
+    return w.detach(), b.detach()
+
+
+@idiom("optim")
+def inplace_ops_on_non_leaves_keep_gradients(lib):  # the in-place machinery
+    x = lib.tensor(_array(4), requires_grad=True)
+    y = x * 2
+    y.add_(1)
+    y.mul_(x)
+    y[0] = 0
+    z = y.clone()
+    z.masked_fill_(z > 100, 0.0)
+    z.sub_(x, alpha=2).div_(3).clamp_(-1, 1)
+    z.sum().backward()
+    return y, z, x.grad
 
 
 # ==== data ======================================================================================

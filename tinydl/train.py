@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -48,13 +49,24 @@ def _macro(score: Callable) -> Callable:
     return lambda y_true, y_pred: score(y_true, y_pred, average="macro")
 
 
+def _class_targets(metric: Callable) -> Callable:
+    """``metric`` taking class indices, also accepting what CrossEntropyLoss accepts as targets:
+    one-hot or class-probability rows of the output's shape (N, C) become their argmax (N,)."""
+    def with_class_targets(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        if y_true.ndim >= 2 and y_true.shape == y_pred.shape and y_true.dtype.kind == "f":
+            y_true = y_true.argmax(axis=1)
+        return metric(y_true, y_pred)
+    return with_class_targets
+
+
 #: names accepted in ``fit(metrics=[...])``; each maps (y_true, y_pred) -> float
 NAMED_METRICS = {
-    "accuracy": metrics_module.accuracy,
-    "precision": _macro(metrics_module.precision),
-    "recall": _macro(metrics_module.recall),
-    "f1": _macro(metrics_module.f1_score),
-    "top5_accuracy": lambda y_true, y_pred: metrics_module.top_k_accuracy(y_true, y_pred, k=5),
+    "accuracy": _class_targets(metrics_module.accuracy),
+    "precision": _class_targets(_macro(metrics_module.precision)),
+    "recall": _class_targets(_macro(metrics_module.recall)),
+    "f1": _class_targets(_macro(metrics_module.f1_score)),
+    "top5_accuracy": _class_targets(
+        lambda y_true, y_pred: metrics_module.top_k_accuracy(y_true, y_pred, k=5)),
 }
 
 # metrics where larger is better (EarlyStopping/ModelCheckpoint mode='auto' looks here)
@@ -78,7 +90,11 @@ def _resolve_metrics(metrics: Any) -> list[tuple[str, Callable]]:
         elif _is_named_pair(metric):
             resolved.append((metric[0], metric[1]))
         elif callable(metric):
-            resolved.append((getattr(metric, "__name__", f"metric{len(resolved)}"), metric))
+            name = getattr(metric, "__name__", "<lambda>")
+            if name.startswith("<"):  # a lambda or a partial: nothing to log it under
+                raise ValueError("fit: a metric function without a name (a lambda?) cannot be "
+                                 "logged; name it with metrics={'name': fn} or ('name', fn)")
+            resolved.append((name, metric))
         else:
             raise TypeError(f"fit: a metric must be a name, a function (y_true, y_pred) -> float "
                             f"or a (name, function) pair, got {type(metric).__name__}")
@@ -417,19 +433,57 @@ def load_checkpoint(path: Any, model: Any, optimizer: Any = None, scheduler: Any
 # ---------------------------------------------------------------------------------------------
 
 
-def _progress_bar(total: int | None, desc: str, enabled: bool) -> Any:
-    """A tqdm bar of ``total`` steps, or None when disabled, not a terminal, or no tqdm.
+SILENT, BAR, LINE_PER_EPOCH = 0, 1, 2  # fit's verbose levels, Keras's numbers
+
+
+def _verbosity(verbose: Any, progress: bool) -> int:
+    """fit's verbose argument -> SILENT, BAR or LINE_PER_EPOCH.
+
+    "auto" shows a bar where one can be drawn (a terminal, or Jupyter through ``tqdm.auto``)
+    and prints one line per epoch elsewhere (a log file, a test, a CI job)."""
+    if not progress:
+        return SILENT
+    if verbose == "auto":
+        can_draw = _stderr_is_terminal() or _in_notebook()
+        return BAR if can_draw and _tqdm() is not None else LINE_PER_EPOCH
+    if verbose not in (SILENT, BAR, LINE_PER_EPOCH) or isinstance(verbose, bool):
+        raise ValueError(f"fit: verbose must be 'auto', 0 (silent), 1 (a progress bar) or 2 (one "
+                         f"line per epoch), got {verbose!r}")
+    if verbose == BAR and _tqdm() is None:
+        return LINE_PER_EPOCH  # no tqdm: pip install "tinydl[progress]" for the bar
+    return verbose
+
+
+def _tqdm() -> Any:
+    """tqdm.auto's bar class (a widget in Jupyter, text on a terminal), or None without tqdm."""
+    try:
+        from tqdm.auto import tqdm  # noqa: PLC0415 (optional dependency)
+    except ImportError:
+        return None
+    return tqdm
+
+
+def _progress_bar(total: int | None, desc: str, verbosity: int) -> Any:
+    """A tqdm bar of ``total`` steps when ``verbosity`` is BAR, else None.
 
     The caller advances it (``update(1)``), so that it stays open after the last batch for
     the epoch's validation results.
     """
-    if not enabled or not _stderr_is_terminal():
+    if verbosity != BAR:
         return None
-    try:
-        from tqdm import tqdm  # noqa: PLC0415 (optional dependency)
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, file=sys.stderr, leave=True, dynamic_ncols=True)
+    return _tqdm()(total=total, desc=desc, file=sys.stderr, leave=True, dynamic_ncols=True)
+
+
+def _epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float) -> str:
+    """One epoch's results as a line: ``epoch 3/10 - loss 0.4123 - accuracy 0.88 - 1.2 s``."""
+    parts = [f"epoch {epoch + 1}/{epochs}"] + [f"{key} {value:.4g}" for key, value in logs.items()]
+    return " - ".join(parts) + f" - {seconds:.1f} s"
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (IPython's ZMQ shell), where tqdm.auto draws a widget."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _stderr_is_terminal() -> bool:
@@ -566,7 +620,7 @@ def _shard_loader(loader: Any, training: bool) -> Any:
 def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs: int,
         val_loader: Any = None, metrics: Any = (), callbacks: Iterable[Callback] = (),
         scheduler: Any = None, progress: bool = True, initial_epoch: int = 0,
-        distributed: bool = False) -> History:
+        distributed: bool = False, verbose: Any = "auto") -> History:
     """Train ``model`` for epochs ``initial_epoch .. epochs-1``; return the History.
 
     Args:
@@ -581,7 +635,10 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
             functions (y_true, y_pred) -> float, computed over each whole epoch.
         callbacks: Callback objects (EarlyStopping, ModelCheckpoint, your own).
         scheduler: stepped once per epoch; ReduceLROnPlateau gets val_loss (else loss).
-        progress: a tqdm bar per epoch (only when stderr is a terminal and tqdm installed).
+        progress: False silences fit (the same as ``verbose=0``).
+        verbose: Keras's levels: 0 silent, 1 a progress bar per epoch (tqdm; a widget in
+            Jupyter), 2 one printed line per epoch. "auto" (default): the bar on a terminal
+            or in Jupyter, one line per epoch anywhere else (a log file, a CI job).
         initial_epoch: the first epoch to run (after ``load_checkpoint``, its 'epoch').
         distributed: data-parallel training under ``mpirun`` (``tinydl.distributed``): the
             model is wrapped in DistributedDataParallel, each DataLoader reads this rank's
@@ -604,6 +661,7 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
         train_loader = _shard_loader(train_loader, training=True)
         val_loader = None if val_loader is None else _shard_loader(val_loader, training=False)
         progress = progress and comm.rank() == 0
+    verbosity = _verbosity(verbose, progress)
     callbacks = list(callbacks)
     for callback in callbacks:
         callback.attach(model, optimizer, scheduler)
@@ -618,7 +676,8 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
                 callback.on_epoch_begin(epoch)
             if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
                 train_loader.sampler.set_epoch(epoch)  # a new shuffle, the same on every rank
-            bar = _progress_bar(total, f"epoch {epoch + 1}/{epochs}", progress)
+            bar = _progress_bar(total, f"epoch {epoch + 1}/{epochs}", verbosity)
+            started = time.perf_counter()
             try:
                 logs = _train_one_epoch(trained, train_loader, loss_fn, optimizer, metric_fns,
                                         bar, distributed)
@@ -636,6 +695,8 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
             finally:
                 if bar is not None:
                     bar.close()  # draws the final line with the epoch's results
+            if verbosity == LINE_PER_EPOCH:
+                print(_epoch_line(epoch, epochs, logs, time.perf_counter() - started), flush=True)
             if scheduler is not None:
                 _step_scheduler(scheduler, logs)
             history.append(epoch, logs)

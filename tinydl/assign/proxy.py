@@ -128,7 +128,7 @@ class Proxy:
             table.contexts[key] = value
             fn = value.fn
             return {"$": "ctx", "id": key, "fn": f"{fn.__module__}:{fn.__qualname__}",
-                    "inputs": encoder.encode(list(value.inputs)),
+                    "inputs": encoder.encode(list(getattr(value, "graph_inputs", None) or value.inputs)),
                     "params": _encode_or_opaque(encoder, dict(value.params)),
                     "needs": encoder.encode(list(value.needs_input_grad)),
                     "saved": _encode_or_opaque(encoder, value.saved),

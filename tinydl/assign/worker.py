@@ -82,7 +82,11 @@ class _Student:
             ctx = self.Context(_resolve(obj.get("fn")), (), {}, ())
             self.ctxs[key] = ctx
             self.ctx_ids[id(ctx)] = key
-            ctx.inputs = tuple(decoder.decode(obj["inputs"]))
+            inputs = tuple(decoder.decode(obj["inputs"]))
+            if isinstance(getattr(type(ctx), "inputs", None), property):
+                ctx.graph_inputs = inputs  # inputs is a checked view of graph_inputs
+            else:
+                ctx.inputs = inputs
             ctx.params = decoder.decode(obj["params"])
             ctx.needs_input_grad = tuple(decoder.decode(obj["needs"]))
             ctx.saved = decoder.decode(obj["saved"])
