@@ -296,26 +296,29 @@ def _raise_device_mismatch(fn: type, inputs: Sequence[Any]) -> None:
 
 def _topological_order(roots: Sequence[Context]) -> list[Context]:
     """Nodes reachable from ``roots``, each before all the nodes it depends on (iterative DFS)."""
+    ### BEGIN SOLUTION task 6.1
+    # HINT: iterative depth-first search from the roots (a stack), each node once; reverse the postorder
     postorder: list[Context] = []
     visited: set[int] = set()
-    stack: list[tuple[Context, bool]] = [(ctx, False) for ctx in roots]
+    stack: list[tuple[Context, bool]] = [(root, False) for root in roots]
     while stack:
-        ctx, children_done = stack.pop()
+        node, children_done = stack.pop()
         if children_done:
-            postorder.append(ctx)
+            postorder.append(node)
             continue
-        if id(ctx) in visited:
+        if id(node) in visited:
             continue
-        visited.add(id(ctx))
-        if ctx.freed:
-            raise _freed_graph_error(ctx.fn)
-        stack.append((ctx, True))
-        for tensor in ctx.graph_inputs:
-            child = tensor._ctx if tensor._history is None else _state_at(ctx, tensor)[0]
+        visited.add(id(node))
+        if node.freed:
+            raise _freed_graph_error(node.fn)
+        stack.append((node, True))
+        for node_input in node.graph_inputs:
+            child = node_input._ctx if node_input._history is None else _state_at(node, node_input)[0]
             if child is not None and id(child) not in visited:
                 stack.append((child, False))
     postorder.reverse()
     return postorder
+    ### END SOLUTION
 
 
 def _reduce_to_shape(grad: Any, shape: tuple, ctx: Context) -> Any:
