@@ -13,6 +13,22 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
+def course_rng(request):
+    """Random inputs for the graded course tests: fresh each grading run, repeatable otherwise.
+
+    ``tinydl assign grade`` seeds it with a secret drawn per run (TINYDL_GRADING_SEED, set only
+    in the trusted test process, never in the student's sandbox), so a submission cannot be
+    tuned to the inputs; outside grading the seed is 0 and each test's inputs are fixed.
+    """
+    import zlib  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    secret = int(os.environ.get("TINYDL_GRADING_SEED", "0"))
+    return np.random.default_rng([secret, zlib.crc32(request.node.nodeid.encode())])
+
+
+@pytest.fixture
 def torch():
     """PyTorch as a test oracle; tests using it skip cleanly when it is not installed."""
     return pytest.importorskip("torch")

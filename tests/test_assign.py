@@ -8,12 +8,13 @@ each grading test runs as few of them as it can.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from assign_course_tree import BEGIN, END, PUBLIC_POINTS, TASK_POINTS, make_course_tree, replace_in, write_tree
+from assign_course_tree import BEGIN, END, TASK_POINTS, make_course_tree, replace_in, write_tree
 from tinydl.assign.course import CourseError, default_course_path, load_course, parse_course
 from tinydl.assign.errors import AssignError
 from tinydl.assign.grade import (GradedTest, GradeReport, TaskGrade, format_csv, format_table, grade_tree,
@@ -21,10 +22,12 @@ from tinydl.assign.grade import (GradedTest, GradeReport, TaskGrade, format_csv,
 from tinydl.assign.markers import MarkerError, parse_solution_blocks
 from tinydl.assign.pytest_plugin import first_failure_line
 from tinydl.assign.runner import run_pytest
+from tinydl.assign.sandbox import sandbox_problem
 from tinydl.assign.strip import strip_tree, tree_assignment
 from tinydl.assign.verify import find_leaks, verify_course
 
 TIMEOUT = 60.0  # generous: only the planted endless loop should ever reach a limit
+SANDBOX = "none" if sandbox_problem() else "bubblewrap"  # the attack suite requires the real one
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +269,8 @@ def test_verify_passes_on_a_sound_course(source, course):
     report = verify_course(source, course, TIMEOUT)
     assert report.ok, report.format()
     assert [check.name.split(":")[0] for check in report.checks] == [
-        "markers", "blocks", "solution", "points", "stripped 1", "leaks 1", "stripped 2", "leaks 2"]
+        "markers", "blocks", "solution", "points", "stripped 1", "leaks 1", "equivalents 1",
+        "stripped 2", "leaks 2", "equivalents 2"]
     assert report.format().endswith("verify: all checks passed\n")
 
 
@@ -288,7 +292,28 @@ def test_verify_catches_weak_tests_leaks_and_wrong_points(source, course, tmp_pa
     assert failed["leaks 2"] == [
         "lessons/01_adding.py:7: holds 'running_sum_of_entries = add(running_sum_of_entries, x)' "
         "from the task 2.2 solution (tinydl/layers.py:17)"]
-    assert "verify: FAILED (3 of 8 checks)" in report.format()
+    assert "verify: FAILED (3 of 10 checks)" in report.format()
+
+
+LEFTOVER = '\n\ndef plus(a, b):\n    """a + b: the answer of task 1.1, left in the package."""\n    return a + b\n'
+
+
+def test_verify_finds_a_planted_leftover_equivalent(source, tmp_path):
+    planted = copy_tree(source, tmp_path)
+    with open(planted / "tinydl" / "ops.py", "a") as file:
+        file.write(LEFTOVER)
+    course = load_course(default_course_path(planted))
+    report = verify_course(planted, course, TIMEOUT)
+    failed = {check.name.split(":")[0]: check.lines for check in report.checks if not check.ok}
+    assert failed == {"equivalents 1": [
+        "task 1.1: tinydl.ops:plus in place of tinydl.ops:add passes tests/test_ops.py::test_add_integers; "
+        "strip it with the task (wrap it in the task's solution block) or remove it"]}
+    # the same function in a FASTER region of task 1.1 leaves the student tree with the task
+    text = (planted / "tinydl" / "ops.py").read_text().replace(LEFTOVER, "")
+    (planted / "tinydl" / "ops.py").write_text(text + "\n### BEGIN FASTER task 1.1" + LEFTOVER + "### END FASTER\n")
+    strip_tree(planted, tmp_path / "student", course, 1)
+    assert "def plus" not in (tmp_path / "student" / "tinydl" / "ops.py").read_text()
+    assert verify_course(planted, course, TIMEOUT).ok
 
 
 def test_verify_stops_at_a_marker_error(source, course, tmp_path):
@@ -312,12 +337,18 @@ def test_find_leaks_ignores_short_lines(tmp_path):
 # grade
 
 
+def grade(tree: Path, source: Path, course, task_ids, timeout: float = TIMEOUT) -> GradeReport:
+    """Grade ``tree`` as a submission, with ``source`` as the teacher's checkout (tests, hidden tests)."""
+    return grade_tree(tree, course, task_ids, timeout=timeout, teacher_root=source, sandbox=SANDBOX)
+
+
 def test_grade_gives_the_solution_full_marks_and_gradescope_json(source, course):
-    report = grade_tree(source, course, course.task_ids, hidden_tests=source / "tests" / "hidden", timeout=TIMEOUT)
+    report = grade(source, source, course, course.task_ids)
     assert scores(report) == TASK_POINTS
     results = gradescope_results(report)
     assert (results["score"], results["max_score"]) == (10.0, 10.0)
-    assert set(results) == {"score", "max_score", "tests"}
+    assert set(results) == {"score", "max_score", "tests", "extra_data"}
+    assert results["extra_data"] == {"sandbox": SANDBOX}
     names = [test["name"] for test in results["tests"]]
     assert names == [
         "Task 1.1 (Addition): test_add_integers", "Task 1.1 (Addition): test_add_negative",
@@ -331,30 +362,25 @@ def test_grade_gives_the_solution_full_marks_and_gradescope_json(source, course)
     json.dumps(results)  # serialisable as is
 
 
-def test_grade_without_hidden_tests_skips_the_hidden_folder(source, course):
-    report = grade_tree(source, course, ["1.1"], timeout=TIMEOUT)
-    assert (report.score, report.max_score) == (PUBLIC_POINTS["1.1"], PUBLIC_POINTS["1.1"])
-    assert [test.name for test in report.tasks[0].tests] == ["test_add_integers", "test_add_negative"]
-
-
-def test_grade_stripped_tree_scores_zero_on_stripped_tasks(tree_1, course, source):
-    report = grade_tree(tree_1, course, course.task_ids, hidden_tests=source / "tests" / "hidden", timeout=TIMEOUT)
-    # 2.1 keeps its solution; 2.2 builds on ops.add, which is stripped.
-    assert scores(report) == {"1.1": 0, "1.2": 0, "2.1": 2, "2.2": 0}
+def test_grade_stripped_tree_scores_zero_on_stripped_tasks_only(tree_1, course, source):
+    report = grade(tree_1, source, course, course.task_ids)
+    # 2.2 builds on ops.add (task 1.1, stripped): graded independently, it runs the teacher's add.
+    assert scores(report) == {"1.1": 0, "1.2": 0, "2.1": 2, "2.2": 2}
     (add,) = [t for t in report.tasks if t.task.id == "1.1"]
-    assert [t.message for t in add.tests] == ["NotImplementedError: task 1.1: use the + operator"] * 3
+    message = "your tinydl.ops.add raised NotImplementedError: task 1.1: use the + operator"
+    assert [t.message for t in add.tests] == [message] * 3
     hidden = [t for t in gradescope_results(report, "hidden")["tests"] if "[hidden]" in t["name"]]
     assert hidden == [{"name": "Task 1.1 (Addition): test_add_floats [hidden]", "score": 0.0, "max_score": 1.0,
-                       "output": "NotImplementedError: task 1.1: use the + operator", "visibility": "hidden"}]
+                       "output": "failed (hidden test: no details are shown)", "visibility": "hidden"}]
 
 
-def test_grade_one_restored_task_scores_exactly_its_points(tree_all, course, tmp_path):
+def test_grade_one_restored_task_scores_exactly_its_points(tree_all, course, source, tmp_path):
     tree = copy_tree(tree_all, tmp_path)
     replace_in(tree / "tinydl" / "ops.py", 'raise NotImplementedError("task 1.2: multiply each entry by k")',
                "out.append(x * k)")
-    report = grade_tree(tree, course, course.task_ids, timeout=TIMEOUT)
+    report = grade(tree, source, course, course.task_ids)
     assert scores(report) == {"1.1": 0, "1.2": 3, "2.1": 0, "2.2": 0}
-    assert (report.score, report.max_score) == (3, sum(PUBLIC_POINTS.values()))
+    assert (report.score, report.max_score) == (3, sum(TASK_POINTS.values()))
 
 
 def test_hangs_and_crashes_cost_only_their_own_task(source, course, tmp_path):
@@ -363,12 +389,14 @@ def test_hangs_and_crashes_cost_only_their_own_task(source, course, tmp_path):
     replace_in(tree / "tinydl" / "layers.py", "return [x if x > 0 else 0 for x in xs]", "import os; os._exit(1)")
     replace_in(tree / "tinydl" / "layers.py", "running_sum_of_entries = 0",
                "import ctypes; ctypes.string_at(0)  # segfault")
-    report = grade_tree(tree, course, course.task_ids, timeout=5)
-    assert scores(report) == {"1.1": 2, "1.2": 0, "2.1": 0, "2.2": 0}
+    report = grade(tree, source, course, course.task_ids, timeout=10)
+    assert scores(report) == {"1.1": 3, "1.2": 0, "2.1": 0, "2.2": 0}
     notes = {grade.task.id: grade.tests[0].message for grade in report.tasks}
-    assert notes["1.2"].startswith("timed out after 5 s")
-    assert notes["2.1"].startswith("the test process exited with code 1 before finishing")
-    assert notes["2.2"] == "the test process was killed by SIGSEGV (a crash in the code under test)"
+    assert notes["1.2"].startswith("tinydl.ops:scale: timed out: the call took longer than 5 s")
+    assert notes["2.1"].startswith("tinydl.layers:relu: the submitted code ended the worker (exit status 1)")
+    # a segfault: -11 from a plain process, 128 + 11 as bubblewrap reports its child's signal
+    assert re.match(r"tinydl\.layers:Summer\.total: the submitted code ended the worker \(exit status (-11|139)\)",
+                    notes["2.2"])
 
 
 def test_grading_records_collection_errors_and_uses_deterministic_hypothesis(tmp_path):
@@ -378,6 +406,7 @@ def test_grading_records_collection_errors_and_uses_deterministic_hypothesis(tmp
         '[[assignment.task]]\nid = "1.2"\ntitle = "Broken"\npoints = 4\n'
     )
     write_tree(tmp_path, {
+        "tinydl/__init__.py": "",
         "tests/test_profile.py": (
             "import pytest\nfrom hypothesis import settings\n\n"
             "@pytest.mark.task('1.1')\ndef test_profile():\n"
@@ -389,7 +418,7 @@ def test_grading_records_collection_errors_and_uses_deterministic_hypothesis(tmp
             "@pytest.mark.task('1.2')\n@pytest.mark.points(4)\ndef test_never_collected():\n    pass\n"
         ),
     })
-    report = grade_tree(tmp_path, course, ["1.1", "1.2"], timeout=TIMEOUT)
+    report = grade(tmp_path, tmp_path, course, ["1.1", "1.2"])
     profile, broken = report.tasks
     assert (profile.score, profile.max_score) == (1, 1)  # no points marker: worth 1
     assert (broken.score, broken.max_score, broken.tests) == (0, 4, ())
@@ -433,3 +462,67 @@ def test_table_lists_points_and_first_failure():
         "1.1,Add,1,3,1,2,test_b: assert 3 == 2\n"
         "1.2,Scale,0,2.5,0,0,timed out after 3 s\n"
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# the wire format and the sandbox switch
+
+
+def test_wire_round_trips_values_without_pickle():
+    import numpy as np  # noqa: PLC0415
+
+    from tinydl.assign import wire  # noqa: PLC0415
+
+    value = {"a": (np.arange(6.0).reshape(2, 3), [1, None, True, "x"]), "s": slice(1, None, 2),
+             "e": Ellipsis, "d": np.float32, "n": float("nan"), "i": np.int64(7)}
+    frame = wire.pack(value)
+    back = wire.read_frame(_reader(frame))
+    np.testing.assert_array_equal(back["a"][0], value["a"][0])
+    assert back["a"][1] == [1, None, True, "x"] and back["s"] == slice(1, None, 2) and back["e"] is Ellipsis
+    assert back["d"] is np.float32 and back["n"] != back["n"] and back["i"] == 7
+    with pytest.raises(wire.WireError, match="only numbers and booleans travel"):
+        wire.pack(np.array([object()]))
+
+
+def test_wire_refuses_frames_whose_sizes_do_not_add_up():
+    import struct  # noqa: PLC0415
+
+    from tinydl.assign import wire  # noqa: PLC0415
+
+    huge = json.dumps({"value": None, "arrays": [{"dtype": "<f8", "shape": [1 << 20, 1 << 20]}]}).encode()
+    with pytest.raises(wire.WireError, match="more than"):
+        wire.read_frame(_reader(struct.pack("<Q", len(huge)) + huge))
+    with pytest.raises(wire.WireError, match="over the"):
+        wire.read_frame(_reader(struct.pack("<Q", wire.MAX_FRAME_BYTES + 1)))
+    objects = json.dumps({"value": None, "arrays": [{"dtype": "|O", "shape": [1]}]}).encode()
+    with pytest.raises(wire.WireError, match="numeric dtype"):
+        wire.read_frame(_reader(struct.pack("<Q", len(objects)) + objects))
+
+
+def _reader(data: bytes):
+    position = [0]
+
+    def read(count: int) -> bytes:
+        chunk = data[position[0]:position[0] + count]
+        if len(chunk) < count:
+            raise EOFError
+        position[0] += count
+        return chunk
+
+    return read
+
+
+def test_grade_refuses_without_a_sandbox_unless_told(source, monkeypatch, tmp_path, capsys):
+    from tinydl import cli  # noqa: PLC0415
+    from tinydl.assign import sandbox  # noqa: PLC0415
+
+    monkeypatch.setattr(sandbox, "_PROBLEM", ["bubblewrap (bwrap) is not installed: apt-get install bubblewrap"])
+    args = ["assign", "grade", str(source), "--teacher", str(source), "--task", "1.1"]
+    assert cli.main(args) == 2
+    assert "refusing to run students' code without a sandbox: bubblewrap (bwrap) is not installed" in \
+        capsys.readouterr().err
+    results = tmp_path / "results.json"
+    assert cli.main([*args, "--no-sandbox", "--json", str(results)]) == 0
+    data = json.loads(results.read_text())
+    assert data["extra_data"] == {"sandbox": "none"} and "WITHOUT a sandbox" in data["output"]
+    assert data["score"] == data["max_score"] == TASK_POINTS["1.1"]

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from assign_course_tree import PUBLIC_POINTS, TASK_POINTS, make_course_tree, write_tree
+from assign_course_tree import TASK_POINTS, make_course_tree, write_tree
 from tinydl import cli
+from tinydl.assign.sandbox import sandbox_problem
 
 LESSON_TEMPLATE = '''\
 """{key} — {title}
@@ -227,6 +228,9 @@ def source(tmp_path_factory) -> Path:
     return make_course_tree(tmp_path_factory.mktemp("course") / "source")
 
 
+NO_SANDBOX = ["--no-sandbox"] if sandbox_problem() else []  # the attack suite requires the real sandbox
+
+
 def test_assign_strip_then_score_the_student_tree(source, tmp_path, capsys):
     out = tmp_path / "student"
     status, text, _ = run_cli(capsys, "assign", "strip", "--out", str(out), "--assignment", "1", "--source", str(source))
@@ -250,8 +254,8 @@ def test_assign_strip_errors_are_one_line(source, tmp_path, capsys):
 
 def test_assign_grade_writes_gradescope_json(source, tmp_path, capsys):
     results = tmp_path / "results.json"
-    status, text, _ = run_cli(capsys, "assign", "grade", str(source), "--task", "1.1", "--hidden",
-                              str(source / "tests" / "hidden"), "--json", str(results))
+    status, text, _ = run_cli(capsys, "assign", "grade", str(source), "--task", "1.1", "--teacher", str(source),
+                              "--json", str(results), *NO_SANDBOX)
     assert status == 0 and text.splitlines()[-1] == f"wrote {results}"
     data = json.loads(results.read_text())
     assert (data["score"], data["max_score"]) == (TASK_POINTS["1.1"], TASK_POINTS["1.1"])
@@ -272,13 +276,18 @@ def test_assign_grade_class_writes_one_csv(source, tmp_path, capsys):
     (submissions / "bob").mkdir()  # handed in nothing
     scores = tmp_path / "scores.csv"
     status, text, _ = run_cli(capsys, "assign", "grade-class", str(submissions), "--csv", str(scores),
-                              "--course", str(source / "tinydl" / "assign" / "course.toml"))
+                              "--teacher", str(source), *(arg for t in TASK_POINTS for arg in ("--task", t)), *NO_SANDBOX)
     assert status == 0
-    assert text.splitlines()[:2] == ["alice  9/9", "bob    0/10"]
+    assert text.splitlines()[:2] == ["alice  10/10", "bob    0/10"]
     rows = list(csv.reader(scores.open()))
     assert rows == [["student", "1.1", "1.2", "2.1", "2.2", "total"],
-                    ["alice", *(str(PUBLIC_POINTS[t]) for t in ["1.1", "1.2", "2.1", "2.2"]), "9"],
+                    ["alice", *(str(TASK_POINTS[t]) for t in ["1.1", "1.2", "2.1", "2.2"]), "10"],
                     ["bob", "0", "0", "0", "0", "0"]]
+
+
+def test_assign_grade_takes_the_assignment_from_the_teacher_only(source, tmp_path, capsys):
+    status, _, err = run_cli(capsys, "assign", "grade", str(source), "--teacher", str(source), *NO_SANDBOX)
+    assert status == 2 and "pass --assignment N (or --task N.M)" in err
 
 
 def test_doctor_lists_each_kernel_and_its_implementation(monkeypatch, capsys):

@@ -24,16 +24,15 @@ def formula(q, k, v, keep=None, scale=None):
     return np.where(total > 0, weights @ v / np.where(total > 0, total, 1), 0)
 
 
-def random_qkv(seed, B=2, H=2, Tq=3, Tk=4, D=5):
-    rng = np.random.default_rng(seed)
+def random_qkv(rng, B=2, H=2, Tq=3, Tk=4, D=5):
     return (rng.standard_normal((B, H, Tq, D)), rng.standard_normal((B, H, Tk, D)),
             rng.standard_normal((B, H, Tk, D)))
 
 
 @pytest.mark.task("5.1")
 @pytest.mark.points(2)
-def test_attention_forward_matches_the_formula():
-    q, k, v = random_qkv(51)
+def test_attention_forward_matches_the_formula(course_rng):
+    q, k, v = random_qkv(course_rng)
     out, lse = attention_forward_reference(q, k, v)
     np.testing.assert_allclose(out, formula(q, k, v), rtol=1e-10)
     scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(5)
@@ -42,8 +41,8 @@ def test_attention_forward_matches_the_formula():
 
 @pytest.mark.task("5.1")
 @pytest.mark.points(2)
-def test_attention_forward_causal_and_fully_masked_rows():
-    q, k, v = random_qkv(52, Tq=4, Tk=4)
+def test_attention_forward_causal_and_fully_masked_rows(course_rng):
+    q, k, v = random_qkv(course_rng, Tq=4, Tk=4)
     causal = np.tril(np.ones((4, 4), dtype=bool))
     out, _ = attention_forward_reference(q, k, v, causal=True)
     np.testing.assert_allclose(out, formula(q, k, v, causal), rtol=1e-10)
@@ -55,9 +54,9 @@ def test_attention_forward_causal_and_fully_masked_rows():
 
 @pytest.mark.task("5.2")
 @pytest.mark.points(2)
-def test_attention_backward_matches_central_differences():
-    q, k, v = random_qkv(53, B=1, H=1, Tq=2, Tk=3, D=2)
-    dout = np.random.default_rng(54).standard_normal((1, 1, 2, 2))
+def test_attention_backward_matches_central_differences(course_rng):
+    q, k, v = random_qkv(course_rng, B=1, H=1, Tq=2, Tk=3, D=2)
+    dout = course_rng.standard_normal((1, 1, 2, 2))
     out = formula(q, k, v)
     scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(2)
     lse = np.log(np.exp(scores).sum(-1))
@@ -77,8 +76,8 @@ def test_attention_backward_matches_central_differences():
 
 @pytest.mark.task("5.2")
 @pytest.mark.points(2)
-def test_attention_backward_gives_zero_for_fully_masked_rows():
-    q, k, v = random_qkv(55, B=1, H=1, Tq=2, Tk=2, D=3)
+def test_attention_backward_gives_zero_for_fully_masked_rows(course_rng):
+    q, k, v = random_qkv(course_rng, B=1, H=1, Tq=2, Tk=2, D=3)
     keep = np.array([[[[True, True], [False, False]]]])
     out = formula(q, k, v, keep)
     scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(3)

@@ -39,7 +39,8 @@ from typing import Any
 from tinydl.assign.course import TASK_ID_PATTERN, Course, default_course_path, format_points, load_course
 from tinydl.assign.errors import AssignError
 from tinydl.assign.grade import (DEFAULT_TIMEOUT, VISIBILITIES, class_csv, format_csv, format_table, grade_class,
-                                 grade_tree, gradescope_results)
+                                 grade_tree, gradescope_results, score_tree)
+from tinydl.assign.sandbox import require_sandbox
 from tinydl.assign.strip import strip_tree, tree_assignment
 from tinydl.assign.tree import write_text_atomic
 from tinydl.assign.verify import DEFAULT_TIMEOUT as VERIFY_TIMEOUT
@@ -157,10 +158,10 @@ def _add_assign_commands(tools) -> None:
     grade = _command(tools, "grade", "grade a tree on public (and hidden) tests; Gradescope JSON", _grade, group="assign")
     grade.add_argument("tree", type=Path, metavar="DIR", help="root of the tree to grade")
     grade.add_argument("--json", type=Path, metavar="FILE", help="write Gradescope results JSON here")
-    grade.add_argument("--tests", type=Path, metavar="DIR", help="public tests to run (default: DIR/tests; use your own copy for submissions)")
-    grade.add_argument("--hidden", type=Path, metavar="DIR", help="hidden tests to run as well")
-    grade.add_argument("--hidden-visibility", choices=VISIBILITIES, default="after_published", help="Gradescope visibility of hidden tests")
+    grade.add_argument("--hidden-visibility", choices=VISIBILITIES, default=None,
+                       help="Gradescope visibility of hidden tests (default: the course file's [grading] hidden_visibility)")
     grade.add_argument("--csv", action="store_true", help="print the table as CSV")
+    _add_teacher_options(grade)
     _add_grading_options(grade)
 
     score = _command(tools, "score", "score your own tree on the public tests", _score, group="assign")
@@ -170,14 +171,22 @@ def _add_assign_commands(tools) -> None:
     grade_all = _command(tools, "grade-class", "grade every student folder of SUBMISSIONS into one CSV", _grade_class, group="assign")
     grade_all.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one subfolder per student")
     grade_all.add_argument("--csv", type=Path, required=True, metavar="FILE", help="write student, per-task points and total here")
-    grade_all.add_argument("--tests", type=Path, metavar="DIR", help="public tests to run (default: each student's tests/)")
-    grade_all.add_argument("--hidden", type=Path, metavar="DIR", help="hidden tests to run as well")
+    _add_teacher_options(grade_all)
     _add_grading_options(grade_all)
+
+
+def _add_teacher_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--teacher", type=Path, metavar="ROOT",
+                        help="the checkout with the solutions whose tinydl, tests and course file grade (default: this one)")
+    parser.add_argument("--tests", type=Path, metavar="DIR", help="public tests (default: ROOT/tests; never the submission's)")
+    parser.add_argument("--hidden", type=Path, metavar="DIR", help="hidden tests (default: ROOT/tests/hidden)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run students' code without bubblewrap (only where it cannot run; the results say so)")
 
 
 def _add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", type=_assignment_arg, default=None, metavar="N",
-                        help="grade this assignment's tasks (default: the tree's assignment.toml, else all)")
+                        help="grade this assignment's tasks (grade: required unless --task, or the course has one assignment)")
     parser.add_argument("--task", type=_task_arg, action="append", metavar="N.M", help="grade only this task; repeatable")
     parser.add_argument("--course", type=Path, metavar="FILE", help="course file (default: the tree's, else tinydl's own)")
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S", help="time limit per task, in seconds")
@@ -619,12 +628,25 @@ def _task_ids(args: argparse.Namespace, course: Course, tree: Path | None) -> li
     return ids
 
 
+def _teacher_task_ids(args: argparse.Namespace, course: Course) -> list[str]:
+    """The tasks to grade, from the teacher only: --task, --assignment, or the course's only assignment."""
+    if not args.task and args.assignment is None:
+        if len(course.assignments) != 1:
+            raise CommandError("grade: pass --assignment N (or --task N.M): the assignment graded comes from you, "
+                               "never from a file in the submission")
+        args.assignment = course.assignments[0].number
+    return _task_ids(args, course, None)
+
+
 def _grade(args: argparse.Namespace) -> int:
-    course = _course_for(args.course, args.tree)
-    report = grade_tree(args.tree, course, _task_ids(args, course, args.tree), args.tests, args.hidden, args.timeout, args.jobs)
+    teacher = args.teacher or CHECKOUT_ROOT
+    course = load_course(args.course or default_course_path(teacher))  # the teacher's, never the tree's
+    sandbox = require_sandbox(args.no_sandbox)
+    report = grade_tree(args.tree, course, _teacher_task_ids(args, course), args.tests, args.hidden, args.timeout,
+                        args.jobs, teacher_root=teacher, sandbox=sandbox)
     print(format_csv(report) if args.csv else format_table(report), end="")
     if args.json:
-        results = gradescope_results(report, args.hidden_visibility)
+        results = gradescope_results(report, args.hidden_visibility or course.hidden_visibility)
         write_text_atomic(args.json, json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
@@ -632,15 +654,18 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     course = _course_for(args.course, args.tree)
-    report = grade_tree(args.tree, course, _task_ids(args, course, args.tree), None, None, args.timeout, args.jobs)
+    report = score_tree(args.tree, course, _task_ids(args, course, args.tree), args.timeout, args.jobs)
     print(format_table(report), end="")
     return 0
 
 
 def _grade_class(args: argparse.Namespace) -> int:
-    course = _course_for(args.course, CHECKOUT_ROOT)
-    task_ids = _task_ids(args, course, None)
-    results = grade_class(args.submissions, course, task_ids, args.tests, args.hidden, args.timeout, args.jobs)
+    teacher = args.teacher or CHECKOUT_ROOT
+    course = load_course(args.course or default_course_path(teacher))
+    sandbox = require_sandbox(args.no_sandbox)
+    task_ids = _teacher_task_ids(args, course)
+    results = grade_class(args.submissions, course, task_ids, args.tests, args.hidden, args.timeout, args.jobs,
+                          teacher_root=teacher, sandbox=sandbox)
     write_text_atomic(args.csv, class_csv(results, task_ids))
     width = max(len(student) for student, _ in results)
     for student, report in results:

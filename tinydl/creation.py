@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy
 
+from tinydl.promotion import result_type
 from tinydl.random import generator
 from tinydl.tensor import DEFAULT_FLOAT, Tensor, _normalize_dtype
 
@@ -55,25 +56,17 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: An
                   device=device, dtype=_float_dtype(dtype))
 
 
-def _fill_dtype(value: Any, dtype: Any) -> Any:
-    """PyTorch's rule for full: the given dtype, else bool/int64/float32 after the value."""
-    if dtype is not None:
-        return _normalize_dtype(dtype)
-    if isinstance(value, (bool, numpy.bool_)):
-        return numpy.dtype(numpy.bool_)
-    if isinstance(value, (int, numpy.integer)):
-        return numpy.dtype(numpy.int64)
-    return numpy.dtype(DEFAULT_FLOAT)
-
-
 def full(shape: Any, value: float, dtype: Any = None, requires_grad: bool = False,
          device: Any = None, *, fill_value: Any = None) -> Tensor:
-    """A tensor of ``shape`` filled with ``value`` (an int fills int64, a bool bool, as PyTorch)."""
+    """A tensor of ``shape`` filled with ``value``; its dtype follows the value as in PyTorch
+    (bool for True/False, int64 for an int, float32 for a float) unless ``dtype`` is given."""
     value = fill_value if fill_value is not None else value
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    dtype = _fill_dtype(value, dtype)
-    return Tensor(numpy.full(shape, value, dtype), requires_grad=requires_grad,
-                  device=device, dtype=dtype)
+    if dtype is None:
+        dtype = result_type(value.item() if isinstance(value, Tensor) else value)
+    dtype = _normalize_dtype(dtype)
+    return Tensor(numpy.full(shape, value, dtype), requires_grad=requires_grad, device=device,
+                  dtype=dtype)
 
 
 def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:

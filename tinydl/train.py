@@ -605,16 +605,34 @@ def _shard_loader(loader: Any, training: bool) -> Any:
 
     if not isinstance(loader, DataLoader) or isinstance(loader.sampler, DistributedSampler):
         return loader
-    if loader.sampler is not None:
+    if not _has_default_sampler(loader):
         raise ValueError("fit(distributed=True): the loader has its own sampler, which fit "
                          "cannot split over the ranks; give it a DistributedSampler instead")
     if training:
         sampler: Any = DistributedSampler(loader.dataset, shuffle=loader.shuffle)
     else:
         sampler = range(comm.rank(), len(loader.dataset), comm.world_size())
+    workers = {} if loader.num_workers == 0 else dict(
+        num_workers=loader.num_workers, worker_init_fn=loader.worker_init_fn,
+        prefetch_factor=loader.prefetch_factor, persistent_workers=loader.persistent_workers,
+        multiprocessing_context=loader.multiprocessing_context, timeout=loader.timeout)
     return DataLoader(loader.dataset, batch_size=loader.batch_size, drop_last=loader.drop_last,
                       collate_fn=loader.collate_fn, transform=loader.transform,
-                      device=loader.device, sampler=sampler)
+                      device=loader.device, sampler=sampler, generator=loader.generator,
+                      **workers)
+
+
+def _has_default_sampler(loader: DataLoader) -> bool:
+    """True when the loader picks its samples as DataLoader(shuffle=...) does by itself: a plain
+    Sequential/RandomSampler over its dataset, batched by its own BatchSampler."""
+    from tinydl.data.sampler import BatchSampler, RandomSampler, SequentialSampler  # noqa: PLC0415
+
+    sampler, batches = loader.sampler, loader.batch_sampler
+    plain = type(sampler) is SequentialSampler or (
+        type(sampler) is RandomSampler and not sampler.replacement
+        and sampler._num_samples is None)
+    return (plain and sampler.data_source is loader.dataset and type(batches) is BatchSampler
+            and batches.sampler is sampler)
 
 
 def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs: int,

@@ -37,7 +37,7 @@ def test_exp_log_chain():
 @pytest.mark.points(1)
 def test_max_uses_the_same_expansion():
     x = f64([[1.0, 5.0], [7.0, 2.0]])
-    x.max(axis=1).sum().backward()
+    x.amax(axis=1).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 1], [1, 0]])
 
 
@@ -51,8 +51,8 @@ def test_sum_to_leading_and_inner_axes():
 
 @pytest.mark.task("2.2")
 @pytest.mark.points(1)
-def test_matmul_second_derivative():
-    rng = np.random.default_rng(5)
+def test_matmul_second_derivative(course_rng):
+    rng = course_rng
     assert gradgradcheck(lambda a, b: (a @ b).tanh(), [f64(rng.standard_normal((2, 3))),
                                                         f64(rng.standard_normal((3, 2)))])
 

@@ -16,6 +16,10 @@ A course file is TOML (read with the standard library's ``tomllib``)::
 
 Every key above is required except ``hint`` (default: the task title) and ``files``
 (default: any file). Unknown keys are an error, so a typo like ``point = 3`` is caught.
+An optional table sets how grading reports hidden tests on Gradescope::
+
+    [grading]
+    hidden_visibility = "after_published"   # or "hidden", "after_due_date", "visible"
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ TASK_ID_PATTERN = re.compile(r"^(?P<assignment>[0-9]+)\.(?P<task>[0-9]+)$")
 
 _ASSIGNMENT_KEYS = {"number", "title", "lessons", "task"}
 _TASK_KEYS = {"id", "title", "points", "hint", "files"}
+VISIBILITIES = ("after_published", "hidden", "after_due_date", "visible")
 
 
 class CourseError(AssignError):
@@ -75,6 +80,7 @@ class Course:
 
     assignments: tuple[Assignment, ...]
     path: Path | None = None
+    hidden_visibility: str = "after_published"
 
     @property
     def task_ids(self) -> list[str]:
@@ -137,15 +143,21 @@ def parse_course(text: str, path: Path | None = None) -> Course:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CourseError(f"{name}: not valid TOML: {error}") from None
-    unknown = set(data) - {"assignment"}
+    unknown = set(data) - {"assignment", "grading"}
     if unknown:
-        raise CourseError(f"{name}: unknown top-level key(s) {sorted(unknown)}; expected [[assignment]] tables")
+        raise CourseError(f"{name}: unknown top-level key(s) {sorted(unknown)}; expected [[assignment]] tables "
+                          "and an optional [grading] table")
+    grading = data.get("grading", {})
+    _check_keys(grading, {"hidden_visibility"}, set(), f"{name}: [grading]")
+    visibility = grading.get("hidden_visibility", "after_published")
+    if visibility not in VISIBILITIES:
+        raise CourseError(f"{name}: [grading] hidden_visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}")
     raw_assignments = data.get("assignment", [])
     if not isinstance(raw_assignments, list):
         raise CourseError(f"{name}: 'assignment' must be an array of tables written [[assignment]]")
     assignments = tuple(_parse_assignment(raw, index, name) for index, raw in enumerate(raw_assignments))
     _check_unique(assignments, name)
-    return Course(assignments, Path(path) if path is not None else None)
+    return Course(assignments, Path(path) if path is not None else None, visibility)
 
 
 def _parse_assignment(raw: dict, index: int, name: str) -> Assignment:

@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
 ALL_TASKS = "all"
+GRADING_CONFIG = "TINYDL_GRADING_CONFIG"
+GRADING_PACKAGE = "tinydl_grading_private"  # runner.py copies proxy, sandbox, wire, worker there
 HYPOTHESIS_PROFILE = "tinydl-grading"
 _DETAILS_LIMIT = 4000  # characters of traceback kept per failed test
 
@@ -40,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help='run only the tests marked @pytest.mark.task("N.M"); repeatable; "all" for every task')
     group.addoption("--task-results", metavar="FILE", default=None,
                     help="append per-test outcomes and points to FILE as JSON lines")
+    group.addoption("--offer-equivalents", metavar="NAMES", default=None,
+                    help='verify: comma-separated "module:qualname" functions of the task; run the task\'s '
+                         "tests with every other function of the package in their place and record those that pass")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +55,183 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--task-results")
     if path:
         config.pluginmanager.register(_Recorder(path), "tinydl-task-recorder")
+    offered = config.getoption("--offer-equivalents")
+    if offered:
+        config.pluginmanager.register(_EquivalentSearch(offered.split(","), path), "tinydl-equivalent-search")
+    grading = os.environ.get(GRADING_CONFIG)
+    if grading:
+        _route_task_to_worker(config, grading)
+
+
+def _route_task_to_worker(config: pytest.Config, config_path: str) -> None:
+    """Trusted grading (grade.py): the task's functions run in the student's sandboxed worker.
+
+    The grader's private copy of its modules (``GRADING_PACKAGE``, beside this file's copy) does
+    it, so grading works whatever package the course teaches.
+    """
+    import importlib  # noqa: PLC0415
+
+    Proxy = importlib.import_module(f"{GRADING_PACKAGE}.proxy").Proxy  # noqa: N806
+    sandbox = importlib.import_module(f"{GRADING_PACKAGE}.sandbox")
+    Limits, Worker = sandbox.Limits, sandbox.Worker  # noqa: N806
+
+    with open(config_path, encoding="utf-8") as file:
+        settings = json.load(file)
+    worker = Worker(settings["tree"], sandboxed=settings["sandboxed"], limits=Limits(**settings["limits"]),
+                    stderr_path=settings.get("stderr"), callbacks=tuple(settings.get("callbacks", [])))
+    Proxy(worker).install(settings["functions"], settings.get("callbacks", []))
+    config.pluginmanager.register(_FreshWorkerPerTest(worker), "tinydl-grading-worker")
+    config.add_cleanup(worker.stop)
+
+
+# Modules never offered as an answer: tooling, files, plots, downloads (side effects, not maths).
+_NOT_OFFERED = ("tinydl.assign", "tinydl.testing", "tinydl.cli", "tinydl.__main__", "tinydl.io", "tinydl.plot",
+                "tinydl.viz", "tinydl.data", "tinydl.train", "tinydl.lessons", "tinydl.text", "tinydl.models")
+_STATEFUL_PREFIXES = ("set_", "manual_seed", "use_", "seed", "register", "enable", "disable")
+_CANDIDATE_SECONDS = 5
+
+
+class _EquivalentSearch:
+    """``--offer-equivalents``: is some other function of the package already this task's answer?
+
+    For each of the task's functions and each other function of the package that takes as many
+    positional arguments, the task's function is made to call the candidate, and the selected
+    tests run again (without reporting). A candidate that makes any test pass is a leftover
+    equivalent: the stripped tree still holds the answer. Each candidate gets a few seconds.
+    """
+
+    def __init__(self, targets: list[str], results_path: str | None) -> None:
+        self.targets, self.results_path = targets, results_path
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        import importlib  # noqa: PLC0415
+
+        found, tried = [], 0
+        failing = [item for item in session.items if not _passes(item)]  # one passing anyway proves nothing
+        for target_name in self.targets:
+            module_name, _, qualname = target_name.partition(":")
+            target = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                target = getattr(target, part)
+            target = getattr(target, "__func__", target)
+            original = target.__code__
+            arity = _positional_arity(target)
+            for name, candidate in _candidates(self.targets):
+                if _positional_arity(candidate, at_least=arity) != arity:
+                    continue
+                tried += 1
+                target.__globals__["__tinydl_offered__"] = candidate
+                namespace: dict = {}
+                exec("def offered(*args, **kwargs):\n    return __tinydl_offered__(*args, **kwargs)\n",  # noqa: S102
+                     target.__globals__, namespace)
+                target.__code__ = namespace["offered"].__code__
+                try:
+                    for item in failing:
+                        if _passes(item):
+                            found.append({"function": target_name, "candidate": name, "test": item.nodeid})
+                            break
+                finally:
+                    target.__code__ = original
+        if self.results_path:
+            with open(self.results_path, "a", encoding="utf-8") as file:
+                file.write(json.dumps({"event": "equivalents", "tried": tried, "found": found}) + "\n")
+        return True
+
+
+def _passes(item: pytest.Item) -> bool:
+    """Run one test quietly (no report: formatting failures would cost far more than the test)."""
+    import signal  # noqa: PLC0415
+
+    signal.signal(signal.SIGALRM, _too_slow)
+    signal.alarm(_CANDIDATE_SECONDS)
+    try:
+        item.ihook.pytest_runtest_setup(item=item)
+        item.runtest()
+        return True
+    except BaseException as error:  # noqa: BLE001 (any failure: not an equivalent)
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        return False
+    finally:
+        signal.alarm(0)
+        try:
+            item.ihook.pytest_runtest_teardown(item=item, nextitem=None)
+        except BaseException:  # noqa: BLE001, S110
+            pass
+
+
+class _TooSlow(BaseException):
+    """A candidate ran past its few seconds."""
+
+
+def _too_slow(signum, frame):
+    raise _TooSlow
+
+
+def _positional_arity(function, at_least: int | None = None) -> int | None:
+    """How many positional arguments ``function`` requires; with ``at_least``, that number when
+    the function can also be called with exactly ``at_least`` of them, else None."""
+    import inspect  # noqa: PLC0415
+
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    if at_least is None:
+        return sum(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                   for p in signature.parameters.values())
+    try:
+        signature.bind(*range(at_least))
+    except TypeError:
+        return None
+    return at_least
+
+
+def _candidates(targets: list[str]):
+    """("module:qualname", function) for every plain function and static method of the package."""
+    import importlib  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+    import pkgutil  # noqa: PLC0415
+
+    package = importlib.import_module(targets[0].split(".")[0].split(":")[0])
+    seen = set()
+    modules = [package]
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if info.name.startswith(_NOT_OFFERED):
+            continue
+        try:
+            modules.append(importlib.import_module(info.name))
+        except Exception:  # noqa: BLE001 (a module that needs a missing extra)
+            continue
+    for module in modules:
+        if module.__name__.startswith(_NOT_OFFERED):
+            continue
+        for owner_name, owner in [("", module), *((f"{n}.", c) for n, c in vars(module).items()
+                                                  if inspect.isclass(c) and c.__module__ == module.__name__)]:
+            for name, value in list(vars(owner).items()):
+                function = value.__func__ if isinstance(value, staticmethod) else value
+                if owner is not module and not isinstance(value, staticmethod):
+                    continue  # a method needs its object: only static methods can stand in
+                if not inspect.isfunction(function) and not hasattr(function, "py_func"):
+                    continue
+                if getattr(function, "__module__", None) != module.__name__ or name.startswith(_STATEFUL_PREFIXES):
+                    continue
+                qualified = f"{module.__name__}:{owner_name}{name}"
+                if qualified in targets or id(function) in seen:
+                    continue
+                seen.add(id(function))
+                yield qualified, function
+
+
+class _FreshWorkerPerTest:
+    """A worker that died (or hung) fails the rest of its test at once, and restarts for the next."""
+
+    def __init__(self, worker) -> None:
+        self.worker = worker
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.worker.next_test()
 
 
 def _use_deterministic_hypothesis() -> None:
@@ -156,9 +339,25 @@ class _Recorder:
 
 
 def first_failure_line(text: str) -> str:
-    """The first ``E   ...`` line of a pytest failure report (the exception), else its last line."""
+    """The exception of a pytest failure report: its first ``E   ...`` line, else its last line.
+
+    For an exception group (hypothesis reporting several failures) it is the first exception
+    inside the group. The grader's own module path is dropped from its StudentCodeError.
+    """
     lines = [line for line in text.splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("E ") or line == "E":
-            return line[1:].strip()
-    return lines[-1].strip() if lines else ""
+    errors = [line[1:].strip() for line in lines if line.startswith("E ") or line == "E"]
+    grouped = not errors or errors[0].startswith("+")  # an exception group's box, or no E lines
+    inner = [line.lstrip("|+ ").strip() for line in (errors or lines)]
+    named = [line for line in inner if _EXCEPTION_LINE.match(line) and not line.startswith(_GROUPS)]
+    named.sort(key=lambda line: not line.startswith(GRADING_PACKAGE))  # the submission's own error first
+    if grouped and named:
+        line = named[0]
+    elif errors:
+        line = errors[0]
+    else:
+        return lines[-1].strip() if lines else ""
+    return line.split(".StudentCodeError: ", 1)[-1] if line.startswith(GRADING_PACKAGE) else line
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
+_GROUPS = ("ExceptionGroup", "BaseExceptionGroup", "hypothesis.errors.")

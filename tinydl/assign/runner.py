@@ -24,8 +24,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinydl.assign.pytest_plugin import GRADING_PACKAGE
+
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 PLUGIN_MODULE = "tinydl_task_plugin"
+GRADING_MODULES = ("proxy.py", "sandbox.py", "wire.py", "worker.py", "errors.py")
 ALL_TASKS = "all"
 _OUTPUT_TAIL = 4000  # characters of the process's own output kept for messages
 
@@ -63,6 +66,7 @@ class PytestRun:
     timed_out: bool = False
     timeout: float = 0.0
     output: str = ""
+    equivalents: list[dict] | None = None  # --offer-equivalents: what passed in the task's place
 
     def problem(self) -> str | None:
         """Why the process did not end normally (time limit, crash), or None when it did."""
@@ -81,13 +85,16 @@ class PytestRun:
 
 
 def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: float,
-               collect_only: bool = False, ignore: list[Path] = (), test_roots: list[Path] = ()) -> PytestRun:
+               collect_only: bool = False, ignore: list[Path] = (), test_roots: list[Path] = (),
+               extra_env: dict[str, str] | None = None, extra_args: list[str] = ()) -> PytestRun:
     """Run the tests of ``tasks`` (task ids, or ["all"]) found under ``test_paths`` against ``tree``.
 
     The process runs in ``tree`` with ``tree`` first on PYTHONPATH, so ``import tinydl`` there
     means the tree's package; it is killed after ``timeout`` seconds. ``ignore`` lists folders to
     skip. ``test_roots`` (default: the folders among ``test_paths``, and the folders of the files)
     come next on PYTHONPATH, so tests can import helper modules that sit beside them.
+    ``extra_env`` is added to the process's environment (grade.py passes the grading config);
+    ``extra_args`` to pytest's command line (verify.py's ``--offer-equivalents``).
     """
     tree = Path(tree).resolve()
     paths = [Path(p).resolve() for p in test_paths]
@@ -96,6 +103,11 @@ def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: fl
     with tempfile.TemporaryDirectory(prefix="tinydl-grade-") as scratch:
         scratch = Path(scratch)
         shutil.copyfile(PLUGIN_SOURCE, scratch / f"{PLUGIN_MODULE}.py")
+        grading = scratch / GRADING_PACKAGE
+        grading.mkdir()
+        (grading / "__init__.py").write_text('"""The grader\'s private copy of its trusted modules."""\n')
+        for name in GRADING_MODULES:
+            shutil.copyfile(PLUGIN_SOURCE.with_name(name), grading / name)
         (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         results = scratch / "results.jsonl"
         results.touch()
@@ -109,12 +121,13 @@ def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: fl
             "--import-mode=importlib", "-p", "no:cacheprovider", "--continue-on-collection-errors",
             "--tb=short", "-q", "--no-header",
             *(arg for folder in ignore for arg in ("--ignore", str(folder))),
-            *(["--collect-only"] if collect_only else []),
+            *(["--collect-only"] if collect_only else []), *extra_args,
         ]
         run = PytestRun(timeout=timeout)
         output_path = scratch / "output.txt"
         with open(output_path, "wb") as output:
-            process = subprocess.Popen(command, cwd=tree, env=_environment([scratch, tree, *roots]), stdout=output,
+            env = {**_environment([scratch, tree, *roots]), **(extra_env or {})}
+            process = subprocess.Popen(command, cwd=tree, env=env, stdout=output,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             try:
                 run.returncode = process.wait(timeout=timeout)
@@ -174,3 +187,5 @@ def _read_results(path: Path, run: PytestRun) -> None:
             run.outcomes[record["nodeid"]] = TestOutcome(record["outcome"], record["message"], record["details"])
         elif event == "finished":
             run.finished = True
+        elif event == "equivalents":
+            run.equivalents = list(record["found"])

@@ -12,6 +12,12 @@ price is that a student tree for N shows the solutions of later assignments. Pas
 ``strip_later=True`` (``--strip-later``) to strip those as well. With no assignment chosen
 (``--assignment all``), every block is stripped.
 
+A task's computation exists once in a student tree: faster versions of it (Numba kernels, tiled
+variants, a second path that keeps intermediate results) sit between ``### BEGIN FASTER task
+N.M`` and ``### END FASTER`` lines, anywhere in a file (their registrations and imports too).
+When the task is stripped the whole region goes, so the kernel registry falls back to the
+readable version the student writes; otherwise only the two marker lines go.
+
 The hint is the block's ``# HINT:`` line, else the task's hint in the course file, else its title.
 The tree also gets ASSIGNMENT.md (the tasks, points and how to check them) and assignment.toml
 (which assignment the tree is for; ``tinydl assign score`` reads it). The copy is written to a
@@ -24,6 +30,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import tempfile
 import tomllib
@@ -35,6 +42,8 @@ from tinydl.assign.errors import AssignError
 from tinydl.assign.markers import SolutionBlock, find_solution_blocks
 from tinydl.assign.tree import iter_tree_files, may_hold_solutions, write_text_atomic
 
+FASTER_BEGIN = re.compile(r"^[ \t]*### BEGIN FASTER task (?P<task>[0-9]+\.[0-9]+)[ \t]*$")
+FASTER_END = re.compile(r"^[ \t]*### END FASTER[ \t]*$")
 README_NAME = "ASSIGNMENT.md"
 ASSIGNMENT_FILE = "assignment.toml"
 
@@ -68,6 +77,38 @@ def find_all_blocks(source: Path, course: Course) -> dict[PurePosixPath, list[So
     return blocks
 
 
+def task_functions(source: Path, course: Course) -> dict[str, list[str]]:
+    """{task id: ["module:qualname", ...]}: the functions holding each task's solution blocks.
+
+    These are what the grader runs in the student's worker (proxy.py); the module name comes
+    from the file's path (``tinydl/ops/conv.py`` -> ``tinydl.ops.conv``).
+    """
+    found: dict[str, list[str]] = {}
+    for relative, file_blocks in find_all_blocks(source, course).items():
+        module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
+        spans = _function_spans(ast.parse((Path(source) / relative).read_text(encoding="utf-8")))
+        for block in file_blocks:
+            inside = [(start, name) for start, end, name in spans if start < block.begin <= end]
+            if not inside:
+                raise AssignError(f"{relative}:{block.begin}: the task {block.task} block is not inside a function")
+            name = f"{module}:{max(inside)[1]}"  # the innermost function
+            if name not in found.setdefault(block.task, []):
+                found[block.task].append(name)
+    return found
+
+
+def _function_spans(tree: ast.AST, prefix: str = "") -> list[tuple[int, int, str]]:
+    """(first line, last line, qualified name) of every function and method, nested ones too."""
+    spans = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            name = f"{prefix}{node.name}"
+            if not isinstance(node, ast.ClassDef):
+                spans.append((node.lineno, node.end_lineno, name))
+            spans.extend(_function_spans(node, f"{name}." if isinstance(node, ast.ClassDef) else f"{name}.<locals>."))
+    return spans
+
+
 def is_stripped(block_assignment: int, assignment: int | None, strip_later: bool = False) -> bool:
     """Whether a block of ``block_assignment`` is replaced when stripping for ``assignment``."""
     if assignment is None or block_assignment == assignment:
@@ -97,11 +138,13 @@ def strip_tree(source: Path, out: Path, course: Course, assignment: int | None =
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             file_blocks = blocks.get(relative, [])
-            if file_blocks:
-                text = (source / relative).read_text(encoding="utf-8")
+            text = (source / relative).read_text(encoding="utf-8") if may_hold_solutions(relative) else ""
+            if file_blocks or "### BEGIN FASTER" in text:
                 strip_flags = [is_stripped(b.assignment, assignment, strip_later) for b in file_blocks]
                 new_text = render_stripped(text, file_blocks, strip_flags, course)
                 _check_stripped_python(new_text, relative, file_blocks, strip_flags)
+                new_text = remove_faster(new_text, relative, course, assignment, strip_later)
+                _check_stripped_python(new_text, relative, [], [])  # still Python without its regions
                 target.write_text(new_text, encoding="utf-8", newline="")
                 shutil.copymode(source / relative, target)
                 for block, flag in zip(file_blocks, strip_flags):
@@ -138,6 +181,29 @@ def render_stripped(text: str, blocks: list[SolutionBlock], strip_flags: list[bo
             output.extend(lines[body_start:end])
         position = end + 1
     output.extend(lines[position:])
+    return "".join(output)
+
+
+def remove_faster(text: str, relative: PurePosixPath, course: Course, assignment: int | None,
+                  strip_later: bool = False) -> str:
+    """Drop each ``### BEGIN FASTER task N.M`` region whose task is stripped; elsewhere only its markers."""
+    known = set(course.task_ids)
+    output, opened = [], None  # opened: (line number, strip?) of the region being read
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        begin, end = FASTER_BEGIN.match(line), FASTER_END.match(line)
+        if begin is not None:
+            if opened is not None or begin["task"] not in known:
+                raise AssignError(f"strip: {relative}:{number}: a FASTER region must name a course task "
+                                  f"and cannot nest (got task {begin['task']})")
+            opened = (number, is_stripped(int(begin["task"].split(".")[0]), assignment, strip_later))
+        elif end is not None:
+            if opened is None:
+                raise AssignError(f"strip: {relative}:{number}: '### END FASTER' without '### BEGIN FASTER task N.M'")
+            opened = None
+        elif opened is None or not opened[1]:
+            output.append(line)
+    if opened is not None:
+        raise AssignError(f"strip: {relative}:{opened[0]}: '### BEGIN FASTER' is never closed")
     return "".join(output)
 
 

@@ -12,6 +12,11 @@ The checks, each reported as ok or FAIL with what to fix:
 6. leaks       for each assignment N: no line of a stripped solution shows up anywhere in the
                tree stripped for N. Only lines of at least MIN_LEAK_CHARS characters (spaces
                collapsed) count: short lines like ``return out`` appear everywhere legitimately.
+7. equivalents for each task of N: in the tree stripped for N, no other function of the package
+               already is the answer. Each function of the package that takes the same number of
+               positional arguments is offered in place of the task's function(s) and the task's
+               public tests run again; one that makes any test pass is a leftover (a faster
+               version or a reference of the same computation that was not stripped with the task).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from tinydl.assign.course import Course, format_points
 from tinydl.assign.errors import AssignError
 from tinydl.assign.markers import SolutionBlock
 from tinydl.assign.runner import ALL_TASKS, PytestRun, run_pytest
-from tinydl.assign.strip import find_all_blocks, strip_tree
+from tinydl.assign.strip import find_all_blocks, strip_tree, task_functions
 from tinydl.assign.tree import HIDDEN_TESTS, TESTS_DIR, iter_tree_files
 
 MIN_LEAK_CHARS = 20
@@ -157,6 +162,7 @@ def _check_points(course: Course, run: PytestRun, hidden: Path) -> Check:
 def _check_stripped(source: Path, course: Course, number: int, timeout: float) -> list[Check]:
     fails = Check(f"stripped {number}: every public test of assignment {number} fails without its solutions")
     leaks = Check(f"leaks {number}: no solution line of assignment {number} is left in its student tree")
+    equivalents = Check(f"equivalents {number}: no other function of its student tree passes a task's tests")
     with tempfile.TemporaryDirectory(prefix="tinydl-verify-") as scratch:
         tree = Path(scratch) / f"assignment-{number}"
         try:
@@ -169,7 +175,24 @@ def _check_stripped(source: Path, course: Course, number: int, timeout: float) -
         _check_all_fail(fails, run, task_ids)
         for line in find_leaks(tree, result.stripped):
             leaks.fail(line)
-    return [fails, leaks]
+        functions = task_functions(source, course)
+        for task_id in task_ids:
+            for line in find_equivalents(tree, task_id, functions.get(task_id, []), timeout):
+                equivalents.fail(line)
+    return [fails, leaks, equivalents]
+
+
+def find_equivalents(tree: Path, task_id: str, functions: list[str], timeout: float) -> list[str]:
+    """One line per function of ``tree`` that passes a public test of ``task_id`` in its place."""
+    if not functions:
+        return []
+    run = run_pytest(tree, [tree / TESTS_DIR], [task_id], timeout,
+                     extra_args=["--offer-equivalents", ",".join(functions)])
+    if run.equivalents is None:
+        return [f"task {task_id}: the equivalent search did not finish: {run.problem() or run.output[-500:]}"]
+    return [f"task {task_id}: {found['candidate']} in place of {found['function']} passes {found['test']}; "
+            f"strip it with the task (wrap it in the task's solution block) or remove it"
+            for found in run.equivalents]
 
 
 def _check_all_fail(check: Check, run: PytestRun, task_ids: list[str]) -> None:

@@ -173,7 +173,7 @@ class DistributedDataParallel(Module):
     def _mark_unused_parameters(self, output: Any) -> None:
         outputs = output if isinstance(output, (tuple, list)) else [output]
         roots = [t._ctx for t in outputs if isinstance(t, Tensor) and t._ctx is not None]
-        used = {id(t) for ctx in _topological_order(roots) for t in ctx.inputs}
+        used = {id(t) for ctx in _topological_order(roots) for t in ctx.graph_inputs}
         self._locally_unused = {id(p) for p in self._params if id(p) not in used}
         for param in self._params:
             if id(param) in self._locally_unused:

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy
 
+from tinydl.data.sampler import Sampler
 from tinydl.distributed import comm
 
 
-class DistributedSampler:
+class DistributedSampler(Sampler):
     """Yield the dataset indices for one rank: ``DataLoader(ds, batch_size, sampler=...)``.
 
     Args:

@@ -4,6 +4,7 @@ Every function here is a composition of the primitives in ``tinydl.ops`` (Functi
 so its gradient comes for free. One module per kind, as in ``tinydl.nn``:
 
     activation     leaky_relu, silu (relu, sigmoid, tanh, gelu, softmax, ... are primitives)
+    linear         bilinear (linear is a primitive)
     conv           conv2d, pad
     pooling        max_pool2d, avg_pool2d, adaptive_avg_pool2d
     normalization  layer_norm, batch_norm
@@ -23,6 +24,7 @@ from tinydl.functional.attention import scaled_dot_product_attention
 from tinydl.functional.conv import conv2d, pad
 from tinydl.functional.dropout import dropout
 from tinydl.functional.embedding import embedding, one_hot
+from tinydl.functional.linear import bilinear
 from tinydl.functional.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -40,7 +42,7 @@ __all__ = [
     # primitives of tinydl.ops, re-exported
     "linear", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "logsumexp",
     # compositions
-    "leaky_relu", "silu", "conv2d", "pad", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "leaky_relu", "silu", "bilinear", "conv2d", "pad", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "layer_norm", "batch_norm", "dropout", "embedding", "one_hot",
     "lstm_sequence", "gru_sequence", "rnn_sequence", "scaled_dot_product_attention",
     "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",

@@ -129,6 +129,7 @@ def pad(x: Tensor, pad: tuple, value: float = 0.0) -> Tensor:
 
     F.pad(x, (1, 1, 2, 2)) pads the last dim by 1 on each side and the one before by 2.
     """
+    x = as_tensor(x)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: expected pairs for at most {x.ndim} dims, got {pad}")
     widths = [(0, 0)] * x.ndim

@@ -1,6 +1,7 @@
 """Dropout: zero random elements while training, so no unit can rely on another."""
 from __future__ import annotations
 
+from tinydl.ops.common import as_tensor
 from tinydl.random import generator
 from tinydl.tensor import Tensor
 
@@ -15,6 +16,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    x = as_tensor(x)
     if not training or p == 0.0:
         return x
     keep = generator().random(x.shape) >= p  # drawn on the CPU for repeatability

@@ -212,6 +212,7 @@ def attention_backward_reference(q, k, v, mask, causal, scale, out, lse, dout):
 
 # ----------------------------------------------------------------------------- NumPy, weights kept
 
+### BEGIN FASTER task 5.1
 def attention_forward_keeping_weights(q, k, v, mask=None, causal=False, scale=None):
     """The reference forward that also returns what its backward needs, so nothing is redone.
 
@@ -241,8 +242,10 @@ def attention_forward_keeping_weights(q, k, v, mask=None, causal=False, scale=No
     row_sum = weights.sum(axis=-1, keepdims=True)  # (B, H, Tq, 1); 0 for an empty row
     out = (weights @ v) / xp.where(row_sum == 0, 1, row_sum)
     return out, weights, row_sum
+### END FASTER
 
 
+### BEGIN FASTER task 5.2
 def attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout):
     """Gradients from the results of ``attention_forward_keeping_weights``.
 
@@ -264,6 +267,7 @@ def attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout)
     dq = dscores @ (k * scale)
     dk = dscores.swapaxes(-1, -2) @ (q * scale)
     return dq, dk, dv
+### END FASTER
 
 
 # ----------------------------------------------------------------------------- NumPy, tiled
@@ -277,6 +281,7 @@ def _block_keep(mask4, causal, Tq, start, stop):
     return keep
 
 
+### BEGIN FASTER task 5.1
 def attention_forward_tiled_numpy(q, k, v, mask=None, causal=False, scale=None, block_size=64):
     """Attention with an online softmax over blocks of ``block_size`` keys (flash-attention style).
 
@@ -309,8 +314,10 @@ def attention_forward_tiled_numpy(q, k, v, mask=None, causal=False, scale=None, 
         row_max = new_max
     safe_max = np.where(np.isneginf(row_max), 0, row_max)
     return _finish_rows(acc, safe_max, row_sum)
+### END FASTER
 
 
+### BEGIN FASTER task 5.2
 def attention_backward_tiled_numpy(q, k, v, mask, causal, scale, out, lse, dout, block_size=64):
     """``attention_backward_reference`` computed over blocks of ``block_size`` keys.
 
@@ -346,6 +353,7 @@ def attention_backward_tiled_numpy(q, k, v, mask, causal, scale, out, lse, dout,
     dq *= scale
     dk *= scale
     return dq, dk, dv
+### END FASTER
 
 
 # ----------------------------------------------------------------------------- Numba
@@ -396,6 +404,7 @@ def _exp(x):
     return p * _POW2_NEG[max(0, min(np.int64(-k), _EXP_MIN_K))]
 
 
+### BEGIN FASTER task 5.1
 @jit(parallel=True)
 def _attention_forward_kernel(qT, k, v, keep, has_mask, causal, scale, neg_inf, out, lse):
     """qT (B,H,D,Tq), k (B,H,Tk,D), v (B,H,Tk,Dv), keep (2,B,H,Tq,Tk) bool -> out, lse (in place).
@@ -478,8 +487,10 @@ def _attention_forward_kernel(qT, k, v, keep, has_mask, causal, scale, neg_inf, 
                 for e in range(Dv):
                     out[b, h, q0 + i, e] = acc_t[e, i] / row_sum[i]
                 lse[b, h, q0 + i] = row_max[i] + np.log(row_sum[i])
+### END FASTER
 
 
+### BEGIN FASTER task 5.2
 @jit(parallel=True)
 def _attention_backward_kernel(q, k, kT, vT, keep, has_mask, causal, scale, neg_inf,
                                out, lse, dout, dq, dk, dv):
@@ -574,6 +585,7 @@ def _attention_backward_kernel(q, k, kT, vT, keep, has_mask, causal, scale, neg_
         for i in range(Tq):
             for d in range(D):
                 dq[b, h, i, d] = dq_t[d, i] * scale
+### END FASTER
 
 
 def _numba_keep(mask4, shape):
@@ -589,6 +601,7 @@ def _numba_keep(mask4, shape):
     return np.broadcast_to(mask4, (2, *shape)), True
 
 
+### BEGIN FASTER task 5.1
 def attention_forward_numba(q, k, v, mask=None, causal=False, scale=None):
     """Tiled attention forward in Numba; same arguments and results as the reference.
 
@@ -606,8 +619,10 @@ def attention_forward_numba(q, k, v, mask=None, causal=False, scale=None):
         contiguous(q.swapaxes(-1, -2)), contiguous(k), contiguous(v),  # qT: (B, H, D, Tq)
         keep, has_mask, bool(causal), dtype(scale), dtype(-np.inf), out, lse)
     return out, lse
+### END FASTER
 
 
+### BEGIN FASTER task 5.2
 def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
     """Tiled attention backward in Numba; same arguments and results as the reference.
 
@@ -631,17 +646,22 @@ def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
         keep, has_mask, bool(causal), dtype(scale), dtype(-np.inf),
         contiguous(out), contiguous(lse), contiguous(dout), dq, dk, dv)
     return dq, dk, dv
+### END FASTER
 
 
 # Not the default yet: per core the Numba kernels run 0.9x-1.3x the speed of the reference
 # at T = 128..256 (benchmarks/bench_kernels.py); their gain is memory, O(T d) instead of
 # O(T^2). TINYDL_KERNELS=numba selects them.
 register("attention_forward", "numpy", attention_forward_reference)
+### BEGIN FASTER task 5.1
 register("attention_forward", "numba", attention_forward_numba, available=numba_available,
          default=False)
+### END FASTER
 register("attention_backward", "numpy", attention_backward_reference)
+### BEGIN FASTER task 5.2
 register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
+### END FASTER
 
 
 # ----------------------------------------------------------------------------- CuPy (cuda)
@@ -651,20 +671,28 @@ def cupy_available() -> bool:
     return importlib.util.find_spec("cupy") is not None
 
 
+### BEGIN FASTER task 5.1
 def _attention_forward_cupy(*args):
     """tinydl.kernels.attention_cupy.attention_forward_cupy, imported on the first call."""
     from tinydl.kernels.attention_cupy import attention_forward_cupy  # noqa: PLC0415 (needs CuPy)
 
     return attention_forward_cupy(*args)
+### END FASTER
 
 
+### BEGIN FASTER task 5.2
 def _attention_backward_cupy(*args):
     """tinydl.kernels.attention_cupy.attention_backward_cupy, imported on the first call."""
     from tinydl.kernels.attention_cupy import attention_backward_cupy  # noqa: PLC0415
 
     return attention_backward_cupy(*args)
+### END FASTER
 
 
 # Chosen for arrays on "cuda" when CuPy is installed; untested on a GPU so far.
+### BEGIN FASTER task 5.1
 register("attention_forward", "cupy", _attention_forward_cupy, available=cupy_available)
+### END FASTER
+### BEGIN FASTER task 5.2
 register("attention_backward", "cupy", _attention_backward_cupy, available=cupy_available)
+### END FASTER

@@ -49,6 +49,7 @@ def _max_pool_forward_kernel(x, kh, kw, sh, sw, ph, pw, out, indices):
                 indices[n, c, oh, ow] = best_index
 
 
+### BEGIN FASTER task 4.3
 @jit(parallel=True)
 def _max_pool_backward_kernel(dout, indices, dx):
     """dout, indices (N, C, OH, OW) added into zero-filled dx (N, C, H, W); per (n, c) plane."""
@@ -61,6 +62,7 @@ def _max_pool_backward_kernel(dout, indices, dx):
             for ow in range(OW):
                 index = indices[n, c, oh, ow]
                 dx[n, c, index // W, index % W] += dout[n, c, oh, ow]
+### END FASTER
 
 
 def max_pool2d_forward_numba(x, kernel, stride, padding):
@@ -75,15 +77,19 @@ def max_pool2d_forward_numba(x, kernel, stride, padding):
     return out, indices
 
 
+### BEGIN FASTER task 4.3
 def max_pool2d_scatter_numba(grad, indices, x_shape):
     """``tinydl.ops.conv.max_pool2d_scatter`` in Numba: grad (N, C, OH, OW) added at indices."""
     dx = np.zeros(tuple(x_shape), dtype=grad.dtype)
     _max_pool_backward_kernel(np.ascontiguousarray(grad),
                               np.ascontiguousarray(indices, dtype=np.int64), dx)
     return dx
+### END FASTER
 
 
 register("max_pool2d_forward", "numba", max_pool2d_forward_numba, available=numba_available,
          default=True)
+### BEGIN FASTER task 4.3
 register("max_pool2d_backward", "numba", max_pool2d_scatter_numba, available=numba_available,
          default=True)
+### END FASTER

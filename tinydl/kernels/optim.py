@@ -24,6 +24,7 @@ _ONE = np.float32(1)
 
 # ----------------------------------------------------------------------------- Adam / AdamW
 
+### BEGIN FASTER task 3.4
 @jit(parallel=True)
 def _adam_kernel(param, grad, exp_avg, exp_avg_sq, amsgrad_max, use_amsgrad, lr, beta1, beta2,
                  eps, weight_decay, decoupled, step_size, bias_correction2_sqrt):
@@ -43,8 +44,10 @@ def _adam_kernel(param, grad, exp_avg, exp_avg_sq, amsgrad_max, use_amsgrad, lr,
             v = max(amsgrad_max[n], v)
             amsgrad_max[n] = v
         param[n] = p - step_size * (m / (np.sqrt(v) / bias_correction2_sqrt + eps))
+### END FASTER
 
 
+### BEGIN FASTER task 3.4
 def adam_update_numba(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
                       weight_decay, decoupled, amsgrad_max=None):
     """``tinydl.optim.adam.adam_update_reference`` as one parallel Numba pass (checked inputs)."""
@@ -57,6 +60,7 @@ def adam_update_numba(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
         real(weight_decay), bool(decoupled), real(lr / (1 - beta1 ** step)),
         real(math.sqrt(1 - beta2 ** step)))
     return param
+### END FASTER
 
 
 # ----------------------------------------------------------------------------- Adam, all parameters in one call
@@ -69,6 +73,7 @@ _TUPLE_SIZES = (4, 8, 16, 32, 64, 128, 256, 512)
 _BLOCK = 16_384
 
 
+### BEGIN FASTER task 3.4
 @jit(parallel=True)
 def _adam_multi_kernel(params, grads, exp_avgs, exp_avg_sqs, blocks, scalars, per_tensor):
     """One Adam step over every tensor; blocks (nb, 3) int64 rows (tensor, start, stop).
@@ -91,6 +96,7 @@ def _adam_multi_kernel(params, grads, exp_avgs, exp_avg_sqs, blocks, scalars, pe
             m[n] = mn
             v[n] = vn
             p[n] = p[n] * decay - step_size * (mn / (np.sqrt(vn) / correction2_sqrt + eps))
+### END FASTER
 
 
 def _padded(arrays, empty):
@@ -107,6 +113,7 @@ def _blocks(sizes):
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
+### BEGIN FASTER task 3.4
 def adam_multi_update_numba(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps,
                             weight_decay, decoupled):
     """``tinydl.optim.adam.adam_multi_update_reference`` as one Numba call over every tensor.
@@ -126,10 +133,12 @@ def adam_multi_update_numba(params, grads, exp_avgs, exp_avg_sqs, steps, lr, bet
     _adam_multi_kernel(*(_padded(arrays, empty) for arrays in flat),
                        _blocks(tuple(array.size for array in flat[0])), scalars, per_tensor)
     return params
+### END FASTER
 
 
 # ----------------------------------------------------------------------------- SGD
 
+### BEGIN FASTER task 3.3
 @jit(parallel=True)
 def _sgd_kernel(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first_step):
     """Flat (n,) arrays (buf empty when momentum = 0); one pass over the elements."""
@@ -148,8 +157,10 @@ def _sgd_kernel(param, grad, buf, lr, momentum, dampening, nesterov, weight_deca
             else:
                 g = velocity
         param[n] = param[n] - lr * g
+### END FASTER
 
 
+### BEGIN FASTER task 3.3
 def sgd_momentum_update_numba(param, grad, buf, lr, momentum, dampening, nesterov,
                               weight_decay, first_step):
     """``tinydl.optim.sgd.sgd_momentum_update_reference`` as one parallel Numba pass (checked
@@ -159,10 +170,17 @@ def sgd_momentum_update_numba(param, grad, buf, lr, momentum, dampening, nestero
     _sgd_kernel(param.reshape(-1), grad.reshape(-1), flat_buf, real(lr), real(momentum),
                 real(dampening), bool(nesterov), real(weight_decay), bool(first_step))
     return param
+### END FASTER
 
 
+### BEGIN FASTER task 3.4
 register("adam_update_", "numba", adam_update_numba, available=numba_available, default=True)
+### END FASTER
+### BEGIN FASTER task 3.4
 register("adam_multi_update_", "numba", adam_multi_update_numba, available=numba_available,
          default=True)
+### END FASTER
+### BEGIN FASTER task 3.3
 register("sgd_momentum_update_", "numba", sgd_momentum_update_numba, available=numba_available,
          default=True)
+### END FASTER

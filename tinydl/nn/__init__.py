@@ -9,8 +9,9 @@ from tinydl import functional
 from tinydl.nn import init
 from tinydl.nn.activation import (GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax,
                                   Tanh)
-from tinydl.nn.container import ModuleDict, ModuleList, Sequential
-from tinydl.nn.linear import Flatten, Identity, Linear
+from tinydl.nn.container import (ModuleDict, ModuleList, ParameterDict, ParameterList,
+                                 Sequential)
+from tinydl.nn.linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from tinydl.nn.module import Module, Parameter
 from tinydl.nn.attention import MultiheadAttention
 from tinydl.nn.embedding import Embedding

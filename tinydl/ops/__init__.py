@@ -2,3 +2,4 @@
 from tinydl.ops import elementwise, linalg, nn, reduce, shape  # noqa: F401
 from tinydl.ops import conv, loss, normalization, recurrent  # noqa: F401
 from tinydl.ops import arrange, bitwise, einsum, math, scan, selection, statistics  # noqa: F401
+from tinydl.ops import hooks  # noqa: F401

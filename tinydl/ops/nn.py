@@ -32,6 +32,8 @@ class ReLU(Function):
 class Sigmoid(Function):
     """1 / (1 + e^-a), computed as (tanh(a/2) + 1) / 2 so it never overflows"""
 
+    promotion = "float"
+
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
         xp = get_array_module(a)
@@ -45,6 +47,8 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     """hyperbolic tangent"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
@@ -111,6 +115,8 @@ class GELU(Function):
     (create_graph=True) uses tinydl ops, so second derivatives work.
     """
 
+    promotion = "float"
+
     @staticmethod
     def forward(ctx: Context, a: Any, approximate: str = "none") -> Any:
         return _kernel("gelu_forward", a)(a, approximate)
@@ -134,6 +140,8 @@ class GELU(Function):
 class Softmax(Function):
     """exp(a) / sum(exp(a)) along ``axis``, shifted by the max (stable for ±1e4)"""
 
+    promotion = "float"
+
     @staticmethod
     def forward(ctx: Context, a: Any, axis: int = -1) -> Any:
         xp = get_array_module(a)
@@ -152,6 +160,8 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """a - logsumexp(a) along ``axis`` (stable for ±1e4)"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any, axis: int = -1) -> Any:
@@ -204,7 +214,8 @@ class Linear(Function):
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight^T + bias. Shapes: x (..., in), weight (out, in), bias (out,) -> (..., out)."""
-    x = as_tensor(x)
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: input of shape {x.shape} does not fit weight of shape "
                          f"{weight.shape}: the input's last dim must equal in_features "
@@ -239,13 +250,22 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
     return GELU.apply(as_tensor(a), approximate=approximate)
 
 
-def softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """Softmax along ``axis``: entries are positive and sum to 1 along it."""
-    a = as_tensor(a)
-    return Softmax.apply(a, axis=normalize_axes(axis, a.ndim, "softmax")[0])
+def softmax(a: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Softmax along ``dim`` (``axis=`` too; default -1): positive, sums to 1 along it."""
+    return _along_one_dim(Softmax, "softmax", a, dim, axis)
 
 
-def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """log(softmax(a)) along ``axis``, without overflow or log(0)."""
+def log_softmax(a: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """log(softmax(a)) along ``dim`` (``axis=`` too; default -1), without overflow or log(0)."""
+    return _along_one_dim(LogSoftmax, "log_softmax", a, dim, axis)
+
+
+def _along_one_dim(fn: type, name: str, a: Any, dim: Any, axis: Any) -> Tensor:
     a = as_tensor(a)
-    return LogSoftmax.apply(a, axis=normalize_axes(axis, a.ndim, "log_softmax")[0])
+    if dim is not None and axis is not None and dim != axis:
+        raise TypeError(f"{name}: give dim= or axis= (the same thing), not both")
+    chosen = -1 if dim is None and axis is None else dim if dim is not None else axis
+    axes = normalize_axes(chosen, a.ndim, name)
+    if a.ndim == 0:  # a 0-d tensor is one row of one element (PyTorch accepts dim 0 or -1)
+        return fn.apply(a.reshape(1), axis=0).reshape(())
+    return fn.apply(a, axis=axes[0])
