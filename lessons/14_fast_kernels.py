@@ -21,10 +21,14 @@ import tinydl
 import tinydl.functional as F
 from tinydl.functional.attention import attention_composed
 from tinydl.kernels import numba_available
-from tinydl.kernels.attention import (attention_backward_numba, attention_backward_reference,
-                                      attention_backward_tiled_numpy, attention_forward_numba,
-                                      attention_forward_reference,
-                                      attention_forward_tiled_numpy)
+from tinydl.kernels.attention import (
+    attention_backward_numba,
+    attention_backward_reference,
+    attention_backward_tiled_numpy,
+    attention_forward_numba,
+    attention_forward_reference,
+    attention_forward_tiled_numpy,
+)
 from tinydl.plot import plot_curves
 
 parser = argparse.ArgumentParser(description="14 — Fast kernels: the same attention three ways")
@@ -55,21 +59,21 @@ def attention_formula(q, k, v):
 
 # %% [2. the online softmax, by hand on one row]
 # Softmax needs the row maximum before it can exponentiate... or does it? Keep a running max
-# m, a running sum l of exp(s - m), and an accumulator a of exp(s - m) v. When a new block of
-# scores raises the max to m', rescale l and a by exp(m - m') and add the block in. After
-# the last block, out = a / l: exactly the softmax average, one block of keys at a time.
+# m, a running sum total of exp(s - m), and an accumulator a of exp(s - m) v. When a new block
+# of scores raises the max to m', rescale total and a by exp(m - m') and add the block in. After
+# the last block, out = a / total: exactly the softmax average, one block of keys at a time.
 scores_row = rng.standard_normal(10)
 values_row = rng.standard_normal(10)
-m, l, a = -np.inf, 0.0, 0.0
+m, total, a = -np.inf, 0.0, 0.0
 for start in range(0, 10, 4):                                  # blocks of 4 keys
     block = scores_row[start:start + 4]
     new_m = max(m, block.max())
-    l = l * np.exp(m - new_m) + np.exp(block - new_m).sum()
+    total = total * np.exp(m - new_m) + np.exp(block - new_m).sum()
     a = a * np.exp(m - new_m) + (np.exp(block - new_m) * values_row[start:start + 4]).sum()
     m = new_m
 exact = (np.exp(scores_row) / np.exp(scores_row).sum()) @ values_row
-print(f"online softmax over 3 blocks: {a / l:.12f}, exact: {exact:.12f}, "
-      f"difference {abs(a / l - exact):.1e}")
+print(f"online softmax over 3 blocks: {a / total:.12f}, exact: {exact:.12f}, "
+      f"difference {abs(a / total - exact):.1e}")
 
 # %% [3. three implementations agree]
 # The tiled NumPy version runs the loop above over blocks of 64 keys for all rows at once;
@@ -124,13 +128,19 @@ def peak_extra_mib(fn):
     return (peak - before) / 2**20
 
 
+def attention_step(forward, backward, q, k, v, dout):
+    """One causal forward and backward pass of an implementation on (q, k, v, dout), as fn()."""
+    def step():
+        out, lse = forward(q, k, v, None, True)
+        backward(q, k, v, None, True, None, out, lse, dout)
+    return step
+
+
 timings = {name: [] for name in IMPLS}
 for T in LENGTHS:
     q, k, v, dout = rng.standard_normal((4, 1, HEADS, T, HEAD_DIM)).astype(np.float32)
     for name, (forward, backward) in IMPLS.items():
-        def step(forward=forward, backward=backward):
-            out, lse = forward(q, k, v, None, True)
-            backward(q, k, v, None, True, None, out, lse, dout)
+        step = attention_step(forward, backward, q, k, v, dout)
         ms, mib = median_ms(step), peak_extra_mib(step)
         timings[name].append(ms)
         print(f"T={T:<5d} {name:<14s} fwd+bwd {ms:8.2f} ms   peak extra memory {mib:7.2f} MiB")

@@ -2,8 +2,9 @@
 
 It mirrors the layout of the real checkout: a package called ``tinydl`` (two modules, four
 solution blocks), ``tinydl/assign/course.toml`` (two assignments of two tasks), a lesson,
-public tests with task/points markers (and a helper module they import), one hidden test, and the clutter a student tree must
-not get (caches, runs/, .git). Points: 1.1 = 2 public + 1 hidden, 1.2 = 3, 2.1 = 2, 2.2 = 2.
+public tests with task/points markers (and a helper module they import), one hidden test, and
+the clutter a student tree must not get (caches, runs/, .git). Points: 1.1 = 2 public + 1 hidden,
+1.2 = 3, 2.1 = 2, 2.2 = 2.
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ def dedent(text: str) -> str:
 
 def restore_task(source: Path, course, tree: Path, task_id: str) -> None:
     """Solve ``task_id`` honestly in a stripped ``tree``: its solution blocks from ``source`` go back in."""
-    from tinydl.assign.markers import find_solution_blocks  # noqa: PLC0415
+    from tinydl.assign.markers import find_solution_blocks
 
     for relative in course.task(task_id).files:
         blocks = [b for b in find_solution_blocks(Path(source) / relative) if b.task == task_id]

@@ -13,12 +13,19 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from assign_course_tree import BEGIN, END, TASK_POINTS, make_course_tree, replace_in, write_tree
+
 from tinydl.assign.course import CourseError, default_course_path, load_course, parse_course
 from tinydl.assign.errors import AssignError
-from tinydl.assign.grade import (GradedTest, GradeReport, TaskGrade, format_csv, format_table, grade_tree,
-                                 gradescope_results)
+from tinydl.assign.grade import (
+    GradedTest,
+    GradeReport,
+    TaskGrade,
+    format_csv,
+    format_table,
+    grade_tree,
+    gradescope_results,
+)
 from tinydl.assign.markers import MarkerError, parse_solution_blocks
 from tinydl.assign.pytest_plugin import first_failure_line
 from tinydl.assign.runner import run_pytest
@@ -89,11 +96,14 @@ def test_bundled_course_has_at_least_four_assignments_and_twelve_tasks():
 
 
 @pytest.mark.parametrize("text, message", [
-    ('[[assignment]]\nnumber = 1\ntitle = "A"\nlessons = []\n[[assignment.task]]\nid = "2.1"\ntitle = "T"\npoints = 1\n',
+    ('[[assignment]]\nnumber = 1\ntitle = "A"\nlessons = []\n'
+     '[[assignment.task]]\nid = "2.1"\ntitle = "T"\npoints = 1\n',
      r"assignment 1, task #1: task id must be a string like \"1.1\".*got '2.1'"),
-    ('[[assignment]]\nnumber = 1\ntitle = "A"\nlessons = []\n[[assignment.task]]\nid = "1.1"\ntitle = "T"\npoint = 1\n',
+    ('[[assignment]]\nnumber = 1\ntitle = "A"\nlessons = []\n'
+     '[[assignment.task]]\nid = "1.1"\ntitle = "T"\npoint = 1\n',
      r"task #1: unknown key\(s\) \['point'\]"),
-    ('[[assignment]]\nnumber = 1\ntitle = "A"\nlessons = []\n[[assignment.task]]\nid = "1.1"\ntitle = "T"\npoints = 0\n',
+    ('[[assignment]]\nnumber = 1\ntitle = "A"\nlessons = []\n'
+     '[[assignment.task]]\nid = "1.1"\ntitle = "T"\npoints = 0\n',
      r"\(1.1\): 'points' must be a positive number, got 0"),
     ('[[assignment]]\nnumber = 1\nlessons = []\n', r"assignment #1: missing key\(s\) \['title'\]"),
     ('[[assignment]]\nnumber = 1\ntitle = "A"\nlessons = []\n[[assignment]]\nnumber = 1\ntitle = "B"\nlessons = []\n',
@@ -249,7 +259,8 @@ def test_strip_rejects_a_block_outside_any_function_and_writes_nothing(source, c
     broken = copy_tree(source, tmp_path)
     with open(broken / "tinydl" / "ops.py", "a") as file:
         file.write(f"\n{BEGIN} 1.2\nSCALE = 2\n{END}\n")
-    with pytest.raises(AssignError, match=r"tinydl/ops.py:21: the solution block for task 1.2 is not inside a function"):
+    with pytest.raises(AssignError,
+                       match=r"tinydl/ops.py:21: the solution block for task 1.2 is not inside a function"):
         strip_tree(broken, tmp_path / "out", course, 1)
     assert list(tmp_path.iterdir()) == [broken]  # no output, no staging folder left behind
 
@@ -287,7 +298,8 @@ def test_verify_catches_weak_tests_leaks_and_wrong_points(source, course, tmp_pa
     failed = {check.name.split(":")[0]: check.lines for check in report.checks if not check.ok}
     assert sorted(failed) == ["leaks 2", "points", "stripped 2"]
     assert failed["stripped 2"] == [
-        "tests/test_layers.py::test_total (task 2.2) passed without the solution: make it exercise the code the task asks for"]
+        "tests/test_layers.py::test_total (task 2.2) passed without the solution: "
+        "make it exercise the code the task asks for"]
     assert failed["points"] == ["task 2.1: its tests are worth 2 point(s), the course says 5"]
     assert failed["leaks 2"] == [
         "lessons/01_adding.py:7: holds 'running_sum_of_entries = add(running_sum_of_entries, x)' "
@@ -469,9 +481,9 @@ def test_table_lists_points_and_first_failure():
 
 
 def test_wire_round_trips_values_without_pickle():
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from tinydl.assign import wire  # noqa: PLC0415
+    from tinydl.assign import wire
 
     value = {"a": (np.arange(6.0).reshape(2, 3), [1, None, True, "x"]), "s": slice(1, None, 2),
              "e": Ellipsis, "d": np.float32, "n": float("nan"), "i": np.int64(7)}
@@ -485,9 +497,9 @@ def test_wire_round_trips_values_without_pickle():
 
 
 def test_wire_refuses_frames_whose_sizes_do_not_add_up():
-    import struct  # noqa: PLC0415
+    import struct
 
-    from tinydl.assign import wire  # noqa: PLC0415
+    from tinydl.assign import wire
 
     huge = json.dumps({"value": None, "arrays": [{"dtype": "<f8", "shape": [1 << 20, 1 << 20]}]}).encode()
     with pytest.raises(wire.WireError, match="more than"):
@@ -513,8 +525,8 @@ def _reader(data: bytes):
 
 
 def test_grade_refuses_without_a_sandbox_unless_told(source, monkeypatch, tmp_path, capsys):
-    from tinydl import cli  # noqa: PLC0415
-    from tinydl.assign import sandbox  # noqa: PLC0415
+    from tinydl import cli
+    from tinydl.assign import sandbox
 
     monkeypatch.setattr(sandbox, "_PROBLEM", ["bubblewrap (bwrap) is not installed: apt-get install bubblewrap"])
     args = ["assign", "grade", str(source), "--teacher", str(source), "--task", "1.1"]

@@ -13,8 +13,8 @@ import types
 from pathlib import Path
 
 import pytest
-
 from assign_course_tree import TASK_POINTS, make_course_tree, write_tree
+
 from tinydl import cli
 from tinydl.assign.sandbox import sandbox_problem
 
@@ -39,7 +39,8 @@ def lessons(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "lessons"
     write_tree(folder, {
         "07_mlp.py": LESSON_TEMPLATE.format(key="07", title="A first MLP", teaches="layers, SGD", seed="LeNet-300"),
-        "07a_mlp_momentum.py": LESSON_TEMPLATE.format(key="07a", title="Momentum", teaches="momentum", seed="LeNet-300"),
+        "07a_mlp_momentum.py": LESSON_TEMPLATE.format(key="07a", title="Momentum", teaches="momentum",
+                                                      seed="LeNet-300"),
         "12_attention.py": "# no docstring at all\nprint('attention')\n",
         "helpers.py": '"""Not a lesson."""\n',
     })
@@ -213,7 +214,8 @@ def test_bench_needs_the_benchmarks_folder(tmp_path, monkeypatch, capsys):
 
 def test_bench_runs_python_dash_m_benchmarks(tmp_path, monkeypatch):
     write_tree(tmp_path, {"benchmarks/__init__.py": "",
-                          "benchmarks/__main__.py": "import sys, pathlib\npathlib.Path('args.txt').write_text(' '.join(sys.argv[1:]))\n"})
+                          "benchmarks/__main__.py": "import sys, pathlib\n"
+                                                    "pathlib.Path('args.txt').write_text(' '.join(sys.argv[1:]))\n"})
     monkeypatch.setattr(cli, "CHECKOUT_ROOT", tmp_path)
     assert cli.main(["bench", "--quick", "--json"]) == 0
     assert (tmp_path / "args.txt").read_text() == "--quick --json"
@@ -233,7 +235,8 @@ NO_SANDBOX = ["--no-sandbox"] if sandbox_problem() else []  # the attack suite r
 
 def test_assign_strip_then_score_the_student_tree(source, tmp_path, capsys):
     out = tmp_path / "student"
-    status, text, _ = run_cli(capsys, "assign", "strip", "--out", str(out), "--assignment", "1", "--source", str(source))
+    status, text, _ = run_cli(capsys, "assign", "strip", "--out", str(out), "--assignment", "1",
+                              "--source", str(source))
     assert status == 0
     assert text.splitlines()[1:3] == ["  replaced by NotImplementedError: 2 block(s) of task(s) 1.1, 1.2",
                                       "  solutions kept: 2 block(s) of task(s) 2.1, 2.2"]
@@ -249,7 +252,8 @@ def test_assign_strip_errors_are_one_line(source, tmp_path, capsys):
     status, _, err = run_cli(capsys, "assign", "strip", "--out", str(tmp_path / "x"), "--assignment", "4",
                              "--source", str(source))
     assert status == 2
-    assert err == f"tinydl assign strip: {source}/tinydl/assign/course.toml: no assignment 4 (assignments in the course: 1, 2)\n"
+    assert err == (f"tinydl assign strip: {source}/tinydl/assign/course.toml: no assignment 4 "
+                   "(assignments in the course: 1, 2)\n")
 
 
 def test_assign_grade_writes_gradescope_json(source, tmp_path, capsys):
@@ -276,7 +280,8 @@ def test_assign_grade_class_writes_one_csv(source, tmp_path, capsys):
     (submissions / "bob").mkdir()  # handed in nothing
     scores = tmp_path / "scores.csv"
     status, text, _ = run_cli(capsys, "assign", "grade-class", str(submissions), "--csv", str(scores),
-                              "--teacher", str(source), *(arg for t in TASK_POINTS for arg in ("--task", t)), *NO_SANDBOX)
+                              "--teacher", str(source), *(arg for t in TASK_POINTS for arg in ("--task", t)),
+                              *NO_SANDBOX)
     assert status == 0
     assert text.splitlines()[:2] == ["alice  10/10", "bob    0/10"]
     rows = list(csv.reader(scores.open()))

@@ -16,11 +16,11 @@ from tinydl.data import (
     DatasetNotFoundError,
     cifar10,
     fashion_mnist,
+    locate,
     make_shapes,
     mnist,
     write_idx,
 )
-from tinydl.data import locate
 from tinydl.data.safe_pickle import UnsafePickleError, load_array_pickle
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -316,7 +316,8 @@ class RunsEval:
         return (eval, (f"open({str(self.marker)!r}, 'w').close()",))
 
 
-@pytest.mark.parametrize("payload, refused", [(RunsShellCommand, r"(posix|os)\.system"), (RunsEval, r"(__builtin__|builtins)\.eval")])
+@pytest.mark.parametrize("payload, refused", [(RunsShellCommand, r"(posix|os)\.system"),
+                                              (RunsEval, r"(__builtin__|builtins)\.eval")])
 def test_malicious_cifar_pickle_is_refused_without_running(tmp_path, payload, refused):
     marker = tmp_path / "pwned"
     rows, labels = cifar_batch(1, seed=0)

@@ -1,8 +1,6 @@
 """The training lessons (03-06a) run with --quick and print what they measured."""
 import re
 
-import pytest
-
 
 def number_after(label, text):
     match = re.search(re.escape(label) + r"\s*([-+0-9.e]+)", text)

@@ -12,9 +12,9 @@ Every command has ``--help``. Problems the user can fix print one line, ``tinydl
 and exit with status 2; a failed check (``verify``) exits with 1.
 
 Lessons are found in $TINYDL_LESSONS when set, else in the ``lessons/`` folder next to the
-package (a repository checkout), else in ``tinydl/lessons`` (an installed wheel carries them). Each lesson's module docstring starts with ``NN — Title`` and
-has lines ``Teaches: ...`` and ``Seed system: ...``; ``tinydl lessons`` reads them without
-running anything.
+package (a repository checkout), else in ``tinydl/lessons`` (an installed wheel carries them).
+Each lesson's module docstring starts with ``NN — Title`` and has lines ``Teaches: ...`` and
+``Seed system: ...``; ``tinydl lessons`` reads them without running anything.
 """
 
 from __future__ import annotations
@@ -38,8 +38,17 @@ from typing import Any
 
 from tinydl.assign.course import TASK_ID_PATTERN, Course, default_course_path, format_points, load_course
 from tinydl.assign.errors import AssignError
-from tinydl.assign.grade import (DEFAULT_TIMEOUT, VISIBILITIES, class_csv, format_csv, format_table, grade_class,
-                                 grade_tree, gradescope_results, score_tree)
+from tinydl.assign.grade import (
+    DEFAULT_TIMEOUT,
+    VISIBILITIES,
+    class_csv,
+    format_csv,
+    format_table,
+    grade_class,
+    grade_tree,
+    gradescope_results,
+    score_tree,
+)
 from tinydl.assign.sandbox import require_sandbox
 from tinydl.assign.strip import strip_tree, tree_assignment
 from tinydl.assign.tree import write_text_atomic
@@ -102,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="tinydl", description="tinydl: lessons, diagnostics, benchmarks, assignments.")
+    parser = argparse.ArgumentParser(prog="tinydl",
+                                     description="tinydl: lessons, diagnostics, benchmarks, assignments.")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     _command(commands, "lessons", "list the lessons: number, title, what each teaches, seed system", _lessons)
@@ -110,8 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     lesson = _command(commands, "lesson", "run one lesson script", _lesson)
     lesson.add_argument("name", help='lesson number ("7", "07", "07a") or part of its file name or title')
     lesson.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
-    lesson.add_argument("--out", metavar="DIR", help="folder for the lesson's figures and results (lesson default: runs/)")
-    lesson.add_argument("--copy", metavar="DIR", help="copy the lesson script into DIR to edit it, instead of running it")
+    lesson.add_argument("--out", metavar="DIR",
+                        help="folder for the lesson's figures and results (lesson default: runs/)")
+    lesson.add_argument("--copy", metavar="DIR",
+                        help="copy the lesson script into DIR to edit it, instead of running it")
 
     notebook = _command(commands, "notebook", "write a lesson as a Jupyter notebook (.ipynb)", _notebook)
     notebook.add_argument("name", help='lesson number ("7", "07", "07a") or part of its file name or title')
@@ -142,43 +154,59 @@ def _command(commands, name: str, help_text: str, handler, group: str = "") -> a
 
 
 def _add_assign_commands(tools) -> None:
-    strip = _command(tools, "strip", "write a student tree with the solutions of an assignment replaced", _strip, group="assign")
-    strip.add_argument("--out", required=True, metavar="DIR", help="new folder for the student tree (must not exist, or be empty)")
+    strip = _command(tools, "strip", "write a student tree with the solutions of an assignment replaced", _strip,
+                     group="assign")
+    strip.add_argument("--out", required=True, metavar="DIR",
+                       help="new folder for the student tree (must not exist, or be empty)")
     strip.add_argument("--assignment", type=_assignment_arg, default=None, metavar="N",
                        help='assignment to strip; "all" (default) strips every solution')
-    strip.add_argument("--source", type=Path, metavar="ROOT", help="the checkout with the solutions (default: this one)")
-    strip.add_argument("--course", type=Path, metavar="FILE", help="course file (default: ROOT/tinydl/assign/course.toml)")
+    strip.add_argument("--source", type=Path, metavar="ROOT",
+                       help="the checkout with the solutions (default: this one)")
+    strip.add_argument("--course", type=Path, metavar="FILE",
+                       help="course file (default: ROOT/tinydl/assign/course.toml)")
     strip.add_argument("--strip-later", action="store_true", help="also strip the solutions of later assignments")
 
-    verify = _command(tools, "verify", "check that solutions pass, stripped trees fail and nothing leaks", _verify, group="assign")
-    verify.add_argument("--source", type=Path, metavar="ROOT", help="the checkout with the solutions (default: this one)")
-    verify.add_argument("--course", type=Path, metavar="FILE", help="course file (default: ROOT/tinydl/assign/course.toml)")
-    verify.add_argument("--timeout", type=_seconds, default=VERIFY_TIMEOUT, metavar="S", help="time limit of each pytest run")
+    verify = _command(tools, "verify", "check that solutions pass, stripped trees fail and nothing leaks", _verify,
+                      group="assign")
+    verify.add_argument("--source", type=Path, metavar="ROOT",
+                        help="the checkout with the solutions (default: this one)")
+    verify.add_argument("--course", type=Path, metavar="FILE",
+                        help="course file (default: ROOT/tinydl/assign/course.toml)")
+    verify.add_argument("--timeout", type=_seconds, default=VERIFY_TIMEOUT, metavar="S",
+                        help="time limit of each pytest run")
 
-    grade = _command(tools, "grade", "grade a tree on public (and hidden) tests; Gradescope JSON", _grade, group="assign")
+    grade = _command(tools, "grade", "grade a tree on public (and hidden) tests; Gradescope JSON", _grade,
+                     group="assign")
     grade.add_argument("tree", type=Path, metavar="DIR", help="root of the tree to grade")
     grade.add_argument("--json", type=Path, metavar="FILE", help="write Gradescope results JSON here")
     grade.add_argument("--hidden-visibility", choices=VISIBILITIES, default=None,
-                       help="Gradescope visibility of hidden tests (default: the course file's [grading] hidden_visibility)")
+                       help="Gradescope visibility of hidden tests "
+                            "(default: the course file's [grading] hidden_visibility)")
     grade.add_argument("--csv", action="store_true", help="print the table as CSV")
     _add_teacher_options(grade)
     _add_grading_options(grade)
 
     score = _command(tools, "score", "score your own tree on the public tests", _score, group="assign")
-    score.add_argument("tree", type=Path, nargs="?", default=Path("."), metavar="DIR", help="root of your tree (default: here)")
+    score.add_argument("tree", type=Path, nargs="?", default=Path("."), metavar="DIR",
+                       help="root of your tree (default: here)")
     _add_grading_options(score)
 
-    grade_all = _command(tools, "grade-class", "grade every student folder of SUBMISSIONS into one CSV", _grade_class, group="assign")
-    grade_all.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one subfolder per student")
-    grade_all.add_argument("--csv", type=Path, required=True, metavar="FILE", help="write student, per-task points and total here")
+    grade_all = _command(tools, "grade-class", "grade every student folder of SUBMISSIONS into one CSV", _grade_class,
+                         group="assign")
+    grade_all.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                           help="folder with one subfolder per student")
+    grade_all.add_argument("--csv", type=Path, required=True, metavar="FILE",
+                           help="write student, per-task points and total here")
     _add_teacher_options(grade_all)
     _add_grading_options(grade_all)
 
 
 def _add_teacher_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", type=Path, metavar="ROOT",
-                        help="the checkout with the solutions whose tinydl, tests and course file grade (default: this one)")
-    parser.add_argument("--tests", type=Path, metavar="DIR", help="public tests (default: ROOT/tests; never the submission's)")
+                        help="the checkout with the solutions whose tinydl, tests and course file grade "
+                             "(default: this one)")
+    parser.add_argument("--tests", type=Path, metavar="DIR",
+                        help="public tests (default: ROOT/tests; never the submission's)")
     parser.add_argument("--hidden", type=Path, metavar="DIR", help="hidden tests (default: ROOT/tests/hidden)")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run students' code without bubblewrap (only where it cannot run; the results say so)")
@@ -186,11 +214,16 @@ def _add_teacher_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", type=_assignment_arg, default=None, metavar="N",
-                        help="grade this assignment's tasks (grade: required unless --task, or the course has one assignment)")
-    parser.add_argument("--task", type=_task_arg, action="append", metavar="N.M", help="grade only this task; repeatable")
-    parser.add_argument("--course", type=Path, metavar="FILE", help="course file (default: the tree's, else tinydl's own)")
-    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S", help="time limit per task, in seconds")
-    parser.add_argument("--jobs", type=_positive_int, metavar="N", help="tasks graded at once (default: one per CPU core)")
+                        help="grade this assignment's tasks "
+                             "(grade: required unless --task, or the course has one assignment)")
+    parser.add_argument("--task", type=_task_arg, action="append", metavar="N.M",
+                        help="grade only this task; repeatable")
+    parser.add_argument("--course", type=Path, metavar="FILE",
+                        help="course file (default: the tree's, else tinydl's own)")
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S",
+                        help="time limit per task, in seconds")
+    parser.add_argument("--jobs", type=_positive_int, metavar="N",
+                        help="tasks graded at once (default: one per CPU core)")
 
 
 def _assignment_arg(text: str) -> int | None:
@@ -412,7 +445,7 @@ def doctor_report() -> str:
 def _section(title: str, lines: Callable[[], list[str]]) -> str:
     try:
         body = lines()
-    except Exception as error:  # noqa: BLE001 - doctor reports any failure instead of crashing
+    except Exception as error:  # doctor reports any failure instead of crashing
         body = [f"could not check: {type(error).__name__}: {error}"]
     return title + "\n" + "".join(f"  {line}\n" for line in body)
 
@@ -440,7 +473,8 @@ def _blas_lines() -> list[str]:
                 f"{pool.get('architecture', '?')}): {pool.get('num_threads')} thread(s)" for pool in pools] or \
             ["threadpoolctl found no BLAS/OpenMP library loaded"]
     blas = numpy.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-    return [f"{blas.get('name', '?')} {blas.get('version', '?')} (thread count needs threadpoolctl: pip install threadpoolctl)",
+    return [f"{blas.get('name', '?')} {blas.get('version', '?')} "
+            "(thread count needs threadpoolctl: pip install threadpoolctl)",
             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} "
             f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"]
 
@@ -460,7 +494,8 @@ def _thread_lines() -> list[str]:
     probe = _jit.first_call_probe()
     state = "warm (loaded from the cache)" if probe["cache_warm"] else "cold (compiled now, cached for next time)"
     lines.append(f"first    kernel call {probe['seconds']:.2f} s: {probe['kernel']}, cache {state}")
-    layer = threads.numba_layer_in_use() or f"{threads.numba_threading_layer()} (chosen; starts with the first parallel kernel)"
+    layer = (threads.numba_layer_in_use()
+             or f"{threads.numba_threading_layer()} (chosen; starts with the first parallel kernel)")
     lines.append(f"layer    Numba threading layer: {layer}")
     return lines
 
@@ -520,7 +555,7 @@ def dataset_checks() -> list[tuple[str, Callable[[], object]]]:
     for name in DATASET_CHECK_MODULES:
         try:
             module = importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a missing or broken provider only loses its checks
+        except Exception:  # a missing or broken provider only loses its checks
             continue
         checks.extend(getattr(module, "DATASET_CHECKS", []))
     return checks
@@ -534,7 +569,7 @@ def _dataset_lines() -> list[str]:
     for name, find in checks:
         try:
             lines.append(f"{name}: {find()}")
-        except Exception as error:  # noqa: BLE001 - the exception text is the instruction to show
+        except Exception as error:  # the exception text is the instruction to show
             lines.append(f"{name}: missing: {error}")
     return lines
 
@@ -542,7 +577,7 @@ def _dataset_lines() -> list[str]:
 def _kernel_lines() -> list[str]:
     try:
         registry = importlib.import_module("tinydl.kernels.registry")
-    except Exception as error:  # noqa: BLE001 - kernels are optional to the report
+    except Exception as error:  # kernels are optional to the report
         return [f"kernel registry not available ({type(error).__name__}: {error})"]
     report = registry.report()
     if report is None:
@@ -568,7 +603,8 @@ def _bench(args: argparse.Namespace) -> int:
             f"no benchmarks at {folder}: the benchmark scripts ship with the repository, not the "
             f"installed package; run tinydl bench from a checkout (git clone, then pip install -e .)"
         )
-    command = [sys.executable, "-m", "benchmarks", *(["--quick"] if args.quick else []), *(["--json"] if args.json else [])]
+    command = [sys.executable, "-m", "benchmarks",
+               *(["--quick"] if args.quick else []), *(["--json"] if args.json else [])]
     return subprocess.run(command, cwd=CHECKOUT_ROOT).returncode
 
 

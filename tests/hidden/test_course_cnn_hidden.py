@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tinydl as td
-from tinydl.ops.conv import col2im, im2col, max_pool2d_scatter
+from tinydl.ops.conv import im2col, max_pool2d_scatter
 from tinydl.testing import gradcheck
 
 

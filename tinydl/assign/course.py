@@ -25,9 +25,10 @@ An optional table sets how grading reports hidden tests on Gradescope::
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 from tinydl.assign.errors import AssignError
 
@@ -151,7 +152,8 @@ def parse_course(text: str, path: Path | None = None) -> Course:
     _check_keys(grading, {"hidden_visibility"}, set(), f"{name}: [grading]")
     visibility = grading.get("hidden_visibility", "after_published")
     if visibility not in VISIBILITIES:
-        raise CourseError(f"{name}: [grading] hidden_visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}")
+        raise CourseError(f"{name}: [grading] hidden_visibility must be one of {', '.join(VISIBILITIES)}, "
+                          f"got {visibility!r}")
     raw_assignments = data.get("assignment", [])
     if not isinstance(raw_assignments, list):
         raise CourseError(f"{name}: 'assignment' must be an array of tables written [[assignment]]")

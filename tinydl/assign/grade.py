@@ -300,7 +300,8 @@ def gradescope_results(report: GradeReport, hidden_visibility: str = "after_publ
     points. ``extra_data.sandbox`` says how the code ran.
     """
     if hidden_visibility not in VISIBILITIES:
-        raise AssignError(f"grade: hidden visibility must be one of {', '.join(VISIBILITIES)}, got {hidden_visibility!r}")
+        raise AssignError(f"grade: hidden visibility must be one of {', '.join(VISIBILITIES)}, "
+                          f"got {hidden_visibility!r}")
     entries = []
     for grade in report.tasks:
         label = f"Task {grade.task.id} ({grade.task.title})"

@@ -130,11 +130,13 @@ def _make_block(lines: list[str], path: Path, opened: tuple[int, str, str], end:
     if inner and (hint_match := _HINT.match(inner[0])):
         hint = hint_match["hint"].strip()
         if not hint:
-            raise MarkerError(f"{path}:{begin + 1}: empty '{HINT_PREFIX}' line; write the hint after the colon or drop the line")
+            raise MarkerError(f"{path}:{begin + 1}: empty '{HINT_PREFIX}' line; "
+                              "write the hint after the colon or drop the line")
         inner = inner[1:]
     first_body_line = end - len(inner)
     if not any(line.strip() for line in inner):
-        raise MarkerError(f"{path}:{begin}: the solution block for task {task} is empty; put the solution between the markers")
+        raise MarkerError(f"{path}:{begin}: the solution block for task {task} is empty; "
+                          "put the solution between the markers")
     for offset, line in enumerate(inner):
         if line.strip() and not line.startswith(indent):
             raise MarkerError(

@@ -58,10 +58,10 @@ class Proxy:
     def __init__(self, worker: Worker):
         self.worker, self.callbacks = worker, set()
         try:  # the teacher's classes; a course package without them passes plain values only
-            from tinydl.autograd import Context, Function  # noqa: PLC0415
-            from tinydl.tensor import Tensor  # noqa: PLC0415
+            from tinydl.autograd import Context, Function
+            from tinydl.tensor import Tensor
         except ImportError:
-            Context = Function = Tensor = _Absent  # noqa: N806
+            Context = Function = Tensor = _Absent
         self.Tensor, self.Context, self.Function = Tensor, Context, Function
 
     def install(self, names: list[str], callbacks: list[str] = ()) -> None:
@@ -77,7 +77,7 @@ class Proxy:
                 raise StudentCodeError(f"{name} is a closure; solution blocks must sit in plain functions")
             function.__globals__[CALL_GLOBAL] = self.call
             namespace: dict[str, Any] = {}
-            exec(f"def trampoline(*args, **kwargs):\n    return {CALL_GLOBAL}({name!r}, args, kwargs)\n",  # noqa: S102
+            exec(f"def trampoline(*args, **kwargs):\n    return {CALL_GLOBAL}({name!r}, args, kwargs)\n",
                  function.__globals__, namespace)
             function.__code__ = namespace["trampoline"].__code__
             function.__defaults__ = function.__kwdefaults__ = None
@@ -107,7 +107,7 @@ class Proxy:
         try:
             result = resolve(name)(*request.get("args", []), **request.get("kwargs", {}))
             return encoder.frame({"$": "dict", "v": {"ok": True, "result": encoder.encode(result)}})
-        except Exception as error:  # noqa: BLE001 (the student's code passed arguments that fail)
+        except Exception as error:  # the student's code passed arguments that fail
             return wire.pack({"ok": False, "error": f"{type(error).__name__}: {error}"})
 
     # ---- teacher -> worker ------------------------------------------------------------------

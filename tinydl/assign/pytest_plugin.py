@@ -69,11 +69,11 @@ def _route_task_to_worker(config: pytest.Config, config_path: str) -> None:
     The grader's private copy of its modules (``GRADING_PACKAGE``, beside this file's copy) does
     it, so grading works whatever package the course teaches.
     """
-    import importlib  # noqa: PLC0415
+    import importlib
 
-    Proxy = importlib.import_module(f"{GRADING_PACKAGE}.proxy").Proxy  # noqa: N806
+    Proxy = importlib.import_module(f"{GRADING_PACKAGE}.proxy").Proxy
     sandbox = importlib.import_module(f"{GRADING_PACKAGE}.sandbox")
-    Limits, Worker = sandbox.Limits, sandbox.Worker  # noqa: N806
+    Limits, Worker = sandbox.Limits, sandbox.Worker
 
     with open(config_path, encoding="utf-8") as file:
         settings = json.load(file)
@@ -105,7 +105,7 @@ class _EquivalentSearch:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        import importlib  # noqa: PLC0415
+        import importlib
 
         found, tried = [], 0
         failing = [item for item in session.items if not _passes(item)]  # one passing anyway proves nothing
@@ -123,7 +123,7 @@ class _EquivalentSearch:
                 tried += 1
                 target.__globals__["__tinydl_offered__"] = candidate
                 namespace: dict = {}
-                exec("def offered(*args, **kwargs):\n    return __tinydl_offered__(*args, **kwargs)\n",  # noqa: S102
+                exec("def offered(*args, **kwargs):\n    return __tinydl_offered__(*args, **kwargs)\n",
                      target.__globals__, namespace)
                 target.__code__ = namespace["offered"].__code__
                 try:
@@ -141,7 +141,7 @@ class _EquivalentSearch:
 
 def _passes(item: pytest.Item) -> bool:
     """Run one test quietly (no report: formatting failures would cost far more than the test)."""
-    import signal  # noqa: PLC0415
+    import signal
 
     signal.signal(signal.SIGALRM, _too_slow)
     signal.alarm(_CANDIDATE_SECONDS)
@@ -149,7 +149,7 @@ def _passes(item: pytest.Item) -> bool:
         item.ihook.pytest_runtest_setup(item=item)
         item.runtest()
         return True
-    except BaseException as error:  # noqa: BLE001 (any failure: not an equivalent)
+    except BaseException as error:  # any failure: not an equivalent
         if isinstance(error, KeyboardInterrupt):
             raise
         return False
@@ -157,7 +157,7 @@ def _passes(item: pytest.Item) -> bool:
         signal.alarm(0)
         try:
             item.ihook.pytest_runtest_teardown(item=item, nextitem=None)
-        except BaseException:  # noqa: BLE001, S110
+        except BaseException:
             pass
 
 
@@ -172,7 +172,7 @@ def _too_slow(signum, frame):
 def _positional_arity(function, at_least: int | None = None) -> int | None:
     """How many positional arguments ``function`` requires; with ``at_least``, that number when
     the function can also be called with exactly ``at_least`` of them, else None."""
-    import inspect  # noqa: PLC0415
+    import inspect
 
     try:
         signature = inspect.signature(function)
@@ -190,9 +190,9 @@ def _positional_arity(function, at_least: int | None = None) -> int | None:
 
 def _candidates(targets: list[str]):
     """("module:qualname", function) for every plain function and static method of the package."""
-    import importlib  # noqa: PLC0415
-    import inspect  # noqa: PLC0415
-    import pkgutil  # noqa: PLC0415
+    import importlib
+    import inspect
+    import pkgutil
 
     package = importlib.import_module(targets[0].split(".")[0].split(":")[0])
     seen = set()
@@ -202,7 +202,7 @@ def _candidates(targets: list[str]):
             continue
         try:
             modules.append(importlib.import_module(info.name))
-        except Exception:  # noqa: BLE001 (a module that needs a missing extra)
+        except Exception:  # a module that needs a missing extra
             continue
     for module in modules:
         if module.__name__.startswith(_NOT_OFFERED):
@@ -326,7 +326,8 @@ class _Recorder:
         text = report.longreprtext
         outcome.update(
             outcome="failed" if report.when == "call" else "error",
-            message=first_failure_line(text) if report.when == "call" else f"{report.when} failed: {first_failure_line(text)}",
+            message=(first_failure_line(text) if report.when == "call"
+                     else f"{report.when} failed: {first_failure_line(text)}"),
             details=text[-_DETAILS_LIMIT:],
         )
 

@@ -8,8 +8,9 @@ comes first on PYTHONPATH (after the plugin, before the test folders), ahead of 
 Test modules are imported in pytest's importlib mode, which never puts a test folder's parent
 (which could be a solution checkout) on sys.path.
 
-Installed pytest plugins are not loaded (see ``_environment``). The plugin (pytest_plugin.py) is copied into a fresh temporary folder under its own module name,
-so the copy inside a student tree is never the one that records the outcomes.
+Installed pytest plugins are not loaded (see ``_environment``). The plugin (pytest_plugin.py) is
+copied into a fresh temporary folder under its own module name, so the copy inside a student tree
+is never the one that records the outcomes.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class PytestRun:
             except ValueError:
                 name = f"signal {-code}"
             return f"the test process was killed by {name} (a crash in the code under test)"
-        return f"the test process exited with code {code} before finishing (os._exit, sys.exit or a crash in the code under test)"
+        return (f"the test process exited with code {code} before finishing "
+                "(os._exit, sys.exit or a crash in the code under test)")
 
 
 def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: float,

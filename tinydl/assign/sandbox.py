@@ -179,7 +179,7 @@ class Worker:
         env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "NUMBA_CACHE_DIR": "/tmp/numba",
                "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "TINYDL_KERNELS": "numpy"}
-        stderr = open(self.stderr_path, "ab") if self.stderr_path else subprocess.DEVNULL  # noqa: SIM115
+        stderr = open(self.stderr_path, "ab") if self.stderr_path else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                             env=env, cwd=self._folder, start_new_session=True)

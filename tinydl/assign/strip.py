@@ -33,9 +33,10 @@ import os
 import re
 import shutil
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+import tomllib
 
 from tinydl.assign.course import Course, format_points
 from tinydl.assign.errors import AssignError
@@ -175,7 +176,8 @@ def render_stripped(text: str, blocks: list[SolutionBlock], strip_flags: list[bo
         if strip:
             newline = lines[begin][len(lines[begin].rstrip("\r\n")):] or "\n"
             message = f"task {block.task}: {_hint(block, course)}"
-            output.append(f"{block.indent}raise NotImplementedError({json.dumps(message, ensure_ascii=False)}){newline}")
+            quoted = json.dumps(message, ensure_ascii=False)
+            output.append(f"{block.indent}raise NotImplementedError({quoted}){newline}")
         else:
             body_start = end - len(block.body)  # skips the hint line, if any
             output.extend(lines[body_start:end])
@@ -251,7 +253,8 @@ def _raise_line_numbers(blocks: list[SolutionBlock], strip_flags: list[bool]) ->
 
 def _check_folders(source: Path, out: Path) -> None:
     if not source.is_dir():
-        raise AssignError(f"strip: source {source} is not a folder; pass --source ROOT (the checkout with the solutions)")
+        raise AssignError(f"strip: source {source} is not a folder; "
+                          "pass --source ROOT (the checkout with the solutions)")
     if out == source or out.is_relative_to(source):
         raise AssignError(f"strip: --out {out} lies inside the source tree {source}; choose a folder outside it")
     if source.is_relative_to(out):

@@ -71,7 +71,8 @@ class VerifyReport:
             out.append(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name}")
             out.extend(f"          {line}" for line in check.lines)
         failed = sum(not check.ok for check in self.checks)
-        out.append("verify: all checks passed" if self.ok else f"verify: FAILED ({failed} of {len(self.checks)} checks)")
+        out.append("verify: all checks passed" if self.ok
+                   else f"verify: FAILED ({failed} of {len(self.checks)} checks)")
         return "\n".join(out) + "\n"
 
 
@@ -79,7 +80,8 @@ def verify_course(source: Path, course: Course, timeout: float = DEFAULT_TIMEOUT
     """Run every check above on the solution checkout ``source``; each pytest run gets ``timeout`` s."""
     source = Path(source).resolve()
     if not (source / TESTS_DIR).is_dir():
-        raise AssignError(f"verify: {source} has no {TESTS_DIR}/ folder; pass --source ROOT (the checkout with the solutions)")
+        raise AssignError(f"verify: {source} has no {TESTS_DIR}/ folder; "
+                          "pass --source ROOT (the checkout with the solutions)")
     report = VerifyReport(source)
     markers = Check("markers: solution blocks are well formed")
     report.checks.append(markers)
@@ -111,7 +113,8 @@ def _check_blocks(course: Course, blocks: dict[PurePosixPath, list[SolutionBlock
             tasks_seen.add(block.task)
             files = course.task(block.task).files
             if files and str(relative) not in files:
-                check.fail(f"{relative}:{block.begin}: block of task {block.task} is outside the task's files {list(files)}")
+                check.fail(f"{relative}:{block.begin}: block of task {block.task} is outside "
+                           f"the task's files {list(files)}")
     for task in course.tasks():
         if task.id not in tasks_seen:
             check.fail(f"task {task.id} ({task.title}) has no solution block in the source")

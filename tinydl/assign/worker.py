@@ -28,7 +28,7 @@ import traceback
 import weakref
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's folder off
-import wire  # noqa: E402 (the grader's copy, beside this file)
+import wire  # the grader's copy, beside this file
 
 _ERROR_CHARS = 2000
 
@@ -42,10 +42,10 @@ class _Student:
 
     def __init__(self, tinydl):
         try:  # the student's package, on sys.path now; a course package without them: plain values
-            from tinydl.autograd import Context  # noqa: PLC0415
-            from tinydl.tensor import Tensor  # noqa: PLC0415
+            from tinydl.autograd import Context
+            from tinydl.tensor import Tensor
         except ImportError:
-            Context = Tensor = _Absent  # noqa: N806
+            Context = Tensor = _Absent
         self.tinydl, self.Tensor, self.Context = tinydl, Tensor, Context
         self.reset()
 
@@ -165,7 +165,7 @@ def _install_callbacks(names: list[str], read, answer_fd: int, student: _Student
             continue  # missing or not a plain function: the student's own code runs
         function.__globals__["__tinydl_grading_callback__"] = callback
         namespace: dict = {}
-        exec(f"def trampoline(*args, **kwargs):\n    return __tinydl_grading_callback__({name!r}, args, kwargs)\n",  # noqa: S102
+        exec(f"def trampoline(*args, **kwargs):\n    return __tinydl_grading_callback__({name!r}, args, kwargs)\n",
              function.__globals__, namespace)
         function.__code__ = namespace["trampoline"].__code__
 
@@ -222,7 +222,7 @@ def main() -> None:
     sys.path.insert(0, config["tree"])
     read = wire.fd_reader(request_fd)
     try:
-        import tinydl  # noqa: PLC0415 (the student's package)
+        import tinydl  # the student's package
 
         student = _Student(tinydl)
         _install_callbacks(config.get("callbacks", []), read, answer_fd, student)
@@ -240,7 +240,7 @@ def main() -> None:
             frame = _answer(student, request, list(request.get("args", [])), dict(request.get("kwargs", {})))
         except EOFError:
             return
-        except BaseException as error:  # noqa: BLE001 (every failure is the student's answer)
+        except BaseException as error:  # every failure is the student's answer
             frame = _error_frame(error)
         wire.write_frame(answer_fd, frame)
 

@@ -21,13 +21,14 @@ import itertools
 import multiprocessing
 import queue
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from tinydl.data.dataset import IterableDataset, Subset, TensorDataset
-from tinydl.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
-from tinydl.data.worker import Exhausted, seed_worker, worker_loop
+from tinydl.data.sampler import BatchSampler, RandomSampler, SequentialSampler
+from tinydl.data.worker import Exhausted, worker_loop
 from tinydl.random import resolve_generator
 from tinydl.tensor import Tensor
 
@@ -115,7 +116,7 @@ class _Fetcher:
     (batch_size=None), or an epoch number (IterableDataset: the next batch of that epoch's
     iterator; a new epoch starts a new iterator). Runs in the main process or in a worker."""
 
-    def __init__(self, loader: "DataLoader"):
+    def __init__(self, loader: DataLoader):
         self.dataset = loader.dataset
         self.batched = loader.batch_size is not None or loader.batch_sampler is not None
         self.batch_size = loader.batch_size
@@ -172,7 +173,7 @@ def _apply_transform(transform: Callable, batch: Any) -> Any:
 class _WorkerPool:
     """The worker processes of one loader: a task queue each, one shared result queue."""
 
-    def __init__(self, loader: "DataLoader", base_seed: int):
+    def __init__(self, loader: DataLoader, base_seed: int):
         method = loader.multiprocessing_context
         if method is None:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
@@ -432,7 +433,7 @@ class DataLoader:
         if pool is not None:
             try:
                 pool.shutdown()
-            except Exception:  # noqa: BLE001 (interpreter shutdown)
+            except Exception:  # interpreter shutdown
                 pass
 
     def __repr__(self) -> str:

@@ -7,7 +7,9 @@ float64 (float32 differences are too coarse to check anything).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy
 
@@ -33,6 +35,17 @@ def _scalar_value(fn: Callable, inputs: Sequence[Any], weights: list) -> float:
     outputs = _outputs(fn(*inputs))  # grad stays on: gradgradcheck's fn calls backward inside
     return float(sum(numpy.sum(o.numpy().astype(numpy.float64) * w)
                      for o, w in zip(outputs, weights)))
+
+
+def _value_with_step(fn: Callable, inputs: Sequence[Any], weights: list, data: numpy.ndarray,
+                     original: numpy.ndarray, step: numpy.ndarray) -> float:
+    """The weighted output of ``fn`` with an input's ``data`` set to ``original + step`` (same
+    shape), restored to ``original`` afterwards."""
+    data[...] = original + step
+    try:
+        return _scalar_value(fn, inputs, weights)
+    finally:
+        data[...] = original
 
 
 def _check_dtypes(inputs: Sequence[Any]) -> list[int]:
@@ -70,15 +83,8 @@ def gradcheck(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6, atol: floa
     rng = numpy.random.default_rng(seed + 1)
     for position, tensor, analytic_grad in zip(positions, checked, analytic):
         data = tensor.data
-        original = data.copy()
-
-        def value_at(step: numpy.ndarray) -> float:
-            data[...] = original + step
-            try:
-                return _scalar_value(fn, inputs, weights)
-            finally:
-                data[...] = original
-
+        # value_at(step): the weighted output with this input moved by step (then put back)
+        value_at = functools.partial(_value_with_step, fn, inputs, weights, data, data.copy())
         if tensor.size <= max_elements:
             numeric = numpy.zeros(tensor.shape)
             for flat in range(tensor.size):
