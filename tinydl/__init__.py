@@ -16,12 +16,10 @@ from tinydl.creation import (arange, eye, from_numpy, full, full_like, linspace,
                              rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros,
                              zeros_like)
 from tinydl.errors import AnomalyError, DeviceError, DTypeError, GraphError, ShapeError, TinyDLError
-from tinydl.ops.elementwise import (abs, add, clamp, clip, div, erf, exp, log, maximum, minimum,
-                                    mul, neg, pow, sign, sqrt, sub, where)
+from tinydl.ops.elementwise import abs, add, erf, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub
 from tinydl.ops.linalg import matmul
 from tinydl.ops.nn import gelu, log_softmax, relu, sigmoid, softmax, tanh
-from tinydl.ops.reduce import (amax, amin, argmax, argmin, logsumexp, max, mean, min, sort, std,
-                               sum, sum_to, topk, var)
+from tinydl.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum_to, var
 from tinydl.ops.shape import (broadcast_to, cat, chunk, clone, concatenate, flatten, movedim, pad,
                               permute, reshape, split, squeeze, stack, swapaxes, swapdims, t,
                               transpose, unsqueeze)

@@ -380,15 +380,6 @@ class Tensor:
     def __ge__(self, other: Any) -> "Tensor":
         return ops.elementwise.compare(self, other, "ge")
 
-    def __invert__(self) -> "Tensor":
-        return ops.elementwise.logical_not(self)
-
-    def __and__(self, other: Any) -> "Tensor":
-        return ops.elementwise.compare(self, other, "and")
-
-    def __or__(self, other: Any) -> "Tensor":
-        return ops.elementwise.compare(self, other, "or")
-
     # ---- indexing ------------------------------------------------------------------------------
     def __getitem__(self, index: Any) -> "Tensor":
         return ops.shape.getitem(self, index)
@@ -491,11 +482,6 @@ class Tensor:
     def pow(self, exponent: Any) -> "Tensor":
         return ops.elementwise.pow(self, exponent)
 
-    def clip(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002 (PyTorch names)
-        return ops.elementwise.clip(self, min, max)
-
-    clamp = clip
-
     def maximum(self, other: Any) -> "Tensor":
         return ops.elementwise.maximum(self, other)
 
@@ -517,9 +503,6 @@ class Tensor:
     def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
         return ops.nn.log_softmax(self, axis if dim is None else dim)
 
-    def sum(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
-        return ops.reduce.sum(self, axis, keepdims, **torch_names)
-
     def mean(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
         return ops.reduce.mean(self, axis, keepdims, **torch_names)
 
@@ -530,18 +513,6 @@ class Tensor:
     def min(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:
         """The smallest value; with an int ``dim``, the (values, indices) pair as in PyTorch."""
         return ops.reduce.min(self, axis, keepdims, **torch_names)
-
-    def amax(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
-        return ops.reduce.amax(self, axis, keepdims, **torch_names)
-
-    def amin(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
-        return ops.reduce.amin(self, axis, keepdims, **torch_names)
-
-    def sort(self, dim: int = -1, descending: bool = False, **numpy_names: Any) -> Any:
-        return ops.reduce.sort(self, dim, descending, **numpy_names)
-
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
-        return ops.reduce.topk(self, k, dim, largest, sorted)
 
     def var(self, axis: Any = None, keepdims: bool = False, correction: int = 1,
             **torch_names: Any) -> "Tensor":
@@ -559,16 +530,6 @@ class Tensor:
 
     def argmin(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
         return ops.reduce.argmin(self, axis, keepdims, **torch_names)
-
-    def all(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> "Tensor":
-        """True where every element (along ``dim``, default all) is nonzero; a bool tensor."""
-        dims = ops.common.normalize_axes(dim if axis is None else axis, self.ndim, "all")
-        return Tensor(self.xp.asarray(self.data.all(axis=dims, keepdims=keepdim)))
-
-    def any(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> "Tensor":
-        """True where some element (along ``dim``, default all) is nonzero; a bool tensor."""
-        dims = ops.common.normalize_axes(dim if axis is None else axis, self.ndim, "any")
-        return Tensor(self.xp.asarray(self.data.any(axis=dims, keepdims=keepdim)))
 
     def reshape(self, *shape: Any) -> "Tensor":
         return ops.shape.reshape(self, *shape)
@@ -619,8 +580,6 @@ class Tensor:
 
     def broadcast_to(self, *shape: Any) -> "Tensor":
         return ops.shape.broadcast_to(self, *shape)
-
-    expand = broadcast_to
 
     def split(self, split_size_or_sections: Any, axis: int = 0, *, dim: int | None = None) -> tuple:
         return ops.shape.split(self, split_size_or_sections, axis if dim is None else dim)
@@ -922,7 +881,7 @@ class Tensor:
         return ops.math.diff(self, n, dim, prepend, append)
 
     # reductions and scans (tinydl.ops.statistics, tinydl.ops.scan)
-    def sum(self, *args: Any, dtype: Any = None, **kwargs: Any) -> "Tensor":  # noqa: F811 (adds dtype=)
+    def sum(self, *args: Any, dtype: Any = None, **kwargs: Any) -> "Tensor":
         return ops.statistics.sum(self, *args, dtype=dtype, **kwargs)
 
     def prod(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
@@ -934,10 +893,10 @@ class Tensor:
     def nanmean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
         return ops.statistics.nanmean(self, dim, keepdim, dtype=dtype)
 
-    def any(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> "Tensor":  # noqa: F811
+    def any(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> "Tensor":
         return ops.statistics.any(self, dim, keepdim, **numpy_names)
 
-    def all(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> "Tensor":  # noqa: F811
+    def all(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> "Tensor":
         return ops.statistics.all(self, dim, keepdim, **numpy_names)
 
     def amax(self, dim: Any = (), keepdim: bool = False, **numpy_names: Any) -> "Tensor":
@@ -1064,19 +1023,12 @@ class Tensor:
     def is_contiguous(self) -> bool:
         return True
 
-    def t(self) -> "Tensor":
-        """Transpose of a matrix (tensors with fewer than 2 dims come back unchanged)."""
-        if self.ndim > 2:
-            raise ShapeError(f"t: expects a tensor with at most 2 dims, got shape {self.shape}; "
-                             "use transpose(d0, d1) or mT for batches of matrices")
-        return ops.shape.transpose(self) if self.ndim == 2 else self
-
     def view_as(self, other: "Tensor") -> "Tensor":
         return ops.shape.reshape(self, other.shape)
 
     reshape_as = view_as
 
-    def expand(self, *sizes: Any) -> "Tensor":  # noqa: F811 (adds PyTorch's -1: keep that size)
+    def expand(self, *sizes: Any) -> "Tensor":
         sizes = ops.shape._shape_arg(sizes)
         lead = len(sizes) - self.ndim
         sizes = tuple(self.shape[i - lead] if n == -1 and i >= lead else n

@@ -447,8 +447,3 @@ def logical_not(a: Tensor) -> Tensor:
     """~a for bool tensors."""
     return Tensor(~as_tensor(a).data)
 
-
-def sign(a: Tensor) -> Tensor:
-    """-1, 0 or 1 elementwise (not differentiable)."""
-    a = as_tensor(a)
-    return Tensor(a.xp.sign(a.data))

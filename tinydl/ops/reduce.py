@@ -235,9 +235,8 @@ def _floating_input(a: Tensor, op: str) -> Tensor:
     return a
 
 
-#: what max/min/sort/topk with a dim return, like torch.return_types: (values, indices)
-ValuesIndices = {name: namedtuple(name, ["values", "indices"])
-                 for name in ("max", "min", "sort", "topk")}
+#: what max/min with a dim return, like torch.return_types: (values, indices)
+ValuesIndices = {name: namedtuple(name, ["values", "indices"]) for name in ("max", "min")}
 
 
 def max(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:  # noqa: A001
@@ -250,20 +249,6 @@ def max(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any)
 def min(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:  # noqa: A001
     """The smallest value; (values, indices) with an int ``dim`` (see ``max``)."""
     return _extremum("min", Min, a, axis, keepdims, torch_names)
-
-
-def amax(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
-    """Largest values over ``dim`` (an int or a tuple); ties share the gradient equally."""
-    a = as_tensor(a)
-    axis, keepdims = pick_axis("amax", axis, keepdims, torch_names)
-    return Max.apply(a, axes=normalize_axes(axis, a.ndim, "amax"), keepdims=keepdims)
-
-
-def amin(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
-    """Smallest values over ``dim`` (an int or a tuple)."""
-    a = as_tensor(a)
-    axis, keepdims = pick_axis("amin", axis, keepdims, torch_names)
-    return Min.apply(a, axes=normalize_axes(axis, a.ndim, "amin"), keepdims=keepdims)
 
 
 def _extremum(name: str, fn: type, a: Any, axis: Any, keepdims: bool, torch_names: dict) -> Any:
@@ -307,41 +292,6 @@ def _take_along(a: Tensor, indices: Tensor, axis: int) -> Tensor:
             shape[i] = indices.shape[i]
             index.append(xp.arange(indices.shape[i]).reshape(shape))
     return getitem(a, tuple(index))
-
-
-def sort(a: Tensor, dim: int = -1, descending: bool = False, *, axis: int | None = None,
-         stable: bool = False) -> Any:
-    """Sorted values along ``dim`` and where they came from: the named tuple
-    ``(values, indices)``. Gradients flow to the values' original positions."""
-    a = as_tensor(a)
-    dim = dim if axis is None else axis
-    normalize_axes(dim, a.ndim, "sort")
-    if a.ndim == 0:
-        return ValuesIndices["sort"](a, Tensor(a.xp.zeros((), dtype="int64")))
-    xp = a.xp
-    keys = -a.data if descending and a.dtype.kind != "b" else a.data
-    if descending and a.dtype.kind == "b":
-        keys = ~a.data
-    order = xp.argsort(keys, axis=dim, kind="stable")
-    indices = Tensor(order.astype("int64", copy=False))
-    return ValuesIndices["sort"](_take_along(a, indices, dim), indices)
-
-
-def topk(a: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
-    """The ``k`` largest (or smallest) values along ``dim`` and their indices, largest
-    first: the named tuple ``(values, indices)``."""
-    a = as_tensor(a)
-    length = a.shape[dim] if a.ndim else 1
-    if not 0 <= k <= length:
-        raise ShapeError(f"topk: k={k} is out of range for dim {dim} of length {length} "
-                         f"(shape {a.shape})")
-    ordered = sort(a, dim, descending=largest)
-    if a.ndim == 0:
-        return ValuesIndices["topk"](*ordered)
-    dim %= a.ndim
-    keep = (slice(None),) * dim + (slice(0, k),)
-    indices = Tensor(ordered.indices.data[keep])
-    return ValuesIndices["topk"](_take_along(a, indices, dim), indices)
 
 
 def var(a: Tensor, axis: Any = None, keepdims: bool = False, correction: int = 1,
