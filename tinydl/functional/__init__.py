@@ -18,18 +18,21 @@ PyTorch; ``tinydl.nn.functional`` is this same module.
 """
 from __future__ import annotations
 
-from tinydl.functional.activation import leaky_relu, silu
+from tinydl.functional.activation import (celu, cosine_similarity, elu, glu, hardshrink,
+                                         hardsigmoid, hardswish, hardtanh, leaky_relu,
+                                         logsigmoid, mish, normalize, pairwise_distance, prelu,
+                                         relu6, rrelu, selu, silu, softmin, softplus,
+                                         softshrink, softsign, tanhshrink, threshold)
 from tinydl.functional.attention import scaled_dot_product_attention
 from tinydl.functional.conv import conv2d, pad
 from tinydl.functional.dropout import dropout
 from tinydl.functional.embedding import embedding, one_hot
-from tinydl.functional.loss import (
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    mse_loss,
-    nll_loss,
-)
+from tinydl.functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
+                                   cosine_embedding_loss, cross_entropy, gaussian_nll_loss,
+                                   hinge_embedding_loss, huber_loss, kl_div, l1_loss,
+                                   margin_ranking_loss, mse_loss, multi_margin_loss,
+                                   multilabel_soft_margin_loss, nll_loss, poisson_nll_loss,
+                                   smooth_l1_loss, soft_margin_loss, triplet_margin_loss)
 from tinydl.functional.normalization import batch_norm, layer_norm
 from tinydl.functional.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from tinydl.functional.recurrent import gru_sequence, lstm_sequence, rnn_sequence
@@ -40,9 +43,16 @@ __all__ = [
     # primitives of tinydl.ops, re-exported
     "linear", "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "logsumexp",
     # compositions
-    "leaky_relu", "silu", "conv2d", "pad", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "leaky_relu", "silu", "softplus", "elu", "selu", "celu", "mish", "relu6", "hardswish",
+    "hardsigmoid", "hardtanh", "prelu", "rrelu", "logsigmoid", "softsign", "softmin", "glu",
+    "tanhshrink", "threshold", "hardshrink", "softshrink", "normalize", "cosine_similarity",
+    "pairwise_distance",
+    "conv2d", "pad", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "layer_norm", "batch_norm", "dropout", "embedding", "one_hot",
     "lstm_sequence", "gru_sequence", "rnn_sequence", "scaled_dot_product_attention",
     "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
+    "poisson_nll_loss", "gaussian_nll_loss", "cosine_embedding_loss", "margin_ranking_loss",
+    "triplet_margin_loss", "hinge_embedding_loss", "multilabel_soft_margin_loss",
+    "soft_margin_loss", "multi_margin_loss",
 ]

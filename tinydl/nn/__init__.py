@@ -7,8 +7,11 @@ import sys
 
 from tinydl import functional
 from tinydl.nn import init
-from tinydl.nn.activation import (GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax,
-                                  Tanh)
+from tinydl.nn.activation import (CELU, ELU, GELU, GLU, SELU, CosineSimilarity, Dropout,
+                                  Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU,
+                                  LogSigmoid, LogSoftmax, Mish, PairwiseDistance, PReLU, ReLU,
+                                  ReLU6, RReLU, Sigmoid, SiLU, Softmax, Softmin, Softplus,
+                                  Softshrink, Softsign, Tanh, Tanhshrink, Threshold)
 from tinydl.nn.container import ModuleDict, ModuleList, Sequential
 from tinydl.nn.linear import Flatten, Identity, Linear
 from tinydl.nn.module import Module, Parameter
@@ -23,6 +26,10 @@ from tinydl.nn.conv import Conv2d
 from tinydl.nn.normalization import BatchNorm1d, BatchNorm2d
 from tinydl.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from tinydl.nn import utils
-from tinydl.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from tinydl.nn.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss,
+                            GaussianNLLLoss, HingeEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss,
+                            MarginRankingLoss, MSELoss, MultiLabelSoftMarginLoss,
+                            MultiMarginLoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss,
+                            SoftMarginLoss, TripletMarginLoss)
 
 sys.modules[__name__ + ".functional"] = functional  # `import tinydl.nn.functional` finds it
