@@ -24,7 +24,8 @@ from tinydl.functional.activation import (celu, cosine_similarity, elu, glu, har
                                          relu6, rrelu, selu, silu, softmin, softplus,
                                          softshrink, softsign, tanhshrink, threshold)
 from tinydl.functional.attention import scaled_dot_product_attention
-from tinydl.functional.conv import conv2d, pad
+from tinydl.functional.conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
+                                   fold, pad, unfold)
 from tinydl.functional.dropout import dropout
 from tinydl.functional.embedding import embedding, one_hot
 from tinydl.functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
@@ -47,7 +48,8 @@ __all__ = [
     "hardsigmoid", "hardtanh", "prelu", "rrelu", "logsigmoid", "softsign", "softmin", "glu",
     "tanhshrink", "threshold", "hardshrink", "softshrink", "normalize", "cosine_similarity",
     "pairwise_distance",
-    "conv2d", "pad", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "conv_transpose2d", "unfold", "fold", "pad", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "layer_norm", "batch_norm", "dropout", "embedding", "one_hot",
     "lstm_sequence", "gru_sequence", "rnn_sequence", "scaled_dot_product_attention",
     "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
