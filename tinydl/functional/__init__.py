@@ -35,7 +35,10 @@ from tinydl.functional.loss import (binary_cross_entropy, binary_cross_entropy_w
                                    multilabel_soft_margin_loss, nll_loss, poisson_nll_loss,
                                    smooth_l1_loss, soft_margin_loss, triplet_margin_loss)
 from tinydl.functional.normalization import batch_norm, layer_norm
-from tinydl.functional.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from tinydl.functional.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d,
+                                      adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d,
+                                      avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d,
+                                      max_unpool2d)
 from tinydl.functional.recurrent import gru_sequence, lstm_sequence, rnn_sequence
 from tinydl.ops.nn import gelu, linear, log_softmax, relu, sigmoid, softmax, tanh
 from tinydl.ops.reduce import logsumexp
@@ -49,7 +52,9 @@ __all__ = [
     "tanhshrink", "threshold", "hardshrink", "softshrink", "normalize", "cosine_similarity",
     "pairwise_distance",
     "conv1d", "conv2d", "conv3d", "conv_transpose1d",
-    "conv_transpose2d", "unfold", "fold", "pad", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "conv_transpose2d", "unfold", "fold", "pad", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
+    "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
+    "adaptive_max_pool2d", "max_unpool2d",
     "layer_norm", "batch_norm", "dropout", "embedding", "one_hot",
     "lstm_sequence", "gru_sequence", "rnn_sequence", "scaled_dot_product_attention",
     "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
