@@ -26,7 +26,7 @@ from tinydl.functional.activation import (celu, cosine_similarity, elu, glu, har
 from tinydl.functional.attention import scaled_dot_product_attention
 from tinydl.functional.conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
                                    fold, pad, unfold)
-from tinydl.functional.dropout import dropout
+from tinydl.functional.dropout import dropout, dropout1d, dropout2d, dropout3d
 from tinydl.functional.embedding import embedding, one_hot
 from tinydl.functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                    cosine_embedding_loss, cross_entropy, gaussian_nll_loss,
@@ -34,11 +34,13 @@ from tinydl.functional.loss import (binary_cross_entropy, binary_cross_entropy_w
                                    margin_ranking_loss, mse_loss, multi_margin_loss,
                                    multilabel_soft_margin_loss, nll_loss, poisson_nll_loss,
                                    smooth_l1_loss, soft_margin_loss, triplet_margin_loss)
-from tinydl.functional.normalization import batch_norm, layer_norm
+from tinydl.functional.normalization import (batch_norm, group_norm, instance_norm, layer_norm,
+                                            local_response_norm)
 from tinydl.functional.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d,
                                       adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d,
                                       avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d,
                                       max_unpool2d)
+from tinydl.functional.vision import interpolate, pixel_shuffle, pixel_unshuffle, upsample
 from tinydl.functional.recurrent import gru_sequence, lstm_sequence, rnn_sequence
 from tinydl.ops.nn import gelu, linear, log_softmax, relu, sigmoid, softmax, tanh
 from tinydl.ops.reduce import logsumexp
@@ -55,7 +57,9 @@ __all__ = [
     "conv_transpose2d", "unfold", "fold", "pad", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
     "adaptive_max_pool2d", "max_unpool2d",
-    "layer_norm", "batch_norm", "dropout", "embedding", "one_hot",
+    "layer_norm", "batch_norm", "group_norm", "instance_norm", "local_response_norm", "dropout",
+    "dropout1d", "dropout2d", "dropout3d", "interpolate", "upsample", "pixel_shuffle",
+    "pixel_unshuffle", "embedding", "one_hot",
     "lstm_sequence", "gru_sequence", "rnn_sequence", "scaled_dot_product_attention",
     "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
