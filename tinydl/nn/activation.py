@@ -1,15 +1,16 @@
 """Activation layers: each wraps the function of the same name in tinydl.functional.
 
-Most are ``_Activation`` subclasses: the constructor's arguments (PyTorch's, in PyTorch's order)
-are stored as attributes of the same names and passed to the function on every call.
+Most are ``FunctionLayer`` subclasses (tinydl/nn/function_layer.py): the constructor's
+arguments (PyTorch's, in PyTorch's order) are passed to the function on every call.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy
 
 from tinydl import functional as F
+from tinydl.nn.function_layer import FunctionLayer
 from tinydl.nn.module import Module, Parameter
 from tinydl.tensor import Tensor
 
@@ -100,40 +101,37 @@ class Dropout(Module):
     """Zero each element with probability p in training and scale the rest by 1/(1-p)
     (inverted dropout); the identity in eval mode."""
 
-    def __init__(self, p: float = 0.5):
+    function = staticmethod(F.dropout)
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p = p
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1), got {p}")
+        self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+        return type(self).function(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
-class _Activation(Module):
-    """An elementwise layer: ``forward(x) = function(x, **options)``."""
-
-    function: Callable[..., Tensor]
-
-    def __init__(self, **options: Any):
-        super().__init__()
-        self._option_names = tuple(options)
-        for name, value in options.items():
-            setattr(self, name, value)
-
-    def forward(self, x: Tensor) -> Tensor:
-        options = {name: getattr(self, name) for name in self._option_names}
-        return type(self).function(x, **options)
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{name}={getattr(self, name)!r}" for name in self._option_names
-                         if name != "inplace")
+class Dropout1d(Dropout):
+    """Zero whole channels of (N, C, L) with probability p (scaled by 1/(1-p)) in training."""
+    function = staticmethod(F.dropout1d)
 
 
-class SiLU(_Activation):
+class Dropout2d(Dropout):
+    """Zero whole feature maps of (N, C, H, W) with probability p in training."""
+    function = staticmethod(F.dropout2d)
+
+
+class Dropout3d(Dropout):
+    """Zero whole channels of (N, C, D, H, W) with probability p in training."""
+    function = staticmethod(F.dropout3d)
+
+
+class SiLU(FunctionLayer):
     """x * sigmoid(x)"""
     function = staticmethod(F.silu)
 
@@ -166,7 +164,7 @@ class SELU(SiLU):
     function = staticmethod(F.selu)
 
 
-class Softplus(_Activation):
+class Softplus(FunctionLayer):
     """log(1 + exp(beta * x)) / beta (x above threshold)"""
     function = staticmethod(F.softplus)
 
@@ -174,7 +172,7 @@ class Softplus(_Activation):
         super().__init__(beta=beta, threshold=threshold)
 
 
-class ELU(_Activation):
+class ELU(FunctionLayer):
     """x for x > 0, alpha * (exp(x) - 1) otherwise"""
     function = staticmethod(F.elu)
 
@@ -187,7 +185,7 @@ class CELU(ELU):
     function = staticmethod(F.celu)
 
 
-class Hardtanh(_Activation):
+class Hardtanh(FunctionLayer):
     """x clipped to [min_val, max_val]"""
     function = staticmethod(F.hardtanh)
 
@@ -229,7 +227,7 @@ class PReLU(Module):
         return f"num_parameters={self.num_parameters}"
 
 
-class LogSigmoid(_Activation):
+class LogSigmoid(FunctionLayer):
     """log(sigmoid(x))"""
     function = staticmethod(F.logsigmoid)
 
@@ -247,7 +245,7 @@ class Tanhshrink(LogSigmoid):
     function = staticmethod(F.tanhshrink)
 
 
-class Softmin(_Activation):
+class Softmin(FunctionLayer):
     """softmax(-x) along ``dim``"""
     function = staticmethod(F.softmin)
 
@@ -255,7 +253,7 @@ class Softmin(_Activation):
         super().__init__(dim=dim)
 
 
-class GLU(_Activation):
+class GLU(FunctionLayer):
     """first half * sigmoid(second half) along ``dim``"""
     function = staticmethod(F.glu)
 
@@ -263,7 +261,7 @@ class GLU(_Activation):
         super().__init__(dim=dim)
 
 
-class Threshold(_Activation):
+class Threshold(FunctionLayer):
     """x where x > threshold, else value"""
     function = staticmethod(F.threshold)
 
@@ -271,7 +269,7 @@ class Threshold(_Activation):
         super().__init__(threshold=threshold, value=value, inplace=inplace)
 
 
-class Hardshrink(_Activation):
+class Hardshrink(FunctionLayer):
     """x where |x| > lambd, else 0"""
     function = staticmethod(F.hardshrink)
 
@@ -284,7 +282,7 @@ class Softshrink(Hardshrink):
     function = staticmethod(F.softshrink)
 
 
-class CosineSimilarity(_Activation):
+class CosineSimilarity(FunctionLayer):
     """cosine of the angle between x1 and x2 along ``dim``"""
 
     def __init__(self, dim: int = 1, eps: float = 1e-8):
@@ -294,7 +292,7 @@ class CosineSimilarity(_Activation):
         return F.cosine_similarity(x1, x2, self.dim, self.eps)
 
 
-class PairwiseDistance(_Activation):
+class PairwiseDistance(FunctionLayer):
     """p-norm distance between x1 and x2 along the last dim"""
 
     def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
