@@ -27,7 +27,7 @@ from tinydl.functional.attention import scaled_dot_product_attention
 from tinydl.functional.conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
                                    fold, pad, unfold)
 from tinydl.functional.dropout import dropout, dropout1d, dropout2d, dropout3d
-from tinydl.functional.embedding import embedding, one_hot
+from tinydl.functional.embedding import embedding, embedding_bag, one_hot
 from tinydl.functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                    cosine_embedding_loss, cross_entropy, gaussian_nll_loss,
                                    hinge_embedding_loss, huber_loss, kl_div, l1_loss,
@@ -59,7 +59,7 @@ __all__ = [
     "adaptive_max_pool2d", "max_unpool2d",
     "layer_norm", "batch_norm", "group_norm", "instance_norm", "local_response_norm", "dropout",
     "dropout1d", "dropout2d", "dropout3d", "interpolate", "upsample", "pixel_shuffle",
-    "pixel_unshuffle", "embedding", "one_hot",
+    "pixel_unshuffle", "embedding", "embedding_bag", "one_hot",
     "lstm_sequence", "gru_sequence", "rnn_sequence", "scaled_dot_product_attention",
     "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",

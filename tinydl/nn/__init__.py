@@ -17,11 +17,11 @@ from tinydl.nn.container import ModuleDict, ModuleList, Sequential
 from tinydl.nn.linear import Flatten, Identity, Linear
 from tinydl.nn.module import Module, Parameter
 from tinydl.nn.attention import MultiheadAttention
-from tinydl.nn.embedding import Embedding
+from tinydl.nn.embedding import Embedding, EmbeddingBag
 from tinydl.nn.normalization_layer import LayerNorm
 from tinydl.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from tinydl.nn.transformer import (LearnedPositionalEmbedding, PositionalEncoding,
-                                   TransformerDecoder, TransformerDecoderLayer,
+                                   Transformer, TransformerDecoder, TransformerDecoderLayer,
                                    TransformerEncoder, TransformerEncoderLayer)
 from tinydl.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from tinydl.nn.normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d,
