@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from tinydl.data import fashion_mnist, locate, mnist_datasets, write_idx
+from tinydl.data import fashion_mnist, locate, mnist_datasets, read_idx, write_idx
 from tinydl.data.download import ChecksumError, DownloadError, download_file
 
 FILES = (
@@ -88,6 +88,16 @@ def test_checksum_mismatch_raises_and_caches_nothing(tmp_path, served, no_defaul
     folder = root / "fashion-mnist"
     assert "train-images-idx3-ubyte.gz" not in [p.name for p in folder.iterdir()]
     assert not [p.name for p in folder.iterdir() if ".tmp" in p.name]
+
+
+def test_download_file_without_a_checksum(tmp_path, served):
+    """sha256=None fetches without checking (was: AttributeError on None.lower())."""
+    base_url, checksums, arrays = served
+    name = "t10k-labels-idx1-ubyte.gz"
+    destination = download_file(base_url + name, tmp_path / "out" / name, sha256=None, progress=False)
+    assert hashlib.sha256(destination.read_bytes()).hexdigest() == checksums[name]
+    assert read_idx(destination).tolist() == arrays["t10k"][1].tolist()
+    assert [p.name for p in destination.parent.iterdir()] == [name]
 
 
 def test_download_file_missing_url(tmp_path, served):

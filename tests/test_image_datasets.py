@@ -218,6 +218,19 @@ def test_cifar10_python_batches(tmp_path):
     assert labels.tolist() == sum((b[1] for b in batches), [])
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.01], ids=["half", "first-1%"])
+def test_truncated_cifar_pickle_names_the_file(tmp_path, keep):
+    """Was: EOFError / UnpicklingError ('pickle data was truncated') without a file name."""
+    rows, labels = cifar_batch(2, seed=3)
+    path = tmp_path / "test_batch"
+    write_python_batch(path, rows, labels, 1)
+    content = path.read_bytes()
+    path.write_bytes(content[: int(len(content) * keep)])
+    with pytest.raises(ValueError, match=r"cifar10: '.*test_batch' is truncated or damaged and cannot be "
+                                         r"unpickled \((EOFError|UnpicklingError): .*\); extract the batch"):
+        cifar10(tmp_path, train=False)
+
+
 def test_cifar10_python_batch_pickled_by_numpy_1(tmp_path):
     """NumPy 1.x names its helper numpy.core.multiarray; such pickles must load too."""
     rows, labels = cifar_batch(2, seed=3)

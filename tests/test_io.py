@@ -100,6 +100,19 @@ def test_nested_checkpoint_round_trip_keeps_python_types(tmp_path):
     assert loaded["count"] == 3 and type(loaded["count"]) is np.int64
 
 
+def test_fortran_order_structured_string_and_empty_arrays_round_trip(tmp_path):
+    """load reads the .npy entries itself: every layout np.savez writes must come back."""
+    fortran = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    records = np.array([(1, 2.5), (3, -1.0)], dtype=[("a", "<i4"), ("b", "<f8")])
+    saved = {"fortran": fortran, "records": records, "text": np.array(["ab", "c"]), "empty": np.zeros((0, 3))}
+    save(saved, tmp_path / "layouts.npz")
+    loaded = load(tmp_path / "layouts.npz")
+    for key, array in saved.items():
+        assert loaded[key].dtype == array.dtype and loaded[key].shape == array.shape
+        np.testing.assert_array_equal(loaded[key], array)
+    assert loaded["fortran"][1, 0] == 3.0
+
+
 def test_file_opens_with_plain_numpy_without_pickle(tmp_path):
     path = tmp_path / "ckpt.npz"
     save({"model": {"fc1.weight": np.array([[1.0, 2.0]])}, "step": 5}, path)
@@ -225,7 +238,8 @@ def test_atomic_write_replaces_and_keeps_permissions(tmp_path):
 
 
 def test_killed_writer_leaves_previous_checkpoint_intact(tmp_path):
-    """SIGKILL a child process while it writes a big checkpoint over a good one."""
+    """SIGKILL a child process while it writes a big checkpoint over a good one; the next
+    save to the same path removes the temp file the killed writer left."""
     path = tmp_path / "ckpt.npz"
     save({"step": 1, "w": np.full(10, 1.0)}, path)
     writer = textwrap.dedent(
@@ -251,6 +265,10 @@ def test_killed_writer_leaves_previous_checkpoint_intact(tmp_path):
     loaded = load(path)
     assert loaded["step"] == 1
     np.testing.assert_array_equal(loaded["w"], np.full(10, 1.0))
+    assert temp_file.exists()  # the killed writer's orphan, until the next save to the path
+    save({"step": 3}, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.npz"]
+    assert load(path) == {"step": 3}
 
 
 def _wait_for_growing_temp_file(folder, child, min_bytes=1 << 20, timeout=60.0):

@@ -6,7 +6,8 @@ Three parts, each usable on its own:
   complete file or the new complete file, never half of one.
 * ``save(obj, path)`` / ``load(path)``: nested dicts/lists of arrays and plain
   Python values in an ``.npz`` file that ``np.load(path, allow_pickle=False)``
-  can open. No pickle: loading never runs code.
+  can open. No pickle: loading never runs code, and a crafted file gets a
+  ``CheckpointError`` (a zip bomb is refused from its declared sizes).
 * ``save_safetensors`` / ``load_safetensors`` / ``read_safetensors_header``:
   the safetensors format (used by Hugging Face models), with NumPy only.
 """
@@ -17,7 +18,6 @@ import os
 import struct
 import tempfile
 import zipfile
-import zlib
 
 import numpy as np
 
@@ -34,7 +34,8 @@ def atomic_write(path):
     one file system), is flushed and fsync'ed, and only then renamed over ``path``
     with ``os.replace``, which is atomic. If the block raises, or the process dies,
     ``path`` keeps its previous content and the temp file is removed (or, after a
-    hard kill, left behind as a hidden ``.NAME.tmp.XXXXXXXX`` file that no reader opens).
+    hard kill, left behind as a hidden ``.NAME.tmp.PID.XXXXXXXX`` file that no reader
+    opens, until the next ``atomic_write`` to ``path`` removes it).
 
     Usage::
 
@@ -44,7 +45,8 @@ def atomic_write(path):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
-    handle, temp_path = tempfile.mkstemp(prefix=f".{name}.tmp.", dir=folder)
+    _remove_orphan_temp_files(folder, name)
+    handle, temp_path = tempfile.mkstemp(prefix=f".{name}.tmp.{os.getpid()}.", dir=folder)
     try:
         with os.fdopen(handle, "wb") as temp_file:
             # mkstemp makes the file private (0600); give it the usual permissions.
@@ -58,6 +60,39 @@ def atomic_write(path):
             os.remove(temp_path)
         raise
     _fsync_folder(folder)
+
+
+def _remove_orphan_temp_files(folder, name):
+    """Delete the temp files of earlier writes to ``name`` whose writer was killed.
+
+    A temp file's name holds its writer's process id, and it is removed only when
+    no process with that id exists any more, so a save running in parallel (in
+    this process or another one on this machine) keeps its file. POSIX only.
+    """
+    if os.name != "posix":
+        return
+    prefix = f".{name}.tmp."
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.startswith(prefix):
+            continue
+        writer = entry[len(prefix) :].split(".", 1)[0]  # the process id in the name
+        if writer.isdigit() and not _process_exists(int(writer)):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, entry))
+
+
+def _process_exists(pid):
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or an id we cannot ask about: keep its file
+    return True
 
 
 def _permissions_for(path):
@@ -118,8 +153,13 @@ def save(obj, path):
         np.savez(f, **arrays)
 
 
-def _encode(value, key_path, arrays):
+def _encode(value, key_path, arrays, depth=0):
     """Turn ``value`` into a JSON-able node, moving arrays into ``arrays``."""
+    if depth > _MAX_NESTING:
+        raise ValueError(
+            f"save: the structure nests deeper than {_MAX_NESTING} levels at '{key_path}'; "
+            "load refuses such files, so flatten it first"
+        )
     if value is None or isinstance(value, str):
         return {"type": "json", "value": value}
     # NumPy types first: np.float64 is also a Python float, and must stay np.float64.
@@ -143,10 +183,13 @@ def _encode(value, key_path, arrays):
                     f"save: dict keys must be str, found {type(key).__name__} key {key!r} "
                     f"at '{key_path or '<root>'}'; convert the keys to strings first"
                 )
-            items.append([key, _encode(item, _join(key_path, key), arrays)])
+            items.append([key, _encode(item, _join(key_path, key), arrays, depth + 1)])
         return {"type": "dict", "items": items}
     if isinstance(value, (list, tuple)):
-        items = [_encode(item, _join(key_path, str(i)), arrays) for i, item in enumerate(value)]
+        items = [
+            _encode(item, _join(key_path, str(i)), arrays, depth + 1)
+            for i, item in enumerate(value)
+        ]
         return {"type": "tuple" if isinstance(value, tuple) else "list", "items": items}
     if callable(getattr(value, "numpy", None)):
         return _store_array(np.asarray(value.numpy()), key_path, arrays, "array")
@@ -182,45 +225,177 @@ def _unique_key(key, arrays):
     return f"{key}~{number}"
 
 
-def load(path):
+def load(path, max_bytes=None):
     """Load a structure saved by ``save``: the same nesting, arrays as np.ndarray.
 
     Python scalars come back as the Python scalars they were (``int``, ``float``,
     ``bool``), tuples as tuples, dict keys in their saved order. Raises
-    ``FileNotFoundError`` for a missing file and ``CheckpointError`` for a file
-    that is corrupt or not a tinydl checkpoint.
+    ``FileNotFoundError`` for a missing file and ``CheckpointError`` for any file
+    that is corrupt, crafted or not a tinydl checkpoint.
+
+    max_bytes: the most bytes the file's entries may declare once decompressed.
+    ``None`` allows four times the file's size plus 64 MiB: ``save`` stores
+    entries uncompressed, so a real checkpoint never comes near it, while a small
+    file that would inflate to gigabytes (a zip bomb) is refused from its
+    declared sizes before anything is inflated.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file '{path}'")
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not hasattr(npz, "files"):
-            raise CheckpointError(
-                f"load: '{path}' is a single .npy array, not a tinydl checkpoint; "
-                "open it with np.load"
-            )
-        with npz:
-            if TREE_KEY not in npz.files:
-                raise CheckpointError(
-                    f"load: '{path}' is an .npz file but not a tinydl checkpoint (it has no "
-                    f"'{TREE_KEY}' entry; its entries are {npz.files[:5]}); "
-                    "open plain .npz files with np.load"
-                )
-            header = _parse_tree_header(npz[TREE_KEY], path)
-            return _decode(header["tree"], npz, path)
+        return _load_checkpoint(path, max_bytes)
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError) as error:
+    except Exception as error:  # whatever a damaged file triggers, say so clearly
         raise CheckpointError(
             f"load: '{path}' is corrupt or truncated and cannot be read as .npz "
             f"({type(error).__name__}: {error}); save the checkpoint again"
         ) from error
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_MAX_NESTING = 100  # levels of dicts/lists; real checkpoints use a handful
+_EXPANSION_ALLOWED = 4  # default max_bytes: 4 x the file size ...
+_SLACK_BYTES = 64 << 20  # ... plus 64 MiB
+_READ_CHUNK = 1 << 20
+
+
+def _load_checkpoint(path, max_bytes):
+    with open(path, "rb") as f:
+        if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+            raise CheckpointError(
+                f"load: '{path}' is a single .npy array, not a tinydl checkpoint; "
+                "open it with np.load"
+            )
+        f.seek(0)
+        with zipfile.ZipFile(f) as archive:
+            entries = _checked_entries(archive, path, os.path.getsize(path), max_bytes)
+            if TREE_KEY not in entries:
+                raise CheckpointError(
+                    f"load: '{path}' is an .npz file but not a tinydl checkpoint (it has no "
+                    f"'{TREE_KEY}' entry; its entries are {list(entries)[:5]}); "
+                    "open plain .npz files with np.load"
+                )
+            reader = _EntryReader(archive, entries, path)
+            header = _parse_tree_header(reader.take(TREE_KEY), path)
+            return _decode(header["tree"], reader, path)
+
+
+def _checked_entries(archive, path, file_size, max_bytes):
+    """{name without .npy: ZipInfo}, refusing what a saved checkpoint never holds.
+
+    Only the zip's directory is read here: nothing is decompressed yet.
+    """
+    entries = {}
+    for info in archive.infolist():
+        where = f"load: '{path}' entry '{info.filename}'"
+        if info.flag_bits & 0x1:
+            raise CheckpointError(f"{where} is encrypted; tinydl checkpoints never are")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CheckpointError(
+                f"{where} uses zip compression method {info.compress_type}; tinydl reads "
+                "stored or deflated entries (np.savez / np.savez_compressed); "
+                "save the checkpoint again with tinydl.io.save"
+            )
+        name = info.filename.removesuffix(".npy")
+        if name in entries:
+            raise CheckpointError(f"{where} appears twice in the zip directory (crafted file?)")
+        entries[name] = info
+    declared = sum(info.file_size for info in entries.values())
+    limit = _EXPANSION_ALLOWED * file_size + _SLACK_BYTES if max_bytes is None else max_bytes
+    if declared > limit:
+        raise CheckpointError(
+            f"load: '{path}' is {_in_bytes(file_size)} but its entries declare "
+            f"{_in_bytes(declared)} once decompressed, over the {_in_bytes(limit)} allowed "
+            "(tinydl.io.save writes entries uncompressed, so this looks like a zip bomb); "
+            f"refused before inflating anything. If you trust the file, pass max_bytes={declared}"
+        )
+    return entries
+
+
+def _in_bytes(count):
+    return f"{count:,} bytes"
+
+
+class _EntryReader:
+    """Reads each entry of the archive at most once, so a crafted tree cannot multiply it."""
+
+    def __init__(self, archive, entries, path):
+        self.archive, self.entries, self.path = archive, entries, path
+        self.taken = set()
+
+    def take(self, key):
+        if not isinstance(key, str) or key not in self.entries:
+            raise CheckpointError(f"load: '{self.path}' lists array {key!r} but the file lacks it")
+        if key in self.taken:
+            raise CheckpointError(
+                f"load: '{self.path}' lists array '{key}' twice; tinydl.io.save stores each "
+                "array once (crafted file?)"
+            )
+        self.taken.add(key)
+        return _read_npy_entry(self.archive, self.entries[key], self.path)
+
+
+def _read_npy_entry(archive, info, path):
+    """One .npy entry as an array, its declared size checked before any data is read."""
+    where = f"load: '{path}' entry '{info.filename}'"
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise CheckpointError(
+                f"{where} is .npy format version {version[0]}.{version[1]}; tinydl reads 1.0 and "
+                "2.0 (what np.save writes for plain arrays)"
+            )
+        if dtype.hasobject:
+            raise CheckpointError(
+                f"{where} holds Python objects (dtype {dtype}), which only pickle can load; "
+                "tinydl never unpickles"
+            )
+        if any(size < 0 for size in shape):
+            raise CheckpointError(f"{where} declares a negative shape {shape}")
+        count = 1
+        for size in shape:
+            count *= size  # Python ints: no overflow
+        data_bytes = count * dtype.itemsize
+        header_bytes = f.tell()
+        if header_bytes + data_bytes != info.file_size:
+            raise CheckpointError(
+                f"{where}: its .npy header declares shape {shape} of {dtype} "
+                f"({_in_bytes(data_bytes)}) but the zip entry holds "
+                f"{_in_bytes(info.file_size - header_bytes)} of data (corrupt or crafted file)"
+            )
+        array = np.empty(count, dtype=dtype)
+        _read_exactly(f, array.view(np.uint8) if data_bytes else None, where)
+    if fortran_order:
+        return array.reshape(shape[::-1]).transpose()
+    return array.reshape(shape)
+
+
+def _read_exactly(f, raw, where):
+    """Fill the uint8 array ``raw`` from ``f`` in bounded chunks (no second full-size copy)."""
+    filled = 0
+    total = 0 if raw is None else raw.size
+    while filled < total:
+        chunk = f.read(min(_READ_CHUNK, total - filled))
+        if not chunk:
+            raise CheckpointError(f"{where} ends after {filled} of {total} data bytes (truncated)")
+        raw[filled : filled + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+        filled += len(chunk)
+
+
 def _parse_tree_header(raw, path):
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(f"load: '{path}' has a '{TREE_KEY}' entry that is not JSON bytes")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
+    except RecursionError as error:
+        raise CheckpointError(
+            f"load: '{path}' has a '{TREE_KEY}' entry nested too deeply to parse (crafted file?)"
+        ) from error
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CheckpointError(
             f"load: '{path}' has a damaged '{TREE_KEY}' entry ({error})"
@@ -235,29 +410,50 @@ def _parse_tree_header(raw, path):
     return header
 
 
-def _decode(node, npz, path):
-    kind = node["type"]
+_SCALAR_KINDS = {"int": (int, "iub"), "float": (float, "f"), "bool": (bool, "b")}
+
+
+def _decode(node, reader, path, depth=0):
+    """A node of the saved tree back into its value; every field is checked first."""
+
+    def damaged(what):
+        return CheckpointError(f"load: '{path}' has a damaged structure: {what} (crafted file?)")
+
+    if depth > _MAX_NESTING:
+        raise damaged(f"it nests deeper than {_MAX_NESTING} levels")
+    kind = node.get("type") if isinstance(node, dict) else None
     if kind == "json":
-        return node["value"]
+        if not (node.get("value") is None or isinstance(node.get("value"), str)):
+            raise damaged(f"a 'json' node holds a {type(node.get('value')).__name__}")
+        return node.get("value")
     if kind == "bigint":
-        return int(node["value"])
-    if kind == "dict":
-        return {key: _decode(item, npz, path) for key, item in node["items"]}
-    if kind == "list":
-        return [_decode(item, npz, path) for item in node["items"]]
-    if kind == "tuple":
-        return tuple(_decode(item, npz, path) for item in node["items"])
-    if kind in ("array", "int", "float", "bool", "numpy_scalar"):
-        key = node["key"]
-        if key not in npz.files:
-            raise CheckpointError(f"load: '{path}' lists array '{key}' but the file lacks it")
-        array = npz[key]
-        if kind == "array":
-            return array
+        digits = node.get("value")
+        if not isinstance(digits, str) or not digits.lstrip("-").isdigit() or len(digits) > 4300:
+            raise damaged("a 'bigint' node is not a decimal integer")
+        return int(digits)
+    if kind in ("dict", "list", "tuple"):
+        items = node.get("items")
+        if not isinstance(items, list):
+            raise damaged(f"a '{kind}' node has no list of items")
+        if kind == "dict":
+            if not all(isinstance(i, list) and len(i) == 2 and isinstance(i[0], str) for i in items):
+                raise damaged("a 'dict' node's items are not [key, value] pairs")
+            return {key: _decode(item, reader, path, depth + 1) for key, item in items}
+        values = [_decode(item, reader, path, depth + 1) for item in items]
+        return tuple(values) if kind == "tuple" else values
+    if kind == "array":
+        return reader.take(node.get("key"))
+    if kind == "numpy_scalar" or kind in _SCALAR_KINDS:
+        array = reader.take(node.get("key"))
+        if array.shape != ():
+            raise damaged(f"scalar '{node['key']}' has shape {array.shape}")
         if kind == "numpy_scalar":
             return array[()]
-        return {"int": int, "float": float, "bool": bool}[kind](array.item())
-    raise CheckpointError(f"load: '{path}' has an entry of unknown type {kind!r}")
+        python_type, dtype_kinds = _SCALAR_KINDS[kind]
+        if array.dtype.kind not in dtype_kinds:
+            raise damaged(f"{kind} '{node['key']}' is stored as {array.dtype}")
+        return python_type(array.item())
+    raise damaged(f"an entry has unknown type {kind!r}")
 
 
 # --------------------------------------------------------------------------
@@ -297,6 +493,8 @@ _NUMPY_TO_SAFETENSORS = {
     np.dtype(np.bool_): "BOOL",
 }
 METADATA_KEY = "__metadata__"
+SAFETENSORS_MAX_HEADER_BYTES = 100_000_000  # the limit of the reference implementation
+SAFETENSORS_MAX_DIMS = 64  # NumPy's limit on array dimensions
 
 
 class SafetensorsError(ValueError):
@@ -330,11 +528,25 @@ def _read_header(path):
                 f"safetensors: '{path}' says its header is {header_length} bytes but only "
                 f"{file_size - 8} bytes follow the length field (truncated or not safetensors)"
             )
+        if header_length > SAFETENSORS_MAX_HEADER_BYTES:
+            raise SafetensorsError(
+                f"safetensors: '{path}' says its header is {header_length:,} bytes, over the "
+                f"{SAFETENSORS_MAX_HEADER_BYTES:,} the format allows (not a safetensors file?)"
+            )
         header_bytes = f.read(header_length)
     try:
-        header = json.loads(header_bytes.decode("utf-8"))
+        header = json.loads(header_bytes.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+    except RecursionError as error:
+        raise SafetensorsError(
+            f"safetensors: '{path}' header nests too deeply to parse (crafted file?)"
+        ) from error
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise SafetensorsError(f"safetensors: '{path}' header is not valid JSON ({error})") from error
+    except _DuplicateKey as error:
+        raise SafetensorsError(
+            f"safetensors: '{path}' header names {str(error)!r} twice; which one is meant is "
+            "ambiguous, so the file is refused (re-export it)"
+        ) from None
     if not isinstance(header, dict):
         raise SafetensorsError(
             f"safetensors: '{path}' header must be a JSON object, found {type(header).__name__}"
@@ -358,12 +570,22 @@ def _validate_header(header, buffer_size, path):
         if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
             raise SafetensorsError(f"{where} must have 'dtype', 'shape' and 'data_offsets'")
         dtype_name, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype_name not in SAFETENSORS_DTYPES:
+        if not isinstance(dtype_name, str) or dtype_name not in SAFETENSORS_DTYPES:
             raise SafetensorsError(
                 f"{where} has unknown dtype {dtype_name!r}; known: {sorted(SAFETENSORS_DTYPES)}"
             )
         if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
             raise SafetensorsError(f"{where} has invalid shape {shape!r}; expected a list of ints >= 0")
+        if len(shape) > SAFETENSORS_MAX_DIMS:
+            raise SafetensorsError(
+                f"{where} has {len(shape)} dimensions; arrays have at most {SAFETENSORS_MAX_DIMS}"
+            )
+        nonzero_elements = int(np.prod([d for d in shape if d], dtype=object))
+        if nonzero_elements > _INT64_MAX:
+            raise SafetensorsError(
+                f"{where} has shape {_short_shape(shape)}, too large for any array "
+                f"(more than 2**63 elements)"
+            )
         if (
             not isinstance(offsets, list)
             or len(offsets) != 2
@@ -398,6 +620,24 @@ def _validate_header(header, buffer_size, path):
                 f"tensor '{furthest_name}' (which ends at byte {furthest_end})"
             )
         furthest_end, furthest_name = end, name
+
+
+class _DuplicateKey(Exception):
+    """Raised inside json.loads when an object names a key twice."""
+
+
+def _refuse_duplicate_keys(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _short_shape(shape):
+    """A shape for an error message, with absurd sizes shortened (10**30 has 31 digits)."""
+    return "[" + ", ".join(str(d) if d < 10**12 else f"~1e{len(str(d)) - 1}" for d in shape) + "]"
 
 
 def _is_count(value):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydl.data.safe_pickle import load_array_pickle
+from tinydl.data.safe_pickle import UnsafePickleError, load_array_pickle
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -84,7 +84,16 @@ def _read_binary_batch(path):
 
 def _read_python_batch(path):
     with open(path, "rb") as f:
-        batch = load_array_pickle(f)
+        try:
+            batch = load_array_pickle(f)
+        except UnsafePickleError as error:
+            raise UnsafePickleError(f"cifar10: '{path}': {error}") from None
+        except Exception as error:  # a damaged pickle fails in many ways: name the file
+            raise ValueError(
+                f"cifar10: '{path}' is truncated or damaged and cannot be unpickled "
+                f"({type(error).__name__}: {error}); extract the batch from the downloaded "
+                f"archive again ({CIFAR10_URL})"
+            ) from error
     if not isinstance(batch, dict):
         raise ValueError(f"cifar10: '{path}' holds a {type(batch).__name__}, expected a dict batch")
     data = _get(batch, "data", path)

@@ -28,6 +28,8 @@ class DownloadError(OSError):
 def download_file(url, destination, sha256, timeout=60, progress=None):
     """Fetch ``url`` into ``destination`` (a file path) if its SHA-256 is ``sha256``.
 
+    ``sha256=None`` skips the check (for files whose checksum nobody published);
+    the file is still written atomically.
     ``progress``: show a tqdm bar; ``None`` means "when tqdm is installed and
     stderr is a terminal". Returns the destination as a ``Path``.
     """
@@ -48,7 +50,7 @@ def download_file(url, destination, sha256, timeout=60, progress=None):
                     f.write(chunk)
                     if bar is not None:
                         bar.update(len(chunk))
-                if digest.hexdigest() != sha256.lower():
+                if sha256 is not None and digest.hexdigest() != sha256.lower():
                     raise ChecksumError(
                         f"download: {url} has SHA-256 {digest.hexdigest()}, expected {sha256}; "
                         "the file was not saved (a damaged download or a changed file upstream)"

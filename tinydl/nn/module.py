@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from tinydl import backend
 from tinydl.autograd import no_grad
-from tinydl.errors import ShapeError
+from tinydl.errors import DTypeError, ShapeError
 from tinydl.tensor import Tensor
 
 
@@ -196,19 +196,29 @@ class Module:
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> tuple[list, list]:
         """Copy values (Tensors or arrays) into this module's parameters and buffers by name.
 
-        strict: missing or unexpected keys are an error (listing them). Shapes must match.
-        Returns (missing_keys, unexpected_keys).
+        strict: missing or unexpected keys are an error (listing them). Shapes must match and
+        values must be numeric. Every check and conversion runs before anything is assigned,
+        so a failed load leaves the module as it was. Returns (missing_keys, unexpected_keys).
         """
+        where = f"load_state_dict({type(self).__name__})"
+        if not (hasattr(state_dict, "keys") and hasattr(state_dict, "__getitem__")):
+            raise TypeError(f"{where}: expected a dict of name -> Tensor or array (what "
+                            f"model.state_dict() returns), got a {type(state_dict).__name__}")
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        mismatched = []
+        mismatched, unusable = [], []
         for key, target in own.items():
             if key not in state_dict:
                 continue
             value = state_dict[key]
             array = value.data if isinstance(value, Tensor) else value
-            if tuple(array.shape) != tuple(target.shape):
+            kinds = "biuf" + ("c" if target.dtype.kind == "c" else "")
+            if not hasattr(array, "shape") or getattr(array, "dtype", None) is None:
+                unusable.append(f"{key}: a {type(value).__name__}, not a Tensor or array")
+            elif array.dtype.kind not in kinds:
+                unusable.append(f"{key}: dtype {array.dtype} cannot become {target.dtype}")
+            elif tuple(array.shape) != tuple(target.shape):
                 mismatched.append(f"{key}: checkpoint {tuple(array.shape)} vs model {target.shape}")
         problems = []
         if strict and missing:
@@ -217,17 +227,24 @@ class Module:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if mismatched:
             problems.append("shape mismatches: " + "; ".join(mismatched))
+        if unusable:
+            problems.append("unusable values: " + "; ".join(unusable))
         if problems:
-            raise ShapeError(f"load_state_dict({type(self).__name__}): " + " | ".join(problems)
-                             + " (pass strict=False to skip missing/unexpected keys)")
+            error_type = DTypeError if unusable and len(problems) == 1 else ShapeError
+            raise error_type(f"{where}: " + " | ".join(problems) + "; nothing was loaded"
+                        + (" (pass strict=False to skip missing/unexpected keys)"
+                           if strict and (missing or unexpected) else ""))
+        converted = {}  # every conversion first: one that fails leaves the module untouched
+        for key, target in own.items():
+            if key in state_dict:
+                value = state_dict[key]
+                array = value.data if isinstance(value, Tensor) else value
+                array = backend.to_device(backend.get_array_module(array).asarray(array),
+                                          target.device)
+                converted[key] = array.astype(target.dtype, copy=True)
         with no_grad():
-            for key, target in own.items():
-                if key in state_dict:
-                    value = state_dict[key]
-                    array = value.data if isinstance(value, Tensor) else value
-                    array = backend.to_device(backend.get_array_module(array).asarray(array),
-                                              target.device) if hasattr(array, "shape") else array
-                    target.data = array.astype(target.dtype, copy=True)
+            for key, array in converted.items():
+                own[key].data = array
         return missing, unexpected
 
     # ---- printing ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ part of any graph.
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 from typing import Any, Callable, Iterable
 
@@ -190,41 +191,79 @@ class Optimizer:
         """Restore hyper-parameters and state saved by ``state_dict`` (after tinydl.io.load too).
 
         The optimizer must have been built over the same parameters in the same groups; state
-        arrays move to each parameter's device and take its float dtype.
+        arrays move to each parameter's device and take its float dtype. Everything is checked
+        before anything changes: a state that does not fit (another optimizer's, another
+        model's) raises and leaves this optimizer as it was.
         """
         name = type(self).__name__
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
                              "'param_groups' (from optimizer.state_dict())")
-        saved_groups = state_dict["param_groups"]
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, dict):
+            raise TypeError(f"{name}.load_state_dict: 'param_groups' must be a list and "
+                             "'state' a dict (from optimizer.state_dict())")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the saved state has {len(saved_groups)} "
                              f"parameter groups, this optimizer has {len(self.param_groups)}")
         param_at: dict[int, Tensor] = {}
         for number, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+                raise TypeError(f"{name}.load_state_dict: parameter group {number} is not a "
+                                 "dict with a 'params' list")
+            self._check_same_optimizer(saved, number)
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"{name}.load_state_dict: parameter group {number} has "
                                  f"{len(saved['params'])} parameters in the saved state and "
                                  f"{len(group['params'])} here; build the optimizer over the "
                                  "same model")
             for index, param in zip(saved["params"], group["params"]):
-                param_at[int(index)] = param
+                param_at[_position(name, index)] = param
+        if len(param_at) != sum(len(group["params"]) for group in self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the saved groups number a parameter "
+                             "twice; the file is damaged")
         new_state: dict[Tensor, dict[str, Any]] = {}
-        for key, values in state_dict["state"].items():
-            index = int(key)
+        for key, values in saved_state.items():
+            index = _position(name, key)
             if index not in param_at:
                 raise ValueError(f"{name}.load_state_dict: state for parameter {index}, but the "
                                  f"groups number only {len(param_at)} parameters")
+            if not isinstance(values, dict):
+                raise TypeError(f"{name}.load_state_dict: the state of parameter {index} is a "
+                                 f"{type(values).__name__}, expected a dict")
             param = param_at[index]
             new_state[param] = {field: _state_value_for(name, field, value, param)
                                 for field, value in values.items()}
         new_groups = []
-        for group, saved in zip(self.param_groups, saved_groups):
+        for number, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
             restored = {key: _plain(value) for key, value in saved.items() if key != "params"}
+            for key in self.defaults:  # settings newer than the file: keep this optimizer's
+                restored.setdefault(key, group[key])
             restored["params"] = group["params"]
+            try:
+                self._check_group(restored)
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"{name}.load_state_dict: saved parameter group {number}: "
+                                  f"{error}") from error
             new_groups.append(restored)
         self.state = new_state
         self.param_groups = new_groups
+
+    def _check_same_optimizer(self, saved_group: dict[str, Any], number: int) -> None:
+        """Refuse a group holding settings that only another optimizer class has (Adam's betas
+        loaded into SGD). Settings no tinydl optimizer knows (PyTorch's foreach, a scheduler's
+        initial_lr) are kept and ignored."""
+        known = _settings_of_all_optimizers() - _IMPLEMENTATION_FLAGS
+        foreign = sorted(key for key in saved_group if key not in self.defaults and key in known)
+        if not foreign:
+            return
+        name = type(self).__name__
+        owners = [cls.__name__ for cls in _optimizer_classes()
+                  if set(foreign) <= _settings_of(cls)] or ["another optimizer"]
+        raise ValueError(f"{name}.load_state_dict: parameter group {number} of the saved state "
+                         f"has settings {foreign}, which {name} does not have: it is the state "
+                         f"of {' or '.join(owners)}, not of {name}; load it into the optimizer "
+                         "class that saved it")
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -235,6 +274,42 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+# PyTorch's flags choosing how an update runs, never what it computes: not a sign of another class
+_IMPLEMENTATION_FLAGS = {"foreach", "fused", "capturable", "differentiable"}
+
+
+def _optimizer_classes() -> list[type]:
+    """Every Optimizer subclass defined so far (tinydl's and the user's)."""
+    found, pending = [], list(Optimizer.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def _settings_of(cls: type) -> set[str]:
+    """The hyper-parameter names an optimizer class takes (its constructor's arguments)."""
+    try:
+        names = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return set()
+    return set(names) - {"self", "params", "args", "kwargs"}
+
+
+def _settings_of_all_optimizers() -> set[str]:
+    return set().union(*(_settings_of(cls) for cls in _optimizer_classes()))
+
+
+def _position(optimizer: str, key: Any) -> int:
+    """A parameter's position from a state_dict ("3" or 3)."""
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        raise ValueError(f"{optimizer}.load_state_dict: {key!r} is not a parameter position; "
+                         "the saved state is damaged") from None
 
 
 def _host_copy(value: Any) -> Any:
