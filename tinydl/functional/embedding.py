@@ -121,7 +121,7 @@ def embedding_bag(input: Any, weight: Tensor, offsets: Any = None,  # noqa: A002
         return where(members.any(1)[:, None], best, 0.0)
     if per_sample_weights is not None:
         rows = rows * as_tensor(per_sample_weights).reshape(-1, 1)
-    totals = Tensor(members.astype(weight.dtype)) @ rows             # (B, D)
+    totals = Tensor(members, dtype=weight.dtype) @ rows             # (B, D)
     if mode == "sum":
         return totals
     counts = members.sum(1).clip(1, None).astype(weight.dtype)[:, None]

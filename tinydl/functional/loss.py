@@ -451,7 +451,7 @@ def poisson_nll_loss(input: Any, target: Any, log_input: bool = True,  # noqa: A
         t = target.data
         safe = t.clip(1, None)
         stirling = safe * input.xp.log(safe) - safe + 0.5 * input.xp.log(2 * math.pi * safe)
-        losses = losses + Tensor(input.xp.where(t > 1, stirling, 0).astype(input.dtype))
+        losses = losses + Tensor(input.xp.where(t > 1, stirling, 0), dtype=input.dtype)
     return _reduce(losses, reduction)
 
 

@@ -150,8 +150,8 @@ def instance_norm(x: Tensor, running_mean: Tensor | None = None,
         count = x.size // (x.shape[0] * x.shape[1])
         mean = x.data.mean(axis=spatial)                                   # (N, C)
         var = x.data.var(axis=spatial)
-        _update_running_stats(running_mean, running_var, Tensor(mean.mean(0)),
-                              Tensor(var.mean(0)), count, momentum)
+        _update_running_stats(running_mean, running_var, Tensor(mean.mean(0), dtype=x.dtype),
+                              Tensor(var.mean(0), dtype=x.dtype), count, momentum)
     return _per_channel(x, out, weight, bias)
 
 
