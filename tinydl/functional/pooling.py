@@ -222,22 +222,21 @@ def avg_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
                    ceil_mode=ceil_mode, count_include_pad=count_include_pad)
 
 
-def adaptive_avg_pool1d(x: Tensor, output_size: Any) -> Tensor:
-    """Average-pool a sequence to ``output_size`` positions: (N, C, L) -> (N, C, output_size)."""
+def _adaptive1d(op: str, pool2d: Any, x: Tensor, output_size: Any) -> Tensor:
     x = as_tensor(x)
     if x.ndim != 3:
-        raise ShapeError(f"adaptive_avg_pool1d: input must be (N, C, L), got shape {x.shape}")
-    size = _single("adaptive_avg_pool1d", "output_size", output_size)
-    return adaptive_avg_pool2d(x.unsqueeze(2), (1, size)).squeeze(2)
+        raise ShapeError(f"{op}: input must be (N, C, L), got shape {x.shape}")
+    return pool2d(x.unsqueeze(2), (1, _single(op, "output_size", output_size))).squeeze(2)
+
+
+def adaptive_avg_pool1d(x: Tensor, output_size: Any) -> Tensor:
+    """Average-pool a sequence to ``output_size`` positions: (N, C, L) -> (N, C, output_size)."""
+    return _adaptive1d("adaptive_avg_pool1d", adaptive_avg_pool2d, x, output_size)
 
 
 def adaptive_max_pool1d(x: Tensor, output_size: Any) -> Tensor:
     """Max-pool a sequence to ``output_size`` positions: (N, C, L) -> (N, C, output_size)."""
-    x = as_tensor(x)
-    if x.ndim != 3:
-        raise ShapeError(f"adaptive_max_pool1d: input must be (N, C, L), got shape {x.shape}")
-    size = _single("adaptive_max_pool1d", "output_size", output_size)
-    return adaptive_max_pool2d(x.unsqueeze(2), (1, size)).squeeze(2)
+    return _adaptive1d("adaptive_max_pool1d", adaptive_max_pool2d, x, output_size)
 
 
 def _pool3d(op: str, pool2d: Any, x: Tensor, kernel_size: Any, stride: Any, padding: Any,

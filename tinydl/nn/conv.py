@@ -7,7 +7,8 @@ PyTorch state_dict loads by name.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy
 

@@ -10,7 +10,8 @@ the same names, and ``forward(x)`` calls ``function(x, **those attributes)``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tinydl.nn.module import Module
 
