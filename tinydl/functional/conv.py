@@ -325,9 +325,9 @@ def _edge_indices(size: int, before: int, after: int, mode: str, xp: Any) -> Any
     if mode == "replicate":
         return positions.clip(0, size - 1)
     if mode == "circular":
-        return positions % size
+        return xp.mod(positions, size)
     period = 2 * (size - 1)  # reflect: ... 2 1 | 0 1 2 ... n-1 | n-2 n-3 ...
-    folded = xp.abs(positions) % period if period else positions * 0
+    folded = xp.mod(xp.abs(positions), period) if period else positions * 0
     return xp.where(folded >= size, period - folded, folded)
 
 
