@@ -3,15 +3,19 @@
 Every function here is a composition of the primitives in ``tinydl.ops`` (Function subclasses),
 so its gradient comes for free. One module per kind, as in ``tinydl.nn``:
 
-    activation     leaky_relu, silu (relu, sigmoid, tanh, gelu, softmax, ... are primitives)
-    conv           conv2d, pad
-    pooling        max_pool2d, avg_pool2d, adaptive_avg_pool2d
-    normalization  layer_norm, batch_norm
-    dropout        dropout
-    embedding      embedding, one_hot
+    activation     elu, selu, silu, mish, hardswish, prelu, glu, ... and normalize,
+                   cosine_similarity, pairwise_distance (relu, sigmoid, tanh, gelu, softmax,
+                   ... are primitives)
+    conv           conv1d/2d/3d, conv_transpose1d/2d, unfold, fold, pad (all modes)
+    pooling        max/avg pools in 1-d, 2-d, 3-d, adaptive pools, max_unpool2d
+    normalization  layer_norm, batch_norm, group_norm, instance_norm, local_response_norm
+    vision         interpolate, pixel_shuffle, pixel_unshuffle
+    dropout        dropout, dropout1d/2d/3d
+    embedding      embedding, embedding_bag, one_hot
     recurrent      lstm_sequence, gru_sequence, rnn_sequence (the RNN layers' recurrences)
     attention      scaled_dot_product_attention
-    loss           mse_loss, cross_entropy, nll_loss, binary_cross_entropy(_with_logits)
+    loss           mse_loss, cross_entropy, nll_loss, binary_cross_entropy(_with_logits),
+                   l1, smooth_l1, huber, kl_div, poisson/gaussian nll and the margin losses
 
 Everything public is re-exported here, so ``F.cross_entropy`` or ``F.conv2d`` works as in
 PyTorch; ``tinydl.nn.functional`` is this same module.
