@@ -138,11 +138,14 @@ def softsign(x: Tensor) -> Tensor:
 
 
 def softmin(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
-    """softmax(-x) along ``dim``."""
+    """softmax(-x) along ``dim``; dim=None picks PyTorch's legacy default (0 for 0-, 1- and
+    3-d inputs, 1 otherwise; torch warns about it, so pass dim)."""
     x = as_tensor(x)
     if dtype is not None:
         x = x.astype(dtype)
-    return softmax(-x, -1 if dim is None else dim)
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    return softmax(-x, dim)
 
 
 def glu(x: Tensor, dim: int = -1) -> Tensor:
