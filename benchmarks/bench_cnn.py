@@ -18,12 +18,13 @@ import cProfile
 import pstats
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 import tinydl
 import tinydl.functional as F
+from benchmarks.common import training_step
 from tinydl import optim
 from tinydl.models import Seed002Net, Seed004Net
 
@@ -75,42 +76,41 @@ def torch_seed_net(torch, name: str):
     return TorchSeed002() if name == "seed002" else TorchSeed004()
 
 
-def steps_for(name: str) -> dict[str, Callable[[], float]]:
-    """{impl: one training step returning the loss}, all from the same initial weights."""
-    images, labels = make_batch(name)
+def torch_step_for(torch, name: str, images: np.ndarray, labels: np.ndarray):
+    """(one torch Adam step returning the loss, the torch model); seeded with torch.manual_seed(0)."""
+    torch.manual_seed(0)
+    torch_model = torch_seed_net(torch, name)
+    torch_opt = torch.optim.Adam(torch_model.parameters(), lr=LR)
+    torch_x, torch_y = torch.from_numpy(images), torch.from_numpy(labels)
+    return (training_step(torch_model, torch_x, torch_y, torch_opt,
+                          torch.nn.functional.cross_entropy), torch_model)
+
+
+def tinydl_step_for(name: str, images: np.ndarray, labels: np.ndarray,
+                    state_dict: dict | None = None) -> Callable[[], float]:
+    """One tinydl Adam step returning the loss; weights from ``state_dict`` when given."""
     tinydl.manual_seed(0)
     model = NETS[name]["model"]()
-    steps = {}
-    try:
-        import torch  # noqa: PLC0415 (optional peer)
-    except ImportError:
-        torch = None
-    if torch is not None:
-        torch.manual_seed(0)
-        torch_model = torch_seed_net(torch, name)
-        model.load_state_dict({k: v.detach().numpy() for k, v in torch_model.state_dict().items()})
-        torch_opt = torch.optim.Adam(torch_model.parameters(), lr=LR)
-        torch_x, torch_y = torch.from_numpy(images), torch.from_numpy(labels)
-
-        def torch_step() -> float:
-            torch_opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(torch_model(torch_x), torch_y)
-            loss.backward()
-            torch_opt.step()
-            return loss.item()
-
-        steps["torch"] = torch_step
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
     opt = optim.Adam(model.parameters(), lr=LR)
-    x, y = tinydl.tensor(images), tinydl.tensor(labels)
+    return training_step(model, tinydl.tensor(images), tinydl.tensor(labels), opt, F.cross_entropy)
 
-    def tinydl_step() -> float:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
 
-    return {"tinydl": tinydl_step, **steps}
+def steps_for(name: str) -> dict[str, Callable[[], float]]:
+    """{impl: one training step returning the loss}, all from the same initial weights.
+
+    Both libraries in one process: for checking that they agree, not for timing (their
+    thread pools disturb each other; ``python -m benchmarks`` times each in its own process).
+    """
+    images, labels = make_batch(name)
+    try:
+        import torch
+    except ImportError:
+        return {"tinydl": tinydl_step_for(name, images, labels)}
+    torch_step, torch_model = torch_step_for(torch, name, images, labels)
+    weights = {k: v.detach().numpy() for k, v in torch_model.state_dict().items()}
+    return {"tinydl": tinydl_step_for(name, images, labels, weights), "torch": torch_step}
 
 
 def _time(step: Callable[[], float], count: int) -> list[float]:
@@ -163,13 +163,13 @@ def threads() -> str:
     """Thread counts of torch and of NumPy's BLAS (when threadpoolctl can tell)."""
     parts = []
     try:
-        import torch  # noqa: PLC0415
+        import torch
 
         parts.append(f"torch {torch.__version__}: {torch.get_num_threads()} threads")
     except ImportError:
         parts.append("torch not installed")
     try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415
+        from threadpoolctl import threadpool_info
 
         for pool in threadpool_info():
             parts.append(f"{pool.get('internal_api')} ({pool.get('user_api')}): "

@@ -198,7 +198,7 @@ def _cases(quick, torch):
 
 def run(quick=False):
     """Rows for ``python -m benchmarks``: each kernel's NumPy reference, Numba and torch."""
-    from benchmarks.common import measure_interleaved, rows_for  # noqa: PLC0415
+    from benchmarks.common import measure_interleaved, rows_for
 
     torch = _try_import_torch()
     rows = []

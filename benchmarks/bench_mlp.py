@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 import tinydl
 import tinydl.functional as F
+from benchmarks.common import training_step
 from tinydl import nn, optim
 
 WORKLOAD = "mlp 784-256-256-10 b128 adam step"
@@ -53,23 +54,14 @@ def tinydl_step(X: np.ndarray, y: np.ndarray, layers: list) -> Callable[[], floa
         linear.weight.data[...] = W
         linear.bias.data[...] = b
     opt = optim.Adam(model.parameters(), lr=LR)
-    inputs, labels = tinydl.tensor(X), tinydl.tensor(y)
-
-    def step() -> float:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(inputs), labels)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return training_step(model, tinydl.tensor(X), tinydl.tensor(y), opt, F.cross_entropy)
 
 
 # ---------------------------------------------------------------- torch
 
 def torch_step(X: np.ndarray, y: np.ndarray, layers: list) -> Callable[[], float] | None:
     try:
-        import torch  # noqa: PLC0415 (optional peer)
+        import torch
     except ImportError:
         return None
     model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
@@ -81,16 +73,8 @@ def torch_step(X: np.ndarray, y: np.ndarray, layers: list) -> Callable[[], float
             linear.weight.copy_(torch.from_numpy(W))
             linear.bias.copy_(torch.from_numpy(b))
     opt = torch.optim.Adam(model.parameters(), lr=LR)
-    inputs, labels = torch.from_numpy(X), torch.from_numpy(y)
-
-    def step() -> float:
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(inputs), labels)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return training_step(model, torch.from_numpy(X), torch.from_numpy(y), opt,
+                         torch.nn.functional.cross_entropy)
 
 
 # ---------------------------------------------------------------- plain NumPy floor

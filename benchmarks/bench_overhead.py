@@ -13,25 +13,35 @@ import tinydl as td
 from benchmarks.common import measure_interleaved, report, rows_for, torch_or_none
 
 
-def run(quick: bool = False) -> list[dict]:
+def tinydl_step():
+    """One fwd+bwd of (a + b).sum() on one-element tinydl tensors."""
     a = td.tensor([1.0], requires_grad=True)
     b = td.tensor([2.0], requires_grad=True)
 
-    def tinydl_step():
+    def step():
         a.grad = b.grad = None
         (a + b).sum().backward()
 
-    impls = {"tinydl": tinydl_step}
+    return step
+
+
+def torch_step(torch):
+    """The same in PyTorch."""
+    a = torch.tensor([1.0], requires_grad=True)
+    b = torch.tensor([2.0], requires_grad=True)
+
+    def step():
+        a.grad = b.grad = None
+        (a + b).sum().backward()
+
+    return step
+
+
+def run(quick: bool = False) -> list[dict]:
+    impls = {"tinydl": tinydl_step()}
     torch = torch_or_none()
     if torch is not None:
-        ta = torch.tensor([1.0], requires_grad=True)
-        tb = torch.tensor([2.0], requires_grad=True)
-
-        def torch_step():
-            ta.grad = tb.grad = None
-            (ta + tb).sum().backward()
-
-        impls["torch"] = torch_step
+        impls["torch"] = torch_step(torch)
     number = 200 if quick else 5000
     timings = measure_interleaved(impls, repeats=5 if quick else 9, number=number)
     return rows_for("(a+b).sum() fwd+bwd, 1 element", timings)

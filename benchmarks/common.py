@@ -9,7 +9,7 @@ import os
 import platform
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def measure(fn: Callable[[], object], repeats: int = 7, number: int = 1,
@@ -54,10 +54,26 @@ def rows_for(workload: str, timings: dict[str, dict], reference: str = "torch") 
     return rows
 
 
+def training_step(model, inputs, labels, optimizer, cross_entropy) -> Callable[[], float]:
+    """One training step (zero_grad, forward, cross-entropy, backward, update) returning the loss.
+
+    The same closure serves tinydl and torch: pass the library's ``cross_entropy``.
+    """
+
+    def step() -> float:
+        optimizer.zero_grad()
+        loss = cross_entropy(model(inputs), labels)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
 def torch_or_none():
     """PyTorch when installed (a benchmark peer only), else None."""
     try:
-        import torch  # noqa: PLC0415
+        import torch
     except ImportError:
         return None
     return torch
@@ -65,12 +81,12 @@ def torch_or_none():
 
 def environment() -> dict:
     """Versions and thread counts, printed under each table."""
-    import numpy  # noqa: PLC0415
+    import numpy
 
     info = {"python": platform.python_version(), "numpy": numpy.__version__,
             "cpus": os.cpu_count()}
     try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415
+        from threadpoolctl import threadpool_info
 
         info["blas"] = ", ".join(f"{p.get('internal_api')} {p.get('num_threads')} threads"
                                  for p in threadpool_info() if p.get("user_api") == "blas")
@@ -80,7 +96,7 @@ def environment() -> dict:
     if torch is not None:
         info["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
     try:
-        import numba  # noqa: PLC0415
+        import numba
 
         info["numba"] = numba.__version__
     except ImportError:

@@ -45,6 +45,9 @@ def _np_attention(q, k, v, mask, causal):
 
 
 def _torch_attention(q, k, v, mask, causal):
+    # the mask comes as a torch bool tensor: as a NumPy array, `mask & lower` stays bool
+    # (a torch tensor & a NumPy array gives uint8, which scaled_dot_product_attention refuses)
+    mask = None if mask is None else np.asarray(mask)
     allowed = _allowed(mask, causal, q.shape[-2], k.shape[-2])
     if allowed is None:
         return torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=SCALE)

@@ -114,6 +114,60 @@ def _getitem_inputs(draw):
     return [array, index]
 
 
+@st.composite
+def _setitem_inputs(draw):
+    """An array, a value and an index to write it at (no repeated positions: the write order
+    of repeats is unspecified in PyTorch)."""
+    shape = draw(S.shapes(min_dims=1, max_dims=3))
+    n = shape[0]
+    kind = draw(st.sampled_from(["int", "slice", "int-array", "mask", "mixed"]))
+    if kind == "int":
+        index = draw(st.integers(-n, n - 1))
+    elif kind == "slice":
+        start = draw(st.integers(0, n - 1))
+        index = slice(start, draw(st.integers(start + 1, n)))
+    elif kind == "int-array":
+        index = np.asarray(draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n,
+                                         unique=True)))
+    elif kind == "mask":
+        index = np.asarray(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    else:  # an int and an index array with a slice between: PyTorch's placement of dims
+        index = (draw(st.integers(0, n - 1)),) + (slice(None),) * (len(shape) - 2) + (
+            (np.asarray([0]),) if len(shape) > 1 else ())
+    target = _np_view_at(np.empty(shape), index).shape
+    drop = draw(st.integers(0, len(target)))  # the value may broadcast over leading dims
+    return [draw(S.arrays(shape)), draw(S.arrays(target[drop:])), index]
+
+
+def _setitem(a, value, index):
+    out = a * 1  # a non-leaf, so the in-place write is recorded
+    out[index] = value
+    return out
+
+
+def _np_view_at(array, index):
+    """array[index] with PyTorch's placement: an int in a tuple selects first (NumPy would
+    treat it as one more index array and move the array dims to the front)."""
+    if isinstance(index, tuple) and len(index) > 1 and isinstance(index[-1], np.ndarray):
+        return array[index[0]][..., index[-1]]
+    return array[index]
+
+
+def _np_setitem(a, value, index):
+    out = a.copy()
+    if isinstance(index, tuple) and len(index) > 1 and isinstance(index[-1], np.ndarray):
+        out[index[0]][..., index[-1]] = value  # out[index[0]] is a view: this writes into out
+    else:
+        out[index] = value
+    return out
+
+
+def _torch_setitem(a, value, index):
+    out = a.clone()
+    out[_torch_index(index)] = value
+    return out
+
+
 def _torch_index(index):
     if isinstance(index, tuple):
         return tuple(_torch_index(i) for i in index)
@@ -253,6 +307,11 @@ SPECS = [
                  lambda x, axes, keepdims: torch.var(x, _torch_dims(axes, x.ndim),
                                                      keepdim=keepdims),
                  min_side=2),
+    _reduce_spec("std", lambda x, axes, keepdims: td.std(x, axes, keepdims),
+                 lambda x, axis, keepdims: np.std(x, axis=axis, keepdims=keepdims, ddof=1),
+                 lambda x, axes, keepdims: torch.std(x, _torch_dims(axes, x.ndim),
+                                                     keepdim=keepdims),
+                 values=S.distinct_arrays, min_side=2),
     _reduce_spec("logsumexp", td.logsumexp, _np_logsumexp,
                  lambda x, axes, keepdims: torch.logsumexp(x, _torch_dims(axes, x.ndim),
                                                            keepdim=keepdims)),
@@ -285,6 +344,8 @@ SPECS = [
            _split_inputs(), lambda a, size, axis: torch.split(a, size, axis), differentiable=(0,)),
     OpSpec("getitem", lambda a, index: a[index], lambda a, index: a[index], _getitem_inputs(),
            lambda a, index: a[_torch_index(index)], differentiable=(0,)),
+    OpSpec("setitem", _setitem, _np_setitem, _setitem_inputs(), _torch_setitem,
+           differentiable=(0, 1)),
     OpSpec("pad", lambda a, widths, value: td.pad(a, widths, value),
            lambda a, widths, value: np.pad(a, widths, constant_values=value), _pad_inputs(),
            lambda a, widths, value: torch.nn.functional.pad(

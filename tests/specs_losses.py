@@ -1,6 +1,7 @@
 """Declarations of the losses (one OpSpec each); test_ops_generated.py and test_backend.py run them.
 
-Besides the two primitives of tinydl/ops/loss.py (Softplus, BinaryCrossEntropy), three composed
+Besides the three primitives of tinydl/ops/loss.py (Softplus, BinaryCrossEntropy and the fused
+SoftmaxCrossEntropy, declared as cross_entropy_fused_*), three composed
 losses are declared too, so they also get gradcheck, gradgradcheck, the float32 check, the
 stand-in device run and the PyTorch comparison (tests/test_losses.py covers the rest against
 PyTorch). References are plain NumPy.
@@ -45,6 +46,14 @@ def _logits_and_labels(draw, ignore=False):
     if ignore and (labels == -100).all():
         labels.flat[0] = 0
     return [logits, labels]
+
+
+@st.composite
+def _logits_and_valid_labels(draw):
+    """Logits (N, C) and labels (N,) all in [0, C): the fused SoftmaxCrossEntropy case."""
+    n, c = draw(st.integers(1, 4)), draw(st.integers(2, 5))
+    labels = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1)))
+    return [draw(S.arrays((n, c))), labels]
 
 
 @st.composite
@@ -123,6 +132,22 @@ SPECS = [
         reference=lambda x, y, w: _ce_labels_reference(x, y, w, 0.2),
         inputs=_weighted_labels(),
         torch_fn=lambda x, y, w: TF.cross_entropy(x, y, weight=w, label_smoothing=0.2),
+        differentiable=(0,),
+    ),
+    OpSpec(
+        name="cross_entropy_fused_mean",
+        fn=lambda x, y: F.cross_entropy(x, y),
+        reference=lambda x, y: -_np_pick(_np_log_softmax(x), y).mean(),
+        inputs=_logits_and_valid_labels(),
+        torch_fn=lambda x, y: TF.cross_entropy(x, y),
+        differentiable=(0,),
+    ),
+    OpSpec(
+        name="cross_entropy_fused_sum",
+        fn=lambda x, y: F.cross_entropy(x, y, reduction="sum"),
+        reference=lambda x, y: -_np_pick(_np_log_softmax(x), y).sum(),
+        inputs=_logits_and_valid_labels(),
+        torch_fn=lambda x, y: TF.cross_entropy(x, y, reduction="sum"),
         differentiable=(0,),
     ),
     OpSpec(

@@ -269,3 +269,47 @@ def test_leaf_gradient_is_a_writable_array_even_after_a_broadcasting_backward():
     x.sum().backward()  # Sum's backward broadcasts a scalar: a read-only view
     x.grad.data *= 0.5
     np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 2), 0.5))
+
+
+# ---- post-accumulate-grad hooks (what DistributedDataParallel starts its all-reduces from) ----
+
+
+def _hooked_run(lib, make):
+    """Run w*w + w*b*2 + b on ``lib`` (tinydl or torch); return what the hooks saw, in order."""
+    w, b = make([1.0, 2.0]), make([3.0])
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda t: seen.append(("w", t.grad.tolist())))
+    handle = b.register_post_accumulate_grad_hook(lambda t: seen.append(("b", t.grad.tolist())))
+    ((w * w).sum() + (w * b).sum() * 2 + b.sum()).backward()
+    ((w * b).sum()).backward()  # a second backward: the hooks see the accumulated .grad
+    handle.remove()
+    (w.sum() + b.sum()).backward()
+    return seen
+
+
+def test_post_accumulate_grad_hook_runs_once_per_backward_after_every_contribution():
+    seen = _hooked_run(td, lambda v: td.tensor(v, dtype=td.float64, requires_grad=True))
+    # w is used three times in the first backward: one call, with 2w + 2b = [8, 10]
+    assert sorted(seen[:2]) == [("b", [7.0]), ("w", [8.0, 10.0])]
+    assert sorted(seen[2:4]) == [("b", [10.0]), ("w", [11.0, 13.0])]
+    assert seen[4:] == [("w", [12.0, 14.0])], "removed hooks stay quiet"
+
+
+@pytest.mark.torch
+def test_post_accumulate_grad_hook_sees_what_pytorch_shows(torch):
+    ours = _hooked_run(td, lambda v: td.tensor(v, dtype=td.float64, requires_grad=True))
+    theirs = _hooked_run(torch, lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True))
+    assert sorted(ours[:2]) == sorted(theirs[:2]) and sorted(ours[2:4]) == sorted(theirs[2:4])
+    assert ours[4:] == theirs[4:]
+
+
+def test_post_accumulate_grad_hook_needs_a_leaf_that_requires_grad():
+    x = f64([1.0])
+    with pytest.raises(GraphError, match="only leaf tensors"):
+        (x * 2).register_post_accumulate_grad_hook(print)
+    with pytest.raises(GraphError, match="does not require grad"):
+        f64([1.0], requires_grad=False).register_post_accumulate_grad_hook(print)
+    calls = []
+    x.register_post_accumulate_grad_hook(calls.append)
+    td.grad((x * 3).sum(), x)  # grad() fills no .grad, so nothing is accumulated
+    assert calls == []

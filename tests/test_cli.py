@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -288,3 +290,22 @@ def test_doctor_lists_each_kernel_and_its_implementation(monkeypatch, capsys):
     status, out, _ = run_cli(capsys, "doctor")
     assert status == 0
     assert "Kernels\n  attention_forward: numpy\n  im2col: numba\n" in out
+
+
+def test_doctor_reports_mpi_or_how_to_install_it(monkeypatch, capsys):
+    found = shutil.which("mpirun") or shutil.which("mpiexec")
+    have_mpi4py = importlib.util.find_spec("mpi4py") is not None
+    status, out, _ = run_cli(capsys, "doctor")
+    section = out.split("\nMPI\n", 1)[1].split("\n\n", 1)[0]
+    assert status == 0
+    if found and have_mpi4py:
+        assert f"mpirun   {found} (" in section
+        assert re.search(r"library  (Open MPI v\d|MPICH|Intel)", section), section
+        assert "CUDA-aware: " in section
+    monkeypatch.setattr(cli.shutil, "which", lambda name: None)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mpi4py" else real_find_spec(name, *a))
+    status, out, _ = run_cli(capsys, "doctor")
+    assert "MPI\n  mpirun   not found: apt-get install openmpi-bin libopenmpi-dev (or mpich)\n" \
+           "  mpi4py   missing: pip install \"tinydl[mpi]\"\n" in out

@@ -133,7 +133,11 @@ def test_shuffle_follows_tinydl_generator_and_repeats_with_the_seed():
     epoch1 = np.concatenate([b[0].numpy() for b in loader])
     epoch2 = np.concatenate([b[0].numpy() for b in loader])
     rng = np.random.default_rng(5)  # manual_seed(5) is this generator
+    # each epoch first draws the workers' base seed (as PyTorch does, also with 0 workers),
+    # then the permutation
+    rng.integers(0, 2 ** 62)
     np.testing.assert_array_equal(epoch1, rng.permutation(10))
+    rng.integers(0, 2 ** 62)
     np.testing.assert_array_equal(epoch2, rng.permutation(10))
     assert not np.array_equal(epoch1, epoch2)
     tinydl.manual_seed(5)
@@ -237,7 +241,7 @@ def test_device_moves_every_tensor_of_the_batch():
 
 def test_loader_argument_errors():
     ds = TensorDataset(np.zeros(3))
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1 or None, got 0"):
         DataLoader(ds, batch_size=0)
     with pytest.raises(TypeError, match="dataset must define __len__ and __getitem__"):
         DataLoader(iter([1, 2]))

@@ -257,3 +257,45 @@ def test_bias_correction_uses_the_step_number():
                                 0.0, False)
     expected = -(0.5 * 2.0 / (1 - 0.5**100)) / math.sqrt(0.5 * 4.0 / (1 - 0.5**100))
     np.testing.assert_allclose(param, [expected], rtol=1e-14)
+
+
+# ----------------------------------------------------------------------------- fused Adam, all tensors
+
+@pytest.mark.parametrize("case", ["adam", "adam_weight_decay", "adamw"])
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 2e-6), (np.float64, 1e-13)])
+def test_fused_adam_matches_the_reference_tensor_by_tensor(case, dtype, tol):
+    pytest.importorskip("numba")
+    lr, beta1, beta2, eps, weight_decay, decoupled, _ = ADAM_CASES[case]
+    rng = np.random.default_rng(3)
+    # sizes across the kernel's block boundary, a 0-d-like single element and an empty tensor
+    shapes = [(numba_optim._BLOCK + 7,), (3, 5), (1,), (0,), (40, 41)]
+    steps = [1, 4, 2, 1, 7]  # tensors may be at different steps (a frozen layer, say)
+    state = {impl: [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(4)]
+             for impl in ("fused", "reference")}
+    state["reference"] = [[a.copy() for a in arrays] for arrays in state["fused"]]
+    numba_optim.adam_multi_update_numba(*state["fused"][:3], [np.abs(a) for a in state["fused"][3]],
+                                        steps, lr, beta1, beta2, eps, weight_decay, decoupled)
+    adam.adam_multi_update_reference(*state["reference"][:3],
+                                     [np.abs(a) for a in state["reference"][3]], steps, lr, beta1,
+                                     beta2, eps, weight_decay, decoupled)
+    for fused, reference in zip(state["fused"], state["reference"]):
+        for a, b in zip(fused, reference):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_adam_step_makes_one_fused_call_per_group(monkeypatch):
+    import tinydl
+    from tinydl import nn, optim
+    from tinydl.kernels import registry
+
+    calls = []
+    reference = adam.adam_multi_update_reference
+    monkeypatch.setattr(registry, "get", lambda op, device="cpu": (
+        (lambda *args: calls.append(len(args[0])) or reference(*args))
+        if op == "adam_multi_update_" else registry._choose(op, device).fn))
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    opt = optim.Adam(model.parameters(), lr=0.1)
+    model(tinydl.ones(2, 3)).sum().backward()
+    opt.step()
+    assert calls == [4]  # four parameters, one call
+    assert all(opt.state[p]["step"] == 1 for p in model.parameters())

@@ -59,3 +59,15 @@ def test_lesson_15_trains_on_the_available_device(run_lesson):
     first, last = map(float, re.search(r"loss (\S+) -> (\S+),", run.stdout).groups())
     assert last < first
     assert "add: inputs are on different devices" in run.stdout
+
+
+def test_lesson_16_all_reduce_by_hand_and_equal_weights(run_lesson):
+    run = run_lesson("16")
+    by_hand = float(re.search(r"largest difference: (\S+) \(the average", run.stdout).group(1))
+    assert by_hand < 1e-12
+    weight_lines = re.findall(r"^  (1 process x 2 threads|mpirun -n 2, 1 thread each) +(\S+)$",
+                              run.stdout, re.M)
+    assert any(name == "1 process x 2 threads" for name, _ in weight_lines)
+    assert all(float(diff) < 1e-5 for _, diff in weight_lines), weight_lines
+    if not any(name.startswith("mpirun") for name, _ in weight_lines):
+        assert "MPI not found" in run.stdout and "pip install 'tinydl[mpi]'" in run.stdout

@@ -105,6 +105,95 @@ def test_reduce_lr_on_plateau_max_mode_abs_threshold():
     assert scheduler.get_last_lr() == [pytest.approx(0.1)]
 
 
+def test_multiplicative_lr():
+    # e >= 1 multiplies the current lr by 0.5 on odd epochs and 1 on even ones
+    scheduler = lr_scheduler.MultiplicativeLR(make_optimizer(),
+                                              lambda e: 0.5 if e % 2 else 1.0)
+    assert lr_sequence(scheduler, 6) == [1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
+
+
+def test_constant_lr():
+    scheduler = lr_scheduler.ConstantLR(make_optimizer(), factor=0.5, total_iters=3)
+    assert lr_sequence(scheduler, 6) == [0.5, 0.5, 0.5, 1.0, 1.0, 1.0]
+
+
+def test_polynomial_lr():
+    # (1 - e / 4)^2 for e = 0..4, then 0: 1, 9/16, 1/4, 1/16, 0, 0
+    scheduler = lr_scheduler.PolynomialLR(make_optimizer(), total_iters=4, power=2.0)
+    np.testing.assert_allclose(lr_sequence(scheduler, 6), [1, 9 / 16, 1 / 4, 1 / 16, 0, 0],
+                               atol=1e-15)
+
+
+def test_cosine_annealing_warm_restarts_doubles_its_period():
+    # T_0 = 2, T_mult = 2: periods of 2 then 4 epochs, each starting at the base lr
+    scheduler = lr_scheduler.CosineAnnealingWarmRestarts(make_optimizer(), T_0=2, T_mult=2)
+    expected = [1.0, 0.5, 1.0] + [(1 + math.cos(math.pi * k / 4)) / 2 for k in (1, 2, 3)] + [1.0]
+    np.testing.assert_allclose(lr_sequence(scheduler, 7), expected, atol=1e-15)
+    scheduler.step(2.5)  # a fractional epoch: half-way into the period of 4 from epoch 2
+    assert scheduler.get_last_lr()[0] == pytest.approx((1 + math.cos(math.pi * 0.5 / 4)) / 2)
+
+
+def test_cyclic_lr_triangular_and_momentum():
+    # base 0.1, max 0.5, 2 steps up and 2 down: 0.1, 0.3, 0.5, 0.3, 0.1, 0.3, ...
+    optimizer = make_optimizer()
+    scheduler = lr_scheduler.CyclicLR(optimizer, 0.1, 0.5, step_size_up=2)
+    momenta = []
+    lrs = []
+    for _ in range(6):
+        lrs.append(scheduler.get_last_lr()[0])
+        momenta.append(optimizer.param_groups[0]["momentum"])
+        scheduler.step()
+    np.testing.assert_allclose(lrs, [0.1, 0.3, 0.5, 0.3, 0.1, 0.3])
+    np.testing.assert_allclose(momenta, [0.9, 0.85, 0.8, 0.85, 0.9, 0.85])
+
+
+def test_one_cycle_lr_linear():
+    # 10 steps, peak after 3 (pct_start 0.3 -> the rise ends at step 2): 0.04 -> 1 -> 4e-6
+    optimizer = make_optimizer()
+    scheduler = lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, total_steps=10,
+                                        anneal_strategy="linear", cycle_momentum=False)
+    lrs = lr_sequence(scheduler, 10)
+    assert lrs[0] == pytest.approx(0.04) and lrs[2] == pytest.approx(1.0)
+    assert lrs[1] == pytest.approx(0.52)
+    assert lrs[9] == pytest.approx(0.04 / 1e4)
+    with pytest.raises(ValueError, match="stepped 11 times, but total_steps is 10"):
+        scheduler.step()
+
+
+def test_sequential_lr_warm_up_then_decay():
+    # 3 epochs of ConstantLR(0.1), then ExponentialLR(0.5) from the base lr
+    optimizer = make_optimizer()
+    warm = lr_scheduler.ConstantLR(optimizer, factor=0.1, total_iters=3)
+    decay = lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
+    scheduler = lr_scheduler.SequentialLR(optimizer, [warm, decay], milestones=[3])
+    np.testing.assert_allclose(lr_sequence(scheduler, 6), [0.1, 0.1, 0.1, 1.0, 0.5, 0.25])
+
+
+def test_chained_scheduler_multiplies_the_factors():
+    optimizer = make_optimizer()
+    chained = lr_scheduler.ChainedScheduler([
+        lr_scheduler.ConstantLR(optimizer, factor=0.5, total_iters=2),
+        lr_scheduler.ExponentialLR(optimizer, gamma=0.9)])
+    np.testing.assert_allclose(lr_sequence(chained, 4), [0.5, 0.45, 0.81, 0.729])
+
+
+def test_combined_scheduler_errors():
+    optimizer, other = make_optimizer(), make_optimizer()
+    step = lr_scheduler.StepLR(other, step_size=2)
+    with pytest.raises(ValueError, match="scheduler 0 \\(StepLR\\) drives a different optimizer"):
+        lr_scheduler.SequentialLR(optimizer, [step], milestones=[])
+    with pytest.raises(ValueError, match="2 schedulers need 1 milestones, got 0"):
+        lr_scheduler.SequentialLR(other, [step, step], milestones=[])
+    plateau = lr_scheduler.ReduceLROnPlateau(other)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau, which needs the metric"):
+        lr_scheduler.ChainedScheduler([plateau])
+    with pytest.raises(ValueError, match="cycle_momentum=True needs an optimizer with momentum"):
+        lr_scheduler.OneCycleLR(tinydl.optim.Adagrad([tinydl.nn.Parameter(np.zeros(1))]),
+                                max_lr=1.0, total_steps=5)
+    with pytest.raises(ValueError, match="give total_steps, or epochs and steps_per_epoch"):
+        lr_scheduler.OneCycleLR(optimizer, max_lr=1.0)
+
+
 def test_scheduler_errors():
     optimizer = make_optimizer()
     with pytest.raises(TypeError, match="expected a tinydl optimizer"):
@@ -130,6 +219,13 @@ SCHEDULERS = {
     "cosine": lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=7, eta_min=0.01),
     "lambda": lambda opt: lr_scheduler.LambdaLR(opt, lambda e: 1.0 / (1 + e)),
     "linear": lambda opt: lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=6),
+    "constant": lambda opt: lr_scheduler.ConstantLR(opt, factor=0.2, total_iters=4),
+    "polynomial": lambda opt: lr_scheduler.PolynomialLR(opt, total_iters=15, power=0.5),
+    "warm_restarts": lambda opt: lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2),
+    "cyclic": lambda opt: lr_scheduler.CyclicLR(opt, 0.01, 0.1, step_size_up=3,
+                                                mode="triangular2"),
+    "one_cycle": lambda opt: lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=30),
+    "multiplicative": lambda opt: lr_scheduler.MultiplicativeLR(opt, lambda e: 0.9),
 }
 
 
@@ -177,6 +273,29 @@ TORCH_SCHEDULERS = {
     "CosineAnnealingLR": dict(T_max=23, eta_min=1e-3),
     "LinearLR": dict(start_factor=0.05, end_factor=0.9, total_iters=40),
     "LambdaLR": dict(lr_lambda=lambda e: min(1.0, (e + 1) / 10) * 0.99 ** e),
+    "MultiplicativeLR": dict(lr_lambda=lambda e: 0.97 if e % 3 else 1.01),
+    "ConstantLR": dict(factor=0.25, total_iters=17),
+    "PolynomialLR": dict(total_iters=60, power=1.7),
+    "CosineAnnealingWarmRestarts": dict(T_0=7, T_mult=2, eta_min=1e-3),
+    "CyclicLR": dict(base_lr=[0.01, 0.002], max_lr=0.2, step_size_up=9, step_size_down=4,
+                     mode="exp_range", gamma=0.99, base_momentum=0.7, max_momentum=0.95),
+    "OneCycleLR": dict(max_lr=[0.3, 0.1], total_steps=100, pct_start=0.25, three_phase=True),
+}
+
+
+COMBINED_SCHEDULERS = {
+    "SequentialLR": lambda m, opt: m.SequentialLR(
+        opt, [m.LinearLR(opt, start_factor=0.1, total_iters=10),
+              m.CosineAnnealingLR(opt, T_max=40), m.StepLR(opt, step_size=5, gamma=0.7)],
+        milestones=[10, 55]),
+    "ChainedScheduler": lambda m, opt: m.ChainedScheduler(
+        [m.LinearLR(opt, start_factor=0.2, total_iters=8), m.ExponentialLR(opt, gamma=0.98),
+         m.MultiStepLR(opt, milestones=[30, 60], gamma=0.5)]),
+    "SequentialLR-of-chained": lambda m, opt: m.SequentialLR(
+        opt, [m.ChainedScheduler([m.ExponentialLR(opt, gamma=0.95),
+                                  m.ConstantLR(opt, factor=0.3, total_iters=9)]),
+              m.PolynomialLR(opt, total_iters=50, power=2.0)],
+        milestones=[12]),
 }
 
 
@@ -208,6 +327,41 @@ def test_100_epochs_match_torch(torch, name):
     np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=0, atol=1e-12)
     np.testing.assert_allclose(_run(ours, ours_opt, 100), _run(theirs, theirs_opt, 100),
                                rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", sorted(COMBINED_SCHEDULERS))
+def test_combined_schedulers_match_torch(torch, name):
+    lrs = (0.1, 0.03)
+    ours_opt = make_optimizer(lrs)
+    theirs_opt = _torch_optimizer(torch, lrs)
+    ours = COMBINED_SCHEDULERS[name](lr_scheduler, ours_opt)
+    theirs = COMBINED_SCHEDULERS[name](torch.optim.lr_scheduler, theirs_opt)
+    np.testing.assert_allclose(_run(ours, ours_opt, 100), _run(theirs, theirs_opt, 100),
+                               rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["CyclicLR", "OneCycleLR"])
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_cycled_momentum_matches_torch(torch, name, optimizer):
+    """SGD's momentum or Adam's beta1 moves opposite to the lr, as in PyTorch."""
+    key = "momentum" if optimizer == "SGD" else "betas"
+    histories = []
+    for module, lib in ((lr_scheduler, tinydl), (torch.optim.lr_scheduler, torch)):
+        groups = [{"params": [lib.zeros(2, requires_grad=True)]}]
+        opt = getattr(lib.optim, optimizer)(groups, lr=0.1, **({"momentum": 0.9}
+                                                                 if optimizer == "SGD" else {}))
+        scheduler = getattr(module, name)(opt, **TORCH_SCHEDULERS[name] | (
+            dict(base_lr=0.01, max_lr=0.2) if name == "CyclicLR" else dict(max_lr=0.3)))
+        history = []
+        for _ in range(60):
+            opt.step()
+            scheduler.step()
+            value = opt.param_groups[0][key]
+            history.append(value if optimizer == "SGD" else list(value))
+        histories.append(history)
+    np.testing.assert_allclose(histories[0], histories[1], rtol=1e-12)
 
 
 @pytest.mark.torch

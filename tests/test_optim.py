@@ -115,6 +115,127 @@ def test_rmsprop_first_step():
         pytest.approx(1 - 0.01 * 2 / (0.2 + 1e-8), abs=1e-12)
 
 
+def test_adagrad_steps_with_lr_decay():
+    # step 1: sum = 4, p = 1 - 0.1 * 2 / (2 + eps) = 0.9
+    # step 2: sum = 8, the lr decays to 0.1 / (1 + 1 * 0.5), p = 0.9 - (0.1 / 1.5) * 2 / sqrt(8)
+    p = param([1.0])
+    opt = optim.Adagrad([p], lr=0.1, lr_decay=0.5)
+    p1 = 1 - 0.1 * 2 / (2 + 1e-10)
+    assert take_steps(opt, p, [[2.0]])[0] == pytest.approx(p1, abs=1e-12)
+    assert take_steps(opt, p, [[2.0]])[0] == pytest.approx(p1 - 0.1 / 1.5 * 2 / (math.sqrt(8) + 1e-10),
+                                                           abs=1e-12)
+    assert opt.state[p]["sum"][0] == 8.0 and opt.state[p]["step"] == 2
+
+
+def test_adadelta_first_step():
+    # square_avg = 0.1 * 4 = 0.4; delta = sqrt(0 + 1e-6) / sqrt(0.4 + 1e-6) * 2
+    p = param([1.0])
+    opt = optim.Adadelta([p], lr=1.0, rho=0.9, eps=1e-6)
+    delta = math.sqrt(1e-6) / math.sqrt(0.4 + 1e-6) * 2
+    assert take_steps(opt, p, [[2.0]])[0] == pytest.approx(1 - delta, abs=1e-14)
+    assert opt.state[p]["acc_delta"][0] == pytest.approx(0.1 * delta * delta, rel=1e-12)
+
+
+def test_adamax_first_step():
+    # m = 0.1 * 2 = 0.2, u = max(0, |2| + 1e-8); p = 1 - 0.1 / (1 - 0.9) * 0.2 / u
+    p = param([1.0])
+    assert take_steps(optim.Adamax([p], lr=0.1), p, [[2.0]])[0] == \
+        pytest.approx(1 - 0.2 / (2 + 1e-8), abs=1e-14)
+
+
+def test_nadam_first_step():
+    mu1 = 0.9 * (1 - 0.5 * 0.96 ** 0.004)
+    mu2 = 0.9 * (1 - 0.5 * 0.96 ** 0.008)
+    denom = math.sqrt(0.004 / 0.001) + 1e-8  # v = 0.001 * 4, bias-corrected: 4
+    expected = 1 - 0.1 * (1 - mu1) / (1 - mu1) * 2 / denom - 0.1 * mu2 / (1 - mu1 * mu2) * 0.2 / denom
+    p = param([1.0])
+    opt = optim.NAdam([p], lr=0.1)
+    assert take_steps(opt, p, [[2.0]])[0] == pytest.approx(expected, abs=1e-14)
+    assert opt.state[p]["mu_product"] == pytest.approx(mu1)
+
+
+def test_radam_takes_a_plain_momentum_step_while_the_variance_is_unreliable():
+    # rho_inf = 1999, rho_1 = 1999 - 2 * 0.999 / 0.001 = 1 <= 5: p = 1 - lr * m / (1 - beta1)
+    p = param([1.0])
+    assert take_steps(optim.RAdam([p], lr=0.1), p, [[2.0]])[0] == pytest.approx(0.8, abs=1e-14)
+
+
+def test_asgd_first_step_and_averaging():
+    # p = 1 * (1 - 1e-4 * 0.1) - 0.1 * 2; ax = p (mu = 1); eta_2 = 0.1 / (1 + 1e-5)^0.75
+    p = param([1.0])
+    opt = optim.ASGD([p], lr=0.1)
+    assert take_steps(opt, p, [[2.0]])[0] == pytest.approx(0.99999 - 0.2, abs=1e-14)
+    assert opt.state[p]["ax"][0] == p.numpy()[0]
+    assert opt.state[p]["eta"] == pytest.approx(0.1 / (1 + 1e-5) ** 0.75, rel=1e-14)
+    assert opt.state[p]["mu"] == 1.0
+
+
+def test_rprop_grows_and_shrinks_the_step_by_the_gradient_sign():
+    # step 1: no previous gradient, each entry moves by lr against its sign: [0.9, 1.1]
+    # step 2: entry 0 kept its sign (step 0.1 * 1.2), entry 1 flipped (step 0.1 * 0.5, no move)
+    p = param([1.0, 1.0])
+    opt = optim.Rprop([p], lr=0.1)
+    np.testing.assert_allclose(take_steps(opt, p, [[2.0, -2.0]]), [0.9, 1.1])
+    np.testing.assert_allclose(take_steps(opt, p, [[1.0, 3.0]]), [0.78, 1.1])
+    np.testing.assert_allclose(opt.state[p]["step_size"], [0.12, 0.05])
+    np.testing.assert_array_equal(opt.state[p]["prev"], [1.0, 0.0])
+
+
+def test_lbfgs_solves_a_one_dimensional_quadratic_in_two_iterations():
+    # f = (x - 3)^2 from x = 0: g = -6, first step t = min(1, 1/6) along d = 6 lands on x = 1
+    # (g = -4); the secant pair (s = 1, y = 2) gives H = 1/2, so d = 2 and x = 3 exactly
+    x = param([0.0])
+    opt = optim.LBFGS([x], lr=1.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((x - 3.0) ** 2).sum()
+        loss.backward()
+        return loss
+
+    assert opt.step(closure).item() == 9.0  # the loss before the step
+    assert x.numpy()[0] == pytest.approx(3.0, abs=1e-12)
+    assert opt.state[x]["func_evals"] == 3
+
+
+def test_lbfgs_errors():
+    x = param([0.0])
+    with pytest.raises(ValueError, match="line_search_fn must be None or 'strong_wolfe'"):
+        optim.LBFGS([x], line_search_fn="backtracking")
+    with pytest.raises(TypeError, match="LBFGS.step: needs a closure"):
+        optim.LBFGS([x]).step()
+    with pytest.raises(ValueError, match="Rprop: etas must satisfy"):
+        optim.Rprop([x], etas=(1.5, 1.2))
+
+
+def test_torch_only_flags_are_accepted():
+    """Every optimizer takes the implementation flags its PyTorch namesake takes."""
+    x = param([0.0])
+    for make in (optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad,
+                 optim.Adadelta, optim.Adamax, optim.NAdam, optim.RAdam, optim.ASGD, optim.Rprop):
+        flags = dict(foreach=False, differentiable=False, maximize=False)
+        if make not in (optim.Adagrad, optim.SGD):
+            flags["capturable"] = False
+        if make in (optim.SGD, optim.Adam, optim.AdamW, optim.Adagrad):
+            flags["fused"] = None
+        make([x], **flags)
+
+
+@pytest.mark.torch
+def test_signatures_take_torchs_arguments(torch):
+    """Every argument of torch's constructor is an argument of tinydl's, with the same default."""
+    import inspect
+
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+                 "RAdam", "ASGD", "Rprop", "LBFGS"):
+        theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
+        ours = inspect.signature(getattr(optim, name).__init__).parameters
+        for arg, spec in theirs.items():
+            assert arg in ours, f"{name} lacks {arg}"
+            if arg not in ("self", "params"):
+                assert ours[arg].default == spec.default, f"{name}({arg}=) default differs"
+
+
 def test_parameters_without_a_gradient_are_left_alone():
     a, b = param([1.0]), param([2.0])
     opt = optim.Adam([a, b], lr=0.1)
@@ -171,7 +292,15 @@ def test_closure_is_called_and_its_loss_returned():
     lambda ps: optim.Adam(ps, lr=0.1, amsgrad=True, weight_decay=0.01),
     lambda ps: optim.AdamW(ps, lr=0.1),
     lambda ps: optim.RMSprop(ps, lr=0.1, momentum=0.5, centered=True),
-], ids=["sgd", "adam", "adamw", "rmsprop"])
+    lambda ps: optim.Adagrad(ps, lr=0.1, weight_decay=0.01),
+    lambda ps: optim.Adadelta(ps, weight_decay=0.01),
+    lambda ps: optim.Adamax(ps, lr=0.1),
+    lambda ps: optim.NAdam(ps, lr=0.1),
+    lambda ps: optim.RAdam(ps, lr=0.1, decoupled_weight_decay=True, weight_decay=0.01),
+    lambda ps: optim.ASGD(ps, lr=0.1, t0=1),
+    lambda ps: optim.Rprop(ps, lr=0.1),
+], ids=["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "radam",
+        "asgd", "rprop"])
 def test_float32_parameters_and_state_stay_float32(make):
     p = param(np.linspace(-1, 1, 6).reshape(2, 3), dtype=np.float32)
     opt = make([p])
@@ -198,12 +327,44 @@ def test_state_lives_on_the_parameters_device():
     np.testing.assert_allclose(p.numpy(), [0.9, 1.9], atol=1e-6)
 
 
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.Adagrad(ps, lr=0.1, weight_decay=0.1),
+    lambda ps: optim.Adadelta(ps),
+    lambda ps: optim.Adamax(ps),
+    lambda ps: optim.NAdam(ps, decoupled_weight_decay=True, weight_decay=0.1),
+    lambda ps: optim.RAdam(ps),
+    lambda ps: optim.ASGD(ps, t0=0),
+    lambda ps: optim.Rprop(ps),
+    lambda ps: optim.LBFGS(ps, line_search_fn="strong_wolfe"),
+], ids=["adagrad", "adadelta", "adamax", "nadam", "radam", "asgd", "rprop", "lbfgs"])
+def test_new_optimizers_run_on_the_stand_in_device(make):
+    """No direct NumPy call in an update: state and steps stay on the parameter's device."""
+    from tinydl.testing import standin
+
+    standin.register()
+    p = tinydl.nn.Parameter(tinydl.tensor([1.0, 2.0]).to("standin").data)
+    opt = make([p])
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    assert isinstance(p.data, standin.StandInArray)
+    assert p.numpy()[0] < 1.0  # it moved downhill
+    for value in opt.state[p].values():
+        if hasattr(value, "shape") and value.shape:
+            assert isinstance(value, standin.StandInArray)
+
+
 def test_optimizer_errors():
     p = param([1.0])
     with pytest.raises(ValueError, match="SGD: got an empty list of parameters"):
         optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError, match="SGD: the parameter group has no 'lr'.*pass lr="):
-        optim.SGD([p])
+    assert optim.SGD([p]).param_groups[0]["lr"] == 1e-3  # PyTorch 2's default
     with pytest.raises(ValueError, match=r"SGD: lr must be a number >= 0.0, got -0.1"):
         optim.SGD([p], lr=-0.1)
     with pytest.raises(ValueError, match="nesterov=True needs momentum > 0 and dampening = 0"):
@@ -231,6 +392,13 @@ OPTIMIZERS = {
     "adam": lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True, weight_decay=1e-3),
     "adamw": lambda ps: optim.AdamW(ps, lr=0.01),
     "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda ps: optim.Adagrad(ps, lr=0.01, lr_decay=0.01),
+    "adadelta": lambda ps: optim.Adadelta(ps),
+    "adamax": lambda ps: optim.Adamax(ps),
+    "nadam": lambda ps: optim.NAdam(ps, weight_decay=1e-3),
+    "radam": lambda ps: optim.RAdam(ps),
+    "asgd": lambda ps: optim.ASGD(ps, t0=3),
+    "rprop": lambda ps: optim.Rprop(ps),
 }
 
 
@@ -358,6 +526,27 @@ TORCH_CASES = ([("SGD", c) for c in _sgd_cases()] + [("Adam", c) for c in _adam_
                + [("RMSprop", c) for c in _rmsprop_cases()])
 
 
+def _breadth_cases():
+    """The optimizers added for PyTorch breadth, each option on and off."""
+    flags = [dict(weight_decay=wd, maximize=mx) for wd in (0.0, 0.05) for mx in (False, True)]
+    cases = [("Adagrad", dict(lr=0.05, lr_decay=ld, initial_accumulator_value=iv, **f))
+             for ld in (0.0, 0.01) for iv in (0.0, 0.1) for f in flags]
+    cases += [("Adadelta", dict(lr=0.5, rho=0.8, **f)) for f in flags]
+    cases += [("Adamax", dict(lr=0.01, betas=(0.8, 0.99), **f)) for f in flags]
+    for name in ("NAdam", "RAdam"):
+        cases += [(name, dict(lr=0.01, betas=(0.8, 0.99), decoupled_weight_decay=dec, **f))
+                  for dec in (False, True) for f in flags]
+    cases += [("NAdam", dict(lr=0.01, momentum_decay=0.01))]
+    cases += [("ASGD", dict(lr=0.05, lambd=1e-3, alpha=0.7, t0=t0, **f))
+              for t0 in (20.0, 1e6) for f in flags]
+    cases += [("Rprop", dict(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-4, 0.5), maximize=mx))
+              for mx in (False, True)]
+    return cases
+
+
+TORCH_CASES += _breadth_cases()
+
+
 def _case_id(case):
     name, kwargs = case
     return name + "-" + "-".join(f"{k}={v}" for k, v in kwargs.items() if k not in ("lr", "betas"))
@@ -374,8 +563,15 @@ def test_100_steps_match_torch(torch, case):
     our_opt = getattr(optim, name)(ours, **kwargs)
     _tinydl_train(our_opt, ours, x, y, steps=100, sign=sign)
     theirs = [torch.tensor(a, requires_grad=True) for a in init]
-    their_opt = getattr(torch.optim, name)(theirs, foreach=False, **kwargs)
-    _torch_train(torch, their_opt, theirs, x, y, steps=100, sign=sign)
+    # torch keeps scalar state (NAdam's mu_product, ASGD's eta and mu) in the default dtype:
+    # float64 here, like the parameters, so the trajectories can agree to 1e-10
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        their_opt = getattr(torch.optim, name)(theirs, foreach=False, **kwargs)
+        _torch_train(torch, their_opt, theirs, x, y, steps=100, sign=sign)
+    finally:
+        torch.set_default_dtype(default_dtype)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-10)
     # the state agrees too, under the same names
@@ -427,6 +623,66 @@ def test_loads_a_torch_adam_state_dict(torch):
     _torch_train(torch, their_opt, theirs, x, y, steps=10)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("history_size, line_search", [(3, None), (100, None),
+                                                        (3, "strong_wolfe"),
+                                                        (100, "strong_wolfe")])
+def test_lbfgs_matches_torch(torch, history_size, line_search):
+    x, y, init = _problem(seed=5)
+    ours = [param(a) for a in init]
+    theirs = [torch.tensor(a, requires_grad=True) for a in init]
+    lr = 0.5 if line_search is None else 1.0
+    our_opt = optim.LBFGS(ours, lr=lr, max_iter=7, history_size=history_size,
+                          line_search_fn=line_search)
+    their_opt = torch.optim.LBFGS(theirs, lr=lr, max_iter=7, history_size=history_size,
+                                  line_search_fn=line_search)
+    xt, yt = tinydl.tensor(x, dtype=x.dtype), tinydl.tensor(y, dtype=y.dtype)
+
+    def our_closure():
+        our_opt.zero_grad()
+        loss = _tinydl_loss(ours, xt, yt)
+        loss.backward()
+        return loss
+
+    def their_closure():
+        their_opt.zero_grad()
+        w1, b1, w2, b2 = theirs
+        out = torch.tanh(torch.from_numpy(x) @ w1 + b1) @ w2 + b2
+        loss = ((out - torch.from_numpy(y)) ** 2).mean()
+        loss.backward()
+        return loss
+
+    for _ in range(6):
+        assert our_opt.step(our_closure).item() == pytest.approx(
+            their_opt.step(their_closure).item(), rel=1e-9)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-10)
+    assert our_opt.state[ours[0]]["func_evals"] == their_opt.state[theirs[0]]["func_evals"]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("lr", [1.0, 0.01])  # 0.01: the search must grow the step first
+def test_lbfgs_strong_wolfe_on_rosenbrock_matches_torch(torch, lr):
+    """A curved valley: the line search brackets and zooms (and grows a small first step)."""
+    results = []
+    for lib in (tinydl, torch):
+        p = lib.tensor(np.array([-1.5, 2.0]), dtype=lib.float64).requires_grad_()
+        opt = lib.optim.LBFGS([p], lr=lr, max_iter=12, line_search_fn="strong_wolfe")
+
+        def closure(opt=opt, p=p):
+            opt.zero_grad()
+            loss = (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+            loss.backward()
+            return loss
+
+        losses = [opt.step(closure).item() for _ in range(3)]
+        results.append((losses, p.detach().numpy().copy(), opt.state[p]["func_evals"]))
+    (our_losses, ours, our_evals), (their_losses, theirs, their_evals) = results
+    np.testing.assert_allclose(our_losses, their_losses, rtol=1e-10)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-10)
+    assert our_evals == their_evals and our_losses[-1] < our_losses[0]
 
 
 # ---------------------------------------------------------------------------------------------

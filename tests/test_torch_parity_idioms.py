@@ -106,13 +106,114 @@ def _array(*shape: int, seed: int = 0, dtype: Any = np.float32) -> np.ndarray:
 # ==== elementwise math ==========================================================================
 
 
+@idiom("elementwise")
+def int_tensor_plus_python_float_is_float32(lib):  # PyTorch fidelity case 5
+    return lib.tensor([1, 2]) + 0.5, lib.arange(4) / 4, lib.tensor([1, 2]) * 2
+
+
+@idiom("elementwise")
+def float32_times_int64_tensor_is_float32(lib):
+    x = lib.tensor(_array(3))
+    n = lib.tensor(np.array([1, 2, 3], dtype=np.int64))
+    return x * n, n - x, x / n, x.double() * n
+
+
+@idiom("elementwise")
+def full_infers_dtype_from_the_value(lib):
+    return lib.full((2,), 4), lib.full((2,), True), lib.full((2,), 0.5)
+
+
+@idiom("elementwise")
+def python_scalars_keep_the_tensor_dtype(lib):
+    x = lib.tensor(_array(3, dtype=np.float64), dtype=lib.float64)
+    i = lib.tensor(np.array([1, 2, 3], dtype=np.int32))
+    return x * 2.5, i * 3, i + True, lib.tensor([True, False]) + 1, x * lib.tensor(2.0)
+
+
+@idiom("elementwise")
+def pow_zero_has_zero_gradient_at_zero(lib):  # case 6
+    x = lib.tensor(np.array([0.0, 1.5], dtype=np.float32), requires_grad=True)
+    (x ** 0).sum().backward()
+    return x.grad
+
+
 # ==== reductions and scans ======================================================================
+
+
+@idiom("reductions")
+def var_and_std_of_one_element_are_nan_with_nan_gradient(lib):  # case 6
+    x = lib.tensor(np.array([2.0], dtype=np.float32), requires_grad=True)
+    v = x.var()
+    v.backward()
+    y = lib.tensor(np.array([1.0, 1.0, 1.0], dtype=np.float32), requires_grad=True)
+    y.std().backward()
+    return v, x.grad, y.grad
+
+
+@idiom("reductions")
+def dim_zero_and_minus_one_on_0d_tensors(lib):  # case 6
+    s = lib.tensor(1.5)
+    return (s.sum(dim=0), s.sum(dim=-1), s.softmax(dim=0), s.log_softmax(dim=-1),
+            s.logsumexp(dim=0), s.mean(dim=0, keepdim=True))
 
 
 # ==== sorting and selection =====================================================================
 
 
+@idiom("selection")
+def max_with_dim_unpacks_values_and_indices(lib):  # case 4
+    out = lib.tensor(_array(2, 3))
+    _, pred = lib.max(out, 1)
+    values, indices = out.max(dim=0, keepdim=True)
+    low = lib.min(lib.tensor(_array(3, 4)), 1)
+    return pred, values, indices, low.values, low.indices
+
+
+@idiom("selection")
+def max_with_dim_sends_the_gradient_to_the_index(lib):
+    x = lib.tensor(_array(3, 4), requires_grad=True)
+    x.max(1).values.sum().backward()
+    return x.grad
+
+
+@idiom("selection")
+def sort_and_topk_return_values_and_indices(lib):
+    x = lib.tensor(_array(3, 5), requires_grad=True)
+    ordered = x.sort(dim=1, descending=True)
+    best = lib.topk(x, 2, dim=1)
+    (ordered.values[:, 0].sum() + best.values.sum()).backward()
+    return ordered.values, ordered.indices, best.values, best.indices, x.grad
+
+
 # ==== shape =====================================================================================
+
+
+@idiom("shape")
+def transpose_of_two_dims_swaps_them_at_any_ndim(lib):  # case 1
+    q, k = lib.tensor(_array(3, 3)), lib.tensor(_array(3, 3, seed=1))
+    x = lib.arange(6.).reshape(2, 3)
+    return (x.transpose(0, 1), q @ k.transpose(-2, -1), x.T, x.t(), x.mT, x.swapaxes(0, 1),
+            lib.transpose(x, 1, 0), x.permute(1, 0), x.permute(0, 1))
+
+
+@idiom("shape")
+def movedim_and_permute_on_3d(lib):
+    x = lib.tensor(_array(2, 3, 4))
+    return x.movedim(0, -1), x.transpose(0, 2), x.permute(2, 0, 1), x.mT
+
+
+@idiom("shape")
+def int_and_index_tensor_keep_the_index_dims_in_place(lib):  # case 6
+    x = lib.tensor(_array(2, 3, 4))
+    idx = lib.tensor(np.array([0, 2]))
+    first = lib.tensor(np.array([1, 0]))
+    return x[1, :, idx], x[:, 1, idx], x[first, :, 1], x[first, 1:, idx]
+
+
+@idiom("shape")
+def squeeze_of_a_dim_that_is_not_one_is_a_no_op(lib):  # case 6
+    x = lib.tensor(_array(2, 1, 3))
+    return x.squeeze(0), x.squeeze(1), x.squeeze(-1), lib.cat([x, x], dim=2), lib.stack([x, x], dim=1)
 
 
 # ==== linear algebra ============================================================================
@@ -453,7 +554,436 @@ def bce_with_logits_pos_weight(lib):
 # ==== modules, init and hooks ===================================================================
 
 
+def _constant_model(lib, value=0.1):
+    """A small MLP with every weight set to ``value`` and every bias to 0 (via apply)."""
+    model = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.ReLU(), lib.nn.Linear(4, 2))
+
+    def fill(module):
+        if isinstance(module, lib.nn.Linear):
+            lib.nn.init.constant_(module.weight, value)
+            lib.nn.init.zeros_(module.bias)
+
+    return model.apply(fill)
+
+
+@idiom("modules")
+def init_constant_ones_zeros(lib):
+    a, b, c = lib.empty(2, 3) if hasattr(lib, "empty") else lib.zeros(2, 3), lib.zeros(3), \
+        lib.zeros(2, 2)
+    return lib.nn.init.constant_(a, 0.25), lib.nn.init.ones_(b), lib.nn.init.zeros_(c)
+
+
+@idiom("modules")
+def init_eye_and_dirac(lib):
+    return (lib.nn.init.eye_(lib.zeros(3, 5)),
+            lib.nn.init.dirac_(lib.zeros(4, 2, 3, 3), groups=2))
+
+
+@idiom("modules")
+def init_kaiming_uniform_bounds(lib):
+    w = lib.zeros(64, 32, 3, 3)
+    lib.nn.init.kaiming_uniform_(w, mode="fan_in", nonlinearity="relu")
+    bound = lib.nn.init.calculate_gain("relu") * (3.0 / (32 * 9)) ** 0.5
+    return tuple(w.shape), bool((w.abs().max() <= bound).item()), \
+        bool((w.abs().max() > 0.95 * bound).item())
+
+
+@idiom("modules")
+def init_kaiming_normal_fan_out_std(lib):
+    w = lib.zeros(256, 128)
+    lib.nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="leaky_relu", a=0.2)
+    expected = lib.nn.init.calculate_gain("leaky_relu", 0.2) / 256 ** 0.5
+    return abs(float(w.std()) / expected - 1) < 0.03
+
+
+@idiom("modules")
+def init_xavier_uniform_bound(lib):
+    w = lib.zeros(100, 50)
+    lib.nn.init.xavier_uniform_(w, gain=lib.nn.init.calculate_gain("tanh"))
+    bound = 5 / 3 * (6 / 150) ** 0.5
+    return bool((w.abs().max() <= bound).item()), bool((w.abs().max() > 0.97 * bound).item())
+
+
+@idiom("modules", atol=1e-5)
+def init_orthogonal_rows(lib):
+    w = lib.zeros(4, 6)
+    lib.nn.init.orthogonal_(w, gain=2.0)
+    return w @ w.T
+
+
+@idiom("modules")
+def init_trunc_normal_and_sparse(lib):
+    w = lib.zeros(50, 40)
+    lib.nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)
+    s = lib.zeros(10, 7)
+    lib.nn.init.sparse_(s, sparsity=0.3)
+    return bool((w.abs().max() <= 0.04).item()), (s == 0).sum(0)
+
+
+@idiom("modules")
+def init_calculate_gain_table(lib):
+    return [lib.nn.init.calculate_gain(n) for n in ("linear", "conv2d", "sigmoid", "tanh", "relu",
+                                                     "leaky_relu", "selu")]
+
+
+@idiom("modules")
+def apply_then_forward(lib):
+    return _constant_model(lib)(lib.tensor(_array(5, 3)))
+
+
+@idiom("modules")
+def named_modules_and_children(lib):
+    model = lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.Sequential(lib.nn.ReLU(),
+                                                                      lib.nn.Linear(2, 1)))
+    return ([name for name, _ in model.named_modules()],
+            [type(m).__name__ for m in model.modules()],
+            [name for name, _ in model.named_children()],
+            [type(m).__name__ for m in model.children()])
+
+
+@idiom("modules")
+def named_parameters_shapes_and_count(lib):
+    model = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.Linear(4, 2, bias=False))
+    return ([(n, tuple(p.shape)) for n, p in model.named_parameters()],
+            sum(p.numel() for p in model.parameters()))
+
+
+@idiom("modules")
+def forward_hook_captures_activations(lib):
+    model = _constant_model(lib)
+    captured = {}
+    handle = model[1].register_forward_hook(lambda m, args, out: captured.update(relu=out))
+    model(lib.tensor(_array(2, 3)))
+    handle.remove()
+    model(lib.tensor(_array(3, 3)))  # removed: no longer captured
+    return captured["relu"]
+
+
+@idiom("modules")
+def forward_pre_hook_rescales_input(lib):
+    model = _constant_model(lib)
+    model.register_forward_pre_hook(lambda m, args: (args[0] * 2,))
+    return model(lib.tensor(_array(2, 3)))
+
+
+@idiom("modules")
+def forward_hook_replaces_output(lib):
+    layer = _constant_model(lib)[0]
+    layer.register_forward_hook(lambda m, args, out: out + 1)
+    return layer(lib.tensor(_array(2, 3)))
+
+
+@idiom("modules")
+def full_backward_hook_grads(lib):
+    model = _constant_model(lib)
+    seen = {}
+    model[2].register_full_backward_hook(
+        lambda m, gin, gout: seen.update(gin=gin[0], gout=gout[0]))
+    x = lib.tensor(_array(2, 3)).requires_grad_()
+    (model(x) ** 2).sum().backward()
+    return seen["gin"], seen["gout"], x.grad
+
+
+@idiom("modules")
+def requires_grad_and_zero_grad(lib):
+    model = _constant_model(lib)
+    model(lib.tensor(_array(2, 3))).sum().backward()
+    had = [p.grad is not None for p in model.parameters()]
+    model.zero_grad()
+    cleared = [p.grad is None for p in model.parameters()]
+    model[0].requires_grad_(False)
+    return had, cleared, [p.requires_grad for p in model.parameters()]
+
+
+@idiom("modules")
+def module_dict_parameter_list_state_dict(lib):
+    model = lib.nn.Module()
+    model.heads = lib.nn.ModuleDict({"a": lib.nn.Linear(2, 1), "b": lib.nn.Linear(2, 3)})
+    model.scales = lib.nn.ParameterList([lib.nn.Parameter(lib.ones(2)) for _ in range(3)])
+    model.extra = lib.nn.ParameterDict({"shift": lib.nn.Parameter(lib.zeros(4))})
+    return [(k, tuple(v.shape)) for k, v in model.state_dict().items()], len(model.scales), \
+        list(model.heads.keys())
+
+
+@idiom("modules")
+def unflatten_layer(lib):
+    x = lib.tensor(_array(2, 12))
+    return lib.nn.Unflatten(1, (3, 4))(x), lib.nn.Sequential(lib.nn.Flatten(),
+                                                             lib.nn.Unflatten(1, (2, 6)))(x)
+
+
+@idiom("modules")
+def bilinear_with_constant_weights(lib):
+    layer = lib.nn.Bilinear(3, 2, 4)
+    lib.nn.init.constant_(layer.weight, 0.5)
+    lib.nn.init.constant_(layer.bias, -1.0)
+    return layer(lib.tensor(_array(5, 3)), lib.tensor(_array(5, 2, seed=1)))
+
+
+@idiom("modules")
+def functional_bilinear_gradients(lib):
+    x1 = lib.tensor(_array(4, 3)).requires_grad_()
+    x2 = lib.tensor(_array(4, 2, seed=1)).requires_grad_()
+    weight = lib.tensor(_array(5, 3, 2, seed=2)).requires_grad_()
+    out = lib.nn.functional.bilinear(x1, x2, weight, lib.tensor(_array(5, seed=3)))
+    (out ** 2).sum().backward()
+    return out, x1.grad, x2.grad, weight.grad
+
+
+@idiom("modules")
+def parameters_to_vector_and_back(lib):
+    model = _constant_model(lib, 0.3)
+    vec = lib.nn.utils.parameters_to_vector(model.parameters())
+    lib.nn.utils.vector_to_parameters(vec * 2, model.parameters())
+    return vec, model[0].weight
+
+
 # ==== optimizers and schedules ==================================================================
 
 
+def _steps_on_a_quadratic(lib, make, steps=5):
+    """``steps`` optimizer steps on sum((p - [1, -2, 3])^2) from p = [0.5, 0.5, 0.5]."""
+    p = lib.tensor(np.array([0.5, 0.5, 0.5], dtype=np.float32), requires_grad=True)
+    target = lib.tensor(np.array([1.0, -2.0, 3.0], dtype=np.float32))
+    opt = make(lib, [p])
+    for _ in range(steps):
+        opt.zero_grad()
+        ((p - target) ** 2).sum().backward()
+        opt.step()
+    return p.detach()
+
+
+def _optimizer_idiom(name, make):
+    def fn(lib):
+        return _steps_on_a_quadratic(lib, make)
+    fn.__name__ = name
+    idiom("optim", rtol=1e-4, atol=1e-5)(fn)
+
+
+for _name, _make in {
+    "adagrad_lr_decay": lambda lib, ps: lib.optim.Adagrad(ps, lr=0.3, lr_decay=0.1),
+    "adadelta": lambda lib, ps: lib.optim.Adadelta(ps, lr=1.0, weight_decay=0.01),
+    "adamax": lambda lib, ps: lib.optim.Adamax(ps, lr=0.1),
+    "nadam": lambda lib, ps: lib.optim.NAdam(ps, lr=0.1, momentum_decay=0.01),
+    "radam_decoupled": lambda lib, ps: lib.optim.RAdam(ps, lr=0.1, weight_decay=0.1,
+                                                       decoupled_weight_decay=True),
+    "asgd": lambda lib, ps: lib.optim.ASGD(ps, lr=0.1, t0=2),
+    "rprop": lambda lib, ps: lib.optim.Rprop(ps, lr=0.05),
+    "adam_amsgrad_maximize": lambda lib, ps: lib.optim.Adam(ps, lr=0.1, amsgrad=True,
+                                                            maximize=True),
+    "sgd_nesterov_foreach": lambda lib, ps: lib.optim.SGD(ps, lr=0.05, momentum=0.9,
+                                                          nesterov=True, foreach=False),
+}.items():
+    _optimizer_idiom(_name, _make)
+
+
+@idiom("optim", rtol=1e-4, atol=1e-5)
+def lbfgs_with_closure(lib):
+    p = lib.tensor(np.array([0.5, 0.5], dtype=np.float32), requires_grad=True)
+    opt = lib.optim.LBFGS([p], lr=0.5, max_iter=5)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((p - 3.0) ** 2).sum() + (p[0] * p[1]) ** 2
+        loss.backward()
+        return loss
+
+    losses = [opt.step(closure).item() for _ in range(3)]
+    return losses, p.detach()
+
+
+def _lrs(lib, build, steps=20, metric=None):
+    """The lr of each of two groups after each of ``steps`` scheduler steps."""
+    groups = [{"params": [lib.zeros(1, requires_grad=True)], "lr": lr} for lr in (0.1, 0.01)]
+    opt = lib.optim.SGD(groups, lr=0.1, momentum=0.9)
+    scheduler = build(lib.optim.lr_scheduler, opt)
+    history = [list(scheduler.get_last_lr()) if hasattr(scheduler, "get_last_lr") else []]
+    for step in range(steps):
+        opt.step()
+        scheduler.step(*(() if metric is None else (metric(step),)))
+        history.append([group["lr"] for group in opt.param_groups])
+    return history
+
+
+def _schedule_idiom(name, build, metric=None):
+    def fn(lib):
+        return _lrs(lib, build, metric=metric)
+    fn.__name__ = name
+    idiom("optim", rtol=1e-9, atol=1e-12)(fn)
+
+
+for _name, _build in {
+    "step_lr": lambda s, o: s.StepLR(o, step_size=4, gamma=0.5),
+    "multistep_lr": lambda s, o: s.MultiStepLR(o, milestones=[3, 8, 8], gamma=0.3),
+    "exponential_lr": lambda s, o: s.ExponentialLR(o, gamma=0.9),
+    "cosine_annealing_lr": lambda s, o: s.CosineAnnealingLR(o, T_max=7, eta_min=0.001),
+    "linear_lr_warmup": lambda s, o: s.LinearLR(o, start_factor=0.1, total_iters=5),
+    "constant_lr": lambda s, o: s.ConstantLR(o, factor=0.5, total_iters=6),
+    "polynomial_lr": lambda s, o: s.PolynomialLR(o, total_iters=12, power=2.0),
+    "multiplicative_lr": lambda s, o: s.MultiplicativeLR(o, lambda e: 0.95),
+    "lambda_lr": lambda s, o: s.LambdaLR(o, lambda e: 1 / (1 + e)),
+    "warm_restarts": lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+    "cyclic_lr": lambda s, o: s.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4),
+    "one_cycle_lr": lambda s, o: s.OneCycleLR(o, max_lr=0.5, total_steps=25),
+    "sequential_lr": lambda s, o: s.SequentialLR(
+        o, [s.LinearLR(o, start_factor=0.2, total_iters=4), s.ExponentialLR(o, gamma=0.8)],
+        milestones=[4]),
+    "chained_scheduler": lambda s, o: s.ChainedScheduler(
+        [s.ConstantLR(o, factor=0.5, total_iters=3), s.ExponentialLR(o, gamma=0.9)]),
+}.items():
+    _schedule_idiom(_name, _build)
+
+_schedule_idiom("reduce_on_plateau",
+                lambda s, o: s.ReduceLROnPlateau(o, patience=2, factor=0.5),
+                metric=lambda step: 1.0 if step > 3 else 2.0 - step * 0.1)
+
+
+@idiom("optim")
+def one_cycle_momentum(lib):
+    opt = lib.optim.SGD([lib.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    scheduler = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10)
+    momenta = []
+    for _ in range(9):
+        opt.step()
+        scheduler.step()
+        momenta.append(opt.param_groups[0]["momentum"])
+    return momenta
+
+
+@idiom("optim")
+def sgd_step_by_hand_with_augmented_assignment(lib):  # case 2
+    w = lib.tensor(_array(3, 2), requires_grad=True)
+    b = lib.tensor(_array(3, seed=1), requires_grad=True)
+    x = lib.tensor(_array(4, 2, seed=2))
+    ((x @ w.T + b) ** 2).mean().backward()
+    with lib.no_grad():
+        for p in (w, b):
+            p -= 0.1 * p.grad
+            p *= 0.5
+            p += 1.0
+            p /= 2.0
+    return w.detach(), b.detach()
+
+
+@idiom("optim")
+def inplace_ops_on_non_leaves_keep_gradients(lib):  # the in-place machinery
+    x = lib.tensor(_array(4), requires_grad=True)
+    y = x * 2
+    y.add_(1)
+    y.mul_(x)
+    y[0] = 0
+    z = y.clone()
+    z.masked_fill_(z > 100, 0.0)
+    z.sub_(x, alpha=2).div_(3).clamp_(-1, 1)
+    z.sum().backward()
+    return y, z, x.grad
+
+
 # ==== data ======================================================================================
+
+
+def _pairs(lib, n=10):
+    return lib.utils.data.TensorDataset(lib.tensor(_array(n, 3)),
+                                        lib.tensor(np.arange(n, dtype=np.int64)))
+
+
+@idiom("data")
+def loader_batch_shapes_drop_last(lib):
+    loader = lib.utils.data.DataLoader(_pairs(lib), batch_size=4, drop_last=True)
+    return len(loader), [(tuple(x.shape), y) for x, y in loader]
+
+
+@idiom("data")
+def loader_collate_fn(lib):
+    def collate(samples):
+        xs = lib.stack([s[0] for s in samples])
+        return xs.sum(1), len(samples)
+    loader = lib.utils.data.DataLoader(_pairs(lib), batch_size=3, collate_fn=collate)
+    return [batch for batch in loader]
+
+
+@idiom("data")
+def loader_dict_samples(lib):
+    class Records(lib.utils.data.Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return {"x": np.full(2, i, dtype=np.float32), "label": i}
+
+    return list(lib.utils.data.DataLoader(Records(), batch_size=2))
+
+
+@idiom("data")
+def loader_sampler_and_batch_sampler(lib):
+    data = lib.utils.data
+    ds = _pairs(lib)
+    by_sampler = [y for _, y in data.DataLoader(ds, batch_size=3, sampler=[9, 0, 4, 4, 1])]
+    batches = data.BatchSampler(data.SequentialSampler(ds), batch_size=4, drop_last=False)
+    by_batches = [y for _, y in data.DataLoader(ds, batch_sampler=batches)]
+    return by_sampler, by_batches, list(batches)
+
+
+@idiom("data")
+def shuffled_loader_covers_every_sample(lib):
+    loader = lib.utils.data.DataLoader(_pairs(lib, 23), batch_size=5, shuffle=True)
+    labels = sorted(int(v) for _, y in loader for v in y.tolist())
+    return labels, [tuple(x.shape) for x, _ in loader]
+
+
+@idiom("data")
+def loader_with_two_workers(lib):
+    loader = lib.utils.data.DataLoader(_pairs(lib, 9), batch_size=4, num_workers=2,
+                                       persistent_workers=True, prefetch_factor=2)
+    return [(x, y) for x, y in loader]
+
+
+@idiom("data")
+def concat_dataset(lib):
+    data = lib.utils.data
+    both = data.ConcatDataset([_pairs(lib, 3), _pairs(lib, 4)])
+    return len(both), both.cumulative_sizes, int(both[5][1])
+
+
+@idiom("data")
+def iterable_dataset_sharded(lib):
+    data = lib.utils.data
+
+    class Stream(data.IterableDataset):
+        def __iter__(self):
+            info = data.get_worker_info()
+            first, step = (0, 1) if info is None else (info.id, info.num_workers)
+            return iter(range(first, 9, step))
+
+    return ([b for b in data.DataLoader(Stream(), batch_size=2)],
+            [b for b in data.DataLoader(Stream(), batch_size=2, num_workers=2)])
+
+
+@idiom("data")
+def random_samplers_lengths(lib):
+    data = lib.utils.data
+    ds = _pairs(lib)
+    weighted = list(data.WeightedRandomSampler([0.0, 1.0, 0.0, 2.0], num_samples=12))
+    with_replacement = list(data.RandomSampler(ds, replacement=True, num_samples=15))
+    subset = sorted(data.SubsetRandomSampler([1, 5, 7]))
+    return (len(weighted), sorted(set(weighted)) in ([1, 3], [1], [3]), len(with_replacement),
+            all(0 <= i < 10 for i in with_replacement), subset)
+
+
+@idiom("data")
+def random_split_with_generator(lib):
+    parts = lib.utils.data.random_split(_pairs(lib), [0.7, 0.3],
+                                        generator=lib.Generator().manual_seed(42))
+    ids = sorted(int(parts[0][i][1]) for i in range(len(parts[0])))
+    ids += sorted(int(parts[1][i][1]) for i in range(len(parts[1])))
+    return [len(p) for p in parts], sorted(ids)
+
+
+@idiom("data")
+def loader_len_and_no_batching(lib):
+    data = lib.utils.data
+    ds = _pairs(lib, 7)
+    single = list(data.DataLoader(ds, batch_size=None))
+    return (len(data.DataLoader(ds, batch_size=3)), len(data.DataLoader(ds, batch_size=3,
+                                                                        drop_last=True)),
+            len(single), single[2])

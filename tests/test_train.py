@@ -1,5 +1,6 @@
 """fit / evaluate / predict, History, callbacks and the progress bar (tinydl.train)."""
 import io
+import re
 import sys
 
 import numpy as np
@@ -349,23 +350,72 @@ def test_progress_bar_on_a_terminal_shows_epoch_and_loss(monkeypatch):
     assert "epoch 1/2" in text and "epoch 2/2" in text and "loss=" in text and "lr=0.05" in text
 
 
-def test_progress_bar_is_quiet_off_a_terminal_or_when_disabled(monkeypatch):
-    pipe = io.StringIO()  # isatty() is False
+def test_off_a_terminal_fit_prints_one_line_per_epoch_and_no_bar(monkeypatch, capsys):
+    pipe = io.StringIO()  # isatty() is False: a log file, a CI job, a test
     monkeypatch.setattr(sys, "stderr", pipe)
     run_small_fit(progress=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert re.fullmatch(r"epoch 1/2 - loss [0-9.e+-]+ - lr 0\.05 - [0-9.]+ s", lines[0]), lines[0]
     assert pipe.getvalue() == ""
     tty = TTYStream()
     monkeypatch.setattr(sys, "stderr", tty)
     run_small_fit(progress=False)
-    assert tty.getvalue() == ""
+    assert tty.getvalue() == "" and capsys.readouterr().out == ""
 
 
-def test_fit_works_without_tqdm(monkeypatch):
+@pytest.mark.parametrize("verbose, bar, lines", [(0, False, 0), (1, True, 0), (2, False, 2)])
+def test_verbose_levels_are_keras_levels_on_a_terminal(monkeypatch, capsys, verbose, bar, lines):
+    pytest.importorskip("tqdm")
+    tty = TTYStream()
+    monkeypatch.setattr(sys, "stderr", tty)
+    X, y = regression_data(n=8)
+    model, opt = linear_setup()
+    fit(model, DataLoader(TensorDataset(X, y), batch_size=4), nn.MSELoss(), opt, 2, verbose=verbose)
+    assert ("epoch 2/2" in tty.getvalue()) == bar
+    assert len(capsys.readouterr().out.splitlines()) == lines
+
+
+def test_verbose_rejects_other_values():
+    X, y = regression_data(n=8)
+    model, opt = linear_setup()
+    with pytest.raises(ValueError, match="verbose must be 'auto', 0 .* 1 .* or 2"):
+        fit(model, DataLoader(TensorDataset(X, y), batch_size=4), nn.MSELoss(), opt, 1, verbose=3)
+
+
+def test_fit_works_without_tqdm(monkeypatch, capsys):
     stream = TTYStream()
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setitem(sys.modules, "tqdm", None)  # `import tqdm` now raises ImportError
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # (even after an earlier import)
     run_small_fit(progress=True)
-    assert stream.getvalue() == ""
+    assert stream.getvalue() == ""  # no bar: one line per epoch instead
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_accuracy_takes_one_hot_targets_as_cross_entropy_does():
+    """CrossEntropyLoss accepts class-probability targets; the metrics do too (argmax per row)."""
+    labels = np.array([0, 2, 1, 2])
+    logits = np.array([[3.0, 0, 0], [0, 0, 1], [0, 2, 0], [5, 0, 0]], dtype=np.float32)
+    one_hot = np.eye(3, dtype=np.float32)[labels]
+    model = nn.Linear(3, 3)
+    history = fit(model, DataLoader(TensorDataset(logits, one_hot), batch_size=2),
+                  nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.0), 1,
+                  metrics=["accuracy"], progress=False)
+    with tinydl.no_grad():
+        predicted = model(tinydl.tensor(logits)).numpy().argmax(axis=1)
+    assert history["accuracy"][0] == pytest.approx(float(np.mean(predicted == labels)))
+
+
+def test_a_lambda_metric_is_named_by_its_key():
+    X, y = regression_data(n=8)
+    model, opt = linear_setup()
+    loader = DataLoader(TensorDataset(X, y), batch_size=4)
+    history = fit(model, loader, nn.MSELoss(), opt, 1, progress=False,
+                  metrics={"max_error": lambda t, p: float(np.abs(t - p).max())})
+    assert set(history.history) == {"loss", "max_error", "lr"}
+    with pytest.raises(ValueError, match=r"without a name .*metrics=\{'name': fn\}"):
+        fit(model, loader, nn.MSELoss(), opt, 1, progress=False, metrics=[lambda t, p: 0.0])
 
 
 def test_fit_evaluate_predict_on_another_device_match_the_cpu():

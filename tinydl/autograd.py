@@ -14,6 +14,24 @@ How it fits together
   order (with an explicit stack, so a chain of 100,000 ops works), adds up the gradient of
   every value used more than once, and reduces each gradient to its input's shape
   (un-broadcasting happens here and nowhere else).
+* In-place changes (``x.add_(1)``, ``x -= y``, ``x[0] = 0``) go through ``modify_in_place``.
+  Each bumps the tensor's version and stamps it with the time of the change (a counter of
+  in-place changes); a node remembers when it was recorded, and backward reading an input
+  (``ctx.inputs``) or the output (``ctx.output``) changed since raises a ``GraphError``
+  naming the op and the tensor, PyTorch's rule: never a silent wrong gradient.
+
+How a new op takes part (nothing to write for either rule)
+---------------------------------------------------------
+* Type promotion: a Function that combines its inputs elementwise sets the class attribute
+  ``promotion = "common"`` (inputs cast to PyTorch's result dtype; Python numbers and arrays
+  are accepted and lifted) or ``"float"`` (the same, then integers and bools become float32,
+  as true division and exp do). ``apply`` does the rest, with ``tinydl.promotion.promote``.
+* Version counters: read saved inputs through ``ctx.inputs`` and the output through
+  ``ctx.output`` in backward (checked there); read ``ctx.graph_inputs`` when only shapes,
+  dtypes or devices are needed (no check, so no false alarm). A Function whose output is a
+  view of its first input's memory sets ``returns_view = True`` so both share one version.
+  An in-place method is ``modify_in_place(target, name, compute, operands)`` with ``compute``
+  the out-of-place op: the rules for no_grad, leaves and recorded non-leaves live there.
 """
 from __future__ import annotations
 
@@ -22,7 +40,8 @@ import threading
 import weakref
 from typing import Any, Callable, Iterable, Sequence
 
-from tinydl.errors import AnomalyError, DeviceError, GraphError, ShapeError
+from tinydl.errors import AnomalyError, DeviceError, DTypeError, GraphError, ShapeError
+from tinydl.promotion import promote
 from tinydl.tensor import Tensor  # tensor.py imports this module only after defining Tensor
 
 # ---------------------------------------------------------------------------------------------
@@ -65,6 +84,13 @@ class no_grad(set_grad_enabled):
 
     def __init__(self) -> None:
         super().__init__(False)
+
+
+class inference_mode(set_grad_enabled):
+    """PyTorch's ``inference_mode``: in tinydl the same as ``no_grad`` (``mode=False`` records)."""
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__(not mode)
 
 
 class enable_grad(set_grad_enabled):
@@ -117,6 +143,7 @@ class Context:
 
     # defaults shared by every node; a node only stores what differs
     saved: tuple = ()
+    recorded_at = 0  # the in-place clock when this node was recorded
     output_refs: tuple = ()
     output_meta: tuple = ()
     output_grads: list | None = None
@@ -125,7 +152,7 @@ class Context:
 
     def __init__(self, fn: type, inputs: tuple, params: dict, needs_input_grad: tuple):
         self.fn = fn
-        self.inputs = inputs
+        self.graph_inputs = inputs
         self.params = params
         self.needs_input_grad = needs_input_grad
 
@@ -140,12 +167,34 @@ class Context:
         return self.saved
 
     @property
+    def inputs(self) -> tuple:
+        """The input Tensors, for backward to read; raises if one was changed in place since."""
+        inputs = self.graph_inputs
+        for i, tensor in enumerate(inputs):
+            if _changed_at(tensor) > self.recorded_at:
+                raise _modified_error(self.fn, f"input {i}", tensor)
+        return inputs
+
+    @property
     def output(self) -> Any:
-        """The (single) output Tensor of this node."""
-        return self.output_refs[0]()
+        """The (single) output Tensor of this node; raises if it was changed in place since."""
+        output = self.output_refs[0]()
+        if output is not None and _changed_at(output) > self.recorded_at:
+            raise _modified_error(self.fn, "its output", output)
+        return output
 
     def __repr__(self) -> str:
         return f"<{self.fn.__name__}Backward>"
+
+
+def _modified_error(fn: type, which: str, tensor: Any) -> GraphError:
+    name = f" '{tensor.name}'" if tensor.name else ""
+    return GraphError(
+        f"{fn.op_name()}: one of the tensors needed for gradient computation has been modified "
+        f"by an inplace operation: {which} of {fn.op_name()}, the {tensor.dtype} tensor{name} of "
+        f"shape {tuple(tensor.shape)}, was changed in place after {fn.op_name()} saved it (it "
+        f"is now at version {_version(tensor)}); make the in-place change after "
+        "backward(), or change a copy (t = t.clone()) or write it out of place (t = t + 1)")
 
 
 def _freed_graph_error(fn: type) -> GraphError:
@@ -159,6 +208,10 @@ class Function:
 
     #: added to the message when forward rejects its inputs' shapes
     error_hint = ""
+    #: None, "common" or "float": how ``apply`` promotes the inputs' dtypes (see the top)
+    promotion: str | None = None
+    #: True when the output shares the first input's memory (reshape, transpose, slicing)
+    returns_view = False
 
     @staticmethod
     def forward(ctx: Context, *arrays: Any, **params: Any) -> Any:
@@ -175,21 +228,35 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
-        if len(inputs) == 1:  # the common arities are spelled out: this runs for every op
-            needs_input_grad = (inputs[0].requires_grad,)
-            arrays = (inputs[0].data,)
-        elif len(inputs) == 2:
-            needs_input_grad = (inputs[0].requires_grad, inputs[1].requires_grad)
-            arrays = (inputs[0].data, inputs[1].data)
+        promotion = cls.promotion
+        if len(inputs) == 2:  # the common arities are spelled out: this runs for every op
+            a, b = inputs
+            if promotion is not None and not (  # same-dtype tensors need no promotion
+                    isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype is b.data.dtype
+                    and (promotion == "common" or a.data.dtype.kind == "f")):
+                inputs = a, b = promote(inputs, promotion)
+            needs_input_grad = (a.requires_grad, b.requires_grad)
+            arrays = (a.data, b.data)
             if type(arrays[0]) is not type(arrays[1]):
                 _raise_device_mismatch(cls, inputs)
+        elif len(inputs) == 1:
+            a = inputs[0]
+            if promotion is not None and not (
+                    isinstance(a, Tensor) and (promotion == "common" or a.data.dtype.kind == "f")):
+                inputs = (a,) = promote(inputs, promotion)
+            needs_input_grad = (a.requires_grad,)
+            arrays = (a.data,)
         else:
+            if promotion is not None:
+                inputs = promote(inputs, promotion)
             needs_input_grad = tuple([t.requires_grad for t in inputs])
             arrays = tuple([t.data for t in inputs])
             if len({type(array) for array in arrays}) > 1:
                 _raise_device_mismatch(cls, inputs)
         record = _modes.grad_enabled and True in needs_input_grad
         ctx = Context(cls, inputs, params, needs_input_grad)
+        if record and _clock[0]:  # (0: nothing was ever changed in place)
+            ctx.recorded_at = _clock[0]
         try:
             out = cls.forward(ctx, *arrays, **params)
         except (ValueError, IndexError) as err:
@@ -209,6 +276,8 @@ class Function:
                 ctx.output_meta = tuple([(o.shape, o.dtype) for o in out])
             return outputs
         output = Tensor._from_op(out, node, 0)
+        if cls.returns_view:  # one version counter for the view and its base
+            output._base = inputs[0] if inputs[0]._base is None else inputs[0]._base
         if record:
             ctx.output_refs = (weakref.ref(output),)
         return output
@@ -241,8 +310,8 @@ def _topological_order(roots: Sequence[Context]) -> list[Context]:
         if ctx.freed:
             raise _freed_graph_error(ctx.fn)
         stack.append((ctx, True))
-        for tensor in ctx.inputs:
-            child = tensor._ctx
+        for tensor in ctx.graph_inputs:
+            child = tensor._ctx if tensor._history is None else _state_at(ctx, tensor)[0]
             if child is not None and id(child) not in visited:
                 stack.append((child, False))
     postorder.reverse()
@@ -260,6 +329,52 @@ def _reduce_to_shape(grad: Any, shape: tuple, ctx: Context) -> Any:
                          f"{tuple(grad.shape)} for an input of shape {shape}: {err}") from None
 
 
+# ---------------------------------------------------------------------------------------------
+# Hooks run once a leaf's gradient is complete (Tensor.register_post_accumulate_grad_hook)
+# ---------------------------------------------------------------------------------------------
+
+_hooked_leaves = [0]  # how many hooks are registered: backward looks for them only when > 0
+
+
+class RemovableHandle:
+    """Returned by ``register_post_accumulate_grad_hook``; ``handle.remove()`` unregisters."""
+
+    def __init__(self, hooks: list, hook: Callable):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+            _hooked_leaves[0] -= 1
+
+
+def add_post_accumulate_grad_hook(tensor: Any, hook: Callable) -> RemovableHandle:
+    """Call ``hook(tensor)`` in each backward, after the last gradient is added to ``.grad``."""
+    if tensor._ctx is not None:
+        raise GraphError("register_post_accumulate_grad_hook: only leaf tensors accumulate "
+                         "into .grad; this tensor was made by an op (use register_hook-style "
+                         "code on its leaves instead)")
+    if not tensor.requires_grad:
+        raise GraphError("register_post_accumulate_grad_hook: this tensor does not require "
+                         "grad, so backward never reaches it; call .requires_grad_() first")
+    if "_post_accumulate_grad_hooks" not in tensor.__dict__:
+        tensor._post_accumulate_grad_hooks = []
+    tensor._post_accumulate_grad_hooks.append(hook)
+    _hooked_leaves[0] += 1
+    return RemovableHandle(tensor._post_accumulate_grad_hooks, hook)
+
+
+def _hook_schedule(order: list[Context], roots: Sequence[Any]) -> list[tuple[int, Any]]:
+    """(index of the last node feeding the leaf, leaf) for every hooked leaf, latest first."""
+    last_use: dict[int, tuple[int, Any]] = {id(r): (-1, r) for r in roots
+                                            if r._ctx is None and r._post_accumulate_grad_hooks}
+    for index, ctx in enumerate(order):
+        for tensor in ctx.graph_inputs:
+            if tensor._ctx is None and tensor._post_accumulate_grad_hooks:
+                last_use[id(tensor)] = (index, tensor)
+    return sorted(last_use.values(), key=lambda item: item[0], reverse=True)
+
+
 class _GradSink:
     """Where gradients end up: leaves' ``.grad`` (backward) or a dict (``tinydl.grad``)."""
 
@@ -268,6 +383,15 @@ class _GradSink:
         self.capture_ids = None if capture is None else {id(t): i for i, t in enumerate(capture)}
         self.captured: list[Any] = [None] * (0 if capture is None else len(capture))
         self.handed_out: set[int] = set()
+        self.reached: set[int] = set()  # leaves that got a gradient (for the hooks)
+
+    def run_hooks_before(self, index: int, schedule: list[tuple[int, Any]]) -> None:
+        """Run the post-accumulate hooks of leaves whose last contribution came before ``index``."""
+        while schedule and schedule[-1][0] < index:
+            leaf = schedule.pop()[1]
+            if id(leaf) in self.reached:
+                for hook in list(leaf._post_accumulate_grad_hooks):
+                    hook(leaf)
 
     def leaf(self, tensor: Any, grad: Any) -> None:
         if self.capture_ids is not None:
@@ -282,6 +406,7 @@ class _GradSink:
                 grad = Tensor._from_op(grad.data.copy(), None, 0)
             self.handed_out.add(id(grad))
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+        self.reached.add(id(tensor))
 
     def non_leaf(self, tensor: Any, grad: Any) -> None:
         if self.capture_ids is not None:
@@ -302,6 +427,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
     sink = _GradSink(capture, create_graph)
     capturing = capture is not None
     order = _topological_order([r._ctx for r in roots if r._ctx is not None])
+    hooks = _hook_schedule(order, roots) if _hooked_leaves[0] and not capturing else []
     for root, grad in zip(roots, root_grads):
         if root._ctx is None:
             sink.leaf(root, grad)
@@ -311,7 +437,9 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
     previous_mode = _modes.grad_enabled
     _modes.grad_enabled = create_graph  # backward builds a graph only for higher derivatives
     try:
-        for ctx in order:
+        for index, ctx in enumerate(order):
+            if hooks:
+                sink.run_hooks_before(index, hooks)
             grad_outputs = ctx.output_grads
             ctx.output_grads = None
             if grad_outputs is None:  # no gradient reached this node
@@ -331,17 +459,27 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
             if anomaly:
                 _check_finite(ctx.fn.op_name(), "backward",
                               [g.data for g in input_grads if g is not None])
-            for tensor, grad in zip(ctx.inputs, input_grads):
-                if grad is None or not tensor.requires_grad:
+            for tensor, grad in zip(ctx.graph_inputs, input_grads):
+                if grad is None:
                     continue
+                if tensor._history is None:
+                    if not tensor.requires_grad:
+                        continue
+                    node, out_index = tensor._ctx, tensor._out_index
+                else:  # changed in place since: route to the node that made the value used
+                    node, out_index, requires_grad = _state_at(ctx, tensor)
+                    if not requires_grad:
+                        continue
                 if grad.data.shape != tensor.data.shape:
                     grad = _reduce_to_shape(grad, tensor.data.shape, ctx)
                 if grad.data.dtype != tensor.data.dtype:
                     grad = grad.astype(tensor.data.dtype)  # gradients keep their input's dtype
-                if tensor._ctx is None:
+                if node is None:
                     sink.leaf(tensor, grad)
                 else:
-                    _add_output_grad(tensor._ctx, tensor._out_index, grad)
+                    _add_output_grad(node, out_index, grad)
+        if hooks:
+            sink.run_hooks_before(len(order), hooks)
     finally:
         _modes.grad_enabled = previous_mode
         _modes.backward_of = None
@@ -349,7 +487,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
         # Freed only now: a later node's backward may still read an output (exp, tanh)
         # that only an earlier node's inputs kept alive.
         for ctx in order:
-            ctx.inputs = ()
+            ctx.graph_inputs = ()
             ctx.saved = ()
             ctx.freed = True
     return sink.captured
@@ -441,10 +579,117 @@ def once_differentiable(backward_fn: Callable) -> Callable:
     """Mark a backward written on raw arrays: a second derivative through it raises clearly."""
 
     def guarded(ctx: Context, *grad_outputs: Any) -> Any:
-        if _modes.grad_enabled and any(t.requires_grad for t in ctx.inputs):
+        if _modes.grad_enabled and any(t.requires_grad for t in ctx.graph_inputs):
             raise GraphError(f"{ctx.fn.op_name()}: this fused kernel is differentiable once only; "
                              "for second derivatives set TINYDL_KERNELS=numpy to use the "
                              "composed reference ops")
         return backward_fn(ctx, *grad_outputs)
 
     return guarded
+
+
+# ---------------------------------------------------------------------------------------------
+# In-place changes and version counters
+# ---------------------------------------------------------------------------------------------
+
+
+#: the in-place clock: how many in-place changes the process made so far (a node compares
+#: its inputs' change times with the time it was recorded)
+_clock = [0]
+
+
+def _version(tensor: Any) -> int:
+    """How often ``tensor``'s memory was changed in place (views count their base's changes)."""
+    cell = (tensor if tensor._base is None else tensor._base)._version_cell
+    return 0 if cell is None else cell[0]
+
+
+def _changed_at(tensor: Any) -> int:
+    """The clock time of the last in-place change of ``tensor``'s memory (0: never)."""
+    cell = (tensor if tensor._base is None else tensor._base)._version_cell
+    return 0 if cell is None else cell[1]
+
+
+def bump_version(tensor: Any) -> None:
+    """Record that ``tensor``'s values changed in place (the counter lives on the base)."""
+    base = tensor if tensor._base is None else tensor._base
+    _clock[0] += 1
+    if base._version_cell is None:
+        base._version_cell = [0, 0]
+    base._version_cell[0] += 1
+    base._version_cell[1] = _clock[0]
+
+
+def _state_at(ctx: Context, tensor: Any) -> tuple:
+    """(node, output index, requires_grad) of ``tensor`` as it was when ``ctx`` recorded it."""
+    for until, node, index, requires_grad in tensor._history:
+        if ctx.recorded_at < until:
+            return node, index, requires_grad
+    return tensor._ctx, tensor._out_index, tensor.requires_grad
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def modify_in_place(target: Any, op_name: str, compute: Callable[[Any], Any],
+                    operands: Sequence[Any] = (), direct: Callable[[Any], None] | None = None,
+                    same_category: bool = True) -> Any:
+    """Change ``target``'s values in place to ``compute(target)``; returns ``target``.
+
+    compute: the out-of-place op (``lambda t: t + other``). direct: optional faster write on
+    the raw array, used when no gradient is involved. same_category: refuse results of a
+    higher dtype category (an int tensor cannot take ``+= 0.5``), as PyTorch does.
+    The rules (PyTorch's): without gradients involved the values just change; a leaf that
+    requires grad may change only under ``no_grad``; otherwise the change is recorded: the
+    op's node reads a copy of the old value and ``target`` becomes that node's output, so
+    gradients flow through it (``y = x * 2; y.add_(1)`` keeps dy/dx = 2).
+    """
+    recording = _modes.grad_enabled and (target.requires_grad or any(
+        isinstance(o, Tensor) and o.requires_grad for o in operands))
+    if not recording:
+        if direct is not None:
+            direct(target.data)
+        else:
+            _write(target, compute(target), op_name, same_category)
+        bump_version(target)
+        return target
+    if target._ctx is None and target.requires_grad:
+        raise GraphError(
+            f"{op_name}: a leaf tensor that requires grad (shape {tuple(target.shape)}) cannot "
+            "be changed in place while gradients are recorded; update parameters inside "
+            "`with tinydl.no_grad():` (as optimizers do), or change a copy: t = t.clone()")
+    if target._base is not None:
+        raise GraphError(
+            f"{op_name}: this tensor of shape {tuple(target.shape)} is a view (a slice, reshape, "
+            "transpose or detach) of another tensor, and tinydl does not record an in-place "
+            "change with gradients through a view. Assign through the base instead "
+            "(base[index] = value), or work on a copy: t = t.clone()")
+    old = Tensor._from_op(target.data.copy(), target._ctx, target._out_index)
+    old.requires_grad = target.requires_grad
+    new = compute(old)
+    _write(target, new, op_name, same_category)
+    bump_version(target)
+    history = list(target._history or ())
+    history.append((_clock[0], target._ctx, target._out_index, target.requires_grad))
+    target._history = history
+    target._ctx, target._out_index, target.requires_grad = new._ctx, new._out_index, True
+    if new._ctx is not None:  # the node's output is now the target (at its new version)
+        refs = list(new._ctx.output_refs)
+        refs[new._out_index] = weakref.ref(target)
+        new._ctx.output_refs = tuple(refs)
+        new._ctx.recorded_at = _clock[0]
+    return target
+
+
+def _write(target: Any, new: Any, op_name: str, same_category: bool) -> None:
+    """Copy ``new``'s values into ``target``'s array (casting to target's dtype)."""
+    if same_category and _CATEGORY[new.dtype.kind] > _CATEGORY[target.dtype.kind]:
+        raise DTypeError(
+            f"{op_name}: the result has dtype {new.dtype}, which cannot be stored in place in a "
+            f"{target.dtype} tensor; write it out of place (t = t + other), or convert first "
+            "(t = t.float())")
+    if new.shape != target.shape:
+        raise ShapeError(
+            f"{op_name}: the result has shape {tuple(new.shape)}, but the tensor changed in "
+            f"place has shape {tuple(target.shape)}; an in-place op cannot change the shape")
+    target.data[...] = new.data

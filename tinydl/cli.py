@@ -4,7 +4,7 @@
     tinydl lesson 07 [--quick] [--out DIR]  run one lesson ("7", "07", "07a" or part of its name)
     tinydl lesson 07 --copy DIR             copy the lesson script into DIR to edit it
     tinydl notebook 07 [--out DIR] [--quick]  write the lesson as a Jupyter notebook
-    tinydl doctor                           versions, BLAS threads, optional packages, datasets
+    tinydl doctor                           versions, BLAS threads, optional packages, MPI, datasets
     tinydl bench [--quick] [--json]         the benchmark scripts (repository checkout only)
     tinydl assign strip|verify|grade|score|grade-class   classroom tools (tinydl/assign/)
 
@@ -66,8 +66,19 @@ OPTIONAL_PACKAGES = [
     ("torch", "test oracle only, never needed to run tinydl", 'pip install "tinydl[torch]"'),
     ("matplotlib", "loss curves and figures", 'pip install "tinydl[plot]"'),
     ("tqdm", "progress bars", 'pip install "tinydl[progress]"'),
-    ("threadpoolctl", "BLAS thread report in doctor", "pip install threadpoolctl"),
+    ("threadpoolctl", "sets BLAS threads (tinydl.set_num_threads)", "pip install threadpoolctl"),
+    ("mpi4py", "data-parallel training under mpirun (tinydl.distributed)", 'pip install "tinydl[mpi]"'),
 ]
+
+# Asked in a child process: importing mpi4py.MPI starts MPI (MPICH answers only then), which
+# the doctor's own process should not do.
+_MPI_QUERY = """
+from mpi4py import MPI
+from tinydl.distributed.comm import _query_cuda_support
+print(" ".join(MPI.Get_library_version().strip().splitlines()[0].split(",")[0].split()))
+print("MPI standard %d.%d" % MPI.Get_version())
+print("CUDA-aware: " + ("yes" if _query_cuda_support() else "no (GPU arrays go through host copies)"))
+"""
 
 
 class CommandError(Exception):
@@ -108,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     notebook.add_argument("--figures", metavar="DIR", default="runs",
                           help="the lesson's --out folder for figures, relative to the notebook (default: runs)")
 
-    _command(commands, "doctor", "report versions, BLAS threads, optional packages, datasets, kernels", _doctor)
+    _command(commands, "doctor", "report versions, BLAS threads, optional packages, MPI, datasets, kernels", _doctor)
 
     bench = _command(commands, "bench", "run the benchmarks (python -m benchmarks, repository checkout only)", _bench)
     bench.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
@@ -382,7 +393,9 @@ def _notebook(args: argparse.Namespace) -> int:
 def doctor_report() -> str:
     """The doctor's report as text. Every section guards itself: a broken part is reported, never raised."""
     sections = [_section("System", _system_lines), _section("BLAS", _blas_lines),
-                _section("Optional packages", _optional_lines), _section("Datasets", _dataset_lines),
+                _section("Threads", _thread_lines), _section("Optional packages", _optional_lines),
+                _section("MPI", _mpi_lines),
+                _section("Datasets", _dataset_lines),
                 _section("Kernels", _kernel_lines)]
     return "tinydl doctor\n\n" + "\n".join(sections)
 
@@ -423,6 +436,26 @@ def _blas_lines() -> list[str]:
             f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"]
 
 
+def _thread_lines() -> list[str]:
+    """The thread budget, Numba's threading layer, the kernel cache and the first-call time."""
+    from tinydl import threads
+    from tinydl.kernels import _jit
+
+    lines = [f"budget   {threads.get_num_threads()} thread(s) for BLAS and Numba (cores available: "
+             f"{threads.available_cores()}; change with tinydl.set_num_threads(n))",
+             f"parallel kernels above {threads.PARALLEL_MIN_WORK:,} elements; a serial copy below"]
+    if not _jit.numba_available():
+        return lines + ['Numba    not installed: the NumPy reference kernels run (pip install "tinydl[numba]")']
+    cache = _jit.cache_dir()
+    lines.append(f"cache    {cache}: {_jit.cached_kernel_count()} compiled kernel file(s)")
+    probe = _jit.first_call_probe()
+    state = "warm (loaded from the cache)" if probe["cache_warm"] else "cold (compiled now, cached for next time)"
+    lines.append(f"first    kernel call {probe['seconds']:.2f} s: {probe['kernel']}, cache {state}")
+    layer = threads.numba_layer_in_use() or f"{threads.numba_threading_layer()} (chosen; starts with the first parallel kernel)"
+    lines.append(f"layer    Numba threading layer: {layer}")
+    return lines
+
+
 def _optional_lines() -> list[str]:
     width = max(len(name) for name, _, _ in OPTIONAL_PACKAGES)
     lines = []
@@ -432,6 +465,34 @@ def _optional_lines() -> list[str]:
         else:
             lines.append(f"{name.ljust(width)}  {_version(name) or 'installed'} ({purpose})")
     return lines
+
+
+def _mpi_lines() -> list[str]:
+    """The MPI library mpi4py uses (implementation, version, CUDA-awareness) and the launcher."""
+    launcher = shutil.which("mpirun") or shutil.which("mpiexec")
+    if launcher is None:
+        lines = ["mpirun   not found: apt-get install openmpi-bin libopenmpi-dev (or mpich)"]
+    else:
+        version = subprocess.run([launcher, "--version"], capture_output=True, text=True,
+                                 timeout=30).stdout.strip().splitlines()
+        name = version[0] if version else "version unknown"
+        if version and not re.search(r"\d+\.\d", name):  # MPICH's Hydra: the number comes later
+            numbered = next((" ".join(line.split()) for line in version
+                             if re.search(r"\d+\.\d", line)), "")
+            name = f"{name.split()[0]} {numbered}".strip()
+        lines = [f"mpirun   {launcher} ({name})"]
+    if importlib.util.find_spec("mpi4py") is None:
+        return [*lines, 'mpi4py   missing: pip install "tinydl[mpi]"']
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(CHECKOUT_ROOT),
+                                                                     os.environ.get("PYTHONPATH")])))
+    query = subprocess.run([sys.executable, "-c", _MPI_QUERY], capture_output=True, text=True,
+                           timeout=60, env=env)
+    if query.returncode != 0:
+        error = (query.stderr.strip().splitlines() or ["no output"])[-1]
+        return [*lines, f"mpi4py   {_version('mpi4py') or 'installed'}, but its MPI library does not load: {error}"]
+    library, standard, cuda = query.stdout.strip().splitlines()[:3]
+    return [*lines, f"library  {library} ({standard}), via mpi4py {_version('mpi4py') or '?'}",
+            f"         {cuda}"]
 
 
 def _version(module: str) -> str | None:

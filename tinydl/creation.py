@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy
 
+from tinydl.promotion import result_type
 from tinydl.random import generator
 from tinydl.tensor import DEFAULT_FLOAT, Tensor, _normalize_dtype
 
@@ -57,10 +58,14 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False, device: An
 
 def full(shape: Any, value: float, dtype: Any = None, requires_grad: bool = False,
          device: Any = None) -> Tensor:
-    """A tensor of ``shape`` filled with ``value``."""
+    """A tensor of ``shape`` filled with ``value``; its dtype follows the value as in PyTorch
+    (bool for True/False, int64 for an int, float32 for a float) unless ``dtype`` is given."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return Tensor(numpy.full(shape, value, _float_dtype(dtype)), requires_grad=requires_grad,
-                  device=device, dtype=_float_dtype(dtype))
+    if dtype is None:
+        dtype = result_type(value.item() if isinstance(value, Tensor) else value)
+    dtype = _normalize_dtype(dtype)
+    return Tensor(numpy.full(shape, value, dtype), requires_grad=requires_grad, device=device,
+                  dtype=dtype)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:

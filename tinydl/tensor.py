@@ -6,8 +6,12 @@ A Tensor holds ``data`` (an array of its device's array module), ``requires_grad
 ``tinydl.ops``; each op is a ``Function`` with its forward and backward side by side.
 
 dtype rules: floating data becomes float32 unless a dtype is given (float64 for gradcheck);
-integer data stays integer (int64 for Python ints), bools stay bool. Python scalars in an
-expression take the tensor's dtype, so ``x * 2.0`` stays float32.
+integer data stays integer (int64 for Python ints), bools stay bool. Operators follow
+PyTorch's type promotion (``tinydl.promotion``): ``x * 2.0`` stays float32, ``int + 0.5`` and
+``int / int`` give float32.
+
+In-place methods (``add_``, ``-=``, ``x[i] = v``, ...) change the tensor's own array and bump
+its version; ``autograd.modify_in_place`` holds the rules (PyTorch's).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from typing import Any, Iterator
 import numpy
 
 from tinydl import backend
-from tinydl.errors import DTypeError, GraphError
+from tinydl.errors import DTypeError, GraphError, ShapeError
 
 DEFAULT_FLOAT = numpy.float32
 
@@ -90,7 +94,11 @@ class Tensor:
     _ctx = None          # the graph node (autograd.Context) that made this tensor
     _out_index = 0       # which output of that node this tensor is
     _retains_grad = False
+    _post_accumulate_grad_hooks: list | None = None  # see register_post_accumulate_grad_hook
     name: str | None = None
+    _version_cell: list | None = None  # [version, clock time of last change]; None: unchanged
+    _base: "Tensor | None" = None      # the tensor whose memory (and version) this view shares
+    _history: list | None = None       # graph states before recorded in-place changes
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
                  device: Any = None, name: str | None = None):
@@ -149,6 +157,11 @@ class Tensor:
     def xp(self) -> Any:
         """The array module (numpy or cupy) this tensor's data belongs to."""
         return backend.get_array_module(self.data)
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's values were changed in place (PyTorch's name)."""
+        return autograd._version(self)
 
     @property
     def is_leaf(self) -> bool:
@@ -216,8 +229,10 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph (no grad)."""
-        return Tensor._from_op(self.data, None, 0)
+        """The same data, cut from the graph (no grad); in-place changes show in both."""
+        detached = Tensor._from_op(self.data, None, 0)
+        detached._base = self if self._base is None else self._base
+        return detached
 
     def clone(self) -> "Tensor":
         """A copy of the data that stays connected to the graph."""
@@ -242,6 +257,16 @@ class Tensor:
         if self._ctx is not None:
             self._ctx.retains_output_grad = True
         return self
+
+    def register_post_accumulate_grad_hook(self, hook: Any) -> Any:
+        """Call ``hook(self)`` during each backward once this leaf's ``.grad`` is complete.
+
+        As in PyTorch: the hook sees the accumulated ``.grad`` (all contributions of this
+        backward added), runs before backward returns, and its return value is ignored.
+        Returns a handle; ``handle.remove()`` unregisters the hook. (DistributedDataParallel
+        uses it to start averaging a bucket of gradients while backward is still running.)
+        """
+        return autograd.add_post_accumulate_grad_hook(self, hook)
 
     def zero_grad_(self) -> None:
         self.grad = None
@@ -369,12 +394,86 @@ class Tensor:
         return ops.shape.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise GraphError("setitem: assigning into a tensor that requires grad would corrupt "
-                             "the graph; build the new value with tinydl.where(...) instead, or "
-                             "assign under tinydl.no_grad()")
-        value = value.data if isinstance(value, Tensor) else value
-        self.data[ops.shape.index_to_arrays(index)] = value
+        """``t[index] = value`` in place; recorded (gradients flow) when value or t need them."""
+        def direct(array: Any) -> None:
+            ops.shape.assign_at(array, index, value.data if isinstance(value, Tensor) else value)
+
+        autograd.modify_in_place(self, "setitem", lambda t: ops.shape.setitem(t, index, value),
+                                 (value,), direct=direct, same_category=False)
+
+    # ---- in-place methods: each changes this tensor and returns it --------------------------
+    def add_(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+        """self += alpha * other, in place."""
+        return autograd.modify_in_place(
+            self, "add_", lambda t: t + (other if alpha == 1 else other * alpha), (other,))
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+        """self -= alpha * other, in place."""
+        return autograd.modify_in_place(
+            self, "sub_", lambda t: t - (other if alpha == 1 else other * alpha), (other,))
+
+    def mul_(self, other: Any) -> "Tensor":
+        return autograd.modify_in_place(self, "mul_", lambda t: t * other, (other,))
+
+    def div_(self, other: Any) -> "Tensor":
+        return autograd.modify_in_place(self, "div_", lambda t: t / other, (other,))
+
+    def clamp_(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002
+        return autograd.modify_in_place(self, "clamp_", lambda t: t.clamp(min, max))
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask: Any, value: Any) -> "Tensor":
+        """Set the elements where ``mask`` is true to ``value``, in place."""
+        return autograd.modify_in_place(
+            self, "masked_fill_", lambda t: ops.elementwise.where(mask, value, t), (value,),
+            same_category=False)
+
+    def copy_(self, source: Any) -> "Tensor":
+        """Copy ``source``'s values (broadcast, cast to self's dtype) into self."""
+        return self._fill("copy_", source)
+
+    def fill_(self, value: Any) -> "Tensor":
+        return self._fill("fill_", value)
+
+    def zero_(self) -> "Tensor":
+        return self._fill("zero_", 0)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
+        """Fill with uniform samples from [a, b) drawn from tinydl's generator."""
+        from tinydl.random import generator  # noqa: PLC0415 (random imports tensor)
+
+        return self._fill("uniform_", generator().uniform(a, b, self.shape))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
+        """Fill with normal samples N(mean, std**2) drawn from tinydl's generator."""
+        from tinydl.random import generator  # noqa: PLC0415 (random imports tensor)
+
+        return self._fill("normal_", generator().normal(mean, std, self.shape))
+
+    def _fill(self, op_name: str, value: Any) -> "Tensor":
+        """self[...] = value: the values before are gone, so is their gradient."""
+        def direct(array: Any) -> None:
+            source = value.data if isinstance(value, Tensor) else value
+            if getattr(source, "ndim", 0) and backend.get_array_module(source) is not self.xp:
+                source = backend.to_device(source, self.device)
+            array[...] = source
+
+        return autograd.modify_in_place(
+            self, op_name, lambda t: ops.shape.setitem(t, Ellipsis, value), (value,),
+            direct=direct, same_category=False)
+
+    def __iadd__(self, other: Any) -> "Tensor":
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> "Tensor":
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> "Tensor":
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> "Tensor":
+        return self.div_(other)
 
     # ---- methods that mirror the ops (so x.exp() reads like PyTorch) ---------------------------
     def exp(self) -> "Tensor":
@@ -424,11 +523,25 @@ class Tensor:
     def mean(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
         return ops.reduce.mean(self, axis, keepdims, **torch_names)
 
-    def max(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+    def max(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:
+        """The largest value; with an int ``dim``, the (values, indices) pair as in PyTorch."""
         return ops.reduce.max(self, axis, keepdims, **torch_names)
 
-    def min(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+    def min(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:
+        """The smallest value; with an int ``dim``, the (values, indices) pair as in PyTorch."""
         return ops.reduce.min(self, axis, keepdims, **torch_names)
+
+    def amax(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+        return ops.reduce.amax(self, axis, keepdims, **torch_names)
+
+    def amin(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+        return ops.reduce.amin(self, axis, keepdims, **torch_names)
+
+    def sort(self, dim: int = -1, descending: bool = False, **numpy_names: Any) -> Any:
+        return ops.reduce.sort(self, dim, descending, **numpy_names)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+        return ops.reduce.topk(self, k, dim, largest, sorted)
 
     def var(self, axis: Any = None, keepdims: bool = False, correction: int = 1,
             **torch_names: Any) -> "Tensor":
@@ -436,7 +549,7 @@ class Tensor:
 
     def std(self, axis: Any = None, keepdims: bool = False, correction: int = 1,
             **torch_names: Any) -> "Tensor":
-        return ops.reduce.var(self, axis, keepdims, correction, **torch_names).sqrt()
+        return ops.reduce.std(self, axis, keepdims, correction, **torch_names)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
         return ops.reduce.logsumexp(self, axis, keepdims, **torch_names)
@@ -447,11 +560,15 @@ class Tensor:
     def argmin(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
         return ops.reduce.argmin(self, axis, keepdims, **torch_names)
 
-    def all(self) -> "Tensor":
-        return Tensor(self.xp.asarray(self.data.all()))
+    def all(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> "Tensor":
+        """True where every element (along ``dim``, default all) is nonzero; a bool tensor."""
+        dims = ops.common.normalize_axes(dim if axis is None else axis, self.ndim, "all")
+        return Tensor(self.xp.asarray(self.data.all(axis=dims, keepdims=keepdim)))
 
-    def any(self) -> "Tensor":
-        return Tensor(self.xp.asarray(self.data.any()))
+    def any(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> "Tensor":
+        """True where some element (along ``dim``, default all) is nonzero; a bool tensor."""
+        dims = ops.common.normalize_axes(dim if axis is None else axis, self.ndim, "any")
+        return Tensor(self.xp.asarray(self.data.any(axis=dims, keepdims=keepdim)))
 
     def reshape(self, *shape: Any) -> "Tensor":
         return ops.shape.reshape(self, *shape)
@@ -461,31 +578,44 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
         return ops.shape.flatten(self, start_dim, end_dim)
 
-    def transpose(self, *axes: Any) -> "Tensor":
-        """``t.transpose()`` reverses axes; ``t.transpose(0, 1)`` swaps two (as in PyTorch)."""
-        if len(axes) == 2 and all(isinstance(a, int) for a in axes) and self.ndim != 2:
-            return ops.shape.swapaxes(self, axes[0], axes[1])
-        return ops.shape.transpose(self, *axes)
+    def transpose(self, *dims: Any) -> "Tensor":
+        """``t.transpose(d0, d1)`` swaps two dims (PyTorch, at any ndim); ``t.transpose()``
+        reverses them and ``t.transpose((2, 0, 1))`` permutes (NumPy)."""
+        return ops.shape.transpose(self, *dims)
 
-    def permute(self, *axes: Any) -> "Tensor":
-        return ops.shape.transpose(self, *axes)
+    def permute(self, *dims: Any) -> "Tensor":
+        """Reorder all dims: (N, H, W, C).permute(0, 3, 1, 2) -> (N, C, H, W)."""
+        return ops.shape.permute(self, *dims)
 
     def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
         return ops.shape.swapaxes(self, axis1, axis2)
 
+    swapdims = swapaxes
+
+    def movedim(self, source: Any, destination: Any) -> "Tensor":
+        return ops.shape.movedim(self, source, destination)
+
+    def t(self) -> "Tensor":
+        """Transpose of a tensor with at most 2 dims (PyTorch's ``t()``)."""
+        return ops.shape.t(self)
+
     @property
     def T(self) -> "Tensor":  # noqa: N802 (NumPy's name)
-        return ops.shape.transpose(self)
+        """All dims reversed."""
+        return ops.shape.permute(self, tuple(reversed(range(self.ndim))))
 
     @property
     def mT(self) -> "Tensor":  # noqa: N802 (PyTorch's name)
+        """The last two dims swapped (a batch of matrices transposed)."""
+        if self.ndim < 2:
+            raise ShapeError(f"mT: needs at least 2 dims, this tensor has shape {self.shape}")
         return ops.shape.swapaxes(self, -1, -2)
 
     def squeeze(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
         return ops.shape.squeeze(self, axis if dim is None else dim)
 
-    def unsqueeze(self, axis: int) -> "Tensor":
-        return ops.shape.unsqueeze(self, axis)
+    def unsqueeze(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
+        return ops.shape.unsqueeze(self, dim, axis=axis)
 
     def broadcast_to(self, *shape: Any) -> "Tensor":
         return ops.shape.broadcast_to(self, *shape)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -35,6 +36,7 @@ from tinydl import io, metrics as metrics_module
 from tinydl.autograd import no_grad
 from tinydl.data.dataset import TensorDataset
 from tinydl.data.loader import DataLoader
+from tinydl.distributed import comm
 from tinydl.random import get_rng_state, set_rng_state
 from tinydl.tensor import Tensor
 
@@ -47,13 +49,24 @@ def _macro(score: Callable) -> Callable:
     return lambda y_true, y_pred: score(y_true, y_pred, average="macro")
 
 
+def _class_targets(metric: Callable) -> Callable:
+    """``metric`` taking class indices, also accepting what CrossEntropyLoss accepts as targets:
+    one-hot or class-probability rows of the output's shape (N, C) become their argmax (N,)."""
+    def with_class_targets(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        if y_true.ndim >= 2 and y_true.shape == y_pred.shape and y_true.dtype.kind == "f":
+            y_true = y_true.argmax(axis=1)
+        return metric(y_true, y_pred)
+    return with_class_targets
+
+
 #: names accepted in ``fit(metrics=[...])``; each maps (y_true, y_pred) -> float
 NAMED_METRICS = {
-    "accuracy": metrics_module.accuracy,
-    "precision": _macro(metrics_module.precision),
-    "recall": _macro(metrics_module.recall),
-    "f1": _macro(metrics_module.f1_score),
-    "top5_accuracy": lambda y_true, y_pred: metrics_module.top_k_accuracy(y_true, y_pred, k=5),
+    "accuracy": _class_targets(metrics_module.accuracy),
+    "precision": _class_targets(_macro(metrics_module.precision)),
+    "recall": _class_targets(_macro(metrics_module.recall)),
+    "f1": _class_targets(_macro(metrics_module.f1_score)),
+    "top5_accuracy": _class_targets(
+        lambda y_true, y_pred: metrics_module.top_k_accuracy(y_true, y_pred, k=5)),
 }
 
 # metrics where larger is better (EarlyStopping/ModelCheckpoint mode='auto' looks here)
@@ -77,7 +90,11 @@ def _resolve_metrics(metrics: Any) -> list[tuple[str, Callable]]:
         elif _is_named_pair(metric):
             resolved.append((metric[0], metric[1]))
         elif callable(metric):
-            resolved.append((getattr(metric, "__name__", f"metric{len(resolved)}"), metric))
+            name = getattr(metric, "__name__", "<lambda>")
+            if name.startswith("<"):  # a lambda or a partial: nothing to log it under
+                raise ValueError("fit: a metric function without a name (a lambda?) cannot be "
+                                 "logged; name it with metrics={'name': fn} or ('name', fn)")
+            resolved.append((name, metric))
         else:
             raise TypeError(f"fit: a metric must be a name, a function (y_true, y_pred) -> float "
                             f"or a (name, function) pair, got {type(metric).__name__}")
@@ -94,10 +111,15 @@ def _is_named_pair(value: Any) -> bool:
 
 
 class _MetricAccumulator:
-    """Collects (targets, outputs) over an epoch; computes each metric on all of them at once."""
+    """Collects (targets, outputs) over an epoch; computes each metric on all of them at once.
 
-    def __init__(self, metric_fns: list[tuple[str, Callable]]):
+    distributed: gather every rank's targets and outputs first, so that each rank computes
+    the metrics over the whole epoch and logs the same numbers.
+    """
+
+    def __init__(self, metric_fns: list[tuple[str, Callable]], distributed: bool = False):
         self.metric_fns = metric_fns
+        self.distributed = distributed
         self.targets: list[np.ndarray] = []
         self.outputs: list[np.ndarray] = []
 
@@ -111,6 +133,8 @@ class _MetricAccumulator:
             return {}
         y_true = np.concatenate(self.targets)   # (N, ...) over all batches
         y_pred = np.concatenate(self.outputs)   # (N, ...)
+        if self.distributed:                    # (N over all ranks, ...)
+            y_true, y_pred = comm.all_gather_rows(y_true), comm.all_gather_rows(y_pred)
         return {name: float(fn(y_true, y_pred)) for name, fn in self.metric_fns}
 
 
@@ -148,10 +172,13 @@ class History:
         return {key: list(values) for key, values in self.history.items()}
 
     def plot(self, path: Any = None, metrics: Any = None) -> Any:
-        """Loss and metric curves, train vs val (``tinydl.plot.plot_history``); returns the Figure."""
+        """Loss and metric curves, train vs val (``tinydl.plot.plot_history``); returns the Figure.
+
+        Under mpirun only rank 0 writes ``path`` (every rank holds the same History).
+        """
         from tinydl.plot import plot_history  # noqa: PLC0415 (matplotlib is optional)
 
-        return plot_history(self, path=path, metrics=metrics)
+        return plot_history(self, path=path if comm.rank() == 0 else None, metrics=metrics)
 
     def __getitem__(self, key: str) -> list[float]:
         if key not in self.history:
@@ -325,6 +352,8 @@ class ModelCheckpoint(_MonitorMixin, Callback):
             if not self._is_improvement(value):
                 return
             self.best = value
+        if comm.rank() != 0:
+            return  # under mpirun one rank writes (every rank holds the same model)
         try:
             path = self.path.format(epoch=epoch + 1, **logs)
         except (KeyError, IndexError, ValueError) as err:
@@ -404,19 +433,57 @@ def load_checkpoint(path: Any, model: Any, optimizer: Any = None, scheduler: Any
 # ---------------------------------------------------------------------------------------------
 
 
-def _progress_bar(total: int | None, desc: str, enabled: bool) -> Any:
-    """A tqdm bar of ``total`` steps, or None when disabled, not a terminal, or no tqdm.
+SILENT, BAR, LINE_PER_EPOCH = 0, 1, 2  # fit's verbose levels, Keras's numbers
+
+
+def _verbosity(verbose: Any, progress: bool) -> int:
+    """fit's verbose argument -> SILENT, BAR or LINE_PER_EPOCH.
+
+    "auto" shows a bar where one can be drawn (a terminal, or Jupyter through ``tqdm.auto``)
+    and prints one line per epoch elsewhere (a log file, a test, a CI job)."""
+    if not progress:
+        return SILENT
+    if verbose == "auto":
+        can_draw = _stderr_is_terminal() or _in_notebook()
+        return BAR if can_draw and _tqdm() is not None else LINE_PER_EPOCH
+    if verbose not in (SILENT, BAR, LINE_PER_EPOCH) or isinstance(verbose, bool):
+        raise ValueError(f"fit: verbose must be 'auto', 0 (silent), 1 (a progress bar) or 2 (one "
+                         f"line per epoch), got {verbose!r}")
+    if verbose == BAR and _tqdm() is None:
+        return LINE_PER_EPOCH  # no tqdm: pip install "tinydl[progress]" for the bar
+    return verbose
+
+
+def _tqdm() -> Any:
+    """tqdm.auto's bar class (a widget in Jupyter, text on a terminal), or None without tqdm."""
+    try:
+        from tqdm.auto import tqdm  # noqa: PLC0415 (optional dependency)
+    except ImportError:
+        return None
+    return tqdm
+
+
+def _progress_bar(total: int | None, desc: str, verbosity: int) -> Any:
+    """A tqdm bar of ``total`` steps when ``verbosity`` is BAR, else None.
 
     The caller advances it (``update(1)``), so that it stays open after the last batch for
     the epoch's validation results.
     """
-    if not enabled or not _stderr_is_terminal():
+    if verbosity != BAR:
         return None
-    try:
-        from tqdm import tqdm  # noqa: PLC0415 (optional dependency)
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, file=sys.stderr, leave=True, dynamic_ncols=True)
+    return _tqdm()(total=total, desc=desc, file=sys.stderr, leave=True, dynamic_ncols=True)
+
+
+def _epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float) -> str:
+    """One epoch's results as a line: ``epoch 3/10 - loss 0.4123 - accuracy 0.88 - 1.2 s``."""
+    parts = [f"epoch {epoch + 1}/{epochs}"] + [f"{key} {value:.4g}" for key, value in logs.items()]
+    return " - ".join(parts) + f" - {seconds:.1f} s"
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (IPython's ZMQ shell), where tqdm.auto draws a widget."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _stderr_is_terminal() -> bool:
@@ -491,10 +558,22 @@ def _check_fit_args(epochs: Any, initial_epoch: Any, loss_fn: Any, optimizer: An
                         f"{type(optimizer).__name__}")
 
 
+def _mean_over_samples(op: str, total: float, count: int, distributed: bool) -> float:
+    """total / count, both summed over the ranks when distributed."""
+    if distributed:
+        sums = Tensor(np.array([total, count], dtype=np.float64), dtype=np.float64)
+        comm.all_reduce(sums)
+        total, count = float(sums.data[0]), int(sums.data[1])
+    if count == 0:
+        raise ValueError(f"{op} yielded no batches (empty dataset, or drop_last with fewer "
+                         "samples than batch_size)")
+    return total / count
+
+
 def _train_one_epoch(model: Any, loader: Any, loss_fn: Any, optimizer: Any,
-                     metric_fns: list, bar: Any) -> dict[str, float]:
+                     metric_fns: list, bar: Any, distributed: bool = False) -> dict[str, float]:
     model.train()
-    accumulator = _MetricAccumulator(metric_fns)
+    accumulator = _MetricAccumulator(metric_fns, distributed)
     total_loss, count = 0.0, 0
     for batch in loader:
         inputs, target = _split_batch("fit", batch)
@@ -510,15 +589,56 @@ def _train_one_epoch(model: Any, loader: Any, loss_fn: Any, optimizer: Any,
         if bar is not None:
             bar.set_postfix(loss=f"{total_loss / count:.4g}", refresh=False)
             bar.update(1)
-    if count == 0:
-        raise ValueError("fit: train_loader yielded no batches (empty dataset, or drop_last "
-                         "with fewer samples than batch_size)")
-    return {"loss": total_loss / count, **accumulator.results()}
+    loss = _mean_over_samples("fit: train_loader", total_loss, count, distributed)
+    return {"loss": loss, **accumulator.results()}
+
+
+def _shard_loader(loader: Any, training: bool) -> Any:
+    """The loader for this rank under ``fit(..., distributed=True)``.
+
+    A DataLoader is rebuilt around a DistributedSampler (training: shuffled per epoch when
+    the loader shuffled, padded as in PyTorch) or, for validation, every world_size-th sample
+    without padding, so validation numbers are exactly those of one process. A loader that
+    already has a DistributedSampler, or is not a DataLoader, is used as it is.
+    """
+    from tinydl.distributed.sampler import DistributedSampler  # noqa: PLC0415
+
+    if not isinstance(loader, DataLoader) or isinstance(loader.sampler, DistributedSampler):
+        return loader
+    if not _has_default_sampler(loader):
+        raise ValueError("fit(distributed=True): the loader has its own sampler, which fit "
+                         "cannot split over the ranks; give it a DistributedSampler instead")
+    if training:
+        sampler: Any = DistributedSampler(loader.dataset, shuffle=loader.shuffle)
+    else:
+        sampler = range(comm.rank(), len(loader.dataset), comm.world_size())
+    workers = {} if loader.num_workers == 0 else dict(
+        num_workers=loader.num_workers, worker_init_fn=loader.worker_init_fn,
+        prefetch_factor=loader.prefetch_factor, persistent_workers=loader.persistent_workers,
+        multiprocessing_context=loader.multiprocessing_context, timeout=loader.timeout)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, drop_last=loader.drop_last,
+                      collate_fn=loader.collate_fn, transform=loader.transform,
+                      device=loader.device, sampler=sampler, generator=loader.generator,
+                      **workers)
+
+
+def _has_default_sampler(loader: DataLoader) -> bool:
+    """True when the loader picks its samples as DataLoader(shuffle=...) does by itself: a plain
+    Sequential/RandomSampler over its dataset, batched by its own BatchSampler."""
+    from tinydl.data.sampler import BatchSampler, RandomSampler, SequentialSampler  # noqa: PLC0415
+
+    sampler, batches = loader.sampler, loader.batch_sampler
+    plain = type(sampler) is SequentialSampler or (
+        type(sampler) is RandomSampler and not sampler.replacement
+        and sampler._num_samples is None)
+    return (plain and sampler.data_source is loader.dataset and type(batches) is BatchSampler
+            and batches.sampler is sampler)
 
 
 def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs: int,
         val_loader: Any = None, metrics: Any = (), callbacks: Iterable[Callback] = (),
-        scheduler: Any = None, progress: bool = True, initial_epoch: int = 0) -> History:
+        scheduler: Any = None, progress: bool = True, initial_epoch: int = 0,
+        distributed: bool = False, verbose: Any = "auto") -> History:
     """Train ``model`` for epochs ``initial_epoch .. epochs-1``; return the History.
 
     Args:
@@ -533,12 +653,33 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
             functions (y_true, y_pred) -> float, computed over each whole epoch.
         callbacks: Callback objects (EarlyStopping, ModelCheckpoint, your own).
         scheduler: stepped once per epoch; ReduceLROnPlateau gets val_loss (else loss).
-        progress: a tqdm bar per epoch (only when stderr is a terminal and tqdm installed).
+        progress: False silences fit (the same as ``verbose=0``).
+        verbose: Keras's levels: 0 silent, 1 a progress bar per epoch (tqdm; a widget in
+            Jupyter), 2 one printed line per epoch. "auto" (default): the bar on a terminal
+            or in Jupyter, one line per epoch anywhere else (a log file, a CI job).
         initial_epoch: the first epoch to run (after ``load_checkpoint``, its 'epoch').
+        distributed: data-parallel training under ``mpirun`` (``tinydl.distributed``): the
+            model is wrapped in DistributedDataParallel, each DataLoader reads this rank's
+            share (a DistributedSampler, ``set_epoch`` each epoch), losses and metrics are
+            computed over all ranks so every rank logs the same numbers, and only rank 0
+            shows progress and writes checkpoints. Without mpirun it is one process.
     Returns a History with one float per epoch for each logged name.
     """
     _check_fit_args(epochs, initial_epoch, loss_fn, optimizer)
     metric_fns = _resolve_metrics(metrics)
+    trained = model
+    if distributed:
+        from tinydl.distributed.parallel import DistributedDataParallel  # noqa: PLC0415
+
+        comm.init()
+        if isinstance(model, DistributedDataParallel):
+            model = model.module  # callbacks and checkpoints see the plain model
+        else:
+            trained = DistributedDataParallel(model)
+        train_loader = _shard_loader(train_loader, training=True)
+        val_loader = None if val_loader is None else _shard_loader(val_loader, training=False)
+        progress = progress and comm.rank() == 0
+    verbosity = _verbosity(verbose, progress)
     callbacks = list(callbacks)
     for callback in callbacks:
         callback.attach(model, optimizer, scheduler)
@@ -551,11 +692,18 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
         for epoch in range(initial_epoch, epochs):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
-            bar = _progress_bar(total, f"epoch {epoch + 1}/{epochs}", progress)
+            if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+                train_loader.sampler.set_epoch(epoch)  # a new shuffle, the same on every rank
+            bar = _progress_bar(total, f"epoch {epoch + 1}/{epochs}", verbosity)
+            started = time.perf_counter()
             try:
-                logs = _train_one_epoch(model, train_loader, loss_fn, optimizer, metric_fns, bar)
+                logs = _train_one_epoch(trained, train_loader, loss_fn, optimizer, metric_fns,
+                                        bar, distributed)
                 if val_loader is not None:
-                    val_logs = evaluate(model, val_loader, loss_fn, metric_fns)
+                    if distributed:  # rank 0's BatchNorm statistics, once (shares are uneven)
+                        for buffer in model.buffers():
+                            comm.broadcast(buffer, src=0)
+                    val_logs = evaluate(model, val_loader, loss_fn, metric_fns, distributed)
                     logs.update({f"val_{key}": value for key, value in val_logs.items()})
                 lr = _current_lr(optimizer)  # the rate this epoch used, before the scheduler step
                 if lr is not None:
@@ -565,6 +713,8 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
             finally:
                 if bar is not None:
                     bar.close()  # draws the final line with the epoch's results
+            if verbosity == LINE_PER_EPOCH:
+                print(_epoch_line(epoch, epochs, logs, time.perf_counter() - started), flush=True)
             if scheduler is not None:
                 _step_scheduler(scheduler, logs)
             history.append(epoch, logs)
@@ -580,14 +730,15 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
 
 
 def evaluate(model: Any, loader: Any, loss_fn: Callable | None = None,
-             metrics: Any = ()) -> dict[str, float]:
+             metrics: Any = (), distributed: bool = False) -> dict[str, float]:
     """Average loss and metrics of ``model`` over ``loader`` (eval mode, no gradients).
 
     The loss is averaged per sample (batches weighted by their size); metrics are computed
     on all outputs at once. Returns {'loss': ..., '<metric>': ...} as plain floats.
+    distributed: each rank's loader holds a share; the results are over all shares.
     """
     metric_fns = _resolve_metrics(metrics)
-    accumulator = _MetricAccumulator(metric_fns)
+    accumulator = _MetricAccumulator(metric_fns, distributed)
     total_loss, count = 0.0, 0
     was_training = model.training
     model.eval()
@@ -603,9 +754,8 @@ def evaluate(model: Any, loader: Any, loss_fn: Callable | None = None,
                 accumulator.add(target, output)
     finally:
         model.train(was_training)
-    if count == 0:
-        raise ValueError("evaluate: the loader yielded no batches (is the dataset empty?)")
-    results = {} if loss_fn is None else {"loss": total_loss / count}
+    mean_loss = _mean_over_samples("evaluate: the loader", total_loss, count, distributed)
+    results = {} if loss_fn is None else {"loss": mean_loss}
     results.update(accumulator.results())
     return results
 

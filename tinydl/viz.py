@@ -42,7 +42,7 @@ def to_dot(root: Tensor, graph_name: str = "tinydl") -> str:
             continue
         seen_ops.add(id(ctx))
         lines.append(f'  {op_id} [shape=ellipse, label="{ctx.fn.__name__}"];')
-        for parent in ctx.inputs:
+        for parent in ctx.graph_inputs:
             lines.append(f"  {tensor_node(parent)} -> {op_id};")
             stack.append(parent)
     lines.append("}")

@@ -7,15 +7,20 @@
   tuple ``(X[i], y[i], ...)``. The DataLoader recognises it and slices whole batches at once.
 * ``Subset(dataset, indices)`` and ``random_split(dataset, lengths)``: views of a dataset, for
   train/validation splits.
+* ``ConcatDataset([a, b, ...])``: several datasets one after another.
+* ``IterableDataset``: a stream of samples (``__iter__`` instead of ``__getitem__``), for data
+  that cannot be indexed (lines of a huge file, a generator). With DataLoader workers, each
+  worker iterates its own copy: split the work with ``tinydl.data.get_worker_info()``.
 """
 from __future__ import annotations
 
+import bisect
 import math
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from tinydl.random import generator
+from tinydl.random import resolve_generator
 
 
 class Dataset:
@@ -32,6 +37,73 @@ class Dataset:
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__() returning the "
                                   "number of samples")
+
+
+    def __add__(self, other: "Dataset") -> "ConcatDataset":
+        return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A stream of samples: subclasses define ``__iter__`` (and may define ``__len__``).
+
+    A DataLoader batches what the iterator yields, in order (no shuffle, no sampler). With
+    ``num_workers=k`` each of the k worker processes iterates its OWN copy of the dataset, so
+    without sharding every sample comes k times; shard in ``__iter__`` with
+    ``info = tinydl.data.get_worker_info()`` (None in the main process, else ``info.id`` and
+    ``info.num_workers``).
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__() yielding "
+                                  "samples")
+
+    def __getitem__(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it (or "
+                        "give it to a DataLoader) instead of indexing it")
+
+    def __add__(self, other: "Dataset") -> "ChainDataset":
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Several IterableDatasets streamed one after another."""
+
+    def __init__(self, datasets: Iterable[IterableDataset]):
+        self.datasets = list(datasets)
+
+    def __iter__(self) -> Iterator[Any]:
+        for dataset in self.datasets:
+            yield from dataset
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
+
+
+class ConcatDataset(Dataset):
+    """Datasets one after another: sample i comes from the dataset whose range holds i.
+    ``cumulative_sizes`` holds the running totals of their lengths."""
+
+    def __init__(self, datasets: Iterable[Dataset]):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: give at least one dataset")
+        for number, dataset in enumerate(self.datasets):
+            if isinstance(dataset, IterableDataset):
+                raise TypeError(f"ConcatDataset: dataset {number} is an IterableDataset, which "
+                                "cannot be indexed; use ChainDataset for streams")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        index = _check_index("ConcatDataset", index, len(self))
+        which = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[which - 1] if which else 0
+        return self.datasets[which][index - start]
+
+    def __repr__(self) -> str:
+        return f"ConcatDataset({len(self)} samples from {len(self.datasets)} datasets)"
 
 
 def _as_array(value: Any, position: int) -> np.ndarray:
@@ -136,18 +208,22 @@ def _split_lengths(lengths: Sequence[Any], n: int) -> list[int]:
     return counts
 
 
-def random_split(dataset: Any, lengths: Sequence[Any], seed: int | None = None) -> list[Subset]:
+def random_split(dataset: Any, lengths: Sequence[Any], generator: Any = None,
+                 seed: int | None = None) -> list[Subset]:
     """Split ``dataset`` at random into non-overlapping Subsets of the given lengths.
 
     lengths: sample counts that sum to len(dataset), e.g. [120, 30], or fractions that sum
              to 1, e.g. [0.8, 0.2] (rounded down, the remainder handed out one by one from
              the first part on).
-    seed: the same seed gives the same split; None draws from tinydl's generator (so
-          ``tinydl.manual_seed`` makes it repeatable).
+    generator: a ``tinydl.Generator`` to draw from (``tinydl.Generator().manual_seed(42)``, as
+          in PyTorch); seed: a shortcut for the same. With neither, tinydl's global generator
+          is used (so ``tinydl.manual_seed`` makes the split repeatable).
     """
     n = len(dataset)
     counts = _split_lengths(lengths, n)
-    rng = generator() if seed is None else np.random.default_rng(seed)
+    if generator is None and seed is not None:
+        generator = np.random.default_rng(seed)
+    rng = resolve_generator("random_split", generator)
     order = rng.permutation(n)
     bounds = np.cumsum([0] + counts)
     return [Subset(dataset, order[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])]

@@ -12,6 +12,7 @@ so its gradient comes for free. One module per kind, as in ``tinydl.nn``:
     vision         interpolate, pixel_shuffle, pixel_unshuffle
     dropout        dropout, dropout1d/2d/3d
     embedding      embedding, embedding_bag, one_hot
+    linear         bilinear (linear is a primitive)
     recurrent      lstm_sequence, gru_sequence, rnn_sequence (the RNN layers' recurrences)
     attention      scaled_dot_product_attention
     loss           mse_loss, cross_entropy, nll_loss, binary_cross_entropy(_with_logits),
@@ -32,6 +33,7 @@ from tinydl.functional.conv import (conv1d, conv2d, conv3d, conv_transpose1d, co
                                    fold, pad, unfold)
 from tinydl.functional.dropout import dropout, dropout1d, dropout2d, dropout3d
 from tinydl.functional.embedding import embedding, embedding_bag, one_hot
+from tinydl.functional.linear import bilinear
 from tinydl.functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                    cosine_embedding_loss, cross_entropy, gaussian_nll_loss,
                                    hinge_embedding_loss, huber_loss, kl_div, l1_loss,
@@ -56,7 +58,7 @@ __all__ = [
     "leaky_relu", "silu", "softplus", "elu", "selu", "celu", "mish", "relu6", "hardswish",
     "hardsigmoid", "hardtanh", "prelu", "rrelu", "logsigmoid", "softsign", "softmin", "glu",
     "tanhshrink", "threshold", "hardshrink", "softshrink", "normalize", "cosine_similarity",
-    "pairwise_distance",
+    "pairwise_distance", "bilinear",
     "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "unfold", "fold", "pad", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",

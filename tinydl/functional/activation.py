@@ -34,11 +34,13 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, negative_slope * x elsewhere."""
+    x = as_tensor(x)
     return where(x.data > 0, x, x * negative_slope)
 
 
 def silu(x: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x) (also called swish)."""
+    x = as_tensor(x)
     return x * sigmoid(x)
 
 

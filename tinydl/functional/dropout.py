@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from tinydl.errors import ShapeError
+from tinydl.ops.common import as_tensor
 from tinydl.random import generator
 from tinydl.tensor import Tensor
 
@@ -16,6 +17,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    x = as_tensor(x)
     if not training or p == 0.0:
         return x
     keep = generator().random(x.shape) >= p  # drawn on the CPU for repeatability

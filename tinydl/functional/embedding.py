@@ -45,7 +45,7 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
     padding_idx: positions holding this index receive the row's value but pass no gradient to
     it, so the padding row stays as it is during training (as in PyTorch).
     """
-    indices = as_tensor(indices)
+    indices, weight = as_tensor(indices), as_tensor(weight)
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {weight.shape}")

@@ -20,7 +20,7 @@ from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import where
-from tinydl.ops.loss import BinaryCrossEntropy, Softplus
+from tinydl.ops.loss import BinaryCrossEntropy, SoftmaxCrossEntropy, Softplus
 from tinydl.ops.nn import log_softmax
 from tinydl.tensor import Tensor
 
@@ -267,9 +267,14 @@ def cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002 (Py
     input, target, unbatched = _batched(input, target, "cross_entropy")
     num_classes = input.shape[1]
     weight = _class_weight("cross_entropy", weight, input, num_classes)
-    log_probs = log_softmax(input, axis=1)
     if not hasattr(target, "dtype"):
         target = _on_device(target, input)  # a Python list of labels or probabilities
+    if _fusable(input, target, weight, reduction, label_smoothing):
+        labels = _integer_labels("cross_entropy", target, input, class_axis=1)
+        keep = _check_label_range("cross_entropy", labels, num_classes, ignore_index, input.shape)
+        if bool(input.xp.all(keep)) and labels.size:
+            return SoftmaxCrossEntropy.apply(input, labels=labels, reduction=reduction)
+    log_probs = log_softmax(input, axis=1)
     target_dtype = target.dtype
     if target_dtype.kind == "f":
         out = _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing)
@@ -280,6 +285,13 @@ def cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002 (Py
         raise DTypeError(f"cross_entropy: target must hold integer class labels or float class "
                          f"probabilities, got dtype {target_dtype}")
     return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+def _fusable(input: Tensor, target: Any, weight: Any, reduction: str,  # noqa: A002
+             label_smoothing: float) -> bool:
+    """Whether cross_entropy can be the one fused node (SoftmaxCrossEntropy)."""
+    return (input.ndim == 2 and target.dtype.kind in "iu" and weight is None
+            and label_smoothing == 0.0 and reduction in ("mean", "sum"))
 
 
 def _weight_along_classes(weight: Any, ndim: int) -> Any:

@@ -26,6 +26,7 @@ def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None,
     Shapes: x (..., *normalized_shape); weight and bias normalized_shape -> same as x.
     The variance is the biased one (divided by n), as in PyTorch and the LayerNorm paper.
     """
+    x = as_tensor(x)
     normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
                         else tuple(normalized_shape))
     count = len(normalized_shape)

@@ -1,13 +1,15 @@
 """Hot-path kernels on arrays: faster versions (Numba, CuPy) of readable references, and a registry.
 
-The NumPy reference of max pooling lives in ``tinydl/ops/conv.py`` and those of the optimizer
-updates in ``tinydl/optim/``, where students read them; each is registered there as the
+The NumPy reference of max pooling lives in ``tinydl/ops/conv.py``, those of GELU and ReLU's
+backward in ``tinydl/ops/nn.py``, LayerNorm's in ``tinydl/ops/normalization.py`` and those of
+the optimizer updates in ``tinydl/optim/``, where students read them; each is registered there as the
 ``"numpy"`` kernel. Attention's references are in ``attention.py`` here. Importing this package
 registers the faster versions; ``registry.get(op)`` picks one per device.
 """
 
 from tinydl.kernels import registry
 from tinydl.kernels._jit import numba_available
+from tinydl.kernels.activation import gelu_backward_numba, gelu_forward_numba, relu_backward_numba
 from tinydl.kernels.attention import (
     attention_backward_numba,
     attention_backward_reference,
@@ -17,5 +19,6 @@ from tinydl.kernels.attention import (
     attention_forward_tiled_numpy,
 )
 from tinydl.kernels.conv import max_pool2d_forward_numba, max_pool2d_scatter_numba
+from tinydl.kernels.normalization import normalize_backward_numba, normalize_forward_numba
 from tinydl.kernels.optim import adam_update_numba, sgd_momentum_update_numba
 from tinydl.kernels.registry import get, register, report

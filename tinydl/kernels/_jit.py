@@ -1,19 +1,31 @@
-"""Lazy Numba compilation for the kernel files.
+"""Lazy Numba compilation for the kernel files, with a serial twin for every parallel kernel.
 
 Importing tinydl must not import Numba (it is optional and takes ~0.3 s to import), so the
 Numba kernels are plain Python functions marked with ``@jit(...)``. The first call imports
-Numba and compiles the function with ``numba.njit(cache=True, fastmath=False)``; the compiled
-machine code is cached on disk (``__pycache__``), so later processes skip the compile.
+Numba and compiles the function with ``numba.njit(cache=True, fastmath=False)``.
 
 Kernel files write parallel loops as ``for i in prange(n)`` and define ``prange = range`` at
-module level. When the kernel compiles, ``prange`` is bound to ``numba.prange`` for the
-compiled copy only (the module itself is left unchanged). A kernel may call small helpers
+module level. A kernel marked ``@jit(parallel=True)`` is compiled twice, each copy on first
+use: a parallel copy, whose ``prange`` is ``numba.prange``, and a serial twin, whose loops are
+plain ranges. Each call picks one by the size of the work, the largest array argument: waking
+Numba's thread pool only pays above ``tinydl.threads.PARALLEL_MIN_WORK`` elements, and never
+with a thread budget of 1 (``tinydl.set_num_threads``). A kernel may call small helpers
 marked ``@jit(inline=True)``: the compiled copy sees their compiled versions, which Numba
 inlines into the caller (so loops calling them can still be vectorised).
+
+The compiled machine code is cached on disk, in the user's cache folder (``cache_dir()``:
+``$NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/tinydl/numba``, else
+``~/.cache/tinydl/numba``), never inside the installed package, so later processes skip the
+compile and a read-only or editable install stays clean.
 """
 
 import importlib
+import os
+import time
 import types
+from pathlib import Path
+
+from tinydl import threads
 
 
 def numba_available() -> bool:
@@ -25,15 +37,30 @@ def numba_available() -> bool:
     return True
 
 
+def cache_dir() -> Path:
+    """The folder for Numba's compiled kernels (see the module docstring)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tinydl" / "numba"
+
+
 def _import_numba(kernel_name: str):
     try:
-        return importlib.import_module("numba")
+        numba = importlib.import_module("numba")
     except ImportError:
         raise ImportError(
             f"{kernel_name}: this kernel needs Numba, which is not installed; install it with "
             "`pip install numba` (or `pip install tinydl[numba]`), or use the NumPy reference "
             "kernel, which gives the same results"
         ) from None
+    threads.configure_numba(numba)
+    return numba
+
+
+def _work_size(args) -> int:
+    """The size of the largest array argument: the work a kernel call does, roughly."""
+    return max((getattr(arg, "size", 0) for arg in args), default=0)
 
 
 class LazyJit:
@@ -43,45 +70,94 @@ class LazyJit:
         self.py_func = py_func
         self.parallel = parallel
         self.inline = inline
-        self._dispatcher = None
+        self._dispatchers = {}  # parallel (bool) -> Numba dispatcher
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
 
-    def compiled(self):
-        """The Numba dispatcher (imports Numba on the first call)."""
-        if self._dispatcher is None:
-            numba = _import_numba(self.py_func.__name__)
-            # A copy of the function whose globals see numba.prange instead of range, and
-            # the compiled versions of the @jit helpers it calls.
-            kernel_globals = dict(self.py_func.__globals__, prange=numba.prange)
-            for name in self.py_func.__code__.co_names:
-                helper = kernel_globals.get(name)
-                if isinstance(helper, LazyJit) and helper is not self:
-                    kernel_globals[name] = helper.compiled()
-            kernel = types.FunctionType(
-                self.py_func.__code__, kernel_globals, self.py_func.__name__,
-                self.py_func.__defaults__, self.py_func.__closure__,
-            )
-            kernel.__qualname__ = self.py_func.__qualname__
-            kernel.__module__ = self.py_func.__module__
-            self._dispatcher = numba.njit(
-                cache=True, fastmath=False, parallel=self.parallel,
+    def compiled(self, parallel: bool | None = None):
+        """The Numba dispatcher: the parallel copy (default for parallel kernels) or the serial twin.
+
+        Imports Numba on the first call.
+        """
+        parallel = self.parallel if parallel is None else (parallel and self.parallel)
+        dispatcher = self._dispatchers.get(parallel)
+        if dispatcher is None:
+            dispatcher = self._dispatchers[parallel] = self._compile(parallel)
+        return dispatcher
+
+    def _compile(self, parallel: bool):
+        numba = _import_numba(self.py_func.__name__)
+        # A copy of the function whose globals see numba.prange (parallel copy) or range
+        # (serial twin), and the compiled versions of the @jit helpers it calls.
+        kernel_globals = dict(self.py_func.__globals__, prange=numba.prange if parallel else range)
+        for name in self.py_func.__code__.co_names:
+            helper = kernel_globals.get(name)
+            if isinstance(helper, LazyJit) and helper is not self:
+                kernel_globals[name] = helper.compiled()
+        kernel = types.FunctionType(
+            self.py_func.__code__, kernel_globals, self.py_func.__name__,
+            self.py_func.__defaults__, self.py_func.__closure__,
+        )
+        # The twins need their own cache entries: Numba keys its cache files by qualname.
+        suffix = "" if parallel or not self.parallel else "__serial"
+        kernel.__qualname__ = self.py_func.__qualname__ + suffix
+        kernel.__module__ = self.py_func.__module__
+        saved_cache_dir = numba.config.CACHE_DIR
+        numba.config.CACHE_DIR = str(cache_dir())  # read once, when the cache is set up
+        try:
+            return numba.njit(
+                cache=True, fastmath=False, parallel=parallel,
                 inline="always" if self.inline else "never",
             )(kernel)
-        return self._dispatcher
+        finally:
+            numba.config.CACHE_DIR = saved_cache_dir
 
     def __call__(self, *args):
-        return self.compiled()(*args)
+        if self.parallel and threads.parallel_worthwhile(_work_size(args)):
+            dispatcher = self.compiled(parallel=True)
+            numba = importlib.import_module("numba")
+            if not threads.numba_threads_match(numba):  # the budget changed, or a new thread
+                threads.apply_to_numba(numba)
+            return dispatcher(*args)
+        return self.compiled(parallel=False)(*args)
 
 
 def jit(parallel: bool = False, inline: bool = False):
     """Decorator: compile the function with Numba on its first call.
 
-    parallel: let ``prange`` loops run on all cores. inline: a helper that Numba inlines
-    into each kernel calling it.
+    parallel: let ``prange`` loops run on all cores when the work is large enough (a serial
+    twin runs otherwise). inline: a helper that Numba inlines into each kernel calling it.
     """
 
     def decorate(py_func):
         return LazyJit(py_func, parallel, inline)
 
     return decorate
+
+
+def cached_kernel_count() -> int:
+    """How many compiled kernels the disk cache holds (index files under ``cache_dir()``)."""
+    folder = cache_dir()
+    return sum(1 for _ in folder.rglob("*.nbi")) if folder.is_dir() else 0
+
+
+def first_call_probe() -> dict:
+    """Time the first call of one real kernel (the attention forward), for ``tinydl doctor``.
+
+    Returns {"kernel", "seconds", "cache_warm"}: the seconds a new process waits before its
+    first Numba kernel runs (a compile, or a load from the disk cache when it is warm).
+    """
+    import numpy as np
+
+    from tinydl.kernels.attention import (
+        _attention_forward_kernel,
+        attention_forward_numba,
+    )
+
+    q = np.ones((1, 1, 4, 8), dtype=np.float32)
+    start = time.perf_counter()
+    attention_forward_numba(q, q, q)  # 32 elements: the serial twin
+    seconds = time.perf_counter() - start
+    stats = _attention_forward_kernel.compiled(parallel=False).stats
+    return {"kernel": _attention_forward_kernel.__name__ + " (serial)", "seconds": seconds,
+            "cache_warm": bool(stats.cache_hits) and not stats.cache_misses}

@@ -8,6 +8,7 @@ arrays. The callers (``adam_update_``, ``sgd_momentum_update_`` in tinydl.optim)
 arguments first: float arrays of one shape and dtype, C-contiguous, writable.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -16,6 +17,9 @@ from tinydl.kernels._jit import jit, numba_available
 from tinydl.kernels.registry import register
 
 prange = range  # compiled kernels see numba.prange here (see _jit.py)
+# 1 as a float32: "1 - beta1" with an int 1 would make Numba compute in float64 (slower; a
+# float64 parameter still computes in float64).
+_ONE = np.float32(1)
 
 
 # ----------------------------------------------------------------------------- Adam / AdamW
@@ -28,11 +32,11 @@ def _adam_kernel(param, grad, exp_avg, exp_avg_sq, amsgrad_max, use_amsgrad, lr,
         p = param[n]
         g = grad[n]
         if decoupled:
-            p = p * (1 - lr * weight_decay)
+            p = p * (_ONE - lr * weight_decay)
         elif weight_decay != 0:
             g = g + weight_decay * p
-        m = exp_avg[n] + (1 - beta1) * (g - exp_avg[n])
-        v = beta2 * exp_avg_sq[n] + (1 - beta2) * (g * g)
+        m = exp_avg[n] + (_ONE - beta1) * (g - exp_avg[n])
+        v = beta2 * exp_avg_sq[n] + (_ONE - beta2) * (g * g)
         exp_avg[n] = m
         exp_avg_sq[n] = v
         if use_amsgrad:
@@ -55,6 +59,75 @@ def adam_update_numba(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
     return param
 
 
+# ----------------------------------------------------------------------------- Adam, all parameters in one call
+
+# Parameters are handed to the kernel as tuples of flat arrays, padded with empty arrays to a
+# length in _TUPLE_SIZES: Numba compiles once per tuple length, so a handful of lengths cover
+# every model. The work is cut into blocks of at most _BLOCK elements, (tensor, start, stop)
+# rows, spread over the cores when there are enough of them.
+_TUPLE_SIZES = (4, 8, 16, 32, 64, 128, 256, 512)
+_BLOCK = 16_384
+
+
+@jit(parallel=True)
+def _adam_multi_kernel(params, grads, exp_avgs, exp_avg_sqs, blocks, scalars, per_tensor):
+    """One Adam step over every tensor; blocks (nb, 3) int64 rows (tensor, start, stop).
+
+    scalars: [1 - beta1, beta2, 1 - beta2, eps, l2, decay] in the parameters' dtype, with
+    l2 = weight_decay (Adam) or 0 and decay = 1 - lr weight_decay (AdamW) or 1, so one loop
+    serves both. per_tensor (T, 2): step size lr / (1 - beta1^t) and sqrt(1 - beta2^t).
+    """
+    one_minus_beta1, beta2, one_minus_beta2 = scalars[0], scalars[1], scalars[2]
+    eps, l2, decay = scalars[3], scalars[4], scalars[5]
+    for b in prange(blocks.shape[0]):
+        k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
+        step_size, correction2_sqrt = per_tensor[k, 0], per_tensor[k, 1]
+        p, g = params[k][start:stop], grads[k][start:stop]
+        m, v = exp_avgs[k][start:stop], exp_avg_sqs[k][start:stop]
+        for n in range(p.shape[0]):
+            gn = g[n] + l2 * p[n]
+            mn = m[n] + one_minus_beta1 * (gn - m[n])
+            vn = beta2 * v[n] + one_minus_beta2 * (gn * gn)
+            m[n] = mn
+            v[n] = vn
+            p[n] = p[n] * decay - step_size * (mn / (np.sqrt(vn) / correction2_sqrt + eps))
+
+
+def _padded(arrays, empty):
+    """arrays as a tuple padded with ``empty`` to the next length in _TUPLE_SIZES."""
+    size = next((n for n in _TUPLE_SIZES if n >= len(arrays)), len(arrays))
+    return tuple(arrays) + (empty,) * (size - len(arrays))
+
+
+@functools.lru_cache(maxsize=64)
+def _blocks(sizes):
+    """(nb, 3) int64 rows (tensor, start, stop) cutting tensors of ``sizes`` into _BLOCK pieces."""
+    rows = [(k, start, min(size, start + _BLOCK))
+            for k, size in enumerate(sizes) for start in range(0, size, _BLOCK)]
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def adam_multi_update_numba(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps,
+                            weight_decay, decoupled):
+    """``tinydl.optim.adam.adam_multi_update_reference`` as one Numba call over every tensor.
+
+    params, grads, exp_avgs, exp_avg_sqs: lists of C-contiguous arrays of one float dtype
+    (checked by the caller), updated in place; steps: each tensor's 1-based step number.
+    """
+    dtype = params[0].dtype
+    flat = [[array.reshape(-1) for array in arrays] for arrays in (params, grads, exp_avgs,
+                                                                  exp_avg_sqs)]
+    empty = np.empty(0, dtype=dtype)
+    scalars = np.array([1 - beta1, beta2, 1 - beta2, eps,
+                        0.0 if decoupled else weight_decay,
+                        1 - lr * weight_decay if decoupled else 1.0], dtype=dtype)
+    per_tensor = np.array([(lr / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step))
+                           for step in steps], dtype=dtype).reshape(-1, 2)
+    _adam_multi_kernel(*(_padded(arrays, empty) for arrays in flat),
+                       _blocks(tuple(array.size for array in flat[0])), scalars, per_tensor)
+    return params
+
+
 # ----------------------------------------------------------------------------- SGD
 
 @jit(parallel=True)
@@ -68,7 +141,7 @@ def _sgd_kernel(param, grad, buf, lr, momentum, dampening, nesterov, weight_deca
             if first_step:
                 velocity = g
             else:
-                velocity = momentum * buf[n] + (1 - dampening) * g
+                velocity = momentum * buf[n] + (_ONE - dampening) * g
             buf[n] = velocity
             if nesterov:
                 g = g + momentum * velocity
@@ -89,5 +162,7 @@ def sgd_momentum_update_numba(param, grad, buf, lr, momentum, dampening, nestero
 
 
 register("adam_update_", "numba", adam_update_numba, available=numba_available, default=True)
+register("adam_multi_update_", "numba", adam_multi_update_numba, available=numba_available,
+         default=True)
 register("sgd_momentum_update_", "numba", sgd_momentum_update_numba, available=numba_available,
          default=True)

@@ -13,8 +13,9 @@ from tinydl.nn.activation import (CELU, ELU, GELU, GLU, SELU, CosineSimilarity, 
                                   LogSigmoid, LogSoftmax, Mish, PairwiseDistance, PReLU, ReLU,
                                   ReLU6, RReLU, Sigmoid, SiLU, Softmax, Softmin, Softplus,
                                   Softshrink, Softsign, Tanh, Tanhshrink, Threshold)
-from tinydl.nn.container import ModuleDict, ModuleList, Sequential
-from tinydl.nn.linear import Flatten, Identity, Linear
+from tinydl.nn.container import (ModuleDict, ModuleList, ParameterDict, ParameterList,
+                                 Sequential)
+from tinydl.nn.linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from tinydl.nn.module import Module, Parameter
 from tinydl.nn.attention import MultiheadAttention
 from tinydl.nn.embedding import Embedding, EmbeddingBag

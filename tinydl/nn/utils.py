@@ -1,4 +1,10 @@
-"""Gradient clipping: keep one bad batch from throwing the parameters far away.
+"""Gradient clipping, and parameters as one flat vector.
+
+``parameters_to_vector(model.parameters())`` joins every parameter into one 1-D tensor (part
+of the graph, so it can be differentiated); ``vector_to_parameters(vec, model.parameters())``
+writes such a vector back (a copy of each slice, in each parameter's dtype).
+
+Clipping keeps one bad batch from throwing the parameters far away.
 
 Call between ``loss.backward()`` and ``optimizer.step()``:
 
@@ -14,6 +20,8 @@ import math
 from typing import Any, Iterable
 
 from tinydl.backend import get_array_module
+from tinydl.errors import ShapeError
+from tinydl.ops.shape import cat
 from tinydl.tensor import Tensor
 
 
@@ -78,3 +86,28 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     for param in _gradients(parameters):
         grad = param.grad
         grad.data = grad.xp.clip(grad.data, -clip_value, clip_value)
+
+
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+    """Every parameter flattened and joined, in order: shape (total number of elements,)."""
+    params = list(parameters)
+    if not params:
+        raise ValueError("parameters_to_vector: got no parameters")
+    return cat([p.reshape(-1) for p in params])
+
+
+def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
+    """Copy consecutive slices of the 1-D ``vec`` into the parameters (the inverse of
+    parameters_to_vector); vec must hold exactly as many elements as the parameters."""
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"vector_to_parameters: expected a Tensor, got {type(vec).__name__}")
+    params = list(parameters)
+    total = sum(p.size for p in params)
+    if vec.ndim != 1 or vec.shape[0] != total:
+        raise ShapeError(f"vector_to_parameters: vec has shape {vec.shape}, but the parameters "
+                         f"hold {total} elements; expected shape ({total},)")
+    offset = 0
+    for param in params:
+        piece = vec.data[offset:offset + param.size].reshape(param.shape)
+        param.data = piece.astype(param.dtype, copy=True)
+        offset += param.size

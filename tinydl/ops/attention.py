@@ -30,12 +30,15 @@ from typing import Any
 from tinydl.autograd import Context, Function, is_grad_enabled
 from tinydl.backend import backend_of
 from tinydl.kernels import registry
-from tinydl.kernels.attention import (attention_backward_from_weights,
-                                      attention_forward_keeping_weights,
-                                      attention_forward_reference)
+from tinydl.kernels.attention import (
+    attention_backward_from_weights,
+    attention_forward_keeping_weights,
+    attention_forward_reference,
+)
 from tinydl.ops.elementwise import where
 from tinydl.ops.nn import softmax
 from tinydl.tensor import Tensor
+from tinydl.threads import split_over_batch
 
 #: the score given to masked keys in the recorded (twice-differentiable) backward
 _BLOCKED_SCORE = -1e30
@@ -60,8 +63,9 @@ class FusedAttention(Function):
         if forward_kernel is attention_forward_reference:
             # The reference builds the (Tq, Tk) weights anyway: keep them for backward
             # instead of recomputing them there (same results, two passes fewer).
-            out, weights, row_sum = attention_forward_keeping_weights(q, k, v, mask, causal,
-                                                                      scale)
+            out, weights, row_sum = split_over_batch(
+                _forward_keeping_weights, [q, k, v, _full_mask(mask, q, k)], _score_count(q, k),
+                causal, scale)
             ctx.save_for_backward(out, None, weights, row_sum)
             return out
         out, lse = forward_kernel(q, k, v, mask, causal, scale)
@@ -76,12 +80,37 @@ class FusedAttention(Function):
             return _backward_in_ops(q, k, v, mask, causal, scale, grad_out)
         out, lse, weights, row_sum = ctx.saved_values
         if weights is not None:
-            grads = attention_backward_from_weights(q.data, k.data, v.data, scale, weights,
-                                                    row_sum, out, grad_out.data)
+            grads = split_over_batch(
+                attention_backward_from_weights_in_order,
+                [q.data, k.data, v.data, weights, row_sum, out, grad_out.data],
+                _score_count(q, k), scale)
         else:
             grads = _kernel("attention_backward", q.data)(q.data, k.data, v.data, mask, causal,
                                                           scale, out, lse, grad_out.data)
         return tuple(Tensor(g, dtype=g.dtype) for g in grads)
+
+
+def _score_count(q: Any, k: Any) -> int:
+    """B * H * Tq * Tk: the size of the score matrix, the work of the NumPy attention."""
+    return q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2]
+
+
+def _full_mask(mask: Any, q: Any, k: Any) -> Any:
+    """The mask broadcast to (B, H, Tq, Tk) (a view), so it splits with q along the batch."""
+    if mask is None:
+        return None
+    shape = (q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+    return backend_of(q).xp.broadcast_to(mask, shape)
+
+
+def _forward_keeping_weights(q: Any, k: Any, v: Any, mask: Any, causal: bool,
+                             scale: float) -> tuple:
+    return attention_forward_keeping_weights(q, k, v, mask, causal, scale)
+
+
+def attention_backward_from_weights_in_order(q, k, v, weights, row_sum, out, dout, scale):
+    """``attention_backward_from_weights`` with the batched arrays first (for split_over_batch)."""
+    return attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout)
 
 
 def _backward_in_ops(q: Tensor, k: Tensor, v: Tensor, mask: Any, causal: bool, scale: float,

@@ -7,6 +7,7 @@ import numpy
 
 from tinydl import backend
 from tinydl.errors import ShapeError
+from tinydl.promotion import promote
 from tinydl.tensor import Tensor
 
 
@@ -36,11 +37,9 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
 
 
 def binary_operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Both operands of a binary op as Tensors (one of them may be a number or an array)."""
-    if isinstance(a, Tensor):
-        return a, as_tensor(b, a)
-    b = as_tensor(b)
-    return as_tensor(a, b), b
+    """Both operands of a binary op as Tensors of PyTorch's result dtype (either may be a
+    number or an array): see ``tinydl.promotion``."""
+    return promote((a, b), "common")
 
 
 def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
@@ -50,10 +49,11 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     axes = (axis,) if isinstance(axis, (int, numpy.integer)) else tuple(axis)
     result = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ShapeError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims "
-                             f"(valid: {-ndim}..{ndim - 1})")
-        result.append(int(a) % max(ndim, 1))
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ShapeError(f"{op}: dim {a} is out of range for a tensor with {ndim} dims "
+                             f"(valid: {-max(ndim, 1)}..{max(ndim, 1) - 1})")
+        if ndim:  # a 0-d tensor accepts dim 0 or -1 (as in PyTorch) and has no axis to reduce
+            result.append(int(a) % ndim)
     if len(set(result)) != len(result):
         raise ShapeError(f"{op}: axis {axis} repeats a dimension")
     return tuple(sorted(result))

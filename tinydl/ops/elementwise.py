@@ -14,6 +14,7 @@ from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError
 from tinydl.ops.common import as_tensor, binary_operands
+from tinydl.promotion import result_type
 from tinydl.tensor import Tensor
 
 _BROADCAST_HINT = ("each trailing dimension must be equal or 1 (broadcasting); "
@@ -22,6 +23,8 @@ _BROADCAST_HINT = ("each trailing dimension must be equal or 1 (broadcasting); "
 
 class Add(Function):
     """a + b"""
+
+    promotion = "common"
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
@@ -35,6 +38,8 @@ class Add(Function):
 class Sub(Function):
     """a - b"""
 
+    promotion = "common"
+
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
         return a - b
@@ -46,6 +51,8 @@ class Sub(Function):
 
 class Mul(Function):
     """a * b"""
+
+    promotion = "common"
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
@@ -65,6 +72,8 @@ class Mul(Function):
 class Div(Function):
     """a / b"""
 
+    promotion = "float"
+
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
         return a / b
@@ -83,6 +92,8 @@ class Div(Function):
 class Neg(Function):
     """-a"""
 
+    promotion = "common"
+
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
         return -a
@@ -95,6 +106,8 @@ class Neg(Function):
 class Pow(Function):
     """a ** b, with b a tensor too (d/db a^b = a^b log a, taken as 0 where a <= 0)."""
 
+    promotion = "common"
+
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
         return a ** b
@@ -103,8 +116,8 @@ class Pow(Function):
     def backward(ctx: Context, grad: Tensor) -> tuple:
         a, b = ctx.inputs
         grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_a = grad * b * a ** (b - 1)
+        if ctx.needs_input_grad[0]:  # b * a^(b-1), and 0 at a = b = 0 (not 0 * 0^-1 = nan)
+            grad_a = grad * b * a ** where((b.data == 0) & (a.data == 0), 1.0, b - 1)
         if ctx.needs_input_grad[1]:
             positive = a.data > 0
             safe_a = where(positive, a, 1.0)
@@ -114,6 +127,8 @@ class Pow(Function):
 
 class Exp(Function):
     """e^a"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
@@ -130,6 +145,8 @@ class Exp(Function):
 class Log(Function):
     """natural log"""
 
+    promotion = "float"
+
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
         return get_array_module(a).log(a)
@@ -145,6 +162,8 @@ class Log(Function):
 class Sqrt(Function):
     """square root"""
 
+    promotion = "float"
+
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
         return get_array_module(a).sqrt(a)
@@ -156,6 +175,8 @@ class Sqrt(Function):
 
 class Abs(Function):
     """|a| (gradient sign(a), 0 at 0 as in PyTorch)"""
+
+    promotion = "common"
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
@@ -172,6 +193,8 @@ class Abs(Function):
 class _PairwiseExtreme(Function):
     """Shared by Maximum and Minimum: the winner of each pair gets the gradient, ties share it
     equally (as PyTorch does). Subclasses say which array function picks and which side wins."""
+
+    promotion = "common"
 
     @staticmethod
     def pick(xp: Any, a: Any, b: Any) -> Any:
@@ -244,6 +267,8 @@ class Clip(Function):
 class Where(Function):
     """condition ? a : b (the condition is a constant boolean array)."""
 
+    promotion = "common"
+
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any, condition: Any = None) -> Any:
         return get_array_module(a).where(condition, a, b)
@@ -259,6 +284,8 @@ class Where(Function):
 
 class Erf(Function):
     """the error function (used by the exact GELU)"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
@@ -279,7 +306,7 @@ class Cast(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        return cast(grad, ctx.inputs[0].dtype)
+        return cast(grad, ctx.graph_inputs[0].dtype)
 
 
 for _broadcasting_op in (Add, Sub, Mul, Div, Pow, Maximum, Minimum, Where):
@@ -290,71 +317,86 @@ for _broadcasting_op in (Add, Sub, Mul, Div, Pow, Maximum, Minimum, Where):
 # ---------------------------------------------------------------------------------------------
 
 
-def add(a: Any, b: Any) -> Tensor:
-    """a + b, broadcasting. Shapes: broadcast(a.shape, b.shape)."""
-    return Add.apply(*binary_operands(a, b))
+def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """a + alpha * b, broadcasting. Shapes: broadcast(a.shape, b.shape)."""
+    return Add.apply(a, b if alpha == 1 else mul(b, alpha))
 
 
-def sub(a: Any, b: Any) -> Tensor:
-    """a - b, broadcasting."""
-    return Sub.apply(*binary_operands(a, b))
+def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """a - alpha * b, broadcasting. Not for bools (as in PyTorch): use ~mask or logical_not."""
+    if _is_bool(a) or _is_bool(b):
+        raise DTypeError("sub: subtraction with a bool operand is not supported (as in PyTorch); "
+                         "to invert a mask use ~mask, else convert first: mask.long() - 1")
+    return Sub.apply(a, b if alpha == 1 else mul(b, alpha))
+
+
+def _is_bool(value: Any) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return isinstance(value, bool) or (dtype is not None and dtype.kind == "b")
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """a * b, broadcasting."""
-    return Mul.apply(*binary_operands(a, b))
+    return Mul.apply(a, b)
 
 
 def div(a: Any, b: Any) -> Tensor:
-    """a / b, broadcasting."""
-    return Div.apply(*binary_operands(a, b))
+    """a / b (true division: integers give float32), broadcasting."""
+    return Div.apply(a, b)
 
 
-def neg(a: Tensor) -> Tensor:
+def neg(a: Any) -> Tensor:
     """-a"""
-    return Neg.apply(as_tensor(a))
+    return Neg.apply(a)
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 (PyTorch's name)
     """a ** b; b may be a number or a tensor."""
-    return Pow.apply(*binary_operands(a, b))
+    if _is_bool(a) and _is_bool(b):
+        if not isinstance(b, bool):
+            raise DTypeError("pow: a bool tensor to the power of a bool tensor is not supported "
+                             "(as in PyTorch); convert first: a.long() ** b.long()")
+        return Tensor(a.data | (not b))  # True ** x = True, False ** True = False, x ** False = True
+    return Pow.apply(a, b)
 
 
-def exp(a: Tensor) -> Tensor:
+def exp(a: Any) -> Tensor:
     """e ** a"""
-    return Exp.apply(as_tensor(a))
+    return Exp.apply(a)
 
 
-def log(a: Tensor) -> Tensor:
+def log(a: Any) -> Tensor:
     """natural logarithm"""
-    return Log.apply(as_tensor(a))
+    return Log.apply(a)
 
 
-def sqrt(a: Tensor) -> Tensor:
+def sqrt(a: Any) -> Tensor:
     """square root"""
-    return Sqrt.apply(as_tensor(a))
+    return Sqrt.apply(a)
 
 
-def abs(a: Tensor) -> Tensor:  # noqa: A001 (PyTorch's name)
+def abs(a: Any) -> Tensor:  # noqa: A001 (PyTorch's name)
     """absolute value"""
-    return Abs.apply(as_tensor(a))
+    return Abs.apply(a)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
     """elementwise larger of a and b, broadcasting."""
-    return Maximum.apply(*binary_operands(a, b))
+    return Maximum.apply(a, b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """elementwise smaller of a and b, broadcasting."""
-    return Minimum.apply(*binary_operands(a, b))
+    return Minimum.apply(a, b)
 
 
 def clip(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch names)
     """a limited to [min, max] (either may be None)."""
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
-    return Clip.apply(as_tensor(a), low=min, high=max)
+    a = as_tensor(a)
+    dtype = result_type(a, *[bound for bound in (min, max) if bound is not None])
+    return Clip.apply(a if a.dtype == dtype else cast(a, dtype), low=min, high=max)
 
 
 clamp = clip
@@ -364,16 +406,17 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick a where condition is true, else b (all three broadcast together)."""
     if isinstance(condition, Tensor):
         condition = condition.data
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        a = as_tensor(a)
     a, b = binary_operands(a, b)
-    condition = a.xp.asarray(condition).astype(bool)
+    condition_xp = backend.get_array_module(condition)
+    condition = condition_xp.asarray(condition).astype(bool, copy=False)
+    if condition_xp is not a.xp:
+        condition = backend.to_device(condition, a.device)
     return Where.apply(a, b, condition=condition)
 
 
 def erf(a: Tensor) -> Tensor:
     """the error function, elementwise"""
-    return Erf.apply(as_tensor(a))
+    return Erf.apply(a)
 
 
 def cast(a: Tensor, dtype: Any) -> Tensor:
@@ -402,9 +445,10 @@ def compare(a: Any, b: Any, how: str) -> Tensor:
 
 def logical_not(a: Tensor) -> Tensor:
     """~a for bool tensors."""
-    return Tensor(~a.data)
+    return Tensor(~as_tensor(a).data)
 
 
 def sign(a: Tensor) -> Tensor:
     """-1, 0 or 1 elementwise (not differentiable)."""
+    a = as_tensor(a)
     return Tensor(a.xp.sign(a.data))

@@ -5,9 +5,10 @@ import math
 from typing import Any
 
 from tinydl import backend
-from tinydl.autograd import Context, Function
-from tinydl.backend import get_array_module
+from tinydl.autograd import Context, Function, is_grad_enabled
+from tinydl.backend import backend_of, get_array_module
 from tinydl.errors import ShapeError
+from tinydl.kernels import registry
 from tinydl.ops.common import as_tensor, normalize_axes
 from tinydl.ops.elementwise import erf
 from tinydl.tensor import Tensor
@@ -22,11 +23,16 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        return grad * (ctx.inputs[0].data > 0).astype(grad.dtype)
+        x = ctx.inputs[0].data
+        if not is_grad_enabled() and grad.dtype == x.dtype:  # a kernel on arrays
+            return Tensor(_kernel("relu_backward", x)(x, grad.data), dtype=grad.dtype)
+        return grad * (x > 0).astype(grad.dtype)
 
 
 class Sigmoid(Function):
     """1 / (1 + e^-a), computed as (tanh(a/2) + 1) / 2 so it never overflows"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
@@ -42,6 +48,8 @@ class Sigmoid(Function):
 class Tanh(Function):
     """hyperbolic tangent"""
 
+    promotion = "float"
+
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
         return get_array_module(a).tanh(a)
@@ -53,25 +61,76 @@ class Tanh(Function):
 
 
 _TANH_GELU_C = math.sqrt(2.0 / math.pi)
+_TANH_GELU_K = 0.044715
+
+
+# The array formulas of GELU and of ReLU's backward: the readable references, registered as the
+# "numpy" kernels (tinydl/kernels/activation.py has the Numba versions).
+
+def gelu_forward_reference(x: Any, approximate: str = "none") -> Any:
+    """GELU of x, elementwise ("none": exact with erf; "tanh": the tanh approximation)."""
+    xp = get_array_module(x)
+    if approximate == "tanh":
+        return 0.5 * x * (1 + xp.tanh(_TANH_GELU_C * (x + _TANH_GELU_K * x * x * x)))
+    return 0.5 * x * (1 + backend.erf(xp, x / backend.SQRT_2))
+
+
+def gelu_backward_reference(x: Any, grad: Any, approximate: str = "none") -> Any:
+    """grad * gelu'(x), elementwise: Φ(x) + x φ(x), or the tanh formula's derivative."""
+    xp = get_array_module(x)
+    if approximate == "tanh":
+        t = xp.tanh(_TANH_GELU_C * (x + _TANH_GELU_K * x * x * x))
+        d_inner = _TANH_GELU_C * (1 + 3 * _TANH_GELU_K * x * x)
+        return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
+    cdf = 0.5 * (1 + backend.erf(xp, x / backend.SQRT_2))
+    pdf = xp.exp(-0.5 * x * x) / backend.SQRT_2_PI
+    return grad * (cdf + x * pdf)
+
+
+def relu_backward_reference(x: Any, grad: Any) -> Any:
+    """grad where x > 0, else 0: ReLU's backward (a mask, a cast and a product)."""
+    return grad * (x > 0).astype(grad.dtype)
+
+
+registry.register("gelu_forward", "numpy", gelu_forward_reference)
+registry.register("gelu_backward", "numpy", gelu_backward_reference)
+registry.register("relu_backward", "numpy", relu_backward_reference)
+_REFERENCES = {"gelu_forward": gelu_forward_reference, "gelu_backward": gelu_backward_reference,
+               "relu_backward": relu_backward_reference}
+
+
+def _kernel(op_name: str, array: Any):
+    """The registry's kernel for ``op_name`` on ``array``'s device (the reference for dtypes
+    other than float32 and float64, which the Numba kernels do not take)."""
+    if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
+        return _REFERENCES[op_name]
+    return registry.get(op_name, backend_of(array).device_type)
 
 
 class GELU(Function):
-    """x·Φ(x) (exact, with erf) or its tanh approximation (GPT-2's "gelu_new")"""
+    """x·Φ(x) (exact, with erf) or its tanh approximation (GPT-2's "gelu_new").
+
+    Forward and (unrecorded) backward are kernels on arrays (``gelu_forward_reference`` and
+    ``gelu_backward_reference`` above, or their Numba versions); a recorded backward
+    (create_graph=True) uses tinydl ops, so second derivatives work.
+    """
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any, approximate: str = "none") -> Any:
-        xp = get_array_module(a)
-        if approximate == "tanh":
-            return 0.5 * a * (1 + xp.tanh(_TANH_GELU_C * (a + 0.044715 * a * a * a)))
-        return 0.5 * a * (1 + backend.erf(xp, a / backend.SQRT_2))
+        return _kernel("gelu_forward", a)(a, approximate)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
         x = ctx.inputs[0]
+        if not is_grad_enabled():
+            dx = _kernel("gelu_backward", x.data)(x.data, grad.data, ctx.params["approximate"])
+            return Tensor(dx, dtype=grad.dtype)
         if ctx.params["approximate"] == "tanh":
-            inner = _TANH_GELU_C * (x + 0.044715 * x * x * x)
+            inner = _TANH_GELU_C * (x + _TANH_GELU_K * x * x * x)
             t = inner.tanh()
-            d_inner = _TANH_GELU_C * (1.0 + 3 * 0.044715 * x * x)
+            d_inner = _TANH_GELU_C * (1.0 + 3 * _TANH_GELU_K * x * x)
             return grad * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner)
         cdf = 0.5 * (1.0 + erf(x * (1.0 / backend.SQRT_2)))
         pdf = (x * x * -0.5).exp() * (1.0 / backend.SQRT_2_PI)
@@ -80,6 +139,8 @@ class GELU(Function):
 
 class Softmax(Function):
     """exp(a) / sum(exp(a)) along ``axis``, shifted by the max (stable for ±1e4)"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any, axis: int = -1) -> Any:
@@ -99,6 +160,8 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """a - logsumexp(a) along ``axis`` (stable for ±1e4)"""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any, axis: int = -1) -> Any:
@@ -151,7 +214,8 @@ class Linear(Function):
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight^T + bias. Shapes: x (..., in), weight (out, in), bias (out,) -> (..., out)."""
-    x = as_tensor(x)
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: input of shape {x.shape} does not fit weight of shape "
                          f"{weight.shape}: the input's last dim must equal in_features "
@@ -186,13 +250,22 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
     return GELU.apply(as_tensor(a), approximate=approximate)
 
 
-def softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """Softmax along ``axis``: entries are positive and sum to 1 along it."""
-    a = as_tensor(a)
-    return Softmax.apply(a, axis=normalize_axes(axis, a.ndim, "softmax")[0])
+def softmax(a: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Softmax along ``dim`` (``axis=`` too; default -1): positive, sums to 1 along it."""
+    return _along_one_dim(Softmax, "softmax", a, dim, axis)
 
 
-def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """log(softmax(a)) along ``axis``, without overflow or log(0)."""
+def log_softmax(a: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """log(softmax(a)) along ``dim`` (``axis=`` too; default -1), without overflow or log(0)."""
+    return _along_one_dim(LogSoftmax, "log_softmax", a, dim, axis)
+
+
+def _along_one_dim(fn: type, name: str, a: Any, dim: Any, axis: Any) -> Tensor:
     a = as_tensor(a)
-    return LogSoftmax.apply(a, axis=normalize_axes(axis, a.ndim, "log_softmax")[0])
+    if dim is not None and axis is not None and dim != axis:
+        raise TypeError(f"{name}: give dim= or axis= (the same thing), not both")
+    chosen = -1 if dim is None and axis is None else dim if dim is not None else axis
+    axes = normalize_axes(chosen, a.ndim, name)
+    if a.ndim == 0:  # a 0-d tensor is one row of one element (PyTorch accepts dim 0 or -1)
+        return fn.apply(a.reshape(1), axis=0).reshape(())
+    return fn.apply(a, axis=axes[0])

@@ -6,13 +6,16 @@ Every reduction takes ``axis`` (None, an int or a tuple) and ``keepdims`` (NumPy
 from __future__ import annotations
 
 import builtins
+import math
+from collections import namedtuple
 from typing import Any
 
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
-from tinydl.errors import ShapeError
+from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor, normalize_axes, pick_axis
-from tinydl.ops.shape import broadcast_to, reshape
+from tinydl.ops.elementwise import where
+from tinydl.ops.shape import broadcast_to, getitem, reshape
 from tinydl.tensor import Tensor
 
 
@@ -50,7 +53,7 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        return _expand_grad(grad, ctx.inputs[0].shape, ctx.params["axes"])
+        return _expand_grad(grad, ctx.graph_inputs[0].shape, ctx.params["axes"])
 
 
 class Mean(Function):
@@ -63,7 +66,7 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        shape = ctx.inputs[0].shape
+        shape = ctx.graph_inputs[0].shape
         axes = ctx.params["axes"]
         return _expand_grad(grad, shape, axes) * (1.0 / builtins.max(_count(shape, axes), 1))
 
@@ -88,7 +91,7 @@ class _Extremum(Function):
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
         (share,) = ctx.saved_values
-        return _expand_grad(grad, ctx.inputs[0].shape, ctx.params["axes"]) * share
+        return _expand_grad(grad, ctx.graph_inputs[0].shape, ctx.params["axes"]) * share
 
 
 class Max(_Extremum):
@@ -114,19 +117,55 @@ class Var(Function):
     def forward(ctx: Context, a: Any, axes: Any = None, keepdims: bool = False,
                 correction: int = 1) -> Any:
         xp = get_array_module(a)
-        return xp.var(a, axis=axes, ddof=correction, keepdims=keepdims).astype(a.dtype, copy=False)
+        count = _count(a.shape, axes)
+        centered = a - xp.mean(a, axis=axes, keepdims=True)
+        squares = xp.sum(centered * centered, axis=axes, keepdims=keepdims)
+        if count <= correction:  # dividing by n - correction <= 0: 0/0 = nan, else inf
+            return xp.where(squares == 0, xp.nan, xp.inf).astype(a.dtype)
+        return (squares / (count - correction)).astype(a.dtype, copy=False)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
         a = ctx.inputs[0]
-        axes, correction = ctx.params["axes"], ctx.params["correction"]
-        centered = a - mean(a, axes, keepdims=True)
-        scale = 2.0 / builtins.max(_count(a.shape, axes) - correction, 1)
-        return _expand_grad(grad, a.shape, axes) * centered * scale
+        return _var_backward(grad, a, ctx.params["axes"], ctx.params["correction"])
+
+
+def _var_backward(grad: Tensor, a: Tensor, axes: Any, correction: int) -> Tensor:
+    """d var / d a = 2 (a - mean) / (n - correction), with PyTorch's values when n <= correction:
+    nan where a equals the mean, inf elsewhere (over all elements); 2/0 = inf along dims."""
+    centered = a - mean(a, axes, keepdims=True)
+    expanded = _expand_grad(grad, a.shape, axes)
+    dof = _count(a.shape, axes) - correction
+    if dof > 0:
+        return expanded * centered * (2.0 / dof)
+    if axes is None or a.ndim == 0:
+        xp = a.xp
+        edge = xp.where(centered.data == 0, xp.nan, xp.inf).astype(a.dtype)
+        return expanded * edge
+    scale = 2.0 / dof if dof else math.inf
+    return expanded * centered * scale
+
+
+class Std(Function):
+    """standard deviation, sqrt(var); its gradient is 0 where the std is 0 (as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Any, axes: Any = None, keepdims: bool = False,
+                correction: int = 1) -> Any:
+        return get_array_module(a).sqrt(Var.forward(ctx, a, axes, keepdims, correction))
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> Tensor:
+        out = ctx.output
+        zero = out.data == 0
+        grad_var = where(zero, 0.0, grad / (2.0 * where(zero, 1.0, out)))
+        return _var_backward(grad_var, ctx.inputs[0], ctx.params["axes"], ctx.params["correction"])
 
 
 class LogSumExp(Function):
     """log(sum(exp(a))) over axes, computed stably (shifted by the max)."""
+
+    promotion = "float"
 
     @staticmethod
     def forward(ctx: Context, a: Any, axes: Any = None, keepdims: bool = False) -> Any:
@@ -183,46 +222,155 @@ def sum(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any)
 
 
 def mean(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
-    """Mean over ``axis`` (all by default)."""
-    a = as_tensor(a)
+    """Mean over ``axis`` (all by default); floating tensors only, as in PyTorch."""
+    a = _floating_input(as_tensor(a), "mean")
     axis, keepdims = pick_axis("mean", axis, keepdims, torch_names)
     return Mean.apply(a, axes=normalize_axes(axis, a.ndim, "mean"), keepdims=keepdims)
 
 
-def max(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:  # noqa: A001
-    """Largest value over ``axis`` (values only; use argmax for positions)."""
-    a = as_tensor(a)
-    axis, keepdims = pick_axis("max", axis, keepdims, torch_names)
-    return Max.apply(a, axes=normalize_axes(axis, a.ndim, "max"), keepdims=keepdims)
+def _floating_input(a: Tensor, op: str) -> Tensor:
+    if a.dtype.kind not in "fc":
+        raise DTypeError(f"{op}: the input is {a.dtype}, and an average of integers has no "
+                         f"integer dtype; convert first: x.float().{op}(...)")
+    return a
 
 
-def min(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:  # noqa: A001
-    """Smallest value over ``axis``."""
+#: what max/min/sort/topk with a dim return, like torch.return_types: (values, indices)
+ValuesIndices = {name: namedtuple(name, ["values", "indices"])
+                 for name in ("max", "min", "sort", "topk")}
+
+
+def max(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:  # noqa: A001
+    """The largest value (a 0-d tensor); with an int ``dim``, the named tuple
+    ``(values, indices)`` along it, as in PyTorch; ``max(a, b)`` with a tensor b is
+    ``maximum``; with a tuple of dims, the values only (``amax``)."""
+    return _extremum("max", Max, a, axis, keepdims, torch_names)
+
+
+def min(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:  # noqa: A001
+    """The smallest value; (values, indices) with an int ``dim`` (see ``max``)."""
+    return _extremum("min", Min, a, axis, keepdims, torch_names)
+
+
+def amax(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
+    """Largest values over ``dim`` (an int or a tuple); ties share the gradient equally."""
     a = as_tensor(a)
-    axis, keepdims = pick_axis("min", axis, keepdims, torch_names)
-    return Min.apply(a, axes=normalize_axes(axis, a.ndim, "min"), keepdims=keepdims)
+    axis, keepdims = pick_axis("amax", axis, keepdims, torch_names)
+    return Max.apply(a, axes=normalize_axes(axis, a.ndim, "amax"), keepdims=keepdims)
+
+
+def amin(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
+    """Smallest values over ``dim`` (an int or a tuple)."""
+    a = as_tensor(a)
+    axis, keepdims = pick_axis("amin", axis, keepdims, torch_names)
+    return Min.apply(a, axes=normalize_axes(axis, a.ndim, "amin"), keepdims=keepdims)
+
+
+def _extremum(name: str, fn: type, a: Any, axis: Any, keepdims: bool, torch_names: dict) -> Any:
+    from tinydl.ops.elementwise import maximum, minimum  # noqa: PLC0415 (a pairwise max)
+
+    if isinstance(axis, Tensor) or isinstance(torch_names.get("other"), Tensor):
+        return (maximum if name == "max" else minimum)(a, torch_names.get("other", axis))
+    a = as_tensor(a)
+    axis, keepdims = pick_axis(name, axis, keepdims, torch_names)
+    if axis is None or isinstance(axis, (tuple, list)):
+        return fn.apply(a, axes=normalize_axes(axis, a.ndim, name), keepdims=keepdims)
+    pick = argmax if name == "max" else argmin
+    indices = pick(a, axis, keepdims=True)
+    values = _take_along(a, indices, axis)
+    if not keepdims:
+        values, indices = squeeze_dim(values, axis), squeeze_dim(indices, axis)
+    return ValuesIndices[name](values, indices)
+
+
+def squeeze_dim(a: Tensor, axis: int) -> Tensor:
+    """Drop dim ``axis`` (of size 1); a 0-d tensor stays as it is."""
+    if a.ndim == 0:
+        return a
+    axis %= a.ndim
+    return reshape(a, a.shape[:axis] + a.shape[axis + 1:])
+
+
+def _take_along(a: Tensor, indices: Tensor, axis: int) -> Tensor:
+    """a's elements at ``indices`` along ``axis`` (NumPy's take_along_axis), differentiable:
+    the gradient goes to exactly those positions, as in PyTorch's max/sort/topk."""
+    if a.ndim == 0:
+        return a
+    axis %= a.ndim
+    xp = a.xp
+    index = []
+    for i in range(a.ndim):
+        if i == axis:
+            index.append(indices.data)
+        else:
+            shape = [1] * a.ndim
+            shape[i] = indices.shape[i]
+            index.append(xp.arange(indices.shape[i]).reshape(shape))
+    return getitem(a, tuple(index))
+
+
+def sort(a: Tensor, dim: int = -1, descending: bool = False, *, axis: int | None = None,
+         stable: bool = False) -> Any:
+    """Sorted values along ``dim`` and where they came from: the named tuple
+    ``(values, indices)``. Gradients flow to the values' original positions."""
+    a = as_tensor(a)
+    dim = dim if axis is None else axis
+    normalize_axes(dim, a.ndim, "sort")
+    if a.ndim == 0:
+        return ValuesIndices["sort"](a, Tensor(a.xp.zeros((), dtype="int64")))
+    xp = a.xp
+    keys = -a.data if descending and a.dtype.kind != "b" else a.data
+    if descending and a.dtype.kind == "b":
+        keys = ~a.data
+    order = xp.argsort(keys, axis=dim, kind="stable")
+    indices = Tensor(order.astype("int64", copy=False))
+    return ValuesIndices["sort"](_take_along(a, indices, dim), indices)
+
+
+def topk(a: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+    """The ``k`` largest (or smallest) values along ``dim`` and their indices, largest
+    first: the named tuple ``(values, indices)``."""
+    a = as_tensor(a)
+    length = a.shape[dim] if a.ndim else 1
+    if not 0 <= k <= length:
+        raise ShapeError(f"topk: k={k} is out of range for dim {dim} of length {length} "
+                         f"(shape {a.shape})")
+    ordered = sort(a, dim, descending=largest)
+    if a.ndim == 0:
+        return ValuesIndices["topk"](*ordered)
+    dim %= a.ndim
+    keep = (slice(None),) * dim + (slice(0, k),)
+    indices = Tensor(ordered.indices.data[keep])
+    return ValuesIndices["topk"](_take_along(a, indices, dim), indices)
 
 
 def var(a: Tensor, axis: Any = None, keepdims: bool = False, correction: int = 1,
         **torch_names: Any) -> Tensor:
     """Variance over ``axis``; correction=1 divides by n-1 (PyTorch's default), 0 by n."""
-    a = as_tensor(a)
-    if "unbiased" in torch_names:
-        correction = int(bool(torch_names.pop("unbiased")))
-    axis, keepdims = pick_axis("var", axis, keepdims, torch_names)
-    return Var.apply(a, axes=normalize_axes(axis, a.ndim, "var"), keepdims=keepdims,
-                     correction=int(correction))
+    return _spread(Var, "var", a, axis, keepdims, correction, torch_names)
 
 
 def std(a: Tensor, axis: Any = None, keepdims: bool = False, correction: int = 1,
         **torch_names: Any) -> Tensor:
-    """Standard deviation: sqrt(var)."""
-    return var(a, axis, keepdims, correction, **torch_names).sqrt()
+    """Standard deviation: sqrt(var), with gradient 0 where it is 0 (as in PyTorch)."""
+    return _spread(Std, "std", a, axis, keepdims, correction, torch_names)
+
+
+def _spread(fn: type, name: str, a: Any, axis: Any, keepdims: bool, correction: Any,
+            torch_names: dict) -> Tensor:
+    a = _floating_input(as_tensor(a), name)
+    if "unbiased" in torch_names:
+        correction = int(bool(torch_names.pop("unbiased")))
+    axis, keepdims = pick_axis(name, axis, keepdims, torch_names)
+    return fn.apply(a, axes=normalize_axes(axis, a.ndim, name), keepdims=keepdims,
+                    correction=int(correction))
 
 
 def logsumexp(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
     """log(sum(exp(a), axis)), stable for large inputs (±1e4)."""
     a = as_tensor(a)
+    if a.dtype.kind not in "fc":
+        a = a.float()
     axis, keepdims = pick_axis("logsumexp", axis, keepdims, torch_names)
     return LogSumExp.apply(a, axes=normalize_axes(axis, a.ndim, "logsumexp"), keepdims=keepdims)
 
@@ -240,11 +388,20 @@ def sum_to(a: Tensor, shape: tuple) -> Tensor:
 
 def argmax(a: Tensor, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
     """Index of the largest value (flattened when axis is None); not differentiable."""
-    axis, keepdims = pick_axis("argmax", axis, keepdims, torch_names)
-    return Tensor(a.xp.argmax(a.data, axis=axis, keepdims=keepdims))
+    return _arg_extremum("argmax", a, axis, keepdims, torch_names)
+
+
+def _arg_extremum(name: str, a: Any, axis: Any, keepdims: bool, torch_names: dict) -> Tensor:
+    a = as_tensor(a)
+    axis, keepdims = pick_axis(name, axis, keepdims, torch_names)
+    axes = normalize_axes(axis, a.ndim, name)
+    if a.ndim == 0 or axes is None and not keepdims:
+        found = getattr(a.xp, name)(a.data.reshape(-1))
+        return Tensor(a.xp.asarray(found, dtype="int64").reshape((1,) * a.ndim if keepdims else ()))
+    found = getattr(a.xp, name)(a.data, axis=axes[0] if axes else None, keepdims=keepdims)
+    return Tensor(found.astype("int64", copy=False))
 
 
 def argmin(a: Tensor, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
     """Index of the smallest value; not differentiable."""
-    axis, keepdims = pick_axis("argmin", axis, keepdims, torch_names)
-    return Tensor(a.xp.argmin(a.data, axis=axis, keepdims=keepdims))
+    return _arg_extremum("argmin", a, axis, keepdims, torch_names)

@@ -76,17 +76,51 @@ def adam_update_(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, step: int
                   weight_decay, decoupled, amsgrad_max)
 
 
+def adam_multi_update_reference(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list,
+                                steps: list, lr: float, beta1: float, beta2: float, eps: float,
+                                weight_decay: float, decoupled: bool) -> list:
+    """``adam_update_reference`` on each tensor in turn: the reference of the fused update.
+
+    params, grads, exp_avgs, exp_avg_sqs: lists of arrays (the i-th of each belong together);
+    steps: each tensor's step number. The Numba version (tinydl/kernels/optim.py) updates them
+    all in one call, its work spread over the cores.
+    """
+    for param, grad, exp_avg, exp_avg_sq, step in zip(params, grads, exp_avgs, exp_avg_sqs,
+                                                       steps):
+        adam_update_reference(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
+                              weight_decay, decoupled)
+    return params
+
+
+registry.register("adam_multi_update_", "numpy", adam_multi_update_reference)
+
+
+def _fusable(pairs: list) -> bool:
+    """Whether a group's parameters can go through the fused update: CPU float32 or float64
+    arrays of one dtype (anything else goes one parameter at a time)."""
+    if not pairs:
+        return False
+    dtype = pairs[0][0].data.dtype
+    return dtype.kind == "f" and dtype.itemsize in (4, 8) and all(
+        param.data.dtype == dtype and grad.dtype == dtype and device_of(param.data).type == "cpu"
+        and device_of(grad).type == "cpu" for param, grad in pairs)
+
+
 class Adam(Optimizer):
-    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-    maximize=False, decoupled_weight_decay=False).
+    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+    foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+    decoupled_weight_decay=False).
 
     See the module docstring for the update. State per parameter: "step" (an int),
-    "exp_avg", "exp_avg_sq" and, with amsgrad, "max_exp_avg_sq".
+    "exp_avg", "exp_avg_sq" and, with amsgrad, "max_exp_avg_sq". foreach, capturable,
+    differentiable and fused are accepted for compatibility and change nothing.
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
                  decoupled_weight_decay: bool = False):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize,
@@ -105,9 +139,32 @@ class Adam(Optimizer):
         self._check_range(name, "betas[0]", betas[0], 0.0, 1.0)
         self._check_range(name, "betas[1]", betas[1], 0.0, 1.0)
 
-    def _update(self, param: Tensor, grad: Any, group: dict[str, Any]) -> None:
-        if group["maximize"]:
-            grad = -grad
+    def _update_group(self, group: dict[str, Any], pairs: list) -> None:
+        """All of the group's parameters in one fused call (adam_multi_update_) when they are
+        NumPy arrays of one float dtype and AMSGrad is off; else one at a time."""
+        if group["amsgrad"] or not _fusable(pairs):
+            super()._update_group(group, pairs)
+            return
+        op = "adam_multi_update_"
+        lists = params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        for param, grad in pairs:
+            grad = contiguous(-grad if group["maximize"] else grad)
+            state = self._state(param, group)
+            state["step"] += 1
+            check_state(op, param.data, [("grad", grad), ("exp_avg", state["exp_avg"]),
+                                         ("exp_avg_sq", state["exp_avg_sq"])])
+            for values, value in zip(lists, (param.data, grad, state["exp_avg"],
+                                             state["exp_avg_sq"], state["step"])):
+                values.append(value)
+        beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
+        lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        for step in set(steps):
+            check_adam_hyper(op, step, lr, beta1, beta2, eps, weight_decay)
+        registry.get(op, "cpu")(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps,
+                                weight_decay, bool(group["decoupled_weight_decay"]))
+
+    def _state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        """The parameter's state, created on its first step (and max_exp_avg_sq for AMSGrad)."""
         state = self._state_for(param)
         if "step" not in state:
             xp = param.xp
@@ -118,6 +175,12 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = xp.zeros_like(param.data)
         elif group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = param.xp.zeros_like(param.data)
+        return state
+
+    def _update(self, param: Tensor, grad: Any, group: dict[str, Any]) -> None:
+        if group["maximize"]:
+            grad = -grad
+        state = self._state(param, group)
         state["step"] += 1
         beta1, beta2 = group["betas"]
         adam_update_(param.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
@@ -127,12 +190,15 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-    maximize=False): Adam with decoupled weight decay (p shrinks by lr * weight_decay).
+    """AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+    maximize=False, foreach=None, capturable=False, differentiable=False, fused=None): Adam
+    with decoupled weight decay (p shrinks by lr * weight_decay).
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)

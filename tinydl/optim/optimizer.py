@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable
 from tinydl import backend
 from tinydl.autograd import enable_grad
 from tinydl.errors import DTypeError, ShapeError
+from tinydl.nn.module import zero_grads_
 from tinydl.tensor import Tensor
 
 
@@ -124,19 +125,7 @@ class Optimizer:
     # ---- gradients -------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: set ``.grad`` to None (default) or fill it with zeros."""
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                if set_to_none:
-                    param.grad = None
-                else:
-                    grad = param.grad.data
-                    # a gradient may be a read-only broadcast view: replace it then
-                    if getattr(getattr(grad, "flags", None), "writeable", True):
-                        grad[...] = 0
-                    else:
-                        param.grad = Tensor(param.xp.zeros_like(param.data))
+        zero_grads_((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns closure() when one is given.
@@ -149,10 +138,15 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is not None:
-                    self._update(param, param.grad.data, group)
+            self._update_group(group, [(param, param.grad.data) for param in group["params"]
+                                       if param.grad is not None])
         return loss
+
+    def _update_group(self, group: dict[str, Any], pairs: list) -> None:
+        """Update a group's (parameter, gradient array) pairs: one at a time by default
+        (``_update``); an optimizer may override it to update them all in one call."""
+        for param, grad in pairs:
+            self._update(param, grad, group)
 
     def _update(self, param: Tensor, grad: Any, group: dict[str, Any]) -> None:
         """Update one parameter in place (subclasses define it)."""
@@ -345,3 +339,13 @@ def _state_value_for(optimizer: str, field: str, value: Any, param: Tensor) -> A
     array = backend.to_device(value, param.device)
     dtype = param.dtype if array.dtype.kind == "f" else array.dtype
     return array.astype(dtype, copy=True)
+
+
+def maximize_and_decay(param: Tensor, grad: Any, group: dict[str, Any]) -> Any:
+    """The gradient most updates start from: negated with ``maximize``, plus
+    ``weight_decay * p`` (an L2 penalty) when weight_decay > 0. A new array; grad is kept."""
+    if group["maximize"]:
+        grad = -grad
+    if group["weight_decay"] != 0:
+        grad = grad + group["weight_decay"] * param.data
+    return grad

@@ -60,7 +60,9 @@ def _rmsprop_update_numpy(param: Any, grad: Any, square_avg: Any, grad_avg: Any,
 
 class RMSprop(Optimizer):
     """RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-    centered=False, maximize=False).
+    centered=False, capturable=False, foreach=None, maximize=False, differentiable=False).
+
+    capturable, foreach and differentiable are accepted for compatibility and change nothing.
 
     State per parameter: "step", "square_avg", and "momentum_buffer" (momentum > 0) and
     "grad_avg" (centered).
@@ -68,7 +70,9 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, maximize: bool = False):
+                 centered: bool = False, capturable: bool = False,
+                 foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered, maximize=maximize)
         super().__init__(params, defaults)

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from tinydl.backend import device_of, get_array_module
 from tinydl.kernels import registry
 from tinydl.optim.checks import check_sgd_hyper, check_state, contiguous
-from tinydl.optim.optimizer import Optimizer, required
+from tinydl.optim.optimizer import Optimizer
 from tinydl.tensor import Tensor
 
 
@@ -69,15 +69,18 @@ def sgd_momentum_update_(param: Any, grad: Any, buf: Any, lr: float, momentum: f
 
 
 class SGD(Optimizer):
-    """SGD(params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False).
+    """SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+    maximize=False, foreach=None, differentiable=False, fused=None).
 
     params: model.parameters() or a list of parameter groups (dicts). See the module docstring
     for the update rule. State per parameter: "momentum_buffer" (only with momentum).
+    foreach, differentiable and fused are accepted for compatibility and change nothing.
     """
 
-    def __init__(self, params: Iterable[Any], lr: float = required, momentum: float = 0.0,
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 maximize: bool = False):
+                 maximize: bool = False, *, foreach: bool | None = None,
+                 differentiable: bool = False, fused: bool | None = None):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)

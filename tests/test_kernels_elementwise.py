@@ -1,0 +1,124 @@
+"""GELU and LayerNorm's normalisation kernels: hand-worked values, Numba (serial and parallel
+copies) against the NumPy reference, and the reference forced by TINYDL_KERNELS=numpy."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinydl
+from tinydl import threads
+from tinydl.kernels import activation, normalization, registry
+from tinydl.ops import nn as ops_nn
+from tinydl.ops import normalization as ops_normalization
+
+GELU_FORWARD = {"reference": ops_nn.gelu_forward_reference,
+                "numba": activation.gelu_forward_numba}
+GELU_BACKWARD = {"reference": ops_nn.gelu_backward_reference,
+                 "numba": activation.gelu_backward_numba}
+NORM_FORWARD = {"reference": ops_normalization.normalize_forward_reference,
+                "numba": normalization.normalize_forward_numba}
+NORM_BACKWARD = {"reference": ops_normalization.normalize_backward_reference,
+                 "numba": normalization.normalize_backward_numba}
+RELU_BACKWARD = {"reference": ops_nn.relu_backward_reference,
+                 "numba": activation.relu_backward_numba}
+
+
+@pytest.fixture(params=["reference", "numba"])
+def impl(request):
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    return request.param
+
+
+def _phi(x):
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def test_gelu_hand_values(impl):
+    x = np.array([-2.0, 0.0, 1.0], dtype=np.float64)
+    exact = [v * _phi(v) for v in x]                          # x Φ(x)
+    np.testing.assert_allclose(GELU_FORWARD[impl](x, "none"), exact, rtol=1e-12, atol=1e-15)
+    c = math.sqrt(2 / math.pi)
+    approx = [0.5 * v * (1 + math.tanh(c * (v + 0.044715 * v**3))) for v in x]
+    np.testing.assert_allclose(GELU_FORWARD[impl](x, "tanh"), approx, rtol=1e-12, atol=1e-15)
+    # gelu'(x) = Φ(x) + x φ(x); at 0 it is 1/2, at 1 it is 0.8413447 + 0.2419707
+    slope = GELU_BACKWARD[impl](x, np.ones_like(x), "none")
+    np.testing.assert_allclose(slope[1:], [0.5, _phi(1.0) + math.exp(-0.5) / math.sqrt(2 * math.pi)],
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("size", [0, 7, threads.PARALLEL_MIN_WORK + 5])  # serial twin, parallel copy
+def test_gelu_numba_matches_the_reference(approximate, dtype, tol, size):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(size)
+    x = (rng.standard_normal(size) * 4).astype(dtype)
+    grad = rng.standard_normal(size).astype(dtype)
+    forward = activation.gelu_forward_numba(x, approximate)
+    backward = activation.gelu_backward_numba(x, grad, approximate)
+    assert forward.dtype == backward.dtype == dtype
+    np.testing.assert_allclose(forward, ops_nn.gelu_forward_reference(x, approximate),
+                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(backward, ops_nn.gelu_backward_reference(x, grad, approximate),
+                               rtol=tol, atol=tol)
+
+
+def test_relu_backward_hand_values(impl):
+    x = np.array([-1.0, 0.0, 2.0, 3.0], dtype=np.float32)
+    grad = np.array([5.0, 6.0, 7.0, -8.0], dtype=np.float32)
+    out = RELU_BACKWARD[impl](x, grad)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [0.0, 0.0, 7.0, -8.0])   # 0 at x = 0, as in PyTorch
+
+
+@pytest.mark.parametrize("size", [5, threads.PARALLEL_MIN_WORK + 1])
+def test_relu_backward_numba_matches_the_reference(size):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(size)
+    x, grad = rng.standard_normal((2, size))
+    np.testing.assert_array_equal(activation.relu_backward_numba(x, grad),
+                                  ops_nn.relu_backward_reference(x, grad))
+
+
+def test_normalize_hand_values(impl):
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0]])
+    x_hat, rstd = NORM_FORWARD[impl](x, (-1,), 0.0 + 1e-12)
+    np.testing.assert_allclose(x_hat[0], [-math.sqrt(1.5), 0.0, math.sqrt(1.5)], rtol=1e-9)
+    np.testing.assert_allclose(x_hat[1], [0.0, 0.0, 0.0], atol=1e-12)     # constant row
+    np.testing.assert_allclose(rstd[0, 0], 1 / math.sqrt(2 / 3), rtol=1e-9)
+    assert rstd.shape == (2, 1)
+    # a gradient along x_hat itself: dx = rstd (g - 0 - x_hat * mean(x_hat²)) = 0
+    dx = NORM_BACKWARD[impl](x_hat, rstd, x_hat.copy(), (-1,))
+    np.testing.assert_allclose(dx[0], [0.0, 0.0, 0.0], atol=1e-9)
+
+
+@pytest.mark.parametrize("shape, axes", [((5, 9), (-1,)), ((3, 4, 6), (1, 2)), ((2, 3, 4), (-1,)),
+                                         ((threads.PARALLEL_MIN_WORK // 64 + 3, 64), (-1,))])
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 2e-5), (np.float64, 1e-11)])
+def test_normalize_numba_matches_the_reference(shape, axes, dtype, tol):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
+    grad = rng.standard_normal(shape).astype(dtype)
+    got, want = (NORM_FORWARD[i](x, axes, 1e-5) for i in ("numba", "reference"))
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype == dtype
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    dx = normalization.normalize_backward_numba(*want, grad, axes)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, ops_normalization.normalize_backward_reference(*want, grad,
+                                                                                axes),
+                               rtol=tol, atol=tol)
+
+
+def test_layer_norm_and_gelu_use_the_references_when_forced(monkeypatch):
+    monkeypatch.setenv(registry.ENV_VAR, "numpy")
+    assert registry.get("gelu_forward") is ops_nn.gelu_forward_reference
+    assert registry.get("normalize_backward") is ops_normalization.normalize_backward_reference
+    x = tinydl.tensor(np.array([[1.0, 2.0, 3.0]], dtype=np.float32), requires_grad=True)
+    out = tinydl.functional.layer_norm(tinydl.gelu(x), 3)
+    out.sum().backward()
+    assert x.grad.dtype == np.float32 and abs(float(x.grad.data.sum())) < 1e-5  # sum of a LN is constant

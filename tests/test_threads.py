@@ -1,0 +1,187 @@
+"""The process thread budget (tinydl/threads.py), the serial/parallel kernel twins and the
+Numba cache folder (tinydl/kernels/_jit.py). No timings: these check choices, not speed."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+import tinydl
+from tinydl import threads
+from tinydl.kernels import _jit
+
+
+@pytest.fixture
+def restore_budget():
+    """Put the budget (and BLAS's threads) back as they were after the test."""
+    saved = threads._budget
+    yield
+    threads._budget = saved
+    tinydl.set_num_threads(threads.get_num_threads())
+
+
+def _blas_thread_counts() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+def test_default_budget_is_the_cores_this_process_may_use():
+    assert tinydl.get_num_threads() == len(os.sched_getaffinity(0))
+
+
+def test_set_num_threads_sets_blas_and_get_reads_it_back(restore_budget):
+    pytest.importorskip("threadpoolctl")
+    tinydl.set_num_threads(1)
+    assert tinydl.get_num_threads() == 1
+    assert _blas_thread_counts() == {1}
+    tinydl.set_num_threads(2)
+    assert tinydl.get_num_threads() == 2
+    assert _blas_thread_counts() == {2}
+
+
+def test_set_num_threads_sets_numba_when_it_is_loaded(restore_budget):
+    numba = pytest.importorskip("numba")
+    tinydl.set_num_threads(1)
+    assert numba.get_num_threads() == 1
+    tinydl.set_num_threads(numba.config.NUMBA_NUM_THREADS + 5)  # capped at Numba's pool size
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True, None])
+def test_set_num_threads_rejects_what_is_not_a_positive_int(bad, restore_budget):
+    with pytest.raises(ValueError, match=r"set_num_threads: num_threads must be a positive int, got"):
+        tinydl.set_num_threads(bad)
+
+
+def test_parallel_only_above_the_work_threshold_and_with_more_than_one_thread(restore_budget):
+    threads._budget = 2
+    assert not threads.parallel_worthwhile(threads.PARALLEL_MIN_WORK - 1)
+    assert threads.parallel_worthwhile(threads.PARALLEL_MIN_WORK)
+    threads._budget = 1
+    assert not threads.parallel_worthwhile(10 * threads.PARALLEL_MIN_WORK)
+
+
+@_jit.jit(parallel=True)
+def _double_into(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = 2 * x[i]
+
+
+prange = range  # what the kernel sees when it runs as plain Python (see _jit.py)
+
+
+def test_small_calls_run_the_serial_twin_and_large_ones_the_parallel_copy(restore_budget):
+    pytest.importorskip("numba")
+    threads._budget = 2
+    small = np.arange(8, dtype=np.float32)
+    out = np.empty_like(small)
+    _double_into(small, out)
+    assert set(_double_into._dispatchers) == {False}  # only the serial twin was compiled
+    np.testing.assert_array_equal(out, [0, 2, 4, 6, 8, 10, 12, 14])
+    large = np.ones(threads.PARALLEL_MIN_WORK, dtype=np.float32)
+    out = np.empty_like(large)
+    _double_into(large, out)
+    assert set(_double_into._dispatchers) == {False, True}
+    assert out.min() == out.max() == 2
+    # the twins are separate cache entries: Numba names its cache files after the qualname
+    assert _double_into.compiled(parallel=False).py_func.__qualname__.endswith("__serial")
+    assert _double_into.compiled(parallel=True).py_func.__qualname__ == _double_into.py_func.__qualname__
+
+
+def test_cache_dir_honours_numba_cache_dir_then_xdg_then_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    assert _jit.cache_dir() == tmp_path / "numba"
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _jit.cache_dir() == tmp_path / "xdg" / "tinydl" / "numba"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _jit.cache_dir() == tmp_path / "home" / ".cache" / "tinydl" / "numba"
+
+
+PROBE = """
+import json, tinydl
+from tinydl.kernels import _jit
+first = _jit.first_call_probe()
+print(json.dumps({"warm": first["cache_warm"], "files": _jit.cached_kernel_count(),
+                  "budget": tinydl.get_num_threads(), "layer": tinydl.threads.numba_layer_in_use()}))
+"""
+
+
+def test_compiled_kernels_go_to_the_user_cache_never_into_the_package(tmp_path):
+    pytest.importorskip("numba")
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "NUMBA_THREADING_LAYER")}
+    env.update(XDG_CACHE_HOME=str(tmp_path), PYTHONPATH=str(REPO))
+    package_cache_files = sorted((REPO / "tinydl").rglob("*.nb[ic]"))
+
+    def probe() -> dict:
+        done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, check=False,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    cold, warm = probe(), probe()
+    assert cold["warm"] is False and warm["warm"] is True
+    assert cold["files"] >= 1 and len(list((tmp_path / "tinydl" / "numba").rglob("*.nbi"))) >= 1
+    assert sorted((REPO / "tinydl").rglob("*.nb[ic]")) == package_cache_files
+    assert warm["layer"] == "workqueue"  # the layer that sleeps between kernels, not OpenMP's
+
+
+def test_doctor_shows_budget_layer_cache_and_first_call(capsys):
+    pytest.importorskip("numba")
+    from tinydl import cli
+
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    threads_section = out.split("Threads\n", 1)[1].split("\n\n", 1)[0]
+    assert f"budget   {tinydl.get_num_threads()} thread(s) for BLAS and Numba" in threads_section
+    assert f"cache    {_jit.cache_dir()}:" in threads_section
+    assert "first    kernel call " in threads_section
+    assert ("cache warm" in threads_section) != ("cache cold" in threads_section)
+    assert "Numba threading layer: " in threads_section
+
+
+def test_split_over_batch_gives_the_unsplit_result(restore_budget, monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    calls = []
+
+    def per_item(a, b, mask, scale):
+        calls.append(a.shape[0])
+        assert mask is None
+        return a * scale + b.sum(axis=1, keepdims=True), a[:, :1] * 0
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
+    threads._budget = 2
+    out, zeros = threads.split_over_batch(per_item, [a, b, None], threads.PARALLEL_MIN_WORK, 2.0)
+    np.testing.assert_array_equal(out, a * 2.0 + b.sum(axis=1, keepdims=True))
+    assert zeros.shape == (5, 1) and sorted(calls) == [2, 3]      # two slices of the batch of 5
+    calls.clear()
+    threads.split_over_batch(per_item, [a, b, None], threads.PARALLEL_MIN_WORK - 1, 2.0)
+    assert calls == [5]                                          # small work: one call
+    threads._budget = 1
+    threads.split_over_batch(per_item, [a, b, None], 10 * threads.PARALLEL_MIN_WORK, 2.0)
+    assert calls == [5, 5]                                       # one thread: one call
+
+
+def test_split_attention_matches_one_thread(restore_budget):
+    import tinydl.functional as F
+
+    rng = np.random.default_rng(1)
+    results = {}
+    for budget in (1, 2):
+        threads._budget = budget
+        q, k, v = (tinydl.tensor(rng.standard_normal((4, 2, 128, 8)).astype(np.float32),
+                                 requires_grad=True) for _ in range(3))
+        rng = np.random.default_rng(1)  # same inputs for both budgets
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        (out * out).sum().backward()
+        results[budget] = [out.data, q.grad.data, k.grad.data, v.grad.data]
+    for one, two in zip(results[1], results[2]):
+        np.testing.assert_allclose(one, two, rtol=1e-6, atol=1e-6)

@@ -1,0 +1,140 @@
+"""Numba versions of GELU's forward and backward and ReLU's backward, registered against the
+NumPy references in ``tinydl/ops/nn.py`` (where the formulas are):
+
+    exact:  gelu(x) = 0.5 x (1 + erf(x / √2)),  gelu'(x) = Φ(x) + x φ(x)
+    tanh:   gelu(x) = 0.5 x (1 + tanh(u)),  u = √(2/π) (x + 0.044715 x³)
+    relu backward: grad where x > 0, else 0
+
+The references evaluate each formula one array operation at a time (eight to twelve passes
+over memory and as many temporaries). Here the exact GELU is one pass, element by element; the
+tanh one is three: u in Numba, tanh(u) by NumPy (its tanh is vectorised; Numba's calls the
+scalar libm one), then the result in Numba. Passes run on all cores when the array is large
+(``tinydl.set_num_threads``). Inputs: float32 or float64 NumPy arrays of any shape.
+"""
+
+import math
+
+import numpy as np
+
+from tinydl.kernels._jit import jit, numba_available
+from tinydl.kernels.registry import register
+
+prange = range  # compiled kernels see numba.prange here (see _jit.py)
+
+TANH_C = math.sqrt(2.0 / math.pi)
+TANH_K = 0.044715
+
+
+# Exact in float32, so float32 inputs stay in float32 arithmetic and float64 inputs in float64.
+_ONE, _HALF, _THREE = np.float32(1), np.float32(0.5), np.float32(3)
+# The irrational constants are passed in the input's dtype: c, k, 1/√2, 1/√(2π).
+_CONSTANTS = (TANH_C, TANH_K, 1 / math.sqrt(2.0), 1 / math.sqrt(2.0 * math.pi))
+
+
+@jit(parallel=True)
+def _tanh_argument_kernel(x, u, constants):
+    """u = c (x + k x³), flat (n,) arrays."""
+    c, k = constants[0], constants[1]
+    for i in prange(x.shape[0]):
+        a = x[i]
+        u[i] = c * (a + k * a * a * a)
+
+
+@jit(parallel=True)
+def _gelu_tanh_forward_kernel(x, t, out):
+    """out = 0.5 x (1 + t), with t = tanh(u) computed by NumPy."""
+    for i in prange(x.shape[0]):
+        out[i] = _HALF * x[i] * (_ONE + t[i])
+
+
+@jit(parallel=True)
+def _gelu_tanh_backward_kernel(x, t, grad, out, constants):
+    """out = grad (0.5 (1 + t) + 0.5 x (1 - t²) c (1 + 3 k x²))."""
+    c, k = constants[0], constants[1]
+    for i in prange(x.shape[0]):
+        a, ti = x[i], t[i]
+        slope = _HALF * (_ONE + ti) + _HALF * a * (_ONE - ti * ti) * c * (_ONE + _THREE * k * a * a)
+        out[i] = grad[i] * slope
+
+
+@jit(parallel=True)
+def _gelu_erf_forward_kernel(x, out, constants):
+    """out = 0.5 x (1 + erf(x / √2))."""
+    inv_sqrt2 = constants[2]
+    for i in prange(x.shape[0]):
+        a = x[i]
+        out[i] = _HALF * a * (_ONE + math.erf(a * inv_sqrt2))
+
+
+@jit(parallel=True)
+def _gelu_erf_backward_kernel(x, grad, out, constants):
+    """out = grad (Φ(x) + x φ(x))."""
+    inv_sqrt2, inv_sqrt_2pi = constants[2], constants[3]
+    for i in prange(x.shape[0]):
+        a = x[i]
+        slope = _HALF * (_ONE + math.erf(a * inv_sqrt2)) + a * np.exp(-_HALF * a * a) * inv_sqrt_2pi
+        out[i] = grad[i] * slope
+
+
+def _flat(op, *arrays):
+    for array in arrays:
+        if not isinstance(array, np.ndarray) or array.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: the Numba kernel takes float32 or float64 NumPy arrays, got "
+                            f"{type(array).__name__} {getattr(array, 'dtype', '')}; use the "
+                            "NumPy reference for other arrays")
+    return [np.ascontiguousarray(array).reshape(-1) for array in arrays]
+
+
+def _tanh_of_argument(flat, constants):
+    """tanh(c (x + k x³)): the argument in Numba, the tanh by NumPy's vectorised tanh."""
+    u = np.empty_like(flat)
+    _tanh_argument_kernel(flat, u, constants)
+    return np.tanh(u, out=u)
+
+
+def gelu_forward_numba(x, approximate="none"):
+    """``gelu_forward_reference`` in Numba passes; same arguments and results (to rounding)."""
+    (flat,) = _flat("gelu_forward_numba", x)
+    constants = np.array(_CONSTANTS, dtype=flat.dtype)
+    out = np.empty_like(flat)
+    if approximate == "tanh":
+        _gelu_tanh_forward_kernel(flat, _tanh_of_argument(flat, constants), out)
+    else:
+        _gelu_erf_forward_kernel(flat, out, constants)
+    return out.reshape(x.shape)
+
+
+def gelu_backward_numba(x, grad, approximate="none"):
+    """``gelu_backward_reference`` in Numba passes; same arguments and results (to rounding)."""
+    grad = np.broadcast_to(grad, x.shape).astype(x.dtype, copy=False)
+    flat, flat_grad = _flat("gelu_backward_numba", x, grad)
+    constants = np.array(_CONSTANTS, dtype=flat.dtype)
+    out = np.empty_like(flat)
+    if approximate == "tanh":
+        _gelu_tanh_backward_kernel(flat, _tanh_of_argument(flat, constants), flat_grad, out,
+                                   constants)
+    else:
+        _gelu_erf_backward_kernel(flat, flat_grad, out, constants)
+    return out.reshape(x.shape)
+
+
+# ----------------------------------------------------------------------------- ReLU backward
+
+@jit(parallel=True)
+def _relu_backward_kernel(x, grad, out):
+    for i in prange(x.shape[0]):
+        out[i] = grad[i] if x[i] > 0 else 0
+
+
+def relu_backward_numba(x, grad):
+    """``relu_backward_reference`` in one Numba pass (no mask array); same results."""
+    grad = np.broadcast_to(grad, x.shape)
+    flat, flat_grad = _flat("relu_backward_numba", x, grad)
+    out = np.empty_like(flat_grad)
+    _relu_backward_kernel(flat, flat_grad, out)
+    return out.reshape(x.shape)
+
+
+register("relu_backward", "numba", relu_backward_numba, available=numba_available, default=True)
+register("gelu_forward", "numba", gelu_forward_numba, available=numba_available, default=True)
+register("gelu_backward", "numba", gelu_backward_numba, available=numba_available, default=True)

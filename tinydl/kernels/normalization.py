@@ -1,0 +1,83 @@
+"""Numba versions of LayerNorm's normalisation, registered against the NumPy references.
+
+The formulas (and their readable NumPy references) are in ``tinydl/ops/normalization.py``.
+These kernels treat the normalised axes, which must be the trailing ones (the op checks), as
+rows of length n and make two passes per row while it sits in cache, with mean and variance
+accumulated in float64; rows spread over the cores when there are enough of them.
+Shapes: x_hat like x, rstd like x with the axes kept as size 1.
+"""
+
+import numpy as np
+
+from tinydl.kernels._jit import jit, numba_available
+from tinydl.kernels.registry import register
+
+prange = range  # compiled kernels see numba.prange here (see _jit.py)
+
+
+@jit(parallel=True)
+def _normalize_forward_kernel(x, eps, x_hat, rstd):
+    """x, x_hat (rows, n), rstd (rows,): per row, mean and variance in float64, then x_hat."""
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        total = 0.0
+        for j in range(n):
+            total += x[r, j]
+        mean = total / n
+        squares = 0.0
+        for j in range(n):
+            d = x[r, j] - mean
+            squares += d * d
+        inv = 1.0 / np.sqrt(squares / n + eps)
+        rstd[r] = inv
+        for j in range(n):
+            x_hat[r, j] = (x[r, j] - mean) * inv
+
+
+@jit(parallel=True)
+def _normalize_backward_kernel(x_hat, rstd, grad, dx):
+    """All (rows, n) but rstd (rows,): dx = rstd (g - mean g - x_hat mean(g x_hat)) per row."""
+    n = x_hat.shape[1]
+    for r in prange(x_hat.shape[0]):
+        sum_g = 0.0
+        sum_gx = 0.0
+        for j in range(n):
+            sum_g += grad[r, j]
+            sum_gx += grad[r, j] * x_hat[r, j]
+        mean_g = sum_g / n
+        mean_gx = sum_gx / n
+        for j in range(n):
+            dx[r, j] = rstd[r] * (grad[r, j] - mean_g - x_hat[r, j] * mean_gx)
+
+
+def _rows(x, axes):
+    """(rows, n): x seen as rows of its last len(axes) axes."""
+    n = int(np.prod(x.shape[x.ndim - len(axes):]))
+    return x.size // n, n
+
+
+def normalize_forward_numba(x, axes=(-1,), eps=1e-5):
+    """``tinydl.ops.normalization.normalize_forward_reference`` in Numba (trailing axes)."""
+    rows, n = _rows(x, axes)
+    x2 = np.ascontiguousarray(x).reshape(rows, n)
+    x_hat, rstd = np.empty_like(x2), np.empty(rows, dtype=x.dtype)
+    _normalize_forward_kernel(x2, float(eps), x_hat, rstd)
+    kept = x.shape[:x.ndim - len(axes)] + (1,) * len(axes)
+    return x_hat.reshape(x.shape), rstd.reshape(kept)
+
+
+def normalize_backward_numba(x_hat, rstd, grad, axes=(-1,)):
+    """``tinydl.ops.normalization.normalize_backward_reference`` in Numba (trailing axes)."""
+    rows, n = _rows(x_hat, axes)
+    grad = np.broadcast_to(grad, x_hat.shape)
+    contiguous = np.ascontiguousarray
+    dx = np.empty((rows, n), dtype=x_hat.dtype)
+    _normalize_backward_kernel(contiguous(x_hat).reshape(rows, n), contiguous(rstd).reshape(rows),
+                               contiguous(grad, dtype=x_hat.dtype).reshape(rows, n), dx)
+    return dx.reshape(x_hat.shape)
+
+
+register("normalize_forward", "numba", normalize_forward_numba, available=numba_available,
+         default=True)
+register("normalize_backward", "numba", normalize_backward_numba, available=numba_available,
+         default=True)

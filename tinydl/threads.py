@@ -1,0 +1,191 @@
+"""One thread budget for the process, shared by BLAS and the Numba kernels.
+
+NumPy's matmuls run on BLAS (OpenBLAS or MKL), which keeps its own pool of threads; the Numba
+kernels run ``prange`` loops on Numba's pool. Left alone, both pools size themselves to every
+core and spin after each call, so on a small machine they fight: one MLP step measured 8 ms
+instead of 2.6 ms. tinydl therefore owns one number, the thread budget, and gives it to both:
+
+    tinydl.set_num_threads(1)      # BLAS and Numba on one thread each
+    tinydl.get_num_threads()       # -> 1
+
+The default is the number of cores this process may run on (``os.sched_getaffinity``), so a
+job pinned with ``taskset`` or a container limit is respected without any environment
+variable. Three more rules keep the pools from spinning against each other:
+
+* Numba's threading layer is ``workqueue`` (``numba_threading_layer()``): its threads sleep
+  between kernels, while the OpenMP layer spins after each one, on the cores BLAS wants next.
+  A ``NUMBA_THREADING_LAYER`` set by the user wins.
+* A parallel kernel only runs where the work is large enough to pay for waking the pool
+  (``parallel_worthwhile``); below ``PARALLEL_MIN_WORK`` elements a serial copy of the same
+  kernel runs instead (see ``tinydl/kernels/_jit.py``). The threshold was measured on a
+  2-core machine (benchmarks/bench_threads.py prints the measurement).
+* With a budget of 1 no parallel kernel runs at all.
+
+Setting the budget never imports Numba: it is applied when the first kernel compiles.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tinydl.backend import get_array_module
+
+# Below this many elements (of the largest array a kernel touches) the serial copy of a
+# parallel kernel runs. Waking Numba's workqueue pool costs about 25-30 µs of CPU per call
+# here; a vectorised elementwise pass does 100-200 thousand float32 elements in that time,
+# an unvectorised one (Adam's update) some 30 thousand (benchmarks/bench_threads.py).
+PARALLEL_MIN_WORK = 131_072
+# Numba's threading layer, unless NUMBA_THREADING_LAYER says otherwise (see the docstring).
+THREADING_LAYER = "workqueue"
+
+_budget: int | None = None  # None: the default, the cores this process may use
+_executor: ThreadPoolExecutor | None = None  # for split_over_batch, made on first use
+
+
+def available_cores() -> int:
+    """The number of cores this process may run on (its CPU affinity; all cores elsewhere)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def get_num_threads() -> int:
+    """The thread budget: how many threads BLAS and the Numba kernels may use."""
+    return available_cores() if _budget is None else _budget
+
+
+def set_num_threads(num_threads: int) -> None:
+    """Let BLAS and the Numba kernels use ``num_threads`` threads (PyTorch's name).
+
+    num_threads: a positive int; more than the cores available is allowed but rarely helps.
+    Applies to BLAS at once (through threadpoolctl) and to Numba at its next kernel call. A
+    BLAS library loaded later (SciPy's, say, on first use of scipy) starts with its own
+    default: call set_num_threads again after importing it.
+    """
+    global _budget
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(
+            f"set_num_threads: num_threads must be a positive int, got {num_threads!r}; "
+            f"this process may use {available_cores()} core(s)"
+        )
+    _budget = num_threads
+    _apply_to_blas(num_threads)
+    if "numba" in sys.modules:
+        apply_to_numba(sys.modules["numba"])
+
+
+def parallel_worthwhile(work: int) -> bool:
+    """True when a parallel kernel over ``work`` elements should run on the pool."""
+    return work >= PARALLEL_MIN_WORK and get_num_threads() > 1
+
+
+def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: Any) -> tuple:
+    """``fn(*arrays, *args)`` run on slices of the leading (batch) axis in several threads.
+
+    For NumPy code that is independent per batch item (attention over (B, H, T, T) scores):
+    NumPy releases the GIL inside its loops and BLAS calls, so the slices run on separate
+    cores. ``fn`` returns a tuple of arrays with the batch axis first; the slices' results are
+    concatenated. An entry of ``arrays`` may be None (passed as None to every slice). Runs
+    ``fn`` once, unsplit, when ``work`` (elements) is below the parallel threshold, the budget
+    is 1 thread or the batch has one item. The pool's threads sleep
+    while idle.
+    """
+    batch = arrays[0].shape[0]
+    parts = min(get_num_threads(), batch)
+    controller = _blas_controller() if parts >= 2 and work >= PARALLEL_MIN_WORK else None
+    if controller is None:
+        return fn(*arrays, *args)
+    global _executor
+    if _executor is None or _executor._max_workers < parts - 1:
+        _executor = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="tinydl")
+    bounds = [batch * i // parts for i in range(parts + 1)]
+    slices = [[None if array is None else array[start:stop] for array in arrays]
+              for start, stop in zip(bounds, bounds[1:])]
+    # BLAS on one thread meanwhile: two threads calling a multi-threaded OpenBLAS at once
+    # make its pool spin against itself (measured 100x slower).
+    with controller.limit(limits=1, user_api="blas"):
+        futures = [_executor.submit(fn, *chunk, *args) for chunk in slices[1:]]
+        results = [fn(*slices[0], *args)] + [future.result() for future in futures]
+    xp = get_array_module(results[0][0])
+    return tuple(xp.concatenate(pieces, axis=0) for pieces in zip(*results))
+
+
+def numba_threading_layer() -> str:
+    """The Numba threading layer tinydl asks for: NUMBA_THREADING_LAYER if set, else workqueue."""
+    return os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower() or THREADING_LAYER
+
+
+def configure_numba(numba) -> None:
+    """Choose Numba's threading layer (before its first parallel launch) and its thread count."""
+    if not _numba_pool_started(numba):
+        numba.config.THREADING_LAYER = numba_threading_layer()
+    apply_to_numba(numba)
+
+
+def apply_to_numba(numba) -> None:
+    """Give Numba's pool the budget (capped at the pool size Numba was started with).
+
+    ``numba.set_num_threads`` is per calling thread, so the kernels call this again when they
+    find a different count (``numba_threads_match``).
+    """
+    numba.set_num_threads(min(get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+
+
+def numba_threads_match(numba) -> bool:
+    """Whether Numba's thread count in the calling thread is the budget (capped)."""
+    return numba.get_num_threads() == min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+
+
+def numba_layer_in_use() -> str | None:
+    """The threading layer Numba started, or None before its first parallel kernel."""
+    numba = sys.modules.get("numba")
+    if numba is None or not _numba_pool_started(numba):
+        return None
+    return numba.threading_layer()
+
+
+def blas_threads() -> list[str]:
+    """One line per BLAS library loaded: its name and thread count (needs threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return ["threadpoolctl is not installed: BLAS threads unknown (pip install threadpoolctl)"]
+    return [f"{pool.get('internal_api')} ({pool.get('user_api')}): {pool.get('num_threads')} thread(s)"
+            for pool in threadpool_info()]
+
+
+def _apply_to_blas(num_threads: int) -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise ImportError(
+            "set_num_threads: threadpoolctl is needed to set BLAS's threads; install it with "
+            "`pip install threadpoolctl` (tinydl lists it as a dependency)"
+        ) from None
+    threadpool_limits(limits=num_threads, user_api="blas")
+
+
+_controller = None
+
+
+def _blas_controller():
+    """A cached threadpoolctl controller (None without threadpoolctl: no splitting then)."""
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController  # noqa: PLC0415
+        except ImportError:
+            return None
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def _numba_pool_started(numba) -> bool:
+    from numba.np.ufunc import parallel
+
+    return bool(parallel._is_initialized)
