@@ -18,7 +18,7 @@ from tinydl.errors import ShapeError
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import where
 from tinydl.ops.loss import Softplus
-from tinydl.ops.nn import log_softmax, sigmoid, softmax, tanh
+from tinydl.ops.nn import sigmoid, softmax, tanh
 from tinydl.ops.reduce import sum as reduce_sum
 from tinydl.random import generator
 from tinydl.tensor import Tensor
@@ -192,7 +192,7 @@ def _vector_norm(x: Tensor, p: float, dim: Any, keepdim: bool) -> Tensor:
     if p == 1:
         return x.abs().sum(dim, keepdims=keepdim)
     if math.isinf(p):
-        return x.abs().max(dim, keepdims=keepdim)
+        return x.abs().amax(dim, keepdims=keepdim)
     return (x.abs() ** p).sum(dim, keepdims=keepdim) ** (1.0 / p)
 
 

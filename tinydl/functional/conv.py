@@ -255,7 +255,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
               zip((height, width), stride, padding, dilation, (kh, kw), extra)]
     pixels = x.permute(1, 0, 2, 3).reshape(groups, in_channels // groups, n * height * width)
     w3d = weight.reshape(groups, in_channels // groups, -1)          # (G, C/G, O/G*kh*kw)
-    cols = (w3d.transpose(0, 2, 1) @ pixels).reshape(out_channels * kh * kw, -1)
+    cols = (w3d.transpose(1, 2) @ pixels).reshape(out_channels * kh * kw, -1)
     out = conv_ops.fold(cols, (n, out_channels, *out_hw), (kh, kw), stride, padding, dilation)
     if bias is not None:
         out = out + bias.reshape(out_channels, 1, 1)

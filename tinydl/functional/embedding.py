@@ -117,7 +117,7 @@ def embedding_bag(input: Any, weight: Tensor, offsets: Any = None,  # noqa: A002
     rows = weight[ids]                                               # (L, D)
     if mode == "max":
         candidates = where(members[:, :, None], rows.unsqueeze(0), -float("inf"))
-        best = candidates.max(1)                                     # (B, D)
+        best = candidates.amax(1)                                    # (B, D)
         return where(members.any(1)[:, None], best, 0.0)
     if per_sample_weights is not None:
         rows = rows * as_tensor(per_sample_weights).reshape(-1, 1)

@@ -154,7 +154,7 @@ def adaptive_max_pool2d(x: Tensor, output_size: Any, return_indices: bool = Fals
         raise NotImplementedError("adaptive_max_pool2d: return_indices=True is not supported; "
                                   "use max_pool2d(..., return_indices=True) with a fixed kernel")
     size = _adaptive_size("adaptive_max_pool2d", x, output_size)
-    return _adaptive_cells(x, size, lambda cell, axis: cell.max(axis))
+    return _adaptive_cells(x, size, lambda cell, axis: cell.amax(axis))
 
 
 def _adaptive_size(op: str, x: Tensor, output_size: Any) -> tuple[int, int]:
