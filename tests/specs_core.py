@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 import tinydl as td
-from tinydl.testing import strategies as S
 from tinydl.testing import standin
+from tinydl.testing import strategies as S
 from tinydl.testing.opspec import OpSpec
 
 standin.register()  # the "standin" device, used by the to_device declaration

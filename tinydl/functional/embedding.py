@@ -13,7 +13,7 @@ from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import where
 from tinydl.tensor import Tensor
 
-__all__ = ["embedding", "one_hot"]
+__all__ = ["embedding", "embedding_bag", "one_hot"]
 
 
 def _check_indices(indices: Tensor, num_embeddings: int, op: str) -> None:
@@ -60,6 +60,72 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
     not_padding = (index != padding_idx)[..., None]        # (*, 1), broadcasts over the dim
     return where(not_padding, rows, rows.detach())
 
+
+def _bag_membership(indices: Any, offsets: Any, include_last_offset: bool, xp: Any) -> tuple:
+    """(flat ids (L,), membership (B, L) bool): bag b holds the ids at positions
+    offsets[b] .. offsets[b + 1] - 1 (the last bag runs to the end)."""
+    if indices.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: offsets must be None for a 2-D input (each row "
+                             "is a bag)")
+        bags, length = indices.shape
+        owner = xp.repeat(xp.arange(bags), length)
+        return indices.reshape(-1), owner[None, :] == xp.arange(bags)[:, None]
+    if indices.ndim != 1 or offsets is None:
+        raise ShapeError(f"embedding_bag: input must be 2-D (B, L), or 1-D with offsets (B,), "
+                         f"got shape {indices.shape} with offsets {offsets}")
+    starts = xp.asarray(offsets.data if isinstance(offsets, Tensor) else offsets).astype(
+        xp.int64).reshape(-1)
+    ends = xp.concatenate([starts[1:], xp.asarray([indices.shape[0]])])
+    if include_last_offset:
+        starts, ends = starts[:-1], starts[1:]
+    if starts.size and (int(starts[0]) != 0 or bool(xp.any(ends < starts))):
+        raise ValueError(f"embedding_bag: offsets must start at 0 and never decrease, got "
+                         f"{starts.tolist()}")
+    position = xp.arange(indices.shape[0])
+    return indices, (position[None, :] >= starts[:, None]) & (position[None, :] < ends[:, None])
+
+
+def embedding_bag(input: Any, weight: Tensor, offsets: Any = None,  # noqa: A002
+                  max_norm: float | None = None, norm_type: float = 2.0,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Tensor | None = None, include_last_offset: bool = False,
+                  padding_idx: int | None = None) -> Tensor:
+    """Sum, mean or max of the embeddings in each bag, without building (B, L, D) lookups
+    for sum and mean (one (B, L) @ (L, D) product).
+
+    Shapes: input (B, L) ids (each row a bag) or (L,) ids with offsets (B,) (bag starts);
+    weight (num_embeddings, D) -> (B, D). per_sample_weights (like input) scales each id's row
+    (mode "sum" only). Ids equal to padding_idx are left out of their bag; an empty bag gives
+    zeros.
+    """
+    indices = as_tensor(input)
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding_bag: max_norm, scale_grad_by_freq and sparse are "
+                                  "not supported")
+    if per_sample_weights is not None and mode != "sum":
+        raise ValueError(f"embedding_bag: per_sample_weights only works with mode='sum', got "
+                         f"mode={mode!r}")
+    _check_indices(indices, weight.shape[0], "embedding_bag")
+    xp = weight.xp
+    ids, members = _bag_membership(xp.asarray(indices.data), offsets, include_last_offset, xp)
+    padding_idx = normalize_padding_idx(padding_idx, weight.shape[0], "embedding_bag")
+    if padding_idx is not None:
+        members = members & (ids != padding_idx)[None, :]
+    rows = weight[ids]                                               # (L, D)
+    if mode == "max":
+        candidates = where(members[:, :, None], rows.unsqueeze(0), -float("inf"))
+        best = candidates.amax(1)                                    # (B, D)
+        return where(members.any(1)[:, None], best, 0.0)
+    if per_sample_weights is not None:
+        rows = rows * as_tensor(per_sample_weights).reshape(-1, 1)
+    totals = Tensor(members, dtype=weight.dtype) @ rows             # (B, D)
+    if mode == "sum":
+        return totals
+    counts = members.sum(1).clip(1, None).astype(weight.dtype)[:, None]
+    return totals / counts
 
 
 def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Tensor:

@@ -12,12 +12,14 @@ turn float32 logits into float64.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tinydl import backend
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor
+from tinydl.ops.elementwise import where
 from tinydl.ops.loss import BinaryCrossEntropy, Softplus
 
 ### BEGIN FASTER task 3.2
@@ -27,7 +29,10 @@ from tinydl.ops.nn import log_softmax
 from tinydl.tensor import Tensor
 
 __all__ = ["mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits"]
+           "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss",
+           "kl_div", "poisson_nll_loss", "gaussian_nll_loss", "cosine_embedding_loss",
+           "margin_ranking_loss", "triplet_margin_loss", "hinge_embedding_loss",
+           "multilabel_soft_margin_loss", "soft_margin_loss", "multi_margin_loss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -398,3 +403,216 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
     if weight is not None:
         losses = losses * weight
     return _reduce(losses, reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# More regression losses: elementwise on (input - target)
+# ---------------------------------------------------------------------------------------------
+
+
+def _pair(op: str, input: Any, target: Any, reduction: str,  # noqa: A002
+          same_shape: bool = True) -> tuple[Tensor, Tensor]:
+    """The checked (input, target) pair every loss below starts from."""
+    check_reduction(op, reduction)
+    input = _float_input(op, input)
+    target = _float_target(op, target, input)
+    if same_shape:
+        _check_same_shape(op, input, target)
+    return input, target
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean absolute error |input - target|. Shapes: input and target alike -> scalar."""
+    input, target = _pair("l1_loss", input, target, reduction)
+    return _reduce((input - target).abs(), reduction)
+
+
+def _quadratic_then_linear(diff: Tensor, edge: float, linear_slope: float) -> Tensor:
+    """0.5·d²/edge·slope inside |d| < edge, slope·(|d| - edge/2) outside (smooth at the edge)."""
+    size = abs(diff.data)
+    quadratic = diff * diff * (0.5 * linear_slope / edge)
+    linear = (diff.abs() - 0.5 * edge) * linear_slope
+    return where(size < edge, quadratic, linear)
+
+
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean",  # noqa: A002
+                   beta: float = 1.0) -> Tensor:
+    """0.5·d²/beta where |d| < beta, |d| - beta/2 elsewhere (d = input - target); beta=0 is L1."""
+    input, target = _pair("smooth_l1_loss", input, target, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    if beta == 0:
+        return _reduce((input - target).abs(), reduction)
+    return _reduce(_quadratic_then_linear(input - target, beta, 1.0), reduction)
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean",  # noqa: A002
+               delta: float = 1.0) -> Tensor:
+    """0.5·d² where |d| < delta, delta·(|d| - delta/2) elsewhere: smooth_l1 scaled by delta."""
+    input, target = _pair("huber_loss", input, target, reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    return _reduce(_quadratic_then_linear(input - target, delta, delta), reduction)
+
+
+def poisson_nll_loss(input: Any, target: Any, log_input: bool = True,  # noqa: A002
+                     full: bool = False, size_average: Any = None, eps: float = 1e-8,
+                     reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of a Poisson target with rate exp(input) (log_input=True) or
+    input: exp(x) - t·x, or x - t·log(x + eps). full adds Stirling's term for t > 1."""
+    input, target = _pair("poisson_nll_loss", input, target, reduction, same_shape=False)
+    if log_input:
+        losses = input.exp() - target * input
+    else:
+        losses = input - target * (input + eps).log()
+    if full:
+        t = target.data
+        safe = t.clip(1, None)
+        stirling = safe * input.xp.log(safe) - safe + 0.5 * input.xp.log(2 * math.pi * safe)
+        losses = losses + Tensor(input.xp.where(t > 1, stirling, 0), dtype=input.dtype)
+    return _reduce(losses, reduction)
+
+
+def gaussian_nll_loss(input: Any, target: Any, var: Any, full: bool = False,  # noqa: A002
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of target under N(input, var): 0.5·(log var + (x - t)²/var)
+    (+ 0.5·log 2π when full). var: input's shape, or without its last dim, or 1 there
+    (one variance shared by the last dim). var is clamped at eps for the value only, as in
+    PyTorch (the gradient passes through the clamp)."""
+    op = "gaussian_nll_loss"
+    input, target = _pair(op, input, target, reduction, same_shape=False)
+    var = _float_target(op, var, input)
+    if var.ndim == input.ndim - 1 and tuple(var.shape) == tuple(input.shape[:-1]):
+        var = var.unsqueeze(-1)
+    if bool(input.xp.any(var.data < 0)):
+        raise ValueError(f"{op}: var has negative entries")
+    var = var + (var.clip(eps, None) - var).detach()
+    diff = input - target
+    losses = (var.log() + diff * diff / var) * 0.5
+    if full:
+        losses = losses + 0.5 * math.log(2 * math.pi)
+    return _reduce(losses, reduction)
+
+
+def kl_div(input: Any, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL(target || exp(input)) pointwise: target·(log target - input), 0 where target is 0;
+    with log_target the target is given as log-probabilities. input holds log-probabilities.
+    reduction="batchmean" divides the sum by the batch size (the true KL divergence);
+    "mean" (the default, as in PyTorch) averages over every element."""
+    op = "kl_div"
+    batchmean = reduction == "batchmean"
+    input, target = _pair(op, input, target, "sum" if batchmean else reduction,
+                          same_shape=False)
+    if log_target:
+        losses = target.exp() * (target - input)
+    else:
+        positive = target.data > 0
+        log_t = where(positive, target, 1.0).log()
+        losses = where(positive, target * (log_t - input), 0.0)
+    if batchmean:
+        return losses.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(losses, reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Margin and embedding losses (targets are +1 / -1)
+# ---------------------------------------------------------------------------------------------
+
+
+def margin_ranking_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, -target·(input1 - input2) + margin): input1 should rank higher when target = 1.
+    Shapes: input1, input2, target (N,) -> scalar (or (N,))."""
+    input1, target = _pair("margin_ranking_loss", input1, target, reduction, same_shape=False)
+    return _reduce((-target * (input1 - input2) + margin).relu(), reduction)
+
+
+def hinge_embedding_loss(input: Any, target: Any, margin: float = 1.0,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """input where target = 1, max(0, margin - input) where target = -1 (input: distances)."""
+    input, target = _pair("hinge_embedding_loss", input, target, reduction, same_shape=False)
+    positive = where(target.data == 1, input, 0.0)
+    negative = where(target.data == -1, (margin - input).relu(), 0.0)
+    return _reduce(positive + negative, reduction)
+
+
+def soft_margin_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """log(1 + exp(-target·input)) for targets ±1."""
+    input, target = _pair("soft_margin_loss", input, target, reduction)
+    return _reduce(Softplus.apply(-target * input), reduction)
+
+
+def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None,  # noqa: A002
+                                reduction: str = "mean") -> Tensor:
+    """Per-class binary cross-entropy on logits, averaged over the C classes of each sample.
+    Shapes: input (N, C) logits, target (N, C) in {0, 1}, weight (C,) -> scalar (or (N,))."""
+    op = "multilabel_soft_margin_loss"
+    input, target = _pair(op, input, target, reduction)
+    losses = target * Softplus.apply(-input) + (1.0 - target) * Softplus.apply(input)
+    weight = _optional_weight(op, weight, input)
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses.mean(-1), reduction)
+
+
+def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0,  # noqa: A002
+                      weight: Any = None, reduction: str = "mean") -> Tensor:
+    """Multi-class hinge: sum over classes i != y of max(0, margin - x[y] + x[i])^p, divided
+    by C (and times weight[y]). Shapes: input (N, C) or (C,), target (N,) or () integer labels."""
+    op = "multi_margin_loss"
+    check_reduction(op, reduction)
+    if p not in (1, 2):
+        raise ValueError(f"{op}: only p=1 and p=2 are supported (as in PyTorch), got {p}")
+    input = _float_input(op, input)
+    batched = input.ndim == 2
+    scores = input if batched else input.reshape(1, -1)
+    num_classes = scores.shape[1]
+    labels = _integer_labels(op, as_tensor(target).reshape(-1), scores, 1)
+    if bool(scores.xp.any((labels < 0) | (labels >= num_classes))):
+        raise IndexError(f"{op}: target labels must be in [0, {num_classes}) for input of shape "
+                         f"{input.shape}, got {labels.tolist()}")
+    rows = scores.xp.arange(scores.shape[0])
+    correct = scores[rows, labels].reshape(-1, 1)                       # (N, 1)
+    hinge = (scores - correct + margin).relu()
+    if p == 2:
+        hinge = hinge * hinge
+    not_target = scores.xp.arange(num_classes)[None, :] != labels[:, None]
+    hinge = where(not_target, hinge, 0.0)
+    weight = _class_weight(op, weight, scores, num_classes)
+    if weight is not None:
+        hinge = hinge * weight[labels][:, None]
+    losses = hinge.sum(1) / num_classes
+    return _reduce(losses if batched else losses.reshape(()), reduction)
+
+
+def cosine_embedding_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0,
+                          reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where target = 1, max(0, cos(x1, x2) - margin) where target = -1.
+    Shapes: input1, input2 (N, D) or (D,); target (N,) or () -> scalar (or (N,))."""
+    op = "cosine_embedding_loss"
+    check_reduction(op, reduction)
+    input1, input2 = _float_input(op, input1), _float_input(op, input2)
+    target = _on_device(target, input1)
+    epsilon = 1e-12  # PyTorch's: keeps a zero vector's cosine finite
+    dot = (input1 * input2).sum(-1)
+    norms = ((input1 * input1).sum(-1) + epsilon) * ((input2 * input2).sum(-1) + epsilon)
+    cosine = dot / norms.sqrt()
+    losses = where(target == 1, 1.0 - cosine, 0.0) + where(target == -1,
+                                                           (cosine - margin).relu(), 0.0)
+    return _reduce(losses, reduction)
+
+
+def triplet_margin_loss(anchor: Any, positive: Any, negative: Any, margin: float = 1.0,
+                        p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                        size_average: Any = None, reduce: Any = None,
+                        reduction: str = "mean") -> Tensor:
+    """max(d(a, p) - d(a, n) + margin, 0) with d the p-norm pairwise distance; swap uses
+    min(d(a, n), d(p, n)) as the negative distance. Shapes: (N, D) each -> scalar (or (N,))."""
+    from tinydl.functional.activation import pairwise_distance
+    check_reduction("triplet_margin_loss", reduction)
+    to_positive = pairwise_distance(anchor, positive, p, eps)
+    to_negative = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        to_negative = to_negative.minimum(pairwise_distance(positive, negative, p, eps))
+    return _reduce((to_positive - to_negative + margin).relu(), reduction)

@@ -1,4 +1,6 @@
-"""Normalisation: ``layer_norm`` (over the last dims) and ``batch_norm`` (per channel).
+"""Normalisation: ``layer_norm`` (over the last dims), ``batch_norm`` (per channel over the
+batch), ``group_norm`` (per sample over channel groups), ``instance_norm`` (per sample and
+channel) and ``local_response_norm`` (across neighbouring channels).
 
 Both are compositions: layer_norm scales and shifts the output of ``Normalize``
 (``tinydl.ops.normalization``, one fused node with a hand-written backward); batch_norm is
@@ -11,9 +13,10 @@ from typing import Any
 from tinydl.errors import ShapeError
 from tinydl.ops.common import as_tensor
 from tinydl.ops.normalization import Normalize
+from tinydl.ops.shape import pad as pad_numpy_style
 from tinydl.tensor import Tensor
 
-__all__ = ["layer_norm", "batch_norm"]
+__all__ = ["layer_norm", "batch_norm", "group_norm", "instance_norm", "local_response_norm"]
 
 
 def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None,
@@ -102,3 +105,70 @@ def _update_running_stats(running_mean: Tensor, running_var: Tensor, mean: Tenso
     running_var.data *= 1.0 - momentum
     running_var.data += unbiased * momentum
 
+
+
+def _per_channel(x: Tensor, out: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """out * weight + bias with (C,) parameters broadcast along x's channel dim 1."""
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise each sample over groups of C/num_groups channels (and all positions), then
+    scale and shift per channel. Shapes: x (N, C, ...), weight and bias (C,) -> x's shape.
+    Independent of the batch size (no running statistics)."""
+    x = as_tensor(x)
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ShapeError(f"group_norm: the {x.shape[1] if x.ndim > 1 else 0} channels of input "
+                         f"{x.shape} must split into num_groups={num_groups} equal groups")
+    grouped = x.reshape(x.shape[0], num_groups, -1)
+    out = Normalize.apply(grouped, axes=(2,), eps=float(eps)).reshape(x.shape)
+    return _per_channel(x, out, weight, bias)
+
+
+def instance_norm(x: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each (sample, channel) over its positions (style transfer's normalisation).
+    Shapes: x (N, C, ...), running stats, weight, bias (C,). With use_input_stats and running
+    stats given, those are updated with the mean over the batch of each instance's statistics
+    (variance unbiased); without use_input_stats the running statistics normalise instead."""
+    x = as_tensor(x)
+    if x.ndim < 3:
+        raise ShapeError(f"instance_norm: input must be (N, C, ...) with at least one spatial "
+                         f"dim, got shape {x.shape}")
+    if not use_input_stats:
+        return batch_norm(x, running_mean, running_var, weight, bias, training=False, eps=eps)
+    spatial = tuple(range(2, x.ndim))
+    out = Normalize.apply(x, axes=spatial, eps=float(eps))
+    if running_mean is not None and running_var is not None:
+        count = x.size // (x.shape[0] * x.shape[1])
+        mean = x.data.mean(axis=spatial)                                   # (N, C)
+        var = x.data.var(axis=spatial)
+        _update_running_stats(running_mean, running_var, Tensor(mean.mean(0), dtype=x.dtype),
+                              Tensor(var.mean(0), dtype=x.dtype), count, momentum)
+    return _per_channel(x, out, weight, bias)
+
+
+def local_response_norm(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """AlexNet's normalisation across channels: x / (k + alpha/size · Σ x²)^beta, the sum over
+    the ``size`` channels around each one (zeros past the edges). x (N, C, ...) -> x's shape."""
+    x = as_tensor(x)
+    if x.ndim < 3:
+        raise ShapeError(f"local_response_norm: input must be (N, C, ...) with at least one "
+                         f"spatial dim, got shape {x.shape}")
+    channels = x.shape[1]
+    squares = x * x
+    widths = ((0, 0), (size // 2, (size - 1) // 2)) + ((0, 0),) * (x.ndim - 2)
+    padded = pad_numpy_style(squares, widths)
+    window_sum = padded[:, 0:channels]
+    for offset in range(1, size):
+        window_sum = window_sum + padded[:, offset:offset + channels]
+    return x / (window_sum * (alpha / size) + k) ** beta

@@ -1,4 +1,5 @@
-"""Embedding: a learned lookup table from integer ids (tokens, positions) to vectors."""
+"""Embedding: a learned lookup table from integer ids (tokens, positions) to vectors;
+EmbeddingBag: the sum, mean or max of each bag of ids' vectors."""
 from __future__ import annotations
 
 from typing import Any
@@ -59,3 +60,47 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
+
+
+class EmbeddingBag(Module):
+    """Sum, mean or max of the embeddings of each bag of ids (a bag-of-words encoder).
+
+    forward(input, offsets=None, per_sample_weights=None): input (B, L) (each row a bag) or
+    (L,) with offsets (B,) -> (B, embedding_dim). weight (num_embeddings, embedding_dim)
+    starts N(0, 1) (the padding_idx row at zero), as in PyTorch.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, max_norm: float | None = None,
+                 norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
+                 sparse: bool = False, _weight: Any = None, include_last_offset: bool = False,
+                 padding_idx: int | None = None, device: Any = None, dtype: Any = None):
+        super().__init__()
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError("EmbeddingBag: max_norm, scale_grad_by_freq and sparse "
+                                      "are not supported")
+        self.num_embeddings, self.embedding_dim, self.mode = num_embeddings, embedding_dim, mode
+        self.include_last_offset = include_last_offset
+        self.padding_idx = normalize_padding_idx(padding_idx, num_embeddings, "EmbeddingBag")
+        dtype = numpy.float32 if dtype is None else dtype
+        self.weight = Parameter(numpy.zeros((num_embeddings, embedding_dim)), dtype=dtype)
+        if _weight is not None:
+            self.weight.data[...] = _weight.data if isinstance(_weight, Tensor) else _weight
+        else:
+            init.normal_(self.weight)
+            if self.padding_idx is not None:
+                self.weight.data[self.padding_idx] = 0
+        if device is not None:
+            self.to(device)
+
+    def forward(self, input: Any, offsets: Any = None,  # noqa: A002
+                per_sample_weights: Any = None) -> Tensor:
+        return F.embedding_bag(input, self.weight, offsets, mode=self.mode,
+                               per_sample_weights=per_sample_weights,
+                               include_last_offset=self.include_last_offset,
+                               padding_idx=self.padding_idx)
+
+    def extra_repr(self) -> str:
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}{padding}"

@@ -102,3 +102,133 @@ class BCEWithLogitsLoss(_Loss):
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                        reduction=self.reduction,
                                                        pos_weight=self.pos_weight)
+
+
+class _OptionsLoss(_Loss):
+    """A loss whose keyword options (PyTorch's names) are stored as attributes of the same names
+    and passed to ``function`` with the inputs: ``forward(*inputs) = function(*inputs, ...)``."""
+
+    function: Any
+
+    def __init__(self, reduction: str = "mean", **options: Any):
+        super().__init__(reduction)
+        self._option_names = tuple(options)
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    def forward(self, *inputs: Any) -> Tensor:
+        options = {name: getattr(self, name) for name in self._option_names}
+        return type(self).function(*inputs, reduction=self.reduction, **options)
+
+
+class L1Loss(_OptionsLoss):
+    """Mean absolute error. Shapes: input and target alike -> scalar (or that shape)."""
+    function = staticmethod(F.l1_loss)
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean"):
+        super().__init__(reduction)
+
+
+class SoftMarginLoss(L1Loss):
+    """log(1 + exp(-y·x)) for targets ±1."""
+    function = staticmethod(F.soft_margin_loss)
+
+
+class SmoothL1Loss(_OptionsLoss):
+    """Quadratic below beta, linear above. Shapes as L1Loss."""
+    function = staticmethod(F.smooth_l1_loss)
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 beta: float = 1.0):
+        super().__init__(reduction, beta=beta)
+
+
+class HuberLoss(_OptionsLoss):
+    """Quadratic below delta, delta-sloped linear above. Shapes as L1Loss."""
+    function = staticmethod(F.huber_loss)
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction, delta=delta)
+
+
+class KLDivLoss(_OptionsLoss):
+    """KL(target || exp(input)); reduction="batchmean" gives the true divergence per sample."""
+    function = staticmethod(F.kl_div)
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 log_target: bool = False):
+        batchmean = reduction == "batchmean"
+        super().__init__("mean" if batchmean else reduction, log_target=log_target)
+        self.reduction = reduction
+
+
+class PoissonNLLLoss(_OptionsLoss):
+    """Poisson negative log-likelihood (rate exp(input) when log_input)."""
+    function = staticmethod(F.poisson_nll_loss)
+
+    def __init__(self, log_input: bool = True, full: bool = False, size_average: Any = None,
+                 eps: float = 1e-8, reduce: Any = None, reduction: str = "mean"):
+        super().__init__(reduction, log_input=log_input, full=full, eps=eps)
+
+
+class GaussianNLLLoss(_OptionsLoss):
+    """Gaussian negative log-likelihood: forward(input, target, var)."""
+    function = staticmethod(F.gaussian_nll_loss)
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+        super().__init__(reduction, full=full, eps=eps)
+
+
+class CosineEmbeddingLoss(_OptionsLoss):
+    """forward(x1, x2, y): 1 - cos for y = 1, max(0, cos - margin) for y = -1."""
+    function = staticmethod(F.cosine_embedding_loss)
+
+    def __init__(self, margin: float = 0.0, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean"):
+        super().__init__(reduction, margin=margin)
+
+
+class MarginRankingLoss(CosineEmbeddingLoss):
+    """forward(x1, x2, y): max(0, -y·(x1 - x2) + margin)."""
+    function = staticmethod(F.margin_ranking_loss)
+
+
+class HingeEmbeddingLoss(_OptionsLoss):
+    """forward(x, y): x for y = 1, max(0, margin - x) for y = -1."""
+    function = staticmethod(F.hinge_embedding_loss)
+
+    def __init__(self, margin: float = 1.0, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean"):
+        super().__init__(reduction, margin=margin)
+
+
+class TripletMarginLoss(_OptionsLoss):
+    """forward(anchor, positive, negative): max(d(a, p) - d(a, n) + margin, 0)."""
+    function = staticmethod(F.triplet_margin_loss)
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                 swap: bool = False, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean"):
+        super().__init__(reduction, margin=margin, p=p, eps=eps, swap=swap)
+
+
+class MultiLabelSoftMarginLoss(_OptionsLoss):
+    """Per-class logistic loss averaged over classes; weight (C,) is a buffer."""
+    function = staticmethod(F.multilabel_soft_margin_loss)
+
+    def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", _as_buffer(weight))
+        self._option_names = ("weight",)
+
+
+class MultiMarginLoss(_OptionsLoss):
+    """Multi-class hinge loss on scores (N, C) and integer labels (N,)."""
+    function = staticmethod(F.multi_margin_loss)
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None,
+                 size_average: Any = None, reduce: Any = None, reduction: str = "mean"):
+        super().__init__(reduction, p=p, margin=margin)
+        self.register_buffer("weight", _as_buffer(weight))
+        self._option_names = ("p", "margin", "weight")

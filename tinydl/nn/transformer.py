@@ -161,7 +161,8 @@ class TransformerEncoder(Module):
     (if given; pre-norm stacks usually end with one). Shapes as the layer's."""
 
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
-                 norm: Module | None = None):
+                 norm: Module | None = None, enable_nested_tensor: bool = True,
+                 mask_check: bool = True):
         super().__init__()
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers = num_layers
@@ -196,6 +197,75 @@ class TransformerDecoder(Module):
                       memory_key_padding_mask=memory_key_padding_mask,
                       tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
         return x if self.norm is None else self.norm(x)
+
+
+class Transformer(Module):
+    """The paper's encoder-decoder: ``encoder`` (a TransformerEncoder of num_encoder_layers,
+    ending with a LayerNorm) reads src into ``memory``; ``decoder`` (num_decoder_layers, also
+    ending with a LayerNorm) reads tgt while attending to memory.
+
+    Shapes: src (S, B, d_model), tgt (T, B, d_model) (batch first with batch_first=True) ->
+    (T, B, d_model). Masks as in the layers; generate_square_subsequent_mask(T) gives the
+    causal tgt_mask. Every weight matrix starts Xavier-uniform, as in PyTorch, and the
+    submodule names are PyTorch's (encoder.layers.0.self_attn.in_proj_weight, ...).
+    """
+
+    def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
+                 num_decoder_layers: int = 6, dim_feedforward: int = 2048, dropout: float = 0.1,
+                 activation: str | Callable = "relu", custom_encoder: Module | None = None,
+                 custom_decoder: Module | None = None, layer_norm_eps: float = 1e-5,
+                 batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+                 device: Any = None, dtype: Any = None):
+        super().__init__()
+        layer_options = dict(dim_feedforward=dim_feedforward, dropout=dropout,
+                             activation=activation, layer_norm_eps=layer_norm_eps,
+                             batch_first=batch_first, norm_first=norm_first, bias=bias,
+                             dtype=dtype)
+        self.encoder = custom_encoder or TransformerEncoder(
+            TransformerEncoderLayer(d_model, nhead, **layer_options), num_encoder_layers,
+            LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        self.decoder = custom_decoder or TransformerDecoder(
+            TransformerDecoderLayer(d_model, nhead, **layer_options), num_decoder_layers,
+            LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        for parameter in self.parameters():
+            if parameter.ndim > 1:
+                init.xavier_uniform_(parameter)
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        if device is not None:
+            self.to(device)
+
+    def forward(self, src: Tensor, tgt: Tensor, src_mask: Any = None, tgt_mask: Any = None,
+                memory_mask: Any = None, src_key_padding_mask: Any = None,
+                tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
+                src_is_causal: bool | None = None, tgt_is_causal: bool | None = None,
+                memory_is_causal: bool = False) -> Tensor:
+        batch_axis = 0 if self.batch_first else 1
+        if src.ndim == 3 and tgt.ndim == 3 and src.shape[batch_axis] != tgt.shape[batch_axis]:
+            raise ShapeError(f"Transformer: src {src.shape} and tgt {tgt.shape} have different "
+                             f"batch sizes (dim {batch_axis}, batch_first={self.batch_first})")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise ShapeError(f"Transformer: src {src.shape} and tgt {tgt.shape} must both end "
+                             f"with d_model={self.d_model}")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=bool(src_is_causal))
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=bool(tgt_is_causal),
+                            memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device: Any = None,
+                                        dtype: Any = None) -> Tensor:
+        """(sz, sz) float mask: 0 on and below the diagonal, -inf above (no peeking ahead)."""
+        return generate_square_subsequent_mask(sz, device, dtype)
+
+
+def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
+    """(sz, sz) additive causal mask: 0 where position j <= i may be attended, -inf after."""
+    above = numpy.triu(numpy.ones((sz, sz), dtype=bool), k=1)
+    mask = Tensor(numpy.where(above, -numpy.inf, 0.0), dtype=dtype or numpy.float32)
+    return mask if device is None else mask.to(device)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -112,23 +112,34 @@ def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, padding: Pair) -> tup
     indices (N, C, OH, OW) int64: the flat position h*W + w of each maximum in its (H, W)
     plane, as PyTorch's return_indices (the first one on ties). Padding counts as -infinity.
     """
+    return max_pool2d_windows(x, kernel, stride, padding, (1, 1), (0, 0))
+
+
+def max_pool2d_windows(x: Any, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                       extra: Pair) -> tuple[Any, Any]:
+    """``max_pool2d_forward`` with dilated windows and ``extra`` rows/columns of -infinity
+    past the bottom/right padding (ceil_mode's last, partial windows)."""
     xp = get_array_module(x)
     kh, kw = kernel
     height, width = x.shape[2], x.shape[3]
-    oh, ow = output_size(height, width, kh, kw, stride, padding, (1, 1))
+    oh, ow = output_size(height + extra[0], width + extra[1], kh, kw, stride, padding, dilation)
     padded = _pad_image(x, padding, value=-float("inf"))
+    if extra != (0, 0):
+        padded = xp.pad(padded, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])),
+                        constant_values=-float("inf"))
     top = xp.arange(oh, dtype=xp.int64).reshape(oh, 1) * stride[0] - padding[0]  # (OH, 1)
     left = xp.arange(ow, dtype=xp.int64).reshape(1, ow) * stride[1] - padding[1]  # (1, OW)
-    best = padded[_window_slice(0, 0, (oh, ow), stride, (1, 1))].copy()
+    best = padded[_window_slice(0, 0, (oh, ow), stride, dilation)].copy()
     indices = xp.broadcast_to(top * width + left, best.shape).copy()
     for i in range(kh):  # loops over the kh*kw window positions, each one vectorised
         for j in range(kw):
             if i == j == 0:
                 continue
-            candidate = padded[_window_slice(i, j, (oh, ow), stride, (1, 1))]
+            candidate = padded[_window_slice(i, j, (oh, ow), stride, dilation)]
             larger = candidate > best
             best = xp.where(larger, candidate, best)
-            indices = xp.where(larger, (top + i) * width + (left + j), indices)
+            indices = xp.where(larger, (top + i * dilation[0]) * width
+                               + (left + j * dilation[1]), indices)
     return best, indices
 
 
