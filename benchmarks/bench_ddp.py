@@ -31,7 +31,7 @@ GLOBAL_BATCH, EPOCH_IMAGES = 64, 60_000
 
 def _timed(fn, repeats: int) -> list[float]:
     """Milliseconds of ``fn`` per call, each call between two barriers."""
-    from tinydl import distributed as dist  # noqa: PLC0415 (children only)
+    from tinydl import distributed as dist  # children only
 
     samples = []
     for _ in range(repeats):
@@ -45,11 +45,11 @@ def _timed(fn, repeats: int) -> list[float]:
 
 def child(repeats: int) -> None:
     """Runs in each measured process (plain, or one rank of mpirun); rank 0 prints JSON."""
-    import tinydl as td  # noqa: PLC0415
-    from tinydl import distributed as dist  # noqa: PLC0415
-    from tinydl import functional as F  # noqa: PLC0415
-    from tinydl import optim  # noqa: PLC0415
-    from tinydl.models import Seed002Net  # noqa: PLC0415
+    import tinydl as td
+    from tinydl import distributed as dist
+    from tinydl import functional as F
+    from tinydl import optim
+    from tinydl.models import Seed002Net
 
     world = dist.init()
     td.manual_seed(0)

@@ -40,7 +40,7 @@ def _per_call(fn, calls: int) -> tuple[float, float]:
 
 def threshold_rows(sizes=SIZES) -> list[dict]:
     """Serial twin vs parallel copy of the ReLU-backward kernel at each size."""
-    from tinydl.kernels.activation import _relu_backward_kernel  # noqa: PLC0415
+    from tinydl.kernels.activation import _relu_backward_kernel
 
     rows = []
     for n in sizes:
@@ -58,8 +58,8 @@ def threshold_rows(sizes=SIZES) -> list[dict]:
 
 def layer_row(steps: int) -> dict:
     """The MLP step in this process (its layer set by NUMBA_THREADING_LAYER)."""
-    from benchmarks.bench_mlp import make_problem, tinydl_step  # noqa: PLC0415
-    from tinydl import threads  # noqa: PLC0415
+    from benchmarks.bench_mlp import make_problem, tinydl_step
+    from tinydl import threads
 
     step = tinydl_step(*make_problem())
     for _ in range(5):

@@ -18,8 +18,7 @@ import numpy as np
 import tinydl
 from tinydl import nn, optim
 from tinydl.data import DataLoader, TensorDataset, digits, train_test_split
-from tinydl.metrics import (accuracy, classification_report, confusion_matrix, f1_score,
-                            precision, recall)
+from tinydl.metrics import accuracy, classification_report, confusion_matrix, f1_score, precision, recall
 from tinydl.optim.lr_scheduler import CosineAnnealingLR
 from tinydl.plot import plot_confusion_matrix, plot_curves
 from tinydl.train import EarlyStopping, fit, predict

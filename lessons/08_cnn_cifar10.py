@@ -22,8 +22,7 @@ import numpy as np
 import tinydl
 import tinydl.functional as F
 from tinydl import optim
-from tinydl.data import (CIFAR10_CLASSES, SHAPES_CLASSES, DataLoader, TensorDataset, cifar10,
-                         make_shapes)
+from tinydl.data import CIFAR10_CLASSES, SHAPES_CLASSES, DataLoader, TensorDataset, cifar10, make_shapes
 from tinydl.data import transforms as T
 from tinydl.models import Seed004Net
 from tinydl.plot import plot_curves, plot_image_grid

@@ -26,10 +26,16 @@ import tinydl as td
 import tinydl.functional as F
 from tinydl.data import fortunes, train_test_split
 from tinydl.metrics import accuracy, confusion_matrix
-from tinydl.models.bert import (MINILM_INSTALL, BertClassifier, BertConfig, BertEncoder,
-                                WeightsNotFoundError, from_pretrained)
-from tinydl.text import WordPieceTokenizer
+from tinydl.models.bert import (
+    MINILM_INSTALL,
+    BertClassifier,
+    BertConfig,
+    BertEncoder,
+    WeightsNotFoundError,
+    from_pretrained,
+)
 from tinydl.plot import plot_confusion_matrix, plot_curves
+from tinydl.text import WordPieceTokenizer
 
 CATEGORIES = ["computers", "politics", "science", "songs-poems"]
 

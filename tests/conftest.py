@@ -1,5 +1,8 @@
 """Shared test settings: a repeatable hypothesis profile and the torch oracle fixture."""
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -20,9 +23,9 @@ def course_rng(request):
     in the trusted test process, never in the student's sandbox), so a submission cannot be
     tuned to the inputs; outside grading the seed is 0 and each test's inputs are fixed.
     """
-    import zlib  # noqa: PLC0415
+    import zlib
 
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     secret = int(os.environ.get("TINYDL_GRADING_SEED", "0"))
     return np.random.default_rng([secret, zlib.crc32(request.node.nodeid.encode())])
@@ -35,9 +38,6 @@ def torch():
 
 
 # ---- lessons: each runs once per test session with --quick; tests share the result ----------
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]*_*.py"))

@@ -66,7 +66,7 @@ def _clamp_inputs(draw):
 
 
 def _erfinv(y):
-    from scipy.special import erfinv  # noqa: PLC0415 (test-only reference)
+    from scipy.special import erfinv  # test-only reference
     return erfinv(y)
 
 

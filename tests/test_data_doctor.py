@@ -20,8 +20,9 @@ def test_missing_data_names_the_command_to_get_it(monkeypatch, tmp_path):
 
 
 def test_found_data_gives_its_folder(monkeypatch, tmp_path):
-    from tinydl.data.idx import write_idx
     import numpy as np
+
+    from tinydl.data.idx import write_idx
 
     folder = tmp_path / "fashion-mnist"
     folder.mkdir()

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 import tinydl
-from tinydl.data import (DataLoader, Dataset, Subset, TensorDataset, default_collate,
-                         random_split)
+from tinydl.data import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
 from tinydl.testing import standin
 
 standin.register()

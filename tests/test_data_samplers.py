@@ -8,10 +8,22 @@ import numpy as np
 import pytest
 
 import tinydl
-from tinydl.data import (BatchSampler, ChainDataset, ConcatDataset, DataLoader, Dataset,
-                         IterableDataset, RandomSampler, Sampler, SequentialSampler,
-                         SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
-                         default_collate, get_worker_info)
+from tinydl.data import (
+    BatchSampler,
+    ChainDataset,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    TensorDataset,
+    WeightedRandomSampler,
+    default_collate,
+    get_worker_info,
+)
 from tinydl.vision import transforms as T
 
 

@@ -11,8 +11,8 @@ import types
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from tinydl.kernels import attention as att
 from tinydl.kernels import registry
 

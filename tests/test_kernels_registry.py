@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-import tinydl.kernels  # noqa: F401  (registers every kernel)
+import tinydl.kernels  # registers every kernel
 from tinydl.kernels import _jit, registry
 
 ALL_OPS = ["adam_multi_update_", "adam_update_", "attention_backward", "attention_forward", "gelu_backward",

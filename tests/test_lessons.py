@@ -6,7 +6,6 @@ import re
 import pytest
 from conftest import LESSONS
 
-
 # the last line of a lesson stopped by tinydl.errors.MissingResourceError or a subclass of it
 MISSING_RESOURCE = re.compile(r"(?:MissingResourceError|DatasetNotFoundError|WeightsNotFoundError)"
                               r": (.*)\s*$")

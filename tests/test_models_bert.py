@@ -13,8 +13,15 @@ import tinydl
 from tinydl.errors import ShapeError
 from tinydl.io import save_safetensors
 from tinydl.models import bert
-from tinydl.models.bert import (BertClassifier, BertConfig, BertEncoder, WeightsNotFoundError,
-                                from_pretrained, mean_pool, sentence_embedding)
+from tinydl.models.bert import (
+    BertClassifier,
+    BertConfig,
+    BertEncoder,
+    WeightsNotFoundError,
+    from_pretrained,
+    mean_pool,
+    sentence_embedding,
+)
 
 HAVE_MINILM = importlib.util.find_spec(bert.MINILM_PACKAGE) is not None
 needs_minilm = pytest.mark.skipif(not HAVE_MINILM, reason=f"needs `{bert.MINILM_INSTALL}`")

@@ -9,7 +9,7 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 
-from tinydl import plot  # noqa: E402  (after the importorskip on purpose)
+from tinydl import plot  # noqa: E402 (after the importorskip on purpose)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -397,7 +397,7 @@ def test_inplace_on_a_view_of_a_graph_tensor_is_refused():
 
 
 def test_inplace_and_promotion_use_only_the_array_module():
-    from tinydl.testing import standin  # noqa: PLC0415
+    from tinydl.testing import standin
 
     standin.register()
     x = td.tensor([1.0, 2.0, 3.0]).to("standin")
@@ -472,7 +472,7 @@ def _operand(lib, name):
 def _result_dtype(lib, op, a, b):
     try:
         return str(OPS[op](_operand(lib, a), _operand(lib, b)).dtype).replace("torch.", "")
-    except Exception:  # noqa: BLE001 (any refusal counts as "error")
+    except Exception:  # any refusal counts as "error"
         return "error"
 
 
@@ -542,8 +542,8 @@ def test_dim_and_axis_spellings_agree():
 
 
 def test_pytorch_module_paths_and_names():
-    import tinydl.utils.data as utils_data  # noqa: PLC0415
-    from tinydl.utils.data import DataLoader  # noqa: PLC0415
+    import tinydl.utils.data as utils_data
+    from tinydl.utils.data import DataLoader
 
     assert utils_data is td.data and DataLoader is td.data.DataLoader
     assert td.device("cpu") == td.Device("cpu")
@@ -605,7 +605,7 @@ def test_binary_public_functions_accept_arrays():
 
 
 def test_functional_accepts_arrays():
-    import tinydl.nn.functional as F  # noqa: PLC0415, N812 (PyTorch's spelling)
+    import tinydl.nn.functional as F  # PyTorch's spelling
 
     image = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4) / 100 - 0.3
     for fn in (F.leaky_relu, F.silu, F.relu, F.gelu, lambda x: F.softmax(x, dim=1),

@@ -141,8 +141,8 @@ def test_cells_match_torch(torch, kind, path):
     out_t, out_o = _states(out_t), _states(out_o)
     for a, b in zip(out_t, out_o):
         np.testing.assert_allclose(b.numpy(), a.detach().numpy(), atol=1e-10)
-    sum(((a * a).sum() for a in out_t)).backward()
-    sum(((b * b).sum() for b in out_o)).backward()
+    sum((a * a).sum() for a in out_t).backward()
+    sum((b * b).sum() for b in out_o).backward()
     for a, b in zip([x_t] + s_t, [x_o] + s_o):
         np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), atol=1e-10)
     for name, p in theirs.named_parameters():

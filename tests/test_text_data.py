@@ -26,7 +26,7 @@ def test_pydoc_corpus_is_the_sorted_topics_joined():
 
 def test_text_file_reads_utf8(tmp_path):
     path = tmp_path / "t.txt"
-    path.write_bytes("naïve 日本\n".encode("utf-8"))
+    path.write_bytes("naïve 日本\n".encode())
     assert text_file(path) == "naïve 日本\n"
     assert text_file(str(path)) == "naïve 日本\n"
 

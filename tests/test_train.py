@@ -11,8 +11,7 @@ import tinydl.functional as F
 from tinydl import nn, optim
 from tinydl.data import DataLoader, TensorDataset
 from tinydl.optim import lr_scheduler
-from tinydl.train import (Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit,
-                          predict)
+from tinydl.train import Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit, predict
 
 
 def regression_data(n=40, seed=0):

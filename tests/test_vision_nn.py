@@ -9,11 +9,10 @@ import pytest
 
 import tinydl
 import tinydl.functional as F
+from benchmarks.bench_cnn import torch_seed_net  # the same nets in PyTorch (shared with the benchmark)
 from tinydl import nn
 from tinydl.errors import ShapeError
 from tinydl.models import LeNet5, Seed002Net, Seed004Net
-
-from benchmarks.bench_cnn import torch_seed_net  # the same nets in PyTorch (shared with the benchmark)
 
 
 def _copy_from_torch(model, torch_model):

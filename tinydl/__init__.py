@@ -5,13 +5,13 @@ functions (``tinydl.exp(x)``, ``tinydl.matmul(a, b)``), gradient modes and ``man
 Layers are in ``tinydl.nn``, optimizers in ``tinydl.optim``, data in ``tinydl.data``, and the
 composite functions (softmax, conv2d, attention, ...) in ``tinydl.functional`` (import as F).
 """
-import numpy as _numpy
-
-from tinydl import _allocator  # noqa: F401  (keeps freed array memory: fewer page faults)
+from tinydl import _allocator  # keeps freed array memory: fewer page faults
 from tinydl.tensor import Tensor
 from tinydl.autograd import (Function, detect_anomaly, enable_grad, grad, inference_mode,
                              is_grad_enabled, no_grad, set_grad_enabled)
 from tinydl.backend import Device, cuda_is_available, get_device, set_device
+from tinydl.dtypes import (bool, bool_, double, float, float16, float32, float64, half, int,
+                           int8, int16, int32, int64, long, short, uint8)
 from tinydl.creation import (arange, eye, from_numpy, full, full_like, linspace, ones, ones_like,
                              rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros,
                              zeros_like)
@@ -28,21 +28,7 @@ from tinydl.random import Generator, get_rng_state, manual_seed, set_rng_state
 from tinydl.serialization import load, save
 from tinydl.threads import get_num_threads, set_num_threads
 
-# dtypes under PyTorch's names (x.dtype == tinydl.float32 holds; pass them as dtype=...)
-float16 = half = _numpy.dtype(_numpy.float16)
-float32 = float = _numpy.dtype(_numpy.float32)  # noqa: A001 (PyTorch's names)
-float64 = double = _numpy.dtype(_numpy.float64)
-uint8 = _numpy.dtype(_numpy.uint8)
-int8 = _numpy.dtype(_numpy.int8)
-int16 = short = _numpy.dtype(_numpy.int16)
-int32 = int = _numpy.dtype(_numpy.int32)  # noqa: A001
-int64 = long = _numpy.dtype(_numpy.int64)
-bool = bool_ = _numpy.dtype(_numpy.bool_)  # noqa: A001
-device = Device  # tinydl.device("cpu"), as torch.device
-
-__version__ = "0.1.0"
-
-# ---- breadth: elementwise math, reductions and scans, selection, shape, linalg ----------------
+# ---- elementwise math, reductions and scans, selection, shape, linalg ---------------------------
 from tinydl.creation import empty, empty_like, logspace, randint_like
 from tinydl.ops.arrange import (atleast_1d, atleast_2d, broadcast_shapes, broadcast_tensors,
                                 cartesian_prod, column_stack, diag, diag_embed, diagonal, flip,
@@ -58,26 +44,28 @@ from tinydl.ops.linalg import (addbmm, addmm, addmv, baddbmm, bmm, cross, det, d
                                kron, matrix_power, mm, mv, outer, tensordot, vdot)
 from tinydl.ops.linalg import inv as inverse
 from tinydl.ops.linalg import torch_norm as norm
-from tinydl.ops.math import (acos, acosh, addcdiv, addcmul, allclose, arccos, arccosh, arcsin, arcsinh, arctan,
-                             arctan2, arctanh, asin, asinh, atan, atan2, atanh, ceil, clamp,
-                             clamp_max, clamp_min, copysign, cos, cosh, deg2rad, diff, div, divide,
-                             equal, erfc,
-                             erfinv, exp2, expm1, fix, floor, floor_divide, fmod, frac, hypot,
-                             isclose, isfinite, isinf, isnan, isneginf, isposinf, isreal, lerp,
-                             log1p, log2, log10, logaddexp, logaddexp2, logit, nan_to_num,
-                             rad2deg, reciprocal, signbit, xlogy,
-                             remainder, round, rsqrt, sgn, sign, sin, sinh, square, tan,
-                             true_divide, trunc)
+from tinydl.ops.math import (acos, acosh, addcdiv, addcmul, allclose, arccos, arccosh, arcsin,
+                             arcsinh, arctan, arctan2, arctanh, asin, asinh, atan, atan2, atanh,
+                             ceil, clamp, clamp_max, clamp_min, copysign, cos, cosh, deg2rad, diff,
+                             div, divide, equal, erfc, erfinv, exp2, expm1, fix, floor,
+                             floor_divide, fmod, frac, hypot, isclose, isfinite, isinf, isnan,
+                             isneginf, isposinf, isreal, lerp, log1p, log2, log10, logaddexp,
+                             logaddexp2, logit, nan_to_num, rad2deg, reciprocal, remainder, round,
+                             rsqrt, sgn, sign, signbit, sin, sinh, square, tan, true_divide, trunc,
+                             xlogy)
 from tinydl.ops.math import clamp as clip
 from tinydl.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from tinydl.ops.selection import (argsort, argwhere, bernoulli, bincount, bucketize, gather,
-                                  histc, index_add, index_fill,
-                                  index_select, kthvalue, masked_fill, masked_select, median,
-                                  mode, msort, multinomial, nonzero, scatter, scatter_add,
-                                  scatter_reduce, searchsorted, sort, take_along_dim, topk,
-                                  unique, unique_consecutive, where)
+                                  histc, index_add, index_fill, index_select, kthvalue,
+                                  masked_fill, masked_select, median, mode, msort, multinomial,
+                                  nonzero, scatter, scatter_add, scatter_reduce, searchsorted, sort,
+                                  take_along_dim, topk, unique, unique_consecutive, where)
 from tinydl.ops.statistics import (all, amax, amin, aminmax, any, count_nonzero, nanmean, nansum,
                                    prod, std_mean, sum, var_mean)
 
-from tinydl import data, functional, io, linalg, metrics, nn, optim, text, train, viz  # noqa: E402  (they use the names above)
-from tinydl import cuda, utils  # noqa: E402  (PyTorch's paths: tinydl.cuda, tinydl.utils.data)
+# The subpackages come last: they import the names above. tinydl.cuda and tinydl.utils.data are
+# PyTorch's paths (torch.cuda.is_available(), torch.utils.data.DataLoader).
+from tinydl import cuda, data, functional, io, linalg, metrics, nn, optim, text, train, utils, viz
+
+device = Device  # tinydl.device("cpu"), as torch.device
+__version__ = "0.1.0"

@@ -38,7 +38,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from tinydl.errors import AnomalyError, DeviceError, DTypeError, GraphError, ShapeError
 from tinydl.promotion import promote
@@ -115,7 +116,7 @@ def _check_finite(op_name: str, phase: str, arrays: Iterable[Any]) -> None:
     for array in arrays:
         if array is None or array.dtype.kind not in "fc":
             continue
-        from tinydl.backend import get_array_module  # noqa: PLC0415 (only under detect_anomaly)
+        from tinydl.backend import get_array_module  # only under detect_anomaly
         xp = get_array_module(array)
         if not bool(xp.isfinite(array).all()):
             bad = "NaN" if bool(xp.isnan(array).any()) else "Inf"
@@ -323,7 +324,7 @@ def _topological_order(roots: Sequence[Context]) -> list[Context]:
 
 def _reduce_to_shape(grad: Any, shape: tuple, ctx: Context) -> Any:
     """Un-broadcast: sum ``grad`` down to ``shape`` (the one place this happens)."""
-    from tinydl.ops.reduce import sum_to  # noqa: PLC0415 (ops import this module)
+    from tinydl.ops.reduce import sum_to  # ops import this module
 
     try:
         return sum_to(grad, shape)

@@ -11,9 +11,10 @@ Tests register a stand-in backend to prove that no op calls NumPy behind the mod
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy
 
@@ -64,7 +65,7 @@ register_backend(Backend("cpu", numpy, numpy.ndarray, lambda a: a, lambda a: a))
 def _load_cupy() -> Backend:
     """Import CuPy and register it as the "cuda" backend, or explain how to get it."""
     try:
-        import cupy  # noqa: PLC0415 (optional dependency, imported on first use)
+        import cupy  # optional dependency, imported on first use
     except ImportError as err:
         raise DeviceError(
             "device 'cuda' needs CuPy, which is not installed: "
@@ -121,7 +122,7 @@ class Device:
 
     __slots__ = ("type", "index")
 
-    def __init__(self, spec: "str | Device" = "cpu"):
+    def __init__(self, spec: str | Device = "cpu"):
         if isinstance(spec, Device):
             self.type, self.index = spec.type, spec.index
             return
@@ -157,7 +158,7 @@ def device_of(array: Any) -> Device:
     return Device(backend_of(array).device_type)
 
 
-def to_device(array: Any, device: "str | Device") -> Any:
+def to_device(array: Any, device: str | Device) -> Any:
     """Copy ``array`` to ``device`` (no copy when it is already there)."""
     target = Device(device).backend
     source = backend_of(array)
@@ -170,7 +171,7 @@ def to_device(array: Any, device: "str | Device") -> Any:
 _default_device: list[Device | None] = [None]  # None: host data stays on the CPU
 
 
-def set_device(device: "str | Device | None") -> None:
+def set_device(device: str | Device | None) -> None:
     """Where new tensors made from host data go: ``tinydl.set_device("cuda")``.
 
     Affects tensors built from lists, numbers and NumPy arrays (creation functions, new
@@ -247,7 +248,7 @@ def erf(xp: Any, x: Any) -> Any:
     """
     if xp is numpy:
         try:
-            from scipy.special import erf as scipy_erf  # noqa: PLC0415 (optional)
+            from scipy.special import erf as scipy_erf  # optional
         except ImportError:
             if x.dtype == numpy.float64:
                 return _erf_float64(x)
@@ -255,7 +256,7 @@ def erf(xp: Any, x: Any) -> Any:
         return scipy_erf(x).astype(x.dtype, copy=False)
     special = getattr(xp, "_tinydl_special", None)
     if special is None and isinstance(xp, ModuleType) and xp.__name__ == "cupy":
-        import cupyx.scipy.special as special  # noqa: PLC0415
+        import cupyx.scipy.special as special
     if special is not None:
         return special.erf(x)
     return _erf_fallback(xp, x)

@@ -13,6 +13,6 @@ def device_count() -> int:
     """How many CUDA GPUs CuPy sees (0 without CuPy or a GPU)."""
     if not is_available():
         return 0
-    import cupy  # noqa: PLC0415 (optional: only when a GPU is there)
+    import cupy  # optional: only when a GPU is there
 
     return int(cupy.cuda.runtime.getDeviceCount())

@@ -2,12 +2,11 @@
 
 The Functions live in tinydl.ops.linalg; this module is the namespace users call.
 """
-from tinydl.ops.linalg import (det, inv, matmul, matrix_norm, matrix_power, norm, solve,
-                               vector_norm)
 from tinydl.ops.linalg import cross as _cross
+from tinydl.ops.linalg import det, inv, matmul, matrix_norm, matrix_power, norm, solve, vector_norm
 
 
-def cross(input, other, *, dim=-1):  # noqa: A002 (PyTorch's names)
+def cross(input, other, *, dim=-1):  # PyTorch's names
     """Cross product of 3-vectors along ``dim`` (default: the last dim, unlike torch.cross)."""
     return _cross(input, other, dim)
 

@@ -19,7 +19,8 @@ elementwise op gets these rules without code of its own.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy
 

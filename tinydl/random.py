@@ -59,7 +59,7 @@ class Generator(numpy.random.Generator):
         super().__init__(numpy.random.PCG64(0))
         self._seed = 0
 
-    def manual_seed(self, seed: int) -> "Generator":
+    def manual_seed(self, seed: int) -> Generator:
         """Reseed in place; returns self (so ``Generator().manual_seed(0)`` reads as in torch)."""
         if not isinstance(seed, (int, numpy.integer)) or seed < 0:
             raise ValueError(f"Generator.manual_seed: seed must be a non-negative int, got "
@@ -80,6 +80,6 @@ class Generator(numpy.random.Generator):
     def get_state(self) -> dict:
         return self.bit_generator.state
 
-    def set_state(self, state: dict) -> "Generator":
+    def set_state(self, state: dict) -> Generator:
         self.bit_generator.state = state
         return self

@@ -15,7 +15,8 @@ its version; ``autograd.modify_in_place`` holds the rules (PyTorch's).
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy
 
@@ -90,14 +91,14 @@ class Tensor:
     __array_ufunc__ = None
 
     # defaults shared by every tensor; an instance stores only what differs
-    grad: "Tensor | None" = None
+    grad: Tensor | None = None
     _ctx = None          # the graph node (autograd.Context) that made this tensor
     _out_index = 0       # which output of that node this tensor is
     _retains_grad = False
     _post_accumulate_grad_hooks: list | None = None  # see register_post_accumulate_grad_hook
     name: str | None = None
     _version_cell: list | None = None  # [version, clock time of last change]; None: unchanged
-    _base: "Tensor | None" = None      # the tensor whose memory (and version) this view shares
+    _base: Tensor | None = None      # the tensor whose memory (and version) this view shares
     _history: list | None = None       # graph states before recorded in-place changes
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
@@ -110,7 +111,7 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def _from_op(cls, array: Any, ctx: Any, index: int) -> "Tensor":
+    def _from_op(cls, array: Any, ctx: Any, index: int) -> Tensor:
         """Wrap an op's output array; ``ctx`` is its graph node (None when not recorded)."""
         tensor = object.__new__(Tensor)
         if not isinstance(array, backend._ARRAY_TYPES):
@@ -190,7 +191,7 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
-    def __iter__(self) -> Iterator["Tensor"]:
+    def __iter__(self) -> Iterator[Tensor]:
         for i in range(len(self)):
             yield self[i]
 
@@ -228,17 +229,17 @@ class Tensor:
     def tolist(self) -> Any:
         return self.numpy().tolist()
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same data, cut from the graph (no grad); in-place changes show in both."""
         detached = Tensor._from_op(self.data, None, 0)
         detached._base = self if self._base is None else self._base
         return detached
 
-    def clone(self) -> "Tensor":
+    def clone(self) -> Tensor:
         """A copy of the data that stays connected to the graph."""
         return ops.shape.clone(self)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Start (or stop) tracking gradients for this leaf tensor; returns it."""
         if requires_grad and self.dtype.kind not in "fc":
             raise DTypeError(f"requires_grad: only floating tensors can require gradients, this "
@@ -249,7 +250,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def retain_grad(self) -> "Tensor":
+    def retain_grad(self) -> Tensor:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
         if not self.requires_grad:
             raise GraphError("retain_grad: this tensor does not require grad")
@@ -271,37 +272,37 @@ class Tensor:
     def zero_grad_(self) -> None:
         self.grad = None
 
-    def to(self, target: Any) -> "Tensor":
+    def to(self, target: Any) -> Tensor:
         """``t.to("cuda")`` moves to a device (differentiably); ``t.to(tinydl.float64)`` casts."""
         if isinstance(target, backend.Device) or backend.is_device_name(target):
             return ops.shape.to_device(self, target)
         return self.astype(target)
 
-    def cpu(self) -> "Tensor":
+    def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self) -> "Tensor":
+    def cuda(self) -> Tensor:
         return self.to("cuda")
 
-    def astype(self, dtype: Any) -> "Tensor":
+    def astype(self, dtype: Any) -> Tensor:
         """Cast to ``dtype`` (differentiable between float types)."""
         return ops.elementwise.cast(self, _normalize_dtype(dtype))
 
     type = astype
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
         return self.astype(numpy.float32)
 
-    def double(self) -> "Tensor":
+    def double(self) -> Tensor:
         return self.astype(numpy.float64)
 
-    def long(self) -> "Tensor":
+    def long(self) -> Tensor:
         return self.astype(numpy.int64)
 
-    def int(self) -> "Tensor":
+    def int(self) -> Tensor:
         return self.astype(numpy.int32)
 
-    def bool(self) -> "Tensor":
+    def bool(self) -> Tensor:
         return self.astype(numpy.bool_)
 
     # ---- autograd ----------------------------------------------------------------------------
@@ -316,72 +317,72 @@ class Tensor:
         autograd.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     # ---- arithmetic ----------------------------------------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
+    def __add__(self, other: Any) -> Tensor:
         return ops.elementwise.add(self, other)
 
-    def __radd__(self, other: Any) -> "Tensor":
+    def __radd__(self, other: Any) -> Tensor:
         return ops.elementwise.add(other, self)
 
-    def __sub__(self, other: Any) -> "Tensor":
+    def __sub__(self, other: Any) -> Tensor:
         return ops.elementwise.sub(self, other)
 
-    def __rsub__(self, other: Any) -> "Tensor":
+    def __rsub__(self, other: Any) -> Tensor:
         return ops.elementwise.sub(other, self)
 
-    def __mul__(self, other: Any) -> "Tensor":
+    def __mul__(self, other: Any) -> Tensor:
         return ops.elementwise.mul(self, other)
 
-    def __rmul__(self, other: Any) -> "Tensor":
+    def __rmul__(self, other: Any) -> Tensor:
         return ops.elementwise.mul(other, self)
 
-    def __truediv__(self, other: Any) -> "Tensor":
+    def __truediv__(self, other: Any) -> Tensor:
         return ops.elementwise.div(self, other)
 
-    def __rtruediv__(self, other: Any) -> "Tensor":
+    def __rtruediv__(self, other: Any) -> Tensor:
         return ops.elementwise.div(other, self)
 
-    def __pow__(self, other: Any) -> "Tensor":
+    def __pow__(self, other: Any) -> Tensor:
         return ops.elementwise.pow(self, other)
 
-    def __rpow__(self, other: Any) -> "Tensor":
+    def __rpow__(self, other: Any) -> Tensor:
         return ops.elementwise.pow(other, self)
 
-    def __matmul__(self, other: Any) -> "Tensor":
+    def __matmul__(self, other: Any) -> Tensor:
         return ops.linalg.matmul(self, other)
 
-    def __rmatmul__(self, other: Any) -> "Tensor":
+    def __rmatmul__(self, other: Any) -> Tensor:
         return ops.linalg.matmul(other, self)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return ops.elementwise.neg(self)
 
-    def __pos__(self) -> "Tensor":
+    def __pos__(self) -> Tensor:
         return self
 
-    def __abs__(self) -> "Tensor":
+    def __abs__(self) -> Tensor:
         return ops.elementwise.abs(self)
 
     # comparisons give bool tensors and are not differentiable
-    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return ops.elementwise.compare(self, other, "eq")
 
-    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return ops.elementwise.compare(self, other, "ne")
 
-    def __lt__(self, other: Any) -> "Tensor":
+    def __lt__(self, other: Any) -> Tensor:
         return ops.elementwise.compare(self, other, "lt")
 
-    def __le__(self, other: Any) -> "Tensor":
+    def __le__(self, other: Any) -> Tensor:
         return ops.elementwise.compare(self, other, "le")
 
-    def __gt__(self, other: Any) -> "Tensor":
+    def __gt__(self, other: Any) -> Tensor:
         return ops.elementwise.compare(self, other, "gt")
 
-    def __ge__(self, other: Any) -> "Tensor":
+    def __ge__(self, other: Any) -> Tensor:
         return ops.elementwise.compare(self, other, "ge")
 
     # ---- indexing ------------------------------------------------------------------------------
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return ops.shape.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -393,56 +394,56 @@ class Tensor:
                                  (value,), direct=direct, same_category=False)
 
     # ---- in-place methods: each changes this tensor and returns it --------------------------
-    def add_(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
         """self += alpha * other, in place."""
         return autograd.modify_in_place(
             self, "add_", lambda t: t + (other if alpha == 1 else other * alpha), (other,))
 
-    def sub_(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
         """self -= alpha * other, in place."""
         return autograd.modify_in_place(
             self, "sub_", lambda t: t - (other if alpha == 1 else other * alpha), (other,))
 
-    def mul_(self, other: Any) -> "Tensor":
+    def mul_(self, other: Any) -> Tensor:
         return autograd.modify_in_place(self, "mul_", lambda t: t * other, (other,))
 
-    def div_(self, other: Any) -> "Tensor":
+    def div_(self, other: Any) -> Tensor:
         return autograd.modify_in_place(self, "div_", lambda t: t / other, (other,))
 
-    def clamp_(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return autograd.modify_in_place(self, "clamp_", lambda t: t.clamp(min, max))
 
     clip_ = clamp_
 
-    def masked_fill_(self, mask: Any, value: Any) -> "Tensor":
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         """Set the elements where ``mask`` is true to ``value``, in place."""
         return autograd.modify_in_place(
             self, "masked_fill_", lambda t: ops.elementwise.where(mask, value, t), (value,),
             same_category=False)
 
-    def copy_(self, source: Any) -> "Tensor":
+    def copy_(self, source: Any) -> Tensor:
         """Copy ``source``'s values (broadcast, cast to self's dtype) into self."""
         return self._fill("copy_", source)
 
-    def fill_(self, value: Any) -> "Tensor":
+    def fill_(self, value: Any) -> Tensor:
         return self._fill("fill_", value)
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         return self._fill("zero_", 0)
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
         """Fill with uniform samples from [a, b) drawn from tinydl's generator."""
-        from tinydl.random import generator  # noqa: PLC0415 (random imports tensor)
+        from tinydl.random import generator  # random imports tensor
 
         return self._fill("uniform_", generator().uniform(a, b, self.shape))
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         """Fill with normal samples N(mean, std**2) drawn from tinydl's generator."""
-        from tinydl.random import generator  # noqa: PLC0415 (random imports tensor)
+        from tinydl.random import generator  # random imports tensor
 
         return self._fill("normal_", generator().normal(mean, std, self.shape))
 
-    def _fill(self, op_name: str, value: Any) -> "Tensor":
+    def _fill(self, op_name: str, value: Any) -> Tensor:
         """self[...] = value: the values before are gone, so is their gradient."""
         def direct(array: Any) -> None:
             source = value.data if isinstance(value, Tensor) else value
@@ -454,56 +455,56 @@ class Tensor:
             self, op_name, lambda t: ops.shape.setitem(t, Ellipsis, value), (value,),
             direct=direct, same_category=False)
 
-    def __iadd__(self, other: Any) -> "Tensor":
+    def __iadd__(self, other: Any) -> Tensor:
         return self.add_(other)
 
-    def __isub__(self, other: Any) -> "Tensor":
+    def __isub__(self, other: Any) -> Tensor:
         return self.sub_(other)
 
-    def __imul__(self, other: Any) -> "Tensor":
+    def __imul__(self, other: Any) -> Tensor:
         return self.mul_(other)
 
-    def __itruediv__(self, other: Any) -> "Tensor":
+    def __itruediv__(self, other: Any) -> Tensor:
         return self.div_(other)
 
     # ---- methods that mirror the ops (so x.exp() reads like PyTorch) ---------------------------
-    def exp(self) -> "Tensor":
+    def exp(self) -> Tensor:
         return ops.elementwise.exp(self)
 
-    def log(self) -> "Tensor":
+    def log(self) -> Tensor:
         return ops.elementwise.log(self)
 
-    def sqrt(self) -> "Tensor":
+    def sqrt(self) -> Tensor:
         return ops.elementwise.sqrt(self)
 
-    def abs(self) -> "Tensor":
+    def abs(self) -> Tensor:
         return ops.elementwise.abs(self)
 
-    def pow(self, exponent: Any) -> "Tensor":
+    def pow(self, exponent: Any) -> Tensor:
         return ops.elementwise.pow(self, exponent)
 
-    def maximum(self, other: Any) -> "Tensor":
+    def maximum(self, other: Any) -> Tensor:
         return ops.elementwise.maximum(self, other)
 
-    def minimum(self, other: Any) -> "Tensor":
+    def minimum(self, other: Any) -> Tensor:
         return ops.elementwise.minimum(self, other)
 
-    def relu(self) -> "Tensor":
+    def relu(self) -> Tensor:
         return ops.nn.relu(self)
 
-    def sigmoid(self) -> "Tensor":
+    def sigmoid(self) -> Tensor:
         return ops.nn.sigmoid(self)
 
-    def tanh(self) -> "Tensor":
+    def tanh(self) -> Tensor:
         return ops.nn.tanh(self)
 
-    def softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
+    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
         return ops.nn.softmax(self, axis if dim is None else dim)
 
-    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
         return ops.nn.log_softmax(self, axis if dim is None else dim)
 
-    def mean(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+    def mean(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
         return ops.reduce.mean(self, axis, keepdims, **torch_names)
 
     def max(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:
@@ -515,257 +516,257 @@ class Tensor:
         return ops.reduce.min(self, axis, keepdims, **torch_names)
 
     def var(self, axis: Any = None, keepdims: bool = False, correction: int = 1,
-            **torch_names: Any) -> "Tensor":
+            **torch_names: Any) -> Tensor:
         return ops.reduce.var(self, axis, keepdims, correction, **torch_names)
 
     def std(self, axis: Any = None, keepdims: bool = False, correction: int = 1,
-            **torch_names: Any) -> "Tensor":
+            **torch_names: Any) -> Tensor:
         return ops.reduce.std(self, axis, keepdims, correction, **torch_names)
 
-    def logsumexp(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
         return ops.reduce.logsumexp(self, axis, keepdims, **torch_names)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+    def argmax(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
         return ops.reduce.argmax(self, axis, keepdims, **torch_names)
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> "Tensor":
+    def argmin(self, axis: int | None = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
         return ops.reduce.argmin(self, axis, keepdims, **torch_names)
 
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         return ops.shape.reshape(self, *shape)
 
     view = reshape
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return ops.shape.flatten(self, start_dim, end_dim)
 
-    def transpose(self, *dims: Any) -> "Tensor":
+    def transpose(self, *dims: Any) -> Tensor:
         """``t.transpose(d0, d1)`` swaps two dims (PyTorch, at any ndim); ``t.transpose()``
         reverses them and ``t.transpose((2, 0, 1))`` permutes (NumPy)."""
         return ops.shape.transpose(self, *dims)
 
-    def permute(self, *dims: Any) -> "Tensor":
+    def permute(self, *dims: Any) -> Tensor:
         """Reorder all dims: (N, H, W, C).permute(0, 3, 1, 2) -> (N, C, H, W)."""
         return ops.shape.permute(self, *dims)
 
-    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         return ops.shape.swapaxes(self, axis1, axis2)
 
     swapdims = swapaxes
 
-    def movedim(self, source: Any, destination: Any) -> "Tensor":
+    def movedim(self, source: Any, destination: Any) -> Tensor:
         return ops.shape.movedim(self, source, destination)
 
-    def t(self) -> "Tensor":
+    def t(self) -> Tensor:
         """Transpose of a tensor with at most 2 dims (PyTorch's ``t()``)."""
         return ops.shape.t(self)
 
     @property
-    def T(self) -> "Tensor":  # noqa: N802 (NumPy's name)
+    def T(self) -> Tensor:  # NumPy's name
         """All dims reversed."""
         return ops.shape.permute(self, tuple(reversed(range(self.ndim))))
 
     @property
-    def mT(self) -> "Tensor":  # noqa: N802 (PyTorch's name)
+    def mT(self) -> Tensor:  # PyTorch's name
         """The last two dims swapped (a batch of matrices transposed)."""
         if self.ndim < 2:
             raise ShapeError(f"mT: needs at least 2 dims, this tensor has shape {self.shape}")
         return ops.shape.swapaxes(self, -1, -2)
 
-    def squeeze(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
         return ops.shape.squeeze(self, axis if dim is None else dim)
 
-    def unsqueeze(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
+    def unsqueeze(self, dim: int | None = None, *, axis: int | None = None) -> Tensor:
         return ops.shape.unsqueeze(self, dim, axis=axis)
 
-    def broadcast_to(self, *shape: Any) -> "Tensor":
+    def broadcast_to(self, *shape: Any) -> Tensor:
         return ops.shape.broadcast_to(self, *shape)
 
     def split(self, split_size_or_sections: Any, axis: int = 0, *, dim: int | None = None) -> tuple:
         return ops.shape.split(self, split_size_or_sections, axis if dim is None else dim)
 
-    def matmul(self, other: Any) -> "Tensor":
+    def matmul(self, other: Any) -> Tensor:
         return ops.linalg.matmul(self, other)
 
     # ==== breadth: elementwise math, reductions and scans, selection, shape, linalg ============
     # (PyTorch's Tensor methods; each calls the function of the same name in tinydl.ops.*)
 
     # elementwise math (tinydl.ops.math, tinydl.ops.bitwise)
-    def sin(self) -> "Tensor":
+    def sin(self) -> Tensor:
         return ops.math.sin(self)
 
-    def cos(self) -> "Tensor":
+    def cos(self) -> Tensor:
         return ops.math.cos(self)
 
-    def tan(self) -> "Tensor":
+    def tan(self) -> Tensor:
         return ops.math.tan(self)
 
-    def asin(self) -> "Tensor":
+    def asin(self) -> Tensor:
         return ops.math.asin(self)
 
-    def acos(self) -> "Tensor":
+    def acos(self) -> Tensor:
         return ops.math.acos(self)
 
-    def atan(self) -> "Tensor":
+    def atan(self) -> Tensor:
         return ops.math.atan(self)
 
     arcsin, arccos, arctan = asin, acos, atan
 
-    def atan2(self, other: Any) -> "Tensor":
+    def atan2(self, other: Any) -> Tensor:
         return ops.math.atan2(self, other)
 
     arctan2 = atan2
 
-    def sinh(self) -> "Tensor":
+    def sinh(self) -> Tensor:
         return ops.math.sinh(self)
 
-    def cosh(self) -> "Tensor":
+    def cosh(self) -> Tensor:
         return ops.math.cosh(self)
 
-    def asinh(self) -> "Tensor":
+    def asinh(self) -> Tensor:
         return ops.math.asinh(self)
 
-    def acosh(self) -> "Tensor":
+    def acosh(self) -> Tensor:
         return ops.math.acosh(self)
 
-    def atanh(self) -> "Tensor":
+    def atanh(self) -> Tensor:
         return ops.math.atanh(self)
 
     arcsinh, arccosh, arctanh = asinh, acosh, atanh
 
-    def rsqrt(self) -> "Tensor":
+    def rsqrt(self) -> Tensor:
         return ops.math.rsqrt(self)
 
-    def reciprocal(self) -> "Tensor":
+    def reciprocal(self) -> Tensor:
         return ops.math.reciprocal(self)
 
-    def square(self) -> "Tensor":
+    def square(self) -> Tensor:
         return ops.math.square(self)
 
-    def floor(self) -> "Tensor":
+    def floor(self) -> Tensor:
         return ops.math.floor(self)
 
-    def ceil(self) -> "Tensor":
+    def ceil(self) -> Tensor:
         return ops.math.ceil(self)
 
-    def round(self, decimals: int = 0) -> "Tensor":
+    def round(self, decimals: int = 0) -> Tensor:
         return ops.math.round(self, decimals=decimals)
 
-    def trunc(self) -> "Tensor":
+    def trunc(self) -> Tensor:
         return ops.math.trunc(self)
 
     fix = trunc
 
-    def frac(self) -> "Tensor":
+    def frac(self) -> Tensor:
         return ops.math.frac(self)
 
-    def sign(self) -> "Tensor":
+    def sign(self) -> Tensor:
         return ops.math.sign(self)
 
     sgn = sign
 
-    def log2(self) -> "Tensor":
+    def log2(self) -> Tensor:
         return ops.math.log2(self)
 
-    def log10(self) -> "Tensor":
+    def log10(self) -> Tensor:
         return ops.math.log10(self)
 
-    def log1p(self) -> "Tensor":
+    def log1p(self) -> Tensor:
         return ops.math.log1p(self)
 
-    def expm1(self) -> "Tensor":
+    def expm1(self) -> Tensor:
         return ops.math.expm1(self)
 
-    def exp2(self) -> "Tensor":
+    def exp2(self) -> Tensor:
         return ops.math.exp2(self)
 
-    def erf(self) -> "Tensor":
+    def erf(self) -> Tensor:
         return ops.elementwise.erf(self)
 
-    def erfc(self) -> "Tensor":
+    def erfc(self) -> Tensor:
         return ops.math.erfc(self)
 
-    def erfinv(self) -> "Tensor":
+    def erfinv(self) -> Tensor:
         return ops.math.erfinv(self)
 
-    def hypot(self, other: Any) -> "Tensor":
+    def hypot(self, other: Any) -> Tensor:
         return ops.math.hypot(self, other)
 
-    def logaddexp(self, other: Any) -> "Tensor":
+    def logaddexp(self, other: Any) -> Tensor:
         return ops.math.logaddexp(self, other)
 
-    def logaddexp2(self, other: Any) -> "Tensor":
+    def logaddexp2(self, other: Any) -> Tensor:
         return ops.math.logaddexp2(self, other)
 
-    def lerp(self, end: Any, weight: Any) -> "Tensor":
+    def lerp(self, end: Any, weight: Any) -> Tensor:
         return ops.math.lerp(self, end, weight)
 
-    def copysign(self, other: Any) -> "Tensor":
+    def copysign(self, other: Any) -> Tensor:
         return ops.math.copysign(self, other)
 
-    def fmod(self, other: Any) -> "Tensor":
+    def fmod(self, other: Any) -> Tensor:
         return ops.math.fmod(self, other)
 
-    def remainder(self, other: Any) -> "Tensor":
+    def remainder(self, other: Any) -> Tensor:
         return ops.math.remainder(self, other)
 
-    def floor_divide(self, other: Any) -> "Tensor":
+    def floor_divide(self, other: Any) -> Tensor:
         return ops.math.floor_divide(self, other)
 
-    def add(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
         return ops.elementwise.add(self, other if alpha == 1 else other * alpha)
 
-    def sub(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
         return ops.elementwise.sub(self, other if alpha == 1 else other * alpha)
 
     subtract = sub
 
-    def mul(self, other: Any) -> "Tensor":
+    def mul(self, other: Any) -> Tensor:
         return ops.elementwise.mul(self, other)
 
     multiply = mul
 
-    def div(self, other: Any, *, rounding_mode: str | None = None) -> "Tensor":
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         return ops.math.div(self, other, rounding_mode=rounding_mode)
 
     divide = true_divide = div
 
-    def neg(self) -> "Tensor":
+    def neg(self) -> Tensor:
         return ops.elementwise.neg(self)
 
     negative = neg
 
-    def clamp(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002 (PyTorch names)
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # PyTorch names
         return ops.math.clamp(self, min, max)
 
     clip = clamp
 
-    def clamp_min(self, min: Any) -> "Tensor":  # noqa: A002
+    def clamp_min(self, min: Any) -> Tensor:
         return ops.math.clamp(self, min=min)
 
-    def clamp_max(self, max: Any) -> "Tensor":  # noqa: A002
+    def clamp_max(self, max: Any) -> Tensor:
         return ops.math.clamp(self, max=max)
 
-    def nan_to_num(self, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> "Tensor":
+    def nan_to_num(self, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
         return ops.math.nan_to_num(self, nan, posinf, neginf)
 
-    def isnan(self) -> "Tensor":
+    def isnan(self) -> Tensor:
         return ops.math.isnan(self)
 
-    def isinf(self) -> "Tensor":
+    def isinf(self) -> Tensor:
         return ops.math.isinf(self)
 
-    def isposinf(self) -> "Tensor":
+    def isposinf(self) -> Tensor:
         return ops.math.isposinf(self)
 
-    def isneginf(self) -> "Tensor":
+    def isneginf(self) -> Tensor:
         return ops.math.isneginf(self)
 
-    def isfinite(self) -> "Tensor":
+    def isfinite(self) -> Tensor:
         return ops.math.isfinite(self)
 
     def isclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
-                equal_nan: bool = False) -> "Tensor":
+                equal_nan: bool = False) -> Tensor:
         return ops.math.isclose(self, other, rtol, atol, equal_nan)
 
     def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
@@ -775,54 +776,54 @@ class Tensor:
     def equal(self, other: Any) -> bool:
         return ops.math.equal(self, other)
 
-    def eq(self, other: Any) -> "Tensor":
+    def eq(self, other: Any) -> Tensor:
         return ops.bitwise.eq(self, other)
 
-    def ne(self, other: Any) -> "Tensor":
+    def ne(self, other: Any) -> Tensor:
         return ops.bitwise.ne(self, other)
 
-    def lt(self, other: Any) -> "Tensor":
+    def lt(self, other: Any) -> Tensor:
         return ops.bitwise.lt(self, other)
 
-    def le(self, other: Any) -> "Tensor":
+    def le(self, other: Any) -> Tensor:
         return ops.bitwise.le(self, other)
 
-    def gt(self, other: Any) -> "Tensor":
+    def gt(self, other: Any) -> Tensor:
         return ops.bitwise.gt(self, other)
 
-    def ge(self, other: Any) -> "Tensor":
+    def ge(self, other: Any) -> Tensor:
         return ops.bitwise.ge(self, other)
 
     greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
-    def bitwise_and(self, other: Any) -> "Tensor":
+    def bitwise_and(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_and(self, other)
 
-    def bitwise_or(self, other: Any) -> "Tensor":
+    def bitwise_or(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_or(self, other)
 
-    def bitwise_xor(self, other: Any) -> "Tensor":
+    def bitwise_xor(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_xor(self, other)
 
-    def bitwise_not(self) -> "Tensor":
+    def bitwise_not(self) -> Tensor:
         return ops.bitwise.bitwise_not(self)
 
-    def bitwise_left_shift(self, other: Any) -> "Tensor":
+    def bitwise_left_shift(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_left_shift(self, other)
 
-    def bitwise_right_shift(self, other: Any) -> "Tensor":
+    def bitwise_right_shift(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_right_shift(self, other)
 
-    def logical_and(self, other: Any) -> "Tensor":
+    def logical_and(self, other: Any) -> Tensor:
         return ops.bitwise.logical_and(self, other)
 
-    def logical_or(self, other: Any) -> "Tensor":
+    def logical_or(self, other: Any) -> Tensor:
         return ops.bitwise.logical_or(self, other)
 
-    def logical_xor(self, other: Any) -> "Tensor":
+    def logical_xor(self, other: Any) -> Tensor:
         return ops.bitwise.logical_xor(self, other)
 
-    def logical_not(self) -> "Tensor":
+    def logical_not(self) -> Tensor:
         return ops.bitwise.logical_not(self)
 
     # operators: & | ^ ~ << >> need integer or bool tensors; // and % as in Python
@@ -835,90 +836,90 @@ class Tensor:
     __floordiv__ = floor_divide
     __mod__ = remainder
 
-    def __rand__(self, other: Any) -> "Tensor":
+    def __rand__(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_and(other, self)
 
-    def __ror__(self, other: Any) -> "Tensor":
+    def __ror__(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_or(other, self)
 
-    def __rxor__(self, other: Any) -> "Tensor":
+    def __rxor__(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_xor(other, self)
 
-    def __rlshift__(self, other: Any) -> "Tensor":
+    def __rlshift__(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_left_shift(other, self)
 
-    def __rrshift__(self, other: Any) -> "Tensor":
+    def __rrshift__(self, other: Any) -> Tensor:
         return ops.bitwise.bitwise_right_shift(other, self)
 
-    def __rfloordiv__(self, other: Any) -> "Tensor":
+    def __rfloordiv__(self, other: Any) -> Tensor:
         return ops.math.floor_divide(other, self)
 
-    def __rmod__(self, other: Any) -> "Tensor":
+    def __rmod__(self, other: Any) -> Tensor:
         return ops.math.remainder(other, self)
 
-    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> "Tensor":
+    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         return ops.math.addcmul(self, tensor1, tensor2, value=value)
 
-    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> "Tensor":
+    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         return ops.math.addcdiv(self, tensor1, tensor2, value=value)
 
-    def logit(self, eps: Any = None) -> "Tensor":
+    def logit(self, eps: Any = None) -> Tensor:
         return ops.math.logit(self, eps)
 
-    def xlogy(self, other: Any) -> "Tensor":
+    def xlogy(self, other: Any) -> Tensor:
         return ops.math.xlogy(self, other)
 
-    def deg2rad(self) -> "Tensor":
+    def deg2rad(self) -> Tensor:
         return ops.math.deg2rad(self)
 
-    def rad2deg(self) -> "Tensor":
+    def rad2deg(self) -> Tensor:
         return ops.math.rad2deg(self)
 
-    def signbit(self) -> "Tensor":
+    def signbit(self) -> Tensor:
         return ops.math.signbit(self)
 
-    def diff(self, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> "Tensor":
+    def diff(self, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
         return ops.math.diff(self, n, dim, prepend, append)
 
     # reductions and scans (tinydl.ops.statistics, tinydl.ops.scan)
-    def sum(self, *args: Any, dtype: Any = None, **kwargs: Any) -> "Tensor":
+    def sum(self, *args: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
         return ops.statistics.sum(self, *args, dtype=dtype, **kwargs)
 
-    def prod(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
+    def prod(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
         return ops.statistics.prod(self, dim, keepdim, dtype=dtype)
 
-    def nansum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
+    def nansum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
         return ops.statistics.nansum(self, dim, keepdim, dtype=dtype)
 
-    def nanmean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> "Tensor":
+    def nanmean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
         return ops.statistics.nanmean(self, dim, keepdim, dtype=dtype)
 
-    def any(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> "Tensor":
+    def any(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> Tensor:
         return ops.statistics.any(self, dim, keepdim, **numpy_names)
 
-    def all(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> "Tensor":
+    def all(self, dim: Any = None, keepdim: bool = False, **numpy_names: Any) -> Tensor:
         return ops.statistics.all(self, dim, keepdim, **numpy_names)
 
-    def amax(self, dim: Any = (), keepdim: bool = False, **numpy_names: Any) -> "Tensor":
+    def amax(self, dim: Any = (), keepdim: bool = False, **numpy_names: Any) -> Tensor:
         return ops.statistics.amax(self, dim, keepdim, **numpy_names)
 
-    def amin(self, dim: Any = (), keepdim: bool = False, **numpy_names: Any) -> "Tensor":
+    def amin(self, dim: Any = (), keepdim: bool = False, **numpy_names: Any) -> Tensor:
         return ops.statistics.amin(self, dim, keepdim, **numpy_names)
 
     def aminmax(self, *, dim: Any = None, keepdim: bool = False) -> tuple:
         return ops.statistics.aminmax(self, dim=dim, keepdim=keepdim)
 
-    def count_nonzero(self, dim: Any = None) -> "Tensor":
+    def count_nonzero(self, dim: Any = None) -> Tensor:
         return ops.statistics.count_nonzero(self, dim)
 
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False,
-             dtype: Any = None) -> "Tensor":
+             dtype: Any = None) -> Tensor:
         return ops.linalg.torch_norm(self, p, dim, keepdim, dtype)
 
-    def cumsum(self, dim: int, *, dtype: Any = None) -> "Tensor":
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
         return ops.scan.cumsum(self, dim, dtype=dtype)
 
-    def cumprod(self, dim: int, *, dtype: Any = None) -> "Tensor":
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
         return ops.scan.cumprod(self, dim, dtype=dtype)
 
     def cummax(self, dim: int) -> tuple:
@@ -927,7 +928,7 @@ class Tensor:
     def cummin(self, dim: int) -> tuple:
         return ops.scan.cummin(self, dim)
 
-    def logcumsumexp(self, dim: int) -> "Tensor":
+    def logcumsumexp(self, dim: int) -> Tensor:
         return ops.scan.logcumsumexp(self, dim)
 
     def median(self, dim: Any = None, keepdim: bool = False) -> Any:
@@ -939,10 +940,10 @@ class Tensor:
     def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> tuple:
         return ops.selection.kthvalue(self, k, dim, keepdim)
 
-    def bincount(self, weights: Any = None, minlength: int = 0) -> "Tensor":
+    def bincount(self, weights: Any = None, minlength: int = 0) -> Tensor:
         return ops.selection.bincount(self, weights, minlength)
 
-    def histc(self, bins: int = 100, min: Any = 0, max: Any = 0) -> "Tensor":  # noqa: A002
+    def histc(self, bins: int = 100, min: Any = 0, max: Any = 0) -> Tensor:
         return ops.selection.histc(self, bins, min, max)
 
     # sorting and selection (tinydl.ops.selection)
@@ -951,16 +952,16 @@ class Tensor:
         return ops.selection.sort(self, dim, descending, stable, **numpy_names)
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False,
-                **numpy_names: Any) -> "Tensor":
+                **numpy_names: Any) -> Tensor:
         return ops.selection.argsort(self, dim, descending, stable, **numpy_names)
 
-    def msort(self) -> "Tensor":
+    def msort(self) -> Tensor:
         return ops.selection.msort(self)
 
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple:  # noqa: A002
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple:
         return ops.selection.topk(self, k, dim, largest, sorted)
 
-    def unique(self, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+    def unique(self, sorted: bool = True, return_inverse: bool = False,
                return_counts: bool = False, dim: Any = None) -> Any:
         return ops.selection.unique(self, sorted, return_inverse, return_counts, dim)
 
@@ -970,75 +971,75 @@ class Tensor:
     def nonzero(self, *, as_tuple: bool = False) -> Any:
         return ops.selection.nonzero(self, as_tuple=as_tuple)
 
-    def argwhere(self) -> "Tensor":
+    def argwhere(self) -> Tensor:
         return ops.selection.argwhere(self)
 
-    def gather(self, dim: int, index: Any) -> "Tensor":
+    def gather(self, dim: int, index: Any) -> Tensor:
         return ops.selection.gather(self, dim, index)
 
     def scatter(self, dim: int, index: Any, src: Any = None, *, value: Any = None,
-                reduce: str | None = None) -> "Tensor":
+                reduce: str | None = None) -> Tensor:
         return ops.selection.scatter(self, dim, index, src, value=value, reduce=reduce)
 
-    def scatter_add(self, dim: int, index: Any, src: "Tensor") -> "Tensor":
+    def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
         return ops.selection.scatter_add(self, dim, index, src)
 
-    def scatter_reduce(self, dim: int, index: Any, src: "Tensor", reduce: str, *,
-                       include_self: bool = True) -> "Tensor":
+    def scatter_reduce(self, dim: int, index: Any, src: Tensor, reduce: str, *,
+                       include_self: bool = True) -> Tensor:
         return ops.selection.scatter_reduce(self, dim, index, src, reduce,
                                             include_self=include_self)
 
-    def index_select(self, dim: int, index: Any) -> "Tensor":
+    def index_select(self, dim: int, index: Any) -> Tensor:
         return ops.selection.index_select(self, dim, index)
 
-    def index_add(self, dim: int, index: Any, source: "Tensor", *, alpha: Any = 1) -> "Tensor":
+    def index_add(self, dim: int, index: Any, source: Tensor, *, alpha: Any = 1) -> Tensor:
         return ops.selection.index_add(self, dim, index, source, alpha=alpha)
 
-    def index_fill(self, dim: int, index: Any, value: Any) -> "Tensor":
+    def index_fill(self, dim: int, index: Any, value: Any) -> Tensor:
         return ops.selection.index_fill(self, dim, index, value)
 
-    def take_along_dim(self, indices: Any, dim: Any = None) -> "Tensor":
+    def take_along_dim(self, indices: Any, dim: Any = None) -> Tensor:
         return ops.selection.take_along_dim(self, indices, dim)
 
-    def take(self, index: Any) -> "Tensor":
+    def take(self, index: Any) -> Tensor:
         return ops.arrange.take(self, index)
 
-    def masked_fill(self, mask: Any, value: Any) -> "Tensor":
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
         return ops.selection.masked_fill(self, mask, value)
 
-    def masked_select(self, mask: Any) -> "Tensor":
+    def masked_select(self, mask: Any) -> Tensor:
         return ops.selection.masked_select(self, mask)
 
-    def multinomial(self, num_samples: int, replacement: bool = False) -> "Tensor":
+    def multinomial(self, num_samples: int, replacement: bool = False) -> Tensor:
         return ops.selection.multinomial(self, num_samples, replacement)
 
-    def bernoulli(self, p: Any = None) -> "Tensor":
+    def bernoulli(self, p: Any = None) -> Tensor:
         return ops.selection.bernoulli(self, p)
 
     # shape (tinydl.ops.arrange) and creation from an existing tensor
-    def contiguous(self) -> "Tensor":
+    def contiguous(self) -> Tensor:
         """The same tensor (tinydl's arrays are always usable as they are)."""
         return self
 
     def is_contiguous(self) -> bool:
         return True
 
-    def view_as(self, other: "Tensor") -> "Tensor":
+    def view_as(self, other: Tensor) -> Tensor:
         return ops.shape.reshape(self, other.shape)
 
     reshape_as = view_as
 
-    def expand(self, *sizes: Any) -> "Tensor":
+    def expand(self, *sizes: Any) -> Tensor:
         sizes = ops.shape._shape_arg(sizes)
         lead = len(sizes) - self.ndim
         sizes = tuple(self.shape[i - lead] if n == -1 and i >= lead else n
                       for i, n in enumerate(sizes))
         return ops.shape.broadcast_to(self, sizes)
 
-    def expand_as(self, other: "Tensor") -> "Tensor":
+    def expand_as(self, other: Tensor) -> Tensor:
         return ops.shape.broadcast_to(self, other.shape)
 
-    def type_as(self, other: "Tensor") -> "Tensor":
+    def type_as(self, other: Tensor) -> Tensor:
         return self.astype(other.dtype)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
@@ -1050,223 +1051,223 @@ class Tensor:
     def unbind(self, dim: int = 0) -> tuple:
         return ops.arrange.unbind(self, dim)
 
-    def unflatten(self, dim: int, sizes: Any) -> "Tensor":
+    def unflatten(self, dim: int, sizes: Any) -> Tensor:
         return ops.arrange.unflatten(self, dim, sizes)
 
-    def narrow(self, dim: int, start: int, length: int) -> "Tensor":
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
         return ops.arrange.narrow(self, dim, start, length)
 
-    def select(self, dim: int, index: int) -> "Tensor":
+    def select(self, dim: int, index: int) -> Tensor:
         return ops.arrange.select(self, dim, index)
 
-    def flip(self, *dims: Any) -> "Tensor":
+    def flip(self, *dims: Any) -> Tensor:
         return ops.arrange.flip(self, dims[0] if len(dims) == 1 else dims)
 
-    def fliplr(self) -> "Tensor":
+    def fliplr(self) -> Tensor:
         return ops.arrange.fliplr(self)
 
-    def flipud(self) -> "Tensor":
+    def flipud(self) -> Tensor:
         return ops.arrange.flipud(self)
 
-    def roll(self, shifts: Any, dims: Any = None) -> "Tensor":
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
         return ops.arrange.roll(self, shifts, dims)
 
-    def rot90(self, k: int = 1, dims: Any = (0, 1)) -> "Tensor":
+    def rot90(self, k: int = 1, dims: Any = (0, 1)) -> Tensor:
         return ops.arrange.rot90(self, k, dims)
 
-    def repeat(self, *sizes: Any) -> "Tensor":
+    def repeat(self, *sizes: Any) -> Tensor:
         return ops.arrange.repeat(self, *sizes)
 
-    def tile(self, *dims: Any) -> "Tensor":
+    def tile(self, *dims: Any) -> Tensor:
         return ops.arrange.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int)
                                 else dims)
 
     def repeat_interleave(self, repeats: Any, dim: Any = None, *,
-                          output_size: Any = None) -> "Tensor":
+                          output_size: Any = None) -> Tensor:
         return ops.arrange.repeat_interleave(self, repeats, dim)
 
-    def tril(self, diagonal: int = 0) -> "Tensor":
+    def tril(self, diagonal: int = 0) -> Tensor:
         return ops.arrange.tril(self, diagonal)
 
-    def triu(self, diagonal: int = 0) -> "Tensor":
+    def triu(self, diagonal: int = 0) -> Tensor:
         return ops.arrange.triu(self, diagonal)
 
-    def diag(self, diagonal: int = 0) -> "Tensor":
+    def diag(self, diagonal: int = 0) -> Tensor:
         return ops.arrange.diag(self, diagonal)
 
-    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> "Tensor":
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         return ops.arrange.diagonal(self, offset, dim1, dim2)
 
-    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> "Tensor":
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
         return ops.arrange.diag_embed(self, offset, dim1, dim2)
 
-    def trace(self) -> "Tensor":
+    def trace(self) -> Tensor:
         return ops.arrange.trace(self)
 
-    def _new(self, values: Any, dtype: Any, device: Any, requires_grad: bool) -> "Tensor":
+    def _new(self, values: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
         made = Tensor(values, dtype=self.dtype if dtype is None else dtype,
                       device=self.device if device is None else device)
         return made.requires_grad_(True) if requires_grad else made
 
     def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
-                  requires_grad: bool = False) -> "Tensor":
+                  requires_grad: bool = False) -> Tensor:
         """Zeros of ``size`` with this tensor's dtype and device (unless given)."""
         return self._new(numpy.zeros(ops.shape._shape_arg(size)), dtype, device, requires_grad)
 
     new_empty = new_zeros
 
     def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
-                 requires_grad: bool = False) -> "Tensor":
+                 requires_grad: bool = False) -> Tensor:
         """Ones of ``size`` with this tensor's dtype and device (unless given)."""
         return self._new(numpy.ones(ops.shape._shape_arg(size)), dtype, device, requires_grad)
 
     def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
-                 requires_grad: bool = False) -> "Tensor":
+                 requires_grad: bool = False) -> Tensor:
         """``fill_value`` everywhere in ``size``, with this tensor's dtype and device."""
         return self._new(numpy.full(tuple(size), fill_value), dtype, device, requires_grad)
 
     def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None,
-                   requires_grad: bool = False) -> "Tensor":
+                   requires_grad: bool = False) -> Tensor:
         """A copy of ``data`` with this tensor's dtype and device (unless given)."""
         data = backend.as_numpy(data) if isinstance(data, Tensor) else numpy.array(data)
         return self._new(data, dtype, device, requires_grad)
 
     # linear algebra (tinydl.ops.linalg)
-    def mm(self, mat2: Any) -> "Tensor":
+    def mm(self, mat2: Any) -> Tensor:
         return ops.linalg.mm(self, mat2)
 
-    def bmm(self, mat2: Any) -> "Tensor":
+    def bmm(self, mat2: Any) -> Tensor:
         return ops.linalg.bmm(self, mat2)
 
-    def mv(self, vec: Any) -> "Tensor":
+    def mv(self, vec: Any) -> Tensor:
         return ops.linalg.mv(self, vec)
 
-    def dot(self, other: Any) -> "Tensor":
+    def dot(self, other: Any) -> Tensor:
         return ops.linalg.dot(self, other)
 
-    def outer(self, vec2: Any) -> "Tensor":
+    def outer(self, vec2: Any) -> Tensor:
         return ops.linalg.outer(self, vec2)
 
-    def inner(self, other: Any) -> "Tensor":
+    def inner(self, other: Any) -> Tensor:
         return ops.linalg.inner(self, other)
 
-    def cross(self, other: Any, dim: Any = None) -> "Tensor":
+    def cross(self, other: Any, dim: Any = None) -> Tensor:
         return ops.linalg.cross(self, other, dim)
 
-    def kron(self, other: Any) -> "Tensor":
+    def kron(self, other: Any) -> Tensor:
         return ops.linalg.kron(self, other)
 
-    def addmm(self, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> "Tensor":
+    def addmm(self, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         return ops.linalg.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
-    def baddbmm(self, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> "Tensor":
+    def baddbmm(self, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         return ops.linalg.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
 
-    def det(self) -> "Tensor":
+    def det(self) -> Tensor:
         return ops.linalg.det(self)
 
-    def inverse(self) -> "Tensor":
+    def inverse(self) -> Tensor:
         return ops.linalg.inv(self)
 
-    def matrix_power(self, n: int) -> "Tensor":
+    def matrix_power(self, n: int) -> Tensor:
         return ops.linalg.matrix_power(self, n)
 
     # in-place versions (PyTorch's trailing underscore): each computes the out-of-place op and
     # writes it into this tensor through autograd.modify_in_place (version counter, graph rules)
-    def _change(self, op_name: str, compute: Any, *operands: Any) -> "Tensor":
+    def _change(self, op_name: str, compute: Any, *operands: Any) -> Tensor:
         return autograd.modify_in_place(self, op_name, compute, operands, same_category=False)
 
     def scatter_(self, dim: int, index: Any, src: Any = None, *, value: Any = None,
-                 reduce: str | None = None) -> "Tensor":
+                 reduce: str | None = None) -> Tensor:
         return self._change("scatter_", lambda t: ops.selection.scatter(
             t, dim, index, src, value=value, reduce=reduce), src)
 
-    def scatter_add_(self, dim: int, index: Any, src: "Tensor") -> "Tensor":
+    def scatter_add_(self, dim: int, index: Any, src: Tensor) -> Tensor:
         return self._change("scatter_add_",
                             lambda t: ops.selection.scatter_add(t, dim, index, src), src)
 
-    def scatter_reduce_(self, dim: int, index: Any, src: "Tensor", reduce: str, *,
-                        include_self: bool = True) -> "Tensor":
+    def scatter_reduce_(self, dim: int, index: Any, src: Tensor, reduce: str, *,
+                        include_self: bool = True) -> Tensor:
         return self._change("scatter_reduce_", lambda t: ops.selection.scatter_reduce(
             t, dim, index, src, reduce, include_self=include_self), src)
 
-    def index_add_(self, dim: int, index: Any, source: "Tensor", *, alpha: Any = 1) -> "Tensor":
+    def index_add_(self, dim: int, index: Any, source: Tensor, *, alpha: Any = 1) -> Tensor:
         return self._change("index_add_", lambda t: ops.selection.index_add(
             t, dim, index, source, alpha=alpha), source)
 
-    def index_fill_(self, dim: int, index: Any, value: Any) -> "Tensor":
+    def index_fill_(self, dim: int, index: Any, value: Any) -> Tensor:
         return self._change("index_fill_", lambda t: ops.selection.index_fill(t, dim, index, value),
                             value)
 
-    def tril_(self, diagonal: int = 0) -> "Tensor":
+    def tril_(self, diagonal: int = 0) -> Tensor:
         return self._change("tril_", lambda t: ops.arrange.tril(t, diagonal))
 
-    def triu_(self, diagonal: int = 0) -> "Tensor":
+    def triu_(self, diagonal: int = 0) -> Tensor:
         return self._change("triu_", lambda t: ops.arrange.triu(t, diagonal))
 
-    def clamp_min_(self, min: Any) -> "Tensor":  # noqa: A002
+    def clamp_min_(self, min: Any) -> Tensor:
         return self._change("clamp_min_", lambda t: ops.math.clamp(t, min=min), min)
 
-    def clamp_max_(self, max: Any) -> "Tensor":  # noqa: A002
+    def clamp_max_(self, max: Any) -> Tensor:
         return self._change("clamp_max_", lambda t: ops.math.clamp(t, max=max), max)
 
-    def lerp_(self, end: Any, weight: Any) -> "Tensor":
+    def lerp_(self, end: Any, weight: Any) -> Tensor:
         return self._change("lerp_", lambda t: ops.math.lerp(t, end, weight), end, weight)
 
-    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> "Tensor":
+    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         return self._change("addcmul_", lambda t: ops.math.addcmul(t, tensor1, tensor2,
                                                                    value=value), tensor1, tensor2)
 
-    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> "Tensor":
+    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         return self._change("addcdiv_", lambda t: ops.math.addcdiv(t, tensor1, tensor2,
                                                                    value=value), tensor1, tensor2)
 
-    def floor_(self) -> "Tensor":
+    def floor_(self) -> Tensor:
         return self._change("floor_", ops.math.floor)
 
-    def ceil_(self) -> "Tensor":
+    def ceil_(self) -> Tensor:
         return self._change("ceil_", ops.math.ceil)
 
-    def round_(self, decimals: int = 0) -> "Tensor":
+    def round_(self, decimals: int = 0) -> Tensor:
         return self._change("round_", lambda t: ops.math.round(t, decimals=decimals))
 
-    def trunc_(self) -> "Tensor":
+    def trunc_(self) -> Tensor:
         return self._change("trunc_", ops.math.trunc)
 
-    def abs_(self) -> "Tensor":
+    def abs_(self) -> Tensor:
         return self._change("abs_", ops.elementwise.abs)
 
-    def neg_(self) -> "Tensor":
+    def neg_(self) -> Tensor:
         return self._change("neg_", ops.elementwise.neg)
 
-    def exp_(self) -> "Tensor":
+    def exp_(self) -> Tensor:
         return self._change("exp_", ops.elementwise.exp)
 
-    def log_(self) -> "Tensor":
+    def log_(self) -> Tensor:
         return self._change("log_", ops.elementwise.log)
 
-    def sqrt_(self) -> "Tensor":
+    def sqrt_(self) -> Tensor:
         return self._change("sqrt_", ops.elementwise.sqrt)
 
-    def pow_(self, exponent: Any) -> "Tensor":
+    def pow_(self, exponent: Any) -> Tensor:
         return self._change("pow_", lambda t: ops.elementwise.pow(t, exponent), exponent)
 
-    def sin_(self) -> "Tensor":
+    def sin_(self) -> Tensor:
         return self._change("sin_", ops.math.sin)
 
-    def cos_(self) -> "Tensor":
+    def cos_(self) -> Tensor:
         return self._change("cos_", ops.math.cos)
 
-    def sigmoid_(self) -> "Tensor":
+    def sigmoid_(self) -> Tensor:
         return self._change("sigmoid_", ops.nn.sigmoid)
 
-    def tanh_(self) -> "Tensor":
+    def tanh_(self) -> Tensor:
         return self._change("tanh_", ops.nn.tanh)
 
-    def relu_(self) -> "Tensor":
+    def relu_(self) -> Tensor:
         return self._change("relu_", ops.nn.relu)
 
     # ==== end of the breadth block =============================================================
 
 
-from tinydl import autograd, ops  # noqa: E402  (both need Tensor defined first)
+from tinydl import autograd, ops  # noqa: E402 (both need Tensor defined first)

@@ -178,7 +178,7 @@ def _blas_controller():
     global _controller
     if _controller is None:
         try:
-            from threadpoolctl import ThreadpoolController  # noqa: PLC0415
+            from threadpoolctl import ThreadpoolController
         except ImportError:
             return None
         _controller = ThreadpoolController()

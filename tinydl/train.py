@@ -28,11 +28,13 @@ import math
 import os
 import sys
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
-from tinydl import io, metrics as metrics_module
+from tinydl import io
+from tinydl import metrics as metrics_module
 from tinydl.autograd import no_grad
 from tinydl.data.dataset import TensorDataset
 from tinydl.data.loader import DataLoader
@@ -176,7 +178,7 @@ class History:
 
         Under mpirun only rank 0 writes ``path`` (every rank holds the same History).
         """
-        from tinydl.plot import plot_history  # noqa: PLC0415 (matplotlib is optional)
+        from tinydl.plot import plot_history  # matplotlib is optional
 
         return plot_history(self, path=path if comm.rank() == 0 else None, metrics=metrics)
 
@@ -457,7 +459,7 @@ def _verbosity(verbose: Any, progress: bool) -> int:
 def _tqdm() -> Any:
     """tqdm.auto's bar class (a widget in Jupyter, text on a terminal), or None without tqdm."""
     try:
-        from tqdm.auto import tqdm  # noqa: PLC0415 (optional dependency)
+        from tqdm.auto import tqdm  # optional dependency
     except ImportError:
         return None
     return tqdm
@@ -535,7 +537,7 @@ def _current_lr(optimizer: Any) -> float | None:
 
 def _step_scheduler(scheduler: Any, logs: dict[str, float]) -> None:
     """One scheduler step per epoch; ReduceLROnPlateau gets val_loss (or loss without val)."""
-    from tinydl.optim.lr_scheduler import ReduceLROnPlateau  # noqa: PLC0415 (optim imports nn)
+    from tinydl.optim.lr_scheduler import ReduceLROnPlateau  # optim imports nn
 
     if isinstance(scheduler, ReduceLROnPlateau):
         scheduler.step(logs["val_loss"] if "val_loss" in logs else logs["loss"])
@@ -601,7 +603,7 @@ def _shard_loader(loader: Any, training: bool) -> Any:
     without padding, so validation numbers are exactly those of one process. A loader that
     already has a DistributedSampler, or is not a DataLoader, is used as it is.
     """
-    from tinydl.distributed.sampler import DistributedSampler  # noqa: PLC0415
+    from tinydl.distributed.sampler import DistributedSampler
 
     if not isinstance(loader, DataLoader) or isinstance(loader.sampler, DistributedSampler):
         return loader
@@ -625,7 +627,7 @@ def _shard_loader(loader: Any, training: bool) -> Any:
 def _has_default_sampler(loader: DataLoader) -> bool:
     """True when the loader picks its samples as DataLoader(shuffle=...) does by itself: a plain
     Sequential/RandomSampler over its dataset, batched by its own BatchSampler."""
-    from tinydl.data.sampler import BatchSampler, RandomSampler, SequentialSampler  # noqa: PLC0415
+    from tinydl.data.sampler import BatchSampler, RandomSampler, SequentialSampler
 
     sampler, batches = loader.sampler, loader.batch_sampler
     plain = type(sampler) is SequentialSampler or (
@@ -669,7 +671,7 @@ def fit(model: Any, train_loader: Any, loss_fn: Callable, optimizer: Any, epochs
     metric_fns = _resolve_metrics(metrics)
     trained = model
     if distributed:
-        from tinydl.distributed.parallel import DistributedDataParallel  # noqa: PLC0415
+        from tinydl.distributed.parallel import DistributedDataParallel
 
         comm.init()
         if isinstance(model, DistributedDataParallel):

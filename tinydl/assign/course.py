@@ -25,10 +25,9 @@ An optional table sets how grading reports hidden tests on Gradescope::
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from tinydl.assign.errors import AssignError
 

@@ -33,10 +33,9 @@ import os
 import re
 import shutil
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-
-import tomllib
 
 from tinydl.assign.course import Course, format_points
 from tinydl.assign.errors import AssignError

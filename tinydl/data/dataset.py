@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class Dataset:
                                   "number of samples")
 
 
-    def __add__(self, other: "Dataset") -> "ConcatDataset":
+    def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
 
 
@@ -61,7 +62,7 @@ class IterableDataset(Dataset):
         raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it (or "
                         "give it to a DataLoader) instead of indexing it")
 
-    def __add__(self, other: "Dataset") -> "ChainDataset":
+    def __add__(self, other: Dataset) -> ChainDataset:
         return ChainDataset([self, other])
 
 

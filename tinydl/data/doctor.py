@@ -39,7 +39,7 @@ def fortunes_location() -> str:
 
 
 def minilm_location() -> str:
-    from tinydl.models.bert import minilm_dir  # noqa: PLC0415 (only when doctor asks)
+    from tinydl.models.bert import minilm_dir  # only when doctor asks
 
     return minilm_dir()
 

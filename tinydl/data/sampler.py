@@ -15,7 +15,8 @@ the order repeat. A new order is drawn each time iteration starts (each epoch).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 

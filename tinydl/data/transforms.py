@@ -16,7 +16,8 @@ or pixels: the geometry is done with index arithmetic on whole arrays.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

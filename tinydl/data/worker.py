@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import random
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def worker_loop(fetch: Callable[[Any], Any], dataset: Any, worker_id: int, num_w
     try:
         if worker_init_fn is not None:
             worker_init_fn(worker_id)
-    except Exception:  # noqa: BLE001 (reported to the main process)
+    except Exception:  # reported to the main process
         results.put((None, None, None, f"worker_init_fn raised:\n{traceback.format_exc()}"))
         return
     while True:
@@ -83,5 +84,5 @@ def worker_loop(fetch: Callable[[Any], Any], dataset: Any, worker_id: int, num_w
             results.put((epoch, task, fetch(request), None))
         except StopIteration:
             results.put((epoch, task, Exhausted(), None))
-        except Exception:  # noqa: BLE001 (reported to the main process, with the traceback)
+        except Exception:  # reported to the main process, with the traceback
             results.put((epoch, task, None, traceback.format_exc()))

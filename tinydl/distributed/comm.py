@@ -70,7 +70,7 @@ def init(abort_on_error: bool = True) -> int:
         return world_size()
     if launched_by_mpi():
         try:
-            from mpi4py import MPI  # noqa: PLC0415 (optional dependency, imported only here)
+            from mpi4py import MPI  # optional dependency, imported only here
         except ImportError as err:
             raise ImportError(f"tinydl.distributed.init: started by mpirun but mpi4py is "
                               f"missing ({err}); {INSTALL_HINT}") from None
@@ -140,7 +140,7 @@ def barrier() -> None:
 
 def mpi_description() -> str:
     """The MPI library's own one-line name and version (needs mpi4py)."""
-    from mpi4py import MPI  # noqa: PLC0415
+    from mpi4py import MPI
 
     return MPI.Get_library_version().strip().splitlines()[0]
 
@@ -158,7 +158,7 @@ def cuda_aware() -> bool:
 
 def _query_cuda_support() -> bool:
     try:
-        from mpi4py import MPI  # noqa: PLC0415
+        from mpi4py import MPI
 
         library = ctypes.CDLL(MPI.__file__)  # its symbol lookup also searches the libmpi it uses
     except (ImportError, OSError):
@@ -196,7 +196,7 @@ class _Buffer:
 
 
 def _mpi_op(op: ReduceOp, dtype: Any) -> Any:
-    from mpi4py import MPI  # noqa: PLC0415
+    from mpi4py import MPI
 
     if not isinstance(op, ReduceOp):
         raise TypeError(f"all_reduce: op must be a tinydl.distributed.ReduceOp, got {op!r}")
@@ -238,7 +238,7 @@ def all_reduce_array(array: Any, op: ReduceOp = ReduceOp.SUM) -> Work:
     comm = _world["comm"]
     if comm is None:
         return Work(None, None, None)
-    from mpi4py import MPI  # noqa: PLC0415
+    from mpi4py import MPI
 
     mpi_op = _mpi_op(op, array.dtype)
     buffer = _Buffer(array)

@@ -86,7 +86,7 @@ def _bag_membership(indices: Any, offsets: Any, include_last_offset: bool, xp: A
     return indices, (position[None, :] >= starts[:, None]) & (position[None, :] < ends[:, None])
 
 
-def embedding_bag(input: Any, weight: Tensor, offsets: Any = None,  # noqa: A002
+def embedding_bag(input: Any, weight: Tensor, offsets: Any = None,
                   max_norm: float | None = None, norm_type: float = 2.0,
                   scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
                   per_sample_weights: Tensor | None = None, include_last_offset: bool = False,

@@ -20,10 +20,10 @@ from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor
 from tinydl.ops.elementwise import where
-from tinydl.ops.loss import BinaryCrossEntropy, Softplus
 
 ### BEGIN FASTER task 3.2
-from tinydl.ops.loss import SoftmaxCrossEntropy
+from tinydl.ops.loss import BinaryCrossEntropy, SoftmaxCrossEntropy, Softplus
+
 ### END FASTER
 from tinydl.ops.nn import log_softmax
 from tinydl.tensor import Tensor
@@ -56,7 +56,7 @@ def _reduce(losses: Tensor, reduction: str) -> Tensor:
     return losses
 
 
-def _float_input(op: str, input: Any) -> Tensor:  # noqa: A002 (PyTorch's argument name)
+def _float_input(op: str, input: Any) -> Tensor:  # PyTorch's argument name
     input = as_tensor(input)
     if input.dtype.kind != "f":
         raise DTypeError(f"{op}: input must be a floating tensor, got {input.dtype}; convert it "
@@ -64,7 +64,7 @@ def _float_input(op: str, input: Any) -> Tensor:  # noqa: A002 (PyTorch's argume
     return input
 
 
-def _float_target(op: str, target: Any, input: Tensor) -> Tensor:  # noqa: A002
+def _float_target(op: str, target: Any, input: Tensor) -> Tensor:
     """The target as a Tensor of the input's float dtype on the input's device."""
     if not isinstance(target, Tensor):
         target = as_tensor(target, input)
@@ -75,7 +75,7 @@ def _float_target(op: str, target: Any, input: Tensor) -> Tensor:  # noqa: A002
     return target
 
 
-def _optional_weight(op: str, value: Any, input: Tensor) -> Tensor | None:  # noqa: A002
+def _optional_weight(op: str, value: Any, input: Tensor) -> Tensor | None:
     """An optional weight (array, list or Tensor) as a Tensor of the input's dtype and device."""
     return None if value is None else _float_target(op, value, input)
 
@@ -92,7 +92,7 @@ def _divide_or_nan(total: Tensor, denominator: float) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error: mean((input - target)^2).
 
     Shapes: input and target must have the same shape (any); the result is a scalar, or that
@@ -115,7 +115,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noq
 # ---------------------------------------------------------------------------------------------
 
 
-def _on_device(values: Any, input: Tensor) -> Any:  # noqa: A002
+def _on_device(values: Any, input: Tensor) -> Any:
     """Numbers, a list, an array or a Tensor's data, as an array on the input's device."""
     array = values.data if isinstance(values, Tensor) else values
     if not hasattr(array, "dtype"):
@@ -125,7 +125,7 @@ def _on_device(values: Any, input: Tensor) -> Any:  # noqa: A002
     return array
 
 
-def _class_weight(op: str, weight: Any, input: Tensor, num_classes: int) -> Any:  # noqa: A002
+def _class_weight(op: str, weight: Any, input: Tensor, num_classes: int) -> Any:
     """Class weights as an array (C,) of the input's dtype on its device, or None."""
     if weight is None:
         return None
@@ -136,7 +136,7 @@ def _class_weight(op: str, weight: Any, input: Tensor, num_classes: int) -> Any:
     return array.astype(input.dtype, copy=False)
 
 
-def _integer_labels(op: str, target: Any, input: Tensor, class_axis: int) -> Any:  # noqa: A002
+def _integer_labels(op: str, target: Any, input: Tensor, class_axis: int) -> Any:
     """Integer class labels as an array on the input's device, shape-checked."""
     array = _on_device(target, input)
     if array.dtype.kind not in "iu":
@@ -217,7 +217,7 @@ def _finish(losses: Tensor, denominator: float, reduction: str) -> Tensor:
     return total if reduction == "sum" else _divide_or_nan(total, denominator)
 
 
-def _batched(input: Tensor, target: Any, op: str) -> tuple[Tensor, Any, bool]:  # noqa: A002
+def _batched(input: Tensor, target: Any, op: str) -> tuple[Tensor, Any, bool]:
     """Lift an unbatched (C,) input (and its target) to a batch of one."""
     if input.ndim == 0:
         raise ShapeError(f"{op}: input must have a class dim: (C,), (N, C) or (N, C, d1, ...), "
@@ -232,7 +232,7 @@ def _batched(input: Tensor, target: Any, op: str) -> tuple[Tensor, Any, bool]:  
     return input.reshape(1, input.shape[0]), target, True
 
 
-def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -100,  # noqa: A002
+def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of integer class labels, given log-probabilities.
 
@@ -250,7 +250,7 @@ def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -1
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
-def cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002 (PyTorch's name)
+def cross_entropy(input: Any, target: Any, weight: Any = None,  # PyTorch's name
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy between logits and integer labels or class probabilities.
@@ -293,7 +293,7 @@ def cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002 (Py
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
-def _fusable(input: Tensor, target: Any, weight: Any, reduction: str,  # noqa: A002
+def _fusable(input: Tensor, target: Any, weight: Any, reduction: str,
              label_smoothing: float) -> bool:
     """Whether cross_entropy can be the one fused node (SoftmaxCrossEntropy)."""
     return (input.ndim == 2 and target.dtype.kind in "iu" and weight is None
@@ -345,13 +345,13 @@ def _cross_entropy_probabilities(log_probs: Tensor, target: Any, weight: Any, re
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_same_shape(op: str, input: Tensor, target: Tensor) -> None:  # noqa: A002
+def _check_same_shape(op: str, input: Tensor, target: Tensor) -> None:
     if input.shape != target.shape:
         raise ShapeError(f"{op}: target shape {target.shape} must equal input shape {input.shape}; "
                          "reshape the target (e.g. y.reshape(-1, 1) for a (N, 1) output)")
 
 
-def binary_cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A002
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
                          reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities: -w·(t·log(p) + (1-t)·log(1-p)).
 
@@ -379,7 +379,7 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None,  # noqa: A
     return _reduce(losses, reduction)
 
 
-def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,  # noqa: A002
+def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,
                                      reduction: str = "mean", pos_weight: Any = None) -> Tensor:
     """Binary cross-entropy on logits x: sigmoid and log fused, stable for x = ±1e4.
 
@@ -410,7 +410,7 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
 # ---------------------------------------------------------------------------------------------
 
 
-def _pair(op: str, input: Any, target: Any, reduction: str,  # noqa: A002
+def _pair(op: str, input: Any, target: Any, reduction: str,
           same_shape: bool = True) -> tuple[Tensor, Tensor]:
     """The checked (input, target) pair every loss below starts from."""
     check_reduction(op, reduction)
@@ -421,7 +421,7 @@ def _pair(op: str, input: Any, target: Any, reduction: str,  # noqa: A002
     return input, target
 
 
-def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     """Mean absolute error |input - target|. Shapes: input and target alike -> scalar."""
     input, target = _pair("l1_loss", input, target, reduction)
     return _reduce((input - target).abs(), reduction)
@@ -435,7 +435,7 @@ def _quadratic_then_linear(diff: Tensor, edge: float, linear_slope: float) -> Te
     return where(size < edge, quadratic, linear)
 
 
-def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean",  # noqa: A002
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     """0.5·d²/beta where |d| < beta, |d| - beta/2 elsewhere (d = input - target); beta=0 is L1."""
     input, target = _pair("smooth_l1_loss", input, target, reduction)
@@ -446,7 +446,7 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean",  # noqa: A0
     return _reduce(_quadratic_then_linear(input - target, beta, 1.0), reduction)
 
 
-def huber_loss(input: Any, target: Any, reduction: str = "mean",  # noqa: A002
+def huber_loss(input: Any, target: Any, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
     """0.5·d² where |d| < delta, delta·(|d| - delta/2) elsewhere: smooth_l1 scaled by delta."""
     input, target = _pair("huber_loss", input, target, reduction)
@@ -455,7 +455,7 @@ def huber_loss(input: Any, target: Any, reduction: str = "mean",  # noqa: A002
     return _reduce(_quadratic_then_linear(input - target, delta, delta), reduction)
 
 
-def poisson_nll_loss(input: Any, target: Any, log_input: bool = True,  # noqa: A002
+def poisson_nll_loss(input: Any, target: Any, log_input: bool = True,
                      full: bool = False, size_average: Any = None, eps: float = 1e-8,
                      reduce: Any = None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of a Poisson target with rate exp(input) (log_input=True) or
@@ -473,7 +473,7 @@ def poisson_nll_loss(input: Any, target: Any, log_input: bool = True,  # noqa: A
     return _reduce(losses, reduction)
 
 
-def gaussian_nll_loss(input: Any, target: Any, var: Any, full: bool = False,  # noqa: A002
+def gaussian_nll_loss(input: Any, target: Any, var: Any, full: bool = False,
                       eps: float = 1e-6, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of target under N(input, var): 0.5·(log var + (x - t)²/var)
     (+ 0.5·log 2π when full). var: input's shape, or without its last dim, or 1 there
@@ -494,7 +494,7 @@ def gaussian_nll_loss(input: Any, target: Any, var: Any, full: bool = False,  # 
     return _reduce(losses, reduction)
 
 
-def kl_div(input: Any, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002
+def kl_div(input: Any, target: Any, size_average: Any = None, reduce: Any = None,
            reduction: str = "mean", log_target: bool = False) -> Tensor:
     """KL(target || exp(input)) pointwise: target·(log target - input), 0 where target is 0;
     with log_target the target is given as log-probabilities. input holds log-probabilities.
@@ -528,7 +528,7 @@ def margin_ranking_loss(input1: Any, input2: Any, target: Any, margin: float = 0
     return _reduce((-target * (input1 - input2) + margin).relu(), reduction)
 
 
-def hinge_embedding_loss(input: Any, target: Any, margin: float = 1.0,  # noqa: A002
+def hinge_embedding_loss(input: Any, target: Any, margin: float = 1.0,
                          reduction: str = "mean") -> Tensor:
     """input where target = 1, max(0, margin - input) where target = -1 (input: distances)."""
     input, target = _pair("hinge_embedding_loss", input, target, reduction, same_shape=False)
@@ -537,13 +537,13 @@ def hinge_embedding_loss(input: Any, target: Any, margin: float = 1.0,  # noqa: 
     return _reduce(positive + negative, reduction)
 
 
-def soft_margin_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+def soft_margin_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     """log(1 + exp(-target·input)) for targets ±1."""
     input, target = _pair("soft_margin_loss", input, target, reduction)
     return _reduce(Softplus.apply(-target * input), reduction)
 
 
-def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None,  # noqa: A002
+def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None,
                                 reduction: str = "mean") -> Tensor:
     """Per-class binary cross-entropy on logits, averaged over the C classes of each sample.
     Shapes: input (N, C) logits, target (N, C) in {0, 1}, weight (C,) -> scalar (or (N,))."""
@@ -556,7 +556,7 @@ def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None,  # 
     return _reduce(losses.mean(-1), reduction)
 
 
-def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0,  # noqa: A002
+def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0,
                       weight: Any = None, reduction: str = "mean") -> Tensor:
     """Multi-class hinge: sum over classes i != y of max(0, margin - x[y] + x[i])^p, divided
     by C (and times weight[y]). Shapes: input (N, C) or (C,), target (N,) or () integer labels."""

@@ -9,7 +9,7 @@ registers the faster versions; ``registry.get(op)`` picks one per device.
 
 from tinydl.kernels import registry
 from tinydl.kernels._jit import numba_available
-from tinydl.kernels import optim as _optim  # noqa: F401 (registers the Numba optimizer updates)
+from tinydl.kernels import optim as _optim  # registers the Numba optimizer updates
 from tinydl.kernels.attention import attention_backward_reference, attention_forward_reference
 from tinydl.kernels.activation import gelu_backward_numba, gelu_forward_numba, relu_backward_numba
 from tinydl.kernels.conv import max_pool2d_forward_numba

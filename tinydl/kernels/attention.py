@@ -674,7 +674,7 @@ def cupy_available() -> bool:
 ### BEGIN FASTER task 5.1
 def _attention_forward_cupy(*args):
     """tinydl.kernels.attention_cupy.attention_forward_cupy, imported on the first call."""
-    from tinydl.kernels.attention_cupy import attention_forward_cupy  # noqa: PLC0415 (needs CuPy)
+    from tinydl.kernels.attention_cupy import attention_forward_cupy  # needs CuPy
 
     return attention_forward_cupy(*args)
 ### END FASTER
@@ -683,7 +683,7 @@ def _attention_forward_cupy(*args):
 ### BEGIN FASTER task 5.2
 def _attention_backward_cupy(*args):
     """tinydl.kernels.attention_cupy.attention_backward_cupy, imported on the first call."""
-    from tinydl.kernels.attention_cupy import attention_backward_cupy  # noqa: PLC0415
+    from tinydl.kernels.attention_cupy import attention_backward_cupy
 
     return attention_backward_cupy(*args)
 ### END FASTER

@@ -22,8 +22,7 @@ import math
 
 import cupy
 
-from tinydl.kernels.attention import (_broadcast_mask, _check_qkv, _keep_matrix,
-                                      _resolve_scale)
+from tinydl.kernels.attention import _broadcast_mask, _check_qkv, _keep_matrix, _resolve_scale
 
 # weights = exp(score - shift) where the key is visible and the row has a finite shift, else 0
 _shifted_exp = cupy.ElementwiseKernel(

@@ -67,7 +67,7 @@ def _max_pool_backward_kernel(dout, indices, dx):
 
 def max_pool2d_forward_numba(x, kernel, stride, padding):
     """``tinydl.ops.conv.max_pool2d_forward`` in Numba, parallel over (n, c) planes."""
-    from tinydl.ops.conv import output_size  # noqa: PLC0415 (ops.conv imports the registry)
+    from tinydl.ops.conv import output_size  # ops.conv imports the registry
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     N, C, H, W = x.shape
     OH, OW = output_size(H, W, kh, kw, stride, padding, (1, 1))

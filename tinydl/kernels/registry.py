@@ -18,8 +18,8 @@ call, so changing it (or monkeypatching it in a test) takes effect immediately.
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 ENV_VAR = "TINYDL_KERNELS"
 # Implementation names tried in order, per device. The "numpy" references are written against

@@ -20,12 +20,14 @@ import importlib.util
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from tinydl import backend, functional as F, nn
+from tinydl import backend, nn
+from tinydl import functional as F
 from tinydl.autograd import no_grad
 from tinydl.errors import MissingResourceError, ShapeError
 from tinydl.io import load_safetensors
@@ -87,7 +89,7 @@ class BertConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "BertConfig":
+    def from_dict(cls, values: dict) -> BertConfig:
         """Build from a config.json dict; keys this class does not use are ignored.
 
         A config whose ``position_embedding_type`` is not 'absolute' is refused (tinydl's
@@ -101,7 +103,7 @@ class BertConfig:
         return cls(**{k: v for k, v in values.items() if k in known and v is not None})
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "BertConfig":
+    def from_json(cls, path: str | os.PathLike) -> BertConfig:
         """Read a Hugging Face ``config.json``."""
         with open(path, encoding="utf-8") as handle:
             return cls.from_dict(json.load(handle))
@@ -124,7 +126,7 @@ class BertEmbeddings(nn.Module):
                                             padding_idx=config.pad_token_id)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)  # noqa: N815
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
@@ -186,7 +188,7 @@ class BertSelfOutput(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)  # noqa: N815
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, attended: Tensor, x: Tensor) -> Tensor:
@@ -229,7 +231,7 @@ class BertOutput(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)  # noqa: N815
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, h: Tensor, x: Tensor) -> Tensor:

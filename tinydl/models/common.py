@@ -1,7 +1,7 @@
 """Helpers the reference models share."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from tinydl.tensor import Tensor
 

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from tinydl import backend, functional as F, nn
+from tinydl import backend, nn
+from tinydl import functional as F
 from tinydl.autograd import no_grad
 from tinydl.errors import ShapeError
 from tinydl.io import load_safetensors
@@ -82,7 +83,7 @@ class GPTConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "GPTConfig":
+    def from_dict(cls, values: dict) -> GPTConfig:
         """Build from a dict of this class's field names (unknown keys are an error)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -92,7 +93,7 @@ class GPTConfig:
         return cls(**values)
 
     @classmethod
-    def from_hf_gpt2(cls, hf: dict) -> "GPTConfig":
+    def from_hf_gpt2(cls, hf: dict) -> GPTConfig:
         """Translate a Hugging Face GPT-2 ``config.json`` dict (n_positions, n_layer, ...)."""
         activation = hf.get("activation_function", "gelu_new")
         if activation not in _HF_ACTIVATIONS:
@@ -312,7 +313,7 @@ class GPT(nn.Module):
     # ---- pretrained weights -------------------------------------------------------------------
     @classmethod
     def from_gpt2_safetensors(cls, path_or_dir: str | os.PathLike,
-                              config: GPTConfig | None = None) -> "GPT":
+                              config: GPTConfig | None = None) -> GPT:
         """A GPT holding Hugging Face GPT-2 weights (see ``from_gpt2_safetensors``)."""
         return from_gpt2_safetensors(path_or_dir, config)
 

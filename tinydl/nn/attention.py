@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy
 
+from tinydl import functional as F
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.functional.attention import attention_with_weights, causal_mask
 from tinydl.nn import init
@@ -21,7 +22,6 @@ from tinydl.nn.linear import Linear
 from tinydl.nn.module import Module, Parameter
 from tinydl.ops.common import as_tensor
 from tinydl.ops.shape import split
-from tinydl import functional as F
 from tinydl.tensor import Tensor
 
 

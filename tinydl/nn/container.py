@@ -3,7 +3,8 @@ modules), ParameterList and ParameterDict (registered collections of parameters)
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from tinydl.nn.module import Module, Parameter
 from tinydl.tensor import Tensor
@@ -38,7 +39,7 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def append(self, module: Module) -> "Sequential":
+    def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self._modules)), module)
         return self
 
@@ -51,11 +52,11 @@ class ModuleList(Module):
         for module in modules:
             self.append(module)
 
-    def append(self, module: Module) -> "ModuleList":
+    def append(self, module: Module) -> ModuleList:
         self.add_module(str(len(self._modules)), module)
         return self
 
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
         for module in modules:
             self.append(module)
         return self
@@ -79,7 +80,7 @@ class _RegisteredDict(Module):
 
     _table = "_modules"
 
-    def _entries(self) -> "OrderedDict[str, Any]":
+    def _entries(self) -> OrderedDict[str, Any]:
         return getattr(self, self._table)
 
     def __getitem__(self, key: str) -> Any:
@@ -151,11 +152,11 @@ class ParameterList(Module):
         for value in values or ():
             self.append(value)
 
-    def append(self, value: Any) -> "ParameterList":
+    def append(self, value: Any) -> ParameterList:
         setattr(self, str(len(self._parameters)), _as_parameter("ParameterList", value))
         return self
 
-    def extend(self, values: Iterable[Any]) -> "ParameterList":
+    def extend(self, values: Iterable[Any]) -> ParameterList:
         for value in values:
             self.append(value)
         return self

@@ -7,9 +7,9 @@ from typing import Any
 import numpy
 
 from tinydl import functional as F
-from tinydl.functional.embedding import normalize_padding_idx
 from tinydl.autograd import no_grad
 from tinydl.errors import ShapeError
+from tinydl.functional.embedding import normalize_padding_idx
 from tinydl.nn import init
 from tinydl.nn.module import Module, Parameter
 from tinydl.tensor import Tensor
@@ -40,7 +40,7 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True,
-                        padding_idx: int | None = None) -> "Embedding":
+                        padding_idx: int | None = None) -> Embedding:
         """An Embedding holding a copy of ``embeddings`` (num_embeddings, embedding_dim).
 
         freeze: leave the table out of training (requires_grad False).
@@ -94,7 +94,7 @@ class EmbeddingBag(Module):
         if device is not None:
             self.to(device)
 
-    def forward(self, input: Any, offsets: Any = None,  # noqa: A002
+    def forward(self, input: Any, offsets: Any = None,
                 per_sample_weights: Any = None) -> Tensor:
         return F.embedding_bag(input, self.weight, offsets, mode=self.mode,
                                per_sample_weights=per_sample_weights,

@@ -34,7 +34,7 @@ class _Loss(Module):
 class MSELoss(_Loss):
     """Mean squared error. Shapes: input and target (same shape) -> scalar (or that shape)."""
 
-    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    def forward(self, input: Any, target: Any) -> Tensor:  # PyTorch's name
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
@@ -49,7 +49,7 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
-    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Any, target: Any) -> Tensor:
         return F.cross_entropy(input, target, weight=self.weight,
                                     ignore_index=self.ignore_index, reduction=self.reduction,
                                     label_smoothing=self.label_smoothing)
@@ -72,7 +72,7 @@ class NLLLoss(_Loss):
         self.register_buffer("weight", _as_buffer(weight))
         self.ignore_index = ignore_index
 
-    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Any, target: Any) -> Tensor:
         return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction)
 
@@ -84,7 +84,7 @@ class BCELoss(_Loss):
         super().__init__(reduction)
         self.register_buffer("weight", _as_buffer(weight))
 
-    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Any, target: Any) -> Tensor:
         return F.binary_cross_entropy(input, target, weight=self.weight,
                                            reduction=self.reduction)
 
@@ -98,7 +98,7 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("weight", _as_buffer(weight))
         self.register_buffer("pos_weight", _as_buffer(pos_weight))
 
-    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002
+    def forward(self, input: Any, target: Any) -> Tensor:
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                        reduction=self.reduction,
                                                        pos_weight=self.pos_weight)

@@ -7,9 +7,10 @@ PyTorch, so weights move between tinydl and PyTorch by name.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 import itertools
-from typing import Any, Callable, Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from tinydl import backend
 from tinydl.autograd import is_grad_enabled, no_grad
@@ -62,7 +63,7 @@ class RemovableHandle:
     def remove(self) -> None:
         self._table.pop(self.id, None)
 
-    def __enter__(self) -> "RemovableHandle":
+    def __enter__(self) -> RemovableHandle:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -73,7 +74,7 @@ class _BackwardHookTap:
     """One forward call's bookkeeping for full backward hooks: gradient taps on the tensor
     inputs and the outputs, and the grad_output the input tap hands to the hooks."""
 
-    def __init__(self, module: "Module"):
+    def __init__(self, module: Module):
         self.module = module
         self.tensor_positions: list[int] = []  # where the positional Tensor inputs are
         self.tapped: list[int] = []  # which of those need a gradient (ranks among tensors)
@@ -130,7 +131,7 @@ class _BackwardHookTap:
         return grad_input
 
 
-def _checked_grads(module: "Module", kind: str, result: Any, count: int, of: str,
+def _checked_grads(module: Module, kind: str, result: Any, count: int, of: str,
                    like: str) -> tuple:
     """A hook's replacement gradients as a tuple of the expected length, or a clear error."""
     result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
@@ -189,7 +190,7 @@ class Module:
         else:
             setattr(self, name, value)
 
-    def add_module(self, name: str, module: "Module") -> None:
+    def add_module(self, name: str, module: Module) -> None:
         setattr(self, name, module)
 
     # ---- calling -------------------------------------------------------------------------------
@@ -204,21 +205,21 @@ class Module:
 
     # ---- hooks ---------------------------------------------------------------------------------
     def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
-                                  with_kwargs: bool = False) -> "RemovableHandle":
+                                  with_kwargs: bool = False) -> RemovableHandle:
         """Call ``hook(module, args)`` before each forward; a non-None result replaces args
         (a tuple, or one value). with_kwargs: ``hook(module, args, kwargs)`` returning None or
         (args, kwargs). Returns a handle whose ``remove()`` takes the hook off."""
         return RemovableHandle(self._forward_pre_hooks, (hook, with_kwargs), prepend)
 
     def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
-                              with_kwargs: bool = False) -> "RemovableHandle":
+                              with_kwargs: bool = False) -> RemovableHandle:
         """Call ``hook(module, args, output)`` after each forward (``hook(module, args, kwargs,
         output)`` with with_kwargs); a non-None result replaces the output. Feature extraction:
         ``layer.register_forward_hook(lambda m, i, o: saved.append(o.detach()))``."""
         return RemovableHandle(self._forward_hooks, (hook, with_kwargs), prepend)
 
     def register_full_backward_hook(self, hook: Callable, *,
-                                    prepend: bool = False) -> "RemovableHandle":
+                                    prepend: bool = False) -> RemovableHandle:
         """Call ``hook(module, grad_input, grad_output)`` when backward reaches this module's
         inputs: grad_output holds the gradients of the outputs, grad_input those of the
         positional Tensor inputs (None for one that needs no gradient). A non-None result (a
@@ -227,7 +228,7 @@ class Module:
         return RemovableHandle(self._backward_hooks, hook, prepend)
 
     def register_full_backward_pre_hook(self, hook: Callable, *,
-                                        prepend: bool = False) -> "RemovableHandle":
+                                        prepend: bool = False) -> RemovableHandle:
         """Call ``hook(module, grad_output)`` when the gradients of the outputs arrive, before
         backward goes through the module; a non-None result (a tuple like grad_output)
         replaces grad_output."""
@@ -258,7 +259,7 @@ class Module:
 
     # ---- traversal -----------------------------------------------------------------------------
     def named_modules(self, memo: set | None = None, prefix: str = "",
-                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """This module and every module inside it, with dotted names ('' for self).
 
         A module that appears twice (shared) is listed once, unless remove_duplicate=False.
@@ -275,7 +276,7 @@ class Module:
                 yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
                                                remove_duplicate)
 
-    def get_submodule(self, target: str) -> "Module":
+    def get_submodule(self, target: str) -> Module:
         """The module at dotted path ``target`` ("" is self): ``model.get_submodule("0.fc")``."""
         module = self
         for part in target.split(".") if target else []:
@@ -286,7 +287,7 @@ class Module:
             module = module._modules[part]
         return module
 
-    def apply(self, fn: Callable[["Module"], Any]) -> "Module":
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every submodule (children first) and then on self; returns self.
         The usual use: ``model.apply(init_weights)``."""
         for child in self.children():
@@ -294,14 +295,14 @@ class Module:
         fn(self)
         return self
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from ((n, m) for n, m in self._modules.items() if m is not None)
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for _, module in self.named_children():
             yield module
 
@@ -332,13 +333,13 @@ class Module:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ---- modes ---------------------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Training mode (Dropout drops, BatchNorm uses batch statistics); returns self."""
         for module in self.modules():
             object.__setattr__(module, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         """Evaluation mode (Dropout off, BatchNorm uses running statistics); returns self."""
         return self.train(False)
 
@@ -347,13 +348,13 @@ class Module:
         or fill it with zeros (set_to_none=False)."""
         zero_grads_(self.parameters(), set_to_none)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
         for param in self.parameters():
             param.requires_grad_(requires_grad)
         return self
 
     # ---- devices and dtypes --------------------------------------------------------------------
-    def to(self, target: Any) -> "Module":
+    def to(self, target: Any) -> Module:
         """Move (``"cuda"``) or cast (``tinydl.float64``) every parameter and buffer in place."""
         is_device = isinstance(target, backend.Device) or backend.is_device_name(target)
         for module in self.modules():
@@ -369,24 +370,24 @@ class Module:
                         tensor.grad = tensor.grad.to(target)
         return self
 
-    def cpu(self) -> "Module":
+    def cpu(self) -> Module:
         return self.to("cpu")
 
-    def cuda(self) -> "Module":
+    def cuda(self) -> Module:
         return self.to("cuda")
 
-    def double(self) -> "Module":
-        import numpy  # noqa: PLC0415
+    def double(self) -> Module:
+        import numpy
 
         return self.to(numpy.float64)
 
-    def float(self) -> "Module":
-        import numpy  # noqa: PLC0415
+    def float(self) -> Module:
+        import numpy
 
         return self.to(numpy.float32)
 
     # ---- saving --------------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
+    def state_dict(self) -> OrderedDict[str, Tensor]:
         """Parameters and buffers by dotted name (the tensors themselves, not copies)."""
         state: OrderedDict[str, Tensor] = OrderedDict()
         for module_name, module in self.named_modules(remove_duplicate=False):

@@ -19,8 +19,8 @@ from typing import Any
 import numpy
 
 from tinydl import functional as F
-from tinydl.functional.recurrent import rnn_step_composed
 from tinydl.errors import ShapeError
+from tinydl.functional.recurrent import rnn_step_composed
 from tinydl.nn import init
 from tinydl.nn.module import Module, Parameter
 from tinydl.ops.common import as_tensor

@@ -17,7 +17,8 @@ Call between ``loss.backward()`` and ``optimizer.step()``:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tinydl.backend import get_array_module
 from tinydl.errors import ShapeError

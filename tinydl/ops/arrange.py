@@ -5,7 +5,8 @@ indexing, reshape, broadcast, concatenate and where, so their gradients come for
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy
 
@@ -35,14 +36,14 @@ class Flip(Function):
         return Flip.apply(grad, axes=ctx.params["axes"])
 
 
-def flip(input: Any, dims: Any) -> Tensor:  # noqa: A002 (PyTorch's argument names)
+def flip(input: Any, dims: Any) -> Tensor:  # PyTorch's argument names
     """Reverse the order along each of ``dims``: flip([1, 2, 3], 0) -> [3, 2, 1]."""
     input = as_tensor(input)
     axes = normalize_axes(_dims(dims), input.ndim, "flip") if input.ndim else ()
     return Flip.apply(input, axes=axes) if axes else input * 1
 
 
-def fliplr(input: Any) -> Tensor:  # noqa: A002
+def fliplr(input: Any) -> Tensor:
     """Reverse dim 1 (left-right), for tensors with at least 2 dims."""
     input = as_tensor(input)
     if input.ndim < 2:
@@ -50,7 +51,7 @@ def fliplr(input: Any) -> Tensor:  # noqa: A002
     return flip(input, 1)
 
 
-def flipud(input: Any) -> Tensor:  # noqa: A002
+def flipud(input: Any) -> Tensor:
     """Reverse dim 0 (up-down)."""
     input = as_tensor(input)
     if input.ndim < 1:
@@ -58,7 +59,7 @@ def flipud(input: Any) -> Tensor:  # noqa: A002
     return flip(input, 0)
 
 
-def roll(input: Any, shifts: Any, dims: Any = None) -> Tensor:  # noqa: A002
+def roll(input: Any, shifts: Any, dims: Any = None) -> Tensor:
     """Shift elements along ``dims`` by ``shifts``, wrapping around (flattened when dims=None)."""
     input = as_tensor(input)
     if dims is None:
@@ -77,7 +78,7 @@ def roll(input: Any, shifts: Any, dims: Any = None) -> Tensor:  # noqa: A002
     return out
 
 
-def rot90(input: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:  # noqa: A002
+def rot90(input: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
     """Rotate by 90° k times in the plane of ``dims`` (from the first toward the second)."""
     input = as_tensor(input)
     if len(dims) != 2 or input.ndim < 2:
@@ -95,7 +96,7 @@ def rot90(input: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:  # no
     return flip(swapped, a) if k == 1 else flip(input, a).swapaxes(a, b)
 
 
-def repeat(input: Any, *sizes: Any) -> Tensor:  # noqa: A002
+def repeat(input: Any, *sizes: Any) -> Tensor:
     """Tile the whole tensor ``sizes`` times per dim (PyTorch's Tensor.repeat, NumPy's tile).
 
     (2, 3).repeat(2, 1, 2) -> (2, 4, 6): sizes may add leading dims.
@@ -113,7 +114,7 @@ def repeat(input: Any, *sizes: Any) -> Tensor:  # noqa: A002
     return tiled.reshape(tuple(r * n for r, n in zip(sizes, shape)))
 
 
-def tile(input: Any, dims: Sequence[int]) -> Tensor:  # noqa: A002
+def tile(input: Any, dims: Sequence[int]) -> Tensor:
     """Like repeat, but fewer counts than dims pad with 1s in front."""
     input = as_tensor(input)
     dims = _dims(dims)
@@ -121,7 +122,7 @@ def tile(input: Any, dims: Sequence[int]) -> Tensor:  # noqa: A002
     return repeat(input, dims)
 
 
-def repeat_interleave(input: Any, repeats: Any, dim: int | None = None, *,  # noqa: A002
+def repeat_interleave(input: Any, repeats: Any, dim: int | None = None, *,
                       output_size: int | None = None) -> Tensor:
     """Repeat each element ``repeats`` times (an int or one count per element) along ``dim``.
 
@@ -146,7 +147,7 @@ def repeat_interleave(input: Any, repeats: Any, dim: int | None = None, *,  # no
     return input[(slice(None),) * dim + (positions,)]
 
 
-def _triangle(input: Any, diagonal: int, lower: bool, op: str) -> Tensor:  # noqa: A002
+def _triangle(input: Any, diagonal: int, lower: bool, op: str) -> Tensor:
     input = as_tensor(input)
     if input.ndim < 2:
         raise ShapeError(f"{op}: needs a matrix (at least 2 dims), got shape {input.shape}")
@@ -158,17 +159,17 @@ def _triangle(input: Any, diagonal: int, lower: bool, op: str) -> Tensor:  # noq
     return where(keep, input, 0)
 
 
-def tril(input: Any, diagonal: int = 0) -> Tensor:  # noqa: A002
+def tril(input: Any, diagonal: int = 0) -> Tensor:
     """The lower triangle (on and below ``diagonal``) of the last two dims; zeros above."""
     return _triangle(input, diagonal, True, "tril")
 
 
-def triu(input: Any, diagonal: int = 0) -> Tensor:  # noqa: A002
+def triu(input: Any, diagonal: int = 0) -> Tensor:
     """The upper triangle (on and above ``diagonal``) of the last two dims; zeros below."""
     return _triangle(input, diagonal, False, "triu")
 
 
-def diagonal(input: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:  # noqa: A002
+def diagonal(input: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     """The diagonal of the planes (dim1, dim2), as a new last dim; those two dims go away."""
     input = as_tensor(input)
     a, b = normalize_axes(dim1, input.ndim, "diagonal")[0], normalize_axes(dim2, input.ndim,
@@ -187,7 +188,7 @@ def diagonal(input: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tenso
 _diagonal = diagonal  # (diag's argument is called diagonal too, as in PyTorch)
 
 
-def diag_embed(input: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: A002
+def diag_embed(input: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Matrices with the last dim of ``input`` on their diagonal (zeros elsewhere)."""
     input = as_tensor(input)
     n = input.shape[-1] + abs(offset)
@@ -210,7 +211,7 @@ def diag_embed(input: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> T
     return out.permute(final)
 
 
-def diag(input: Any, diagonal: int = 0) -> Tensor:  # noqa: A002
+def diag(input: Any, diagonal: int = 0) -> Tensor:
     """1-D input: a square matrix with it on a diagonal. 2-D input: that diagonal as 1-D."""
     input = as_tensor(input)
     if input.ndim == 1:
@@ -220,7 +221,7 @@ def diag(input: Any, diagonal: int = 0) -> Tensor:  # noqa: A002
     raise ShapeError(f"diag: needs a 1-D or 2-D tensor, got shape {input.shape}")
 
 
-def trace(input: Any) -> Tensor:  # noqa: A002
+def trace(input: Any) -> Tensor:
     """Sum of the main diagonal of a 2-D tensor."""
     input = as_tensor(input)
     if input.ndim != 2:
@@ -228,7 +229,7 @@ def trace(input: Any) -> Tensor:  # noqa: A002
     return diagonal(input).sum()
 
 
-def narrow(input: Any, dim: int, start: int, length: int) -> Tensor:  # noqa: A002
+def narrow(input: Any, dim: int, start: int, length: int) -> Tensor:
     """``length`` elements from ``start`` along ``dim``: input.narrow(1, 2, 3) = input[:, 2:5]."""
     input = as_tensor(input)
     dim = normalize_axes(dim, input.ndim, "narrow")[0]
@@ -239,14 +240,14 @@ def narrow(input: Any, dim: int, start: int, length: int) -> Tensor:  # noqa: A0
     return input[(slice(None),) * dim + (slice(start, start + length),)]
 
 
-def select(input: Any, dim: int, index: int) -> Tensor:  # noqa: A002
+def select(input: Any, dim: int, index: int) -> Tensor:
     """The slice at ``index`` along ``dim``, that dim removed: input.select(0, 1) = input[1]."""
     input = as_tensor(input)
     dim = normalize_axes(dim, input.ndim, "select")[0]
     return input[(slice(None),) * dim + (int(index),)]
 
 
-def unbind(input: Any, dim: int = 0) -> tuple:  # noqa: A002
+def unbind(input: Any, dim: int = 0) -> tuple:
     """All slices along ``dim`` as a tuple: unbind((3, 4), 0) -> three tensors of shape (4,)."""
     input = as_tensor(input)
     dim = normalize_axes(dim, input.ndim, "unbind")[0]
@@ -256,7 +257,7 @@ def unbind(input: Any, dim: int = 0) -> tuple:  # noqa: A002
     return tuple(reshape(p, input.shape[:dim] + input.shape[dim + 1:]) for p in pieces)
 
 
-def tensor_split(input: Any, indices_or_sections: Any, dim: int = 0) -> tuple:  # noqa: A002
+def tensor_split(input: Any, indices_or_sections: Any, dim: int = 0) -> tuple:
     """Split into n nearly equal parts (an int; the first ones one larger) or at given indices."""
     input = as_tensor(input)
     dim = normalize_axes(dim, input.ndim, "tensor_split")[0]
@@ -280,7 +281,7 @@ def tensor_split(input: Any, indices_or_sections: Any, dim: int = 0) -> tuple:  
                  for lo, hi in zip(edges[:-1], edges[1:]))
 
 
-def unflatten(input: Any, dim: int, sizes: Sequence[int]) -> Tensor:  # noqa: A002
+def unflatten(input: Any, dim: int, sizes: Sequence[int]) -> Tensor:
     """Split dim ``dim`` into ``sizes`` (one may be -1): (2, 12).unflatten(1, (3, 4)) -> (2, 3, 4)."""
     input = as_tensor(input)
     dim = normalize_axes(dim, input.ndim, "unflatten")[0]
@@ -342,13 +343,13 @@ def cartesian_prod(*tensors: Any) -> Tensor:
     return stack([g.reshape(-1) for g in grids], axis=1)
 
 
-def atleast_1d(input: Any) -> Tensor:  # noqa: A002
+def atleast_1d(input: Any) -> Tensor:
     """``input`` with at least one dim."""
     input = as_tensor(input)
     return input.reshape(1) if input.ndim == 0 else input
 
 
-def atleast_2d(input: Any) -> Tensor:  # noqa: A002
+def atleast_2d(input: Any) -> Tensor:
     """``input`` with at least two dims (new ones in front)."""
     input = atleast_1d(input)
     return input.unsqueeze(0) if input.ndim == 1 else input
@@ -375,9 +376,9 @@ def column_stack(tensors: Sequence[Any]) -> Tensor:
     return concatenate(columns, axis=1)
 
 
-def take(input: Any, index: Any) -> Tensor:  # noqa: A002
+def take(input: Any, index: Any) -> Tensor:
     """Elements of the flattened input at ``index`` (the result has index's shape)."""
-    from tinydl.ops.selection import index_array  # noqa: PLC0415 (selection imports math)
+    from tinydl.ops.selection import index_array  # selection imports math
 
     input = as_tensor(input)
     flat_index = index_array(index, input, "take")

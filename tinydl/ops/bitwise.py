@@ -11,8 +11,8 @@ import numpy
 
 from tinydl.errors import DTypeError
 from tinydl.ops.common import as_tensor, binary_operands
-from tinydl.ops.elementwise import compare as compare_arrays
 from tinydl.ops.constant import constant
+from tinydl.ops.elementwise import compare as compare_arrays
 from tinydl.tensor import Tensor
 
 
@@ -25,25 +25,25 @@ def _integer_pair(op: str, a: Any, b: Any) -> tuple[Any, Any]:
     return a.data, b.data
 
 
-def bitwise_and(input: Any, other: Any) -> Tensor:  # noqa: A002 (PyTorch's argument names)
+def bitwise_and(input: Any, other: Any) -> Tensor:  # PyTorch's argument names
     """a & b bit by bit (logical and for bool tensors)"""
     a, b = _integer_pair("bitwise_and (&)", input, other)
     return constant(a & b)
 
 
-def bitwise_or(input: Any, other: Any) -> Tensor:  # noqa: A002
+def bitwise_or(input: Any, other: Any) -> Tensor:
     """a | b bit by bit (logical or for bool tensors)"""
     a, b = _integer_pair("bitwise_or (|)", input, other)
     return constant(a | b)
 
 
-def bitwise_xor(input: Any, other: Any) -> Tensor:  # noqa: A002
+def bitwise_xor(input: Any, other: Any) -> Tensor:
     """a ^ b bit by bit"""
     a, b = _integer_pair("bitwise_xor (^)", input, other)
     return constant(a.__xor__(b))
 
 
-def bitwise_not(input: Any) -> Tensor:  # noqa: A002
+def bitwise_not(input: Any) -> Tensor:
     """~a: every bit flipped (logical not for bool tensors)"""
     input = as_tensor(input)
     if input.dtype.kind not in "iub":
@@ -52,13 +52,13 @@ def bitwise_not(input: Any) -> Tensor:  # noqa: A002
     return constant(~input.data)
 
 
-def bitwise_left_shift(input: Any, other: Any) -> Tensor:  # noqa: A002
+def bitwise_left_shift(input: Any, other: Any) -> Tensor:
     """a << b: a times 2**b for integers"""
     a, b = _integer_pair("bitwise_left_shift (<<)", input, other)
     return constant(a.__lshift__(b))
 
 
-def bitwise_right_shift(input: Any, other: Any) -> Tensor:  # noqa: A002
+def bitwise_right_shift(input: Any, other: Any) -> Tensor:
     """a >> b: a floor-divided by 2**b for integers"""
     a, b = _integer_pair("bitwise_right_shift (>>)", input, other)
     return constant(a.__rshift__(b))
@@ -69,25 +69,25 @@ def _truth(value: Any, like: Any = None) -> Any:
     return t.data if t.dtype == numpy.bool_ else t.data != 0
 
 
-def logical_and(input: Any, other: Any) -> Tensor:  # noqa: A002
+def logical_and(input: Any, other: Any) -> Tensor:
     """True where both are non-zero"""
     a, b = binary_operands(input, other)
     return constant(_truth(a) & _truth(b))
 
 
-def logical_or(input: Any, other: Any) -> Tensor:  # noqa: A002
+def logical_or(input: Any, other: Any) -> Tensor:
     """True where either is non-zero"""
     a, b = binary_operands(input, other)
     return constant(_truth(a) | _truth(b))
 
 
-def logical_xor(input: Any, other: Any) -> Tensor:  # noqa: A002
+def logical_xor(input: Any, other: Any) -> Tensor:
     """True where exactly one is non-zero"""
     a, b = binary_operands(input, other)
     return constant(_truth(a) != _truth(b))
 
 
-def logical_not(input: Any) -> Tensor:  # noqa: A002
+def logical_not(input: Any) -> Tensor:
     """True where the input is zero (False)"""
     return constant(~_truth(input))
 
@@ -100,7 +100,7 @@ def named(fn: Any, name: str, doc: str) -> Any:
 
 
 def _comparison(how: str, symbol: str) -> Any:
-    def compare(input: Any, other: Any) -> Tensor:  # noqa: A002
+    def compare(input: Any, other: Any) -> Tensor:
         return compare_arrays(input, other, how)
     return named(compare, how, f"input {symbol} other, elementwise (a bool tensor).")
 

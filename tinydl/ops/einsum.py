@@ -10,7 +10,8 @@ times.
 from __future__ import annotations
 
 import string
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
@@ -87,7 +88,7 @@ def _parse(equation: str, operands: Sequence[Tensor]) -> tuple[list[str], str]:
 
 def _take_diagonals(t: Tensor, letters: str) -> tuple[Tensor, str]:
     """Where a letter repeats in one operand, keep the diagonal (as "ii" means)."""
-    from tinydl.ops.arrange import diagonal  # noqa: PLC0415 (arrange imports nothing of ours)
+    from tinydl.ops.arrange import diagonal  # arrange imports nothing of ours
 
     while len(set(letters)) != len(letters):
         c = next(c for c in letters if letters.count(c) > 1)

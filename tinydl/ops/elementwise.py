@@ -350,7 +350,7 @@ def neg(a: Any) -> Tensor:
     return Neg.apply(a)
 
 
-def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 (PyTorch's name)
+def pow(a: Any, b: Any) -> Tensor:  # PyTorch's name
     """a ** b; b may be a number or a tensor."""
     if _is_bool(a) and _is_bool(b):
         if not isinstance(b, bool):
@@ -375,7 +375,7 @@ def sqrt(a: Any) -> Tensor:
     return Sqrt.apply(a)
 
 
-def abs(a: Any) -> Tensor:  # noqa: A001 (PyTorch's name)
+def abs(a: Any) -> Tensor:  # PyTorch's name
     """absolute value"""
     return Abs.apply(a)
 
@@ -390,7 +390,7 @@ def minimum(a: Any, b: Any) -> Tensor:
     return Minimum.apply(a, b)
 
 
-def clip(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch names)
+def clip(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # PyTorch names
     """a limited to [min, max] (either may be None)."""
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")

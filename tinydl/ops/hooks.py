@@ -11,7 +11,8 @@ and the hook tests in tests/test_module_hooks.py check its gradients against tor
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tinydl.autograd import Context, Function
 

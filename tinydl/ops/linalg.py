@@ -96,25 +96,25 @@ def _checked_matmul(op: str, fix: str, operands: tuple, names: tuple, ndims: tup
     return matmul(a, b)
 
 
-def mm(input: Any, mat2: Any) -> Tensor:  # noqa: A002 (PyTorch's argument names)
+def mm(input: Any, mat2: Any) -> Tensor:  # PyTorch's argument names
     """Matrix product of two 2-D tensors: (n, k) @ (k, m) -> (n, m) (no broadcasting)."""
     return _checked_matmul("mm", "use matmul (@) for vectors or batches", (input, mat2),
                            ("input", "mat2"), (2, 2))
 
 
-def bmm(input: Any, mat2: Any) -> Tensor:  # noqa: A002
+def bmm(input: Any, mat2: Any) -> Tensor:
     """Batched matrix product: (b, n, k) @ (b, k, m) -> (b, n, m); batch sizes must match."""
     return _checked_matmul("bmm", "use matmul (@) to broadcast", (input, mat2),
                            ("input", "mat2"), (3, 3))
 
 
-def mv(input: Any, vec: Any) -> Tensor:  # noqa: A002
+def mv(input: Any, vec: Any) -> Tensor:
     """Matrix times vector: (n, m) @ (m,) -> (n,)."""
     return _checked_matmul("mv", "use matmul (@) for other shapes", (input, vec),
                            ("input", "vec"), (2, 1))
 
 
-def dot(input: Any, other: Any) -> Tensor:  # noqa: A002
+def dot(input: Any, other: Any) -> Tensor:
     """Dot product of two 1-D tensors of one length: a 0-d tensor."""
     return _checked_matmul("dot", "flatten them first or use matmul/inner", (input, other),
                            ("input", "other"), (1, 1))
@@ -123,7 +123,7 @@ def dot(input: Any, other: Any) -> Tensor:  # noqa: A002
 vdot = dot
 
 
-def outer(input: Any, vec2: Any) -> Tensor:  # noqa: A002
+def outer(input: Any, vec2: Any) -> Tensor:
     """Outer product of two 1-D tensors: (n,) x (m,) -> (n, m)."""
     a, b = binary_operands(input, vec2)
     if a.ndim != 1 or b.ndim != 1:
@@ -135,7 +135,7 @@ def outer(input: Any, vec2: Any) -> Tensor:  # noqa: A002
 ger = outer
 
 
-def inner(input: Any, other: Any) -> Tensor:  # noqa: A002
+def inner(input: Any, other: Any) -> Tensor:
     """Sum over the last dims: (..a, k) x (..b, k) -> (..a, ..b); a product for 0-d inputs."""
     a, b = binary_operands(input, other)
     if a.ndim == 0 or b.ndim == 0:
@@ -168,7 +168,7 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
                                   tuple(b.shape[d] for d in free_b))
 
 
-def cross(input: Any, other: Any, dim: int | None = None) -> Tensor:  # noqa: A002
+def cross(input: Any, other: Any, dim: int | None = None) -> Tensor:
     """Cross product of 3-vectors along ``dim`` (default: the first dim of size 3)."""
     a, b = binary_operands(input, other)
     shape = tuple(numpy.broadcast_shapes(a.shape, b.shape))
@@ -186,12 +186,12 @@ def cross(input: Any, other: Any, dim: int | None = None) -> Tensor:  # noqa: A0
 
     pieces = [part(a, (i + 1) % 3) * part(b, (i + 2) % 3) - part(a, (i + 2) % 3) * part(b, (i + 1) % 3)
               for i in range(3)]
-    from tinydl.ops.shape import stack  # noqa: PLC0415 (shape is a sibling)
+    from tinydl.ops.shape import stack  # shape is a sibling
 
     return stack(pieces, axis=dim)
 
 
-def kron(input: Any, other: Any) -> Tensor:  # noqa: A002
+def kron(input: Any, other: Any) -> Tensor:
     """Kronecker product: every element of input times the whole of other, laid out in blocks."""
     a, b = binary_operands(input, other)
     ndim = max(a.ndim, b.ndim)
@@ -203,27 +203,27 @@ def kron(input: Any, other: Any) -> Tensor:  # noqa: A002
     return (a_spread * b_spread).reshape(tuple(n * m for n, m in zip(a.shape, b.shape)))
 
 
-def addmm(input: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+def addmm(input: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2), mat1 and mat2 2-D; input broadcasts."""
     return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
 
 
-def baddbmm(input: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+def baddbmm(input: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """beta * input + alpha * bmm(batch1, batch2); input broadcasts to (b, n, m)."""
     return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
 
 
-def addmv(input: Any, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+def addmv(input: Any, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """beta * input + alpha * (mat @ vec)."""
     return _scaled_sum(input, mv(mat, vec), beta, alpha)
 
 
-def addbmm(input: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:  # noqa: A002
+def addbmm(input: Any, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """beta * input + alpha * sum over the batch of bmm(batch1, batch2)."""
     return _scaled_sum(input, bmm(batch1, batch2).sum(dim=0), beta, alpha)
 
 
-def _scaled_sum(input: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:  # noqa: A002
+def _scaled_sum(input: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:
     scaled = product if alpha == 1 else product * alpha
     if beta == 0:  # PyTorch ignores input then, even NaN in it
         return scaled
@@ -242,7 +242,7 @@ class VectorNorm(Function):
     """
 
     @staticmethod
-    def forward(ctx: Context, a: Any, ord: float = 2.0, axes: Any = None,  # noqa: A002
+    def forward(ctx: Context, a: Any, ord: float = 2.0, axes: Any = None,
                 keepdims: bool = False) -> Any:
         xp = get_array_module(a)
         if ord == 2:
@@ -251,8 +251,8 @@ class VectorNorm(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        from tinydl.ops.elementwise import where  # noqa: PLC0415 (sibling module)
-        from tinydl.ops.reduce import _expand_grad, _kept_shape  # noqa: PLC0415
+        from tinydl.ops.elementwise import where  # sibling module
+        from tinydl.ops.reduce import _expand_grad, _kept_shape
 
         a = ctx.inputs[0]
         p, axes = ctx.params["ord"], ctx.params["axes"]
@@ -267,10 +267,10 @@ class VectorNorm(Function):
         return grad * where(zero, 0.0, direction)
 
 
-def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,  # noqa: A002
+def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
                 dtype: Any = None) -> Tensor:
     """The p-norm of x over ``dim`` (all elements by default): ord 2, 1, inf, -inf, 0 or any p."""
-    from tinydl.ops.common import normalize_axes  # noqa: PLC0415
+    from tinydl.ops.common import normalize_axes
 
     x = as_tensor(x)
     if dtype is not None:
@@ -291,11 +291,11 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
     return VectorNorm.apply(x, ord=float(ord), axes=axes, keepdims=keepdim)
 
 
-def matrix_norm(A: Any, ord: Any = "fro", dim: tuple = (-2, -1), keepdim: bool = False, *,  # noqa: N803,A002
+def matrix_norm(A: Any, ord: Any = "fro", dim: tuple = (-2, -1), keepdim: bool = False, *,
                 dtype: Any = None) -> Tensor:
     """Norm of the matrices in the last two dims: 'fro', 1, -1, inf, -inf (max/min abs
     column or row sum). 'nuc', 2 and -2 need singular values, which tinydl does not have."""
-    A = as_tensor(A)  # noqa: N806
+    A = as_tensor(A)
     if A.ndim < 2:
         raise ShapeError(f"matrix_norm: needs a tensor with at least 2 dims, got {A.shape}")
     rows, cols = (d % A.ndim for d in dim)
@@ -313,11 +313,11 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: tuple = (-2, -1), keepdim: bool =
     return out if keepdim else out.squeeze(dim=(rows, cols))
 
 
-def norm(A: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *,  # noqa: N803,A002
+def norm(A: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *,
          dtype: Any = None) -> Tensor:
     """linalg.norm: a vector norm, or a matrix norm when ``dim`` is a pair (or A is 2-D and
     ``ord`` is given). Without ord: the 2-norm of all elements."""
-    A = as_tensor(A)  # noqa: N806
+    A = as_tensor(A)
     if isinstance(dim, (tuple, list)) and len(dim) == 2 or (dim is None and ord is not None
                                                              and A.ndim == 2):
         return matrix_norm(A, "fro" if ord is None else ord, tuple(dim or (-2, -1)), keepdim,
@@ -327,7 +327,7 @@ def norm(A: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *,  # 
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
 
 
-def torch_norm(input: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False,  # noqa: A002
+def torch_norm(input: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False,
                dtype: Any = None) -> Tensor:
     """``torch.norm``: p-norm over ``dim`` (all elements by default); 'fro' is the 2-norm."""
     if p == "nuc":
@@ -335,7 +335,7 @@ def torch_norm(input: Any, p: Any = "fro", dim: Any = None, keepdim: bool = Fals
     return vector_norm(input, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
 
 
-def _square_matrices(op: str, A: Tensor) -> None:  # noqa: N803
+def _square_matrices(op: str, A: Tensor) -> None:
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise ShapeError(f"{op}: needs square matrices in the last two dims, got shape {A.shape}")
     if A.dtype.kind not in "fc":
@@ -396,23 +396,23 @@ class Solve(Function):
         return grad_a, grad_b
 
 
-def inv(A: Any) -> Tensor:  # noqa: N803
+def inv(A: Any) -> Tensor:
     """The inverse of square matrices (..., n, n)."""
-    A = as_tensor(A)  # noqa: N806
+    A = as_tensor(A)
     _square_matrices("inv", A)
     return Inv.apply(A)
 
 
-def det(A: Any) -> Tensor:  # noqa: N803
+def det(A: Any) -> Tensor:
     """The determinant of square matrices: (..., n, n) -> (...)."""
-    A = as_tensor(A)  # noqa: N806
+    A = as_tensor(A)
     _square_matrices("det", A)
     return Det.apply(A)
 
 
-def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:  # noqa: N803
+def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:
     """X with A @ X = B. A: (..., n, n); B: (..., n, k), or (..., n) for one right-hand side."""
-    A, B = binary_operands(A, B)  # noqa: N806
+    A, B = binary_operands(A, B)
     _square_matrices("solve", A)
     if not left:
         raise NotImplementedError("solve: left=False is not supported; solve A^T X^T = B^T")
@@ -422,18 +422,18 @@ def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:  # noqa: N803
         raise ShapeError(f"solve: A of shape {A.shape} and B of shape {B.shape} do not fit: "
                          f"B needs {A.shape[-1]} rows")
     batch = tuple(numpy.broadcast_shapes(A.shape[:-2], rhs.shape[:-2]))
-    A = A.broadcast_to(batch + A.shape[-2:])  # noqa: N806
+    A = A.broadcast_to(batch + A.shape[-2:])
     rhs = rhs.broadcast_to(batch + rhs.shape[-2:])
     out = Solve.apply(A, rhs)
     return out.squeeze(-1) if vector else out
 
 
-def matrix_power(A: Any, n: int) -> Tensor:  # noqa: N803
+def matrix_power(A: Any, n: int) -> Tensor:
     """A @ A @ ... (n times) by repeated squaring; n = 0 gives the identity, n < 0 uses inv."""
-    A = as_tensor(A)  # noqa: N806
+    A = as_tensor(A)
     _square_matrices("matrix_power", A)
     if n < 0:
-        A, n = inv(A), -n  # noqa: N806
+        A, n = inv(A), -n
     eye = numpy.eye(A.shape[-1], dtype=A.dtype)
     result = A * 0 + as_tensor(backend.to_device(eye, A.device))
     power = A

@@ -21,9 +21,9 @@ from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, GraphError, ShapeError
 from tinydl.ops.bitwise import named
 from tinydl.ops.common import as_tensor, binary_operands
+from tinydl.ops.constant import constant
 from tinydl.ops.elementwise import abs as absolute
 from tinydl.ops.elementwise import cast, clip, exp, log, maximum, minimum, sqrt, where
-from tinydl.ops.constant import constant
 from tinydl.tensor import DEFAULT_FLOAT, Tensor
 
 
@@ -134,7 +134,7 @@ class Expm1(_Unary):
 def _erfc_array(xp: Any, a: Any) -> Any:
     if xp is numpy:
         try:
-            from scipy.special import erfc as scipy_erfc  # noqa: PLC0415 (optional, CPU only)
+            from scipy.special import erfc as scipy_erfc  # optional, CPU only
             return scipy_erfc(a).astype(a.dtype, copy=False)
         except ImportError:
             pass
@@ -240,57 +240,57 @@ class FloorDivide(Function):
 # ---------------------------------------------------------------------------------------------
 
 
-def sin(input: Any) -> Tensor:  # noqa: A002 (PyTorch's argument names throughout)
+def sin(input: Any) -> Tensor:  # PyTorch's argument names throughout
     """sine, elementwise"""
     return Sin.apply(floating(input))
 
 
-def cos(input: Any) -> Tensor:  # noqa: A002
+def cos(input: Any) -> Tensor:
     """cosine, elementwise"""
     return Cos.apply(floating(input))
 
 
-def tan(input: Any) -> Tensor:  # noqa: A002
+def tan(input: Any) -> Tensor:
     """tangent, elementwise"""
     return Tan.apply(floating(input))
 
 
-def asin(input: Any) -> Tensor:  # noqa: A002
+def asin(input: Any) -> Tensor:
     """arcsine (NaN outside [-1, 1])"""
     return Asin.apply(floating(input))
 
 
-def acos(input: Any) -> Tensor:  # noqa: A002
+def acos(input: Any) -> Tensor:
     """arccosine (NaN outside [-1, 1])"""
     return Acos.apply(floating(input))
 
 
-def atan(input: Any) -> Tensor:  # noqa: A002
+def atan(input: Any) -> Tensor:
     """arctangent"""
     return Atan.apply(floating(input))
 
 
-def sinh(input: Any) -> Tensor:  # noqa: A002
+def sinh(input: Any) -> Tensor:
     """hyperbolic sine"""
     return Sinh.apply(floating(input))
 
 
-def cosh(input: Any) -> Tensor:  # noqa: A002
+def cosh(input: Any) -> Tensor:
     """hyperbolic cosine"""
     return Cosh.apply(floating(input))
 
 
-def asinh(input: Any) -> Tensor:  # noqa: A002
+def asinh(input: Any) -> Tensor:
     """inverse hyperbolic sine"""
     return Asinh.apply(floating(input))
 
 
-def acosh(input: Any) -> Tensor:  # noqa: A002
+def acosh(input: Any) -> Tensor:
     """inverse hyperbolic cosine (NaN below 1)"""
     return Acosh.apply(floating(input))
 
 
-def atanh(input: Any) -> Tensor:  # noqa: A002
+def atanh(input: Any) -> Tensor:
     """inverse hyperbolic tangent (NaN outside [-1, 1])"""
     return Atanh.apply(floating(input))
 
@@ -299,58 +299,58 @@ arcsin, arccos, arctan = asin, acos, atan
 arcsinh, arccosh, arctanh = asinh, acosh, atanh
 
 
-def log1p(input: Any) -> Tensor:  # noqa: A002
+def log1p(input: Any) -> Tensor:
     """log(1 + x), accurate when x is tiny"""
     return Log1p.apply(floating(input))
 
 
-def expm1(input: Any) -> Tensor:  # noqa: A002
+def expm1(input: Any) -> Tensor:
     """exp(x) - 1, accurate when x is tiny"""
     return Expm1.apply(floating(input))
 
 
-def erfc(input: Any) -> Tensor:  # noqa: A002
+def erfc(input: Any) -> Tensor:
     """complementary error function 1 - erf(x)"""
     return Erfc.apply(floating(input))
 
 
-def erfinv(input: Any) -> Tensor:  # noqa: A002
+def erfinv(input: Any) -> Tensor:
     """inverse error function on (-1, 1); ±inf at ±1, NaN outside"""
     return Erfinv.apply(floating(input))
 
 
-def log2(input: Any) -> Tensor:  # noqa: A002
+def log2(input: Any) -> Tensor:
     """base-2 logarithm"""
     return log(floating(input)) * (1.0 / math.log(2.0))
 
 
-def log10(input: Any) -> Tensor:  # noqa: A002
+def log10(input: Any) -> Tensor:
     """base-10 logarithm"""
     return log(floating(input)) * (1.0 / math.log(10.0))
 
 
-def exp2(input: Any) -> Tensor:  # noqa: A002
+def exp2(input: Any) -> Tensor:
     """2 ** x"""
     return exp(floating(input) * math.log(2.0))
 
 
-def reciprocal(input: Any) -> Tensor:  # noqa: A002
+def reciprocal(input: Any) -> Tensor:
     """1 / x (integers give float32)"""
     return 1.0 / floating(input)
 
 
-def rsqrt(input: Any) -> Tensor:  # noqa: A002
+def rsqrt(input: Any) -> Tensor:
     """1 / sqrt(x)"""
     return 1.0 / sqrt(floating(input))
 
 
-def square(input: Any) -> Tensor:  # noqa: A002
+def square(input: Any) -> Tensor:
     """x * x"""
     input = as_tensor(input)
     return input * input
 
 
-def _rounding(input: Any, how: str, decimals: int = 0) -> Tensor:  # noqa: A002
+def _rounding(input: Any, how: str, decimals: int = 0) -> Tensor:
     input = as_tensor(input)
     if input.dtype.kind in "iub" and how != "sign":
         return input  # integers are already whole (PyTorch returns them unchanged)
@@ -359,22 +359,22 @@ def _rounding(input: Any, how: str, decimals: int = 0) -> Tensor:  # noqa: A002
     return Rounding.apply(input, how=how, decimals=decimals)
 
 
-def floor(input: Any) -> Tensor:  # noqa: A002
+def floor(input: Any) -> Tensor:
     """largest whole number <= x (gradient zero)"""
     return _rounding(input, "floor")
 
 
-def ceil(input: Any) -> Tensor:  # noqa: A002
+def ceil(input: Any) -> Tensor:
     """smallest whole number >= x (gradient zero)"""
     return _rounding(input, "ceil")
 
 
-def round(input: Any, *, decimals: int = 0) -> Tensor:  # noqa: A001,A002
+def round(input: Any, *, decimals: int = 0) -> Tensor:
     """nearest whole number, halves to even (or to ``decimals`` places); gradient zero"""
     return _rounding(input, "round", decimals)
 
 
-def trunc(input: Any) -> Tensor:  # noqa: A002
+def trunc(input: Any) -> Tensor:
     """x with its fractional part dropped (toward zero); gradient zero"""
     return _rounding(input, "trunc")
 
@@ -382,7 +382,7 @@ def trunc(input: Any) -> Tensor:  # noqa: A002
 fix = trunc
 
 
-def frac(input: Any) -> Tensor:  # noqa: A002
+def frac(input: Any) -> Tensor:
     """x - trunc(x), the fractional part with x's sign (gradient one)"""
     input = as_tensor(input)
     if input.dtype.kind not in "fc":
@@ -390,7 +390,7 @@ def frac(input: Any) -> Tensor:  # noqa: A002
     return input - trunc(input)
 
 
-def sign(input: Any) -> Tensor:  # noqa: A002
+def sign(input: Any) -> Tensor:
     """-1, 0 or 1 elementwise (gradient zero)"""
     return _rounding(input, "sign")
 
@@ -398,7 +398,7 @@ def sign(input: Any) -> Tensor:  # noqa: A002
 sgn = sign
 
 
-def nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,  # noqa: A002
+def nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,
                neginf: float | None = None) -> Tensor:
     """NaN -> ``nan``, +inf -> ``posinf``, -inf -> ``neginf`` (default: the dtype's extremes)."""
     input = as_tensor(input)
@@ -415,7 +415,7 @@ def nan_to_num(input: Any, nan: float = 0.0, posinf: float | None = None,  # noq
 
 
 def _elementwise_test(how: str, meaning: str) -> Any:
-    def test(input: Any) -> Tensor:  # noqa: A002
+    def test(input: Any) -> Tensor:
         input = as_tensor(input)
         return constant(getattr(input.xp, how)(input.data))
     return named(test, how, f"True where {meaning}, elementwise (a bool tensor).")
@@ -444,7 +444,7 @@ def _float_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-def atan2(input: Any, other: Any) -> Tensor:  # noqa: A002
+def atan2(input: Any, other: Any) -> Tensor:
     """the angle of (other, input) in (-pi, pi], elementwise with broadcasting"""
     return Atan2.apply(*_float_pair(input, other))
 
@@ -452,7 +452,7 @@ def atan2(input: Any, other: Any) -> Tensor:  # noqa: A002
 arctan2 = atan2
 
 
-def hypot(input: Any, other: Any) -> Tensor:  # noqa: A002
+def hypot(input: Any, other: Any) -> Tensor:
     """sqrt(a² + b²)"""
     a, b = _float_pair(input, other)
     return sqrt(a * a + b * b)
@@ -465,56 +465,56 @@ def _shift(a: Tensor, b: Tensor) -> Tensor:
     return constant(xp.where(xp.isfinite(m), m, 0))
 
 
-def logaddexp(input: Any, other: Any) -> Tensor:  # noqa: A002
+def logaddexp(input: Any, other: Any) -> Tensor:
     """log(exp(a) + exp(b)) without overflow: m + log(exp(a - m) + exp(b - m)), m = max(a, b)"""
     a, b = _float_pair(input, other)
     m = _shift(a, b)
     return m + log(exp(a - m) + exp(b - m))
 
 
-def logaddexp2(input: Any, other: Any) -> Tensor:  # noqa: A002
+def logaddexp2(input: Any, other: Any) -> Tensor:
     """log2(2**a + 2**b) without overflow"""
     a, b = _float_pair(input, other)
     m = _shift(a, b)
     return m + log2(exp2(a - m) + exp2(b - m))
 
 
-def lerp(input: Any, end: Any, weight: Any) -> Tensor:  # noqa: A002
+def lerp(input: Any, end: Any, weight: Any) -> Tensor:
     """input + weight * (end - input), elementwise with broadcasting"""
     start, end = _float_pair(input, end)
     return start + as_tensor(weight, start) * (end - start)
 
 
-def copysign(input: Any, other: Any) -> Tensor:  # noqa: A002
+def copysign(input: Any, other: Any) -> Tensor:
     """|input| with the sign of other (gradient flows to input only, as PyTorch)"""
     a, b = _float_pair(input, other)
     negative = b.xp.signbit(b.data)
     return where(negative, -absolute(a), absolute(a))
 
 
-def _remainder(op: str, input: Any, other: Any, rounding: str) -> Tensor:  # noqa: A002
+def _remainder(op: str, input: Any, other: Any, rounding: str) -> Tensor:
     a, b = binary_operands(input, other)
     if a.dtype.kind in "iu" and b.dtype.kind in "iu" and bool((b.data == 0).any()):
         raise ZeroDivisionError(f"{op}: integer division by zero (divisor of shape {b.shape})")
     return Remainder.apply(a, b, rounding=rounding)
 
 
-def remainder(input: Any, other: Any) -> Tensor:  # noqa: A002
+def remainder(input: Any, other: Any) -> Tensor:
     """input - floor(input / other) * other: takes the divisor's sign, like Python's %"""
     return _remainder("remainder", input, other, "floor")
 
 
-def fmod(input: Any, other: Any) -> Tensor:  # noqa: A002
+def fmod(input: Any, other: Any) -> Tensor:
     """input - trunc(input / other) * other: takes the dividend's sign, like C's fmod"""
     return _remainder("fmod", input, other, "trunc")
 
 
-def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:  # noqa: A002
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     """input / other; ``rounding_mode="trunc"`` or ``"floor"`` rounds the quotient (gradient 0).
 
     True division of integers gives float32, as in PyTorch.
     """
-    from tinydl.ops.elementwise import div as true_div  # noqa: PLC0415 (name clash)
+    from tinydl.ops.elementwise import div as true_div  # name clash
 
     a, b = binary_operands(input, other)
     if rounding_mode is None:
@@ -539,7 +539,7 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor: 
 divide, true_divide = div, div
 
 
-def floor_divide(input: Any, other: Any) -> Tensor:  # noqa: A002
+def floor_divide(input: Any, other: Any) -> Tensor:
     """floor(input / other): the ``//`` operator (no derivative, as in PyTorch)"""
     a, b = binary_operands(input, other)
     if a.dtype.kind in "iu" and b.dtype.kind in "iu" and bool((b.data == 0).any()):
@@ -548,7 +548,7 @@ def floor_divide(input: Any, other: Any) -> Tensor:  # noqa: A002
     return FloorDivide.apply(a, b)
 
 
-def clamp(input: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A001,A002
+def clamp(input: Any, min: Any = None, max: Any = None) -> Tensor:
     """input limited to [min, max]; the bounds may be numbers or tensors (broadcasting).
 
     Where min > max the result is max, as in PyTorch.
@@ -570,17 +570,17 @@ def clamp(input: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A001
     return out
 
 
-def clamp_min(input: Any, min: Any) -> Tensor:  # noqa: A001,A002
+def clamp_min(input: Any, min: Any) -> Tensor:
     """max(input, min)"""
     return clamp(input, min=min)
 
 
-def clamp_max(input: Any, max: Any) -> Tensor:  # noqa: A001,A002
+def clamp_max(input: Any, max: Any) -> Tensor:
     """min(input, max)"""
     return clamp(input, max=max)
 
 
-def isclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,  # noqa: A002
+def isclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
             equal_nan: bool = False) -> Tensor:
     """|input - other| <= atol + rtol * |other|, elementwise (bool)"""
     a, b = binary_operands(input, other)
@@ -590,29 +590,29 @@ def isclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,  # n
     return constant(a.xp.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def allclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,  # noqa: A002
+def allclose(input: Any, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
              equal_nan: bool = False) -> bool:
     """True when every element is close (see isclose); a Python bool."""
     return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
 
 
-def equal(input: Any, other: Any) -> bool:  # noqa: A002
+def equal(input: Any, other: Any) -> bool:
     """True when both have the same shape and the same values; a Python bool."""
     a, b = as_tensor(input), as_tensor(other)
     return a.shape == b.shape and bool((a.data == b.data).all())
 
 
-def addcmul(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:  # noqa: A002
+def addcmul(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
     """input + value * tensor1 * tensor2 (the update step of many optimizers)"""
     return as_tensor(input) + value * (as_tensor(tensor1) * tensor2)
 
 
-def addcdiv(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:  # noqa: A002
+def addcdiv(input: Any, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
     """input + value * tensor1 / tensor2 (Adam's update step)"""
     return as_tensor(input) + value * (as_tensor(tensor1) / tensor2)
 
 
-def logit(input: Any, eps: float | None = None) -> Tensor:  # noqa: A002
+def logit(input: Any, eps: float | None = None) -> Tensor:
     """log(p / (1 - p)), the inverse of sigmoid; ``eps`` clamps p to [eps, 1 - eps] first"""
     p = floating(input)
     if eps is not None:
@@ -620,7 +620,7 @@ def logit(input: Any, eps: float | None = None) -> Tensor:  # noqa: A002
     return log(p) - log1p(-p)
 
 
-def xlogy(input: Any, other: Any) -> Tensor:  # noqa: A002
+def xlogy(input: Any, other: Any) -> Tensor:
     """x * log(y), taken as 0 where x is 0 (even where y is 0), as in entropy sums"""
     x, y = _float_pair(input, other)
     zero = x.data == 0
@@ -628,21 +628,21 @@ def xlogy(input: Any, other: Any) -> Tensor:  # noqa: A002
     return where(zero, 0.0, x * log(safe_y))
 
 
-def deg2rad(input: Any) -> Tensor:  # noqa: A002
+def deg2rad(input: Any) -> Tensor:
     """degrees to radians"""
     return floating(input) * (math.pi / 180.0)
 
 
-def rad2deg(input: Any) -> Tensor:  # noqa: A002
+def rad2deg(input: Any) -> Tensor:
     """radians to degrees"""
     return floating(input) * (180.0 / math.pi)
 
 
-def diff(input: Any, n: int = 1, dim: int = -1, prepend: Any = None,  # noqa: A002
+def diff(input: Any, n: int = 1, dim: int = -1, prepend: Any = None,
          append: Any = None) -> Tensor:
     """Differences of neighbours along ``dim`` (``n`` times): [1, 4, 9] -> [3, 5]."""
-    from tinydl.ops.arrange import narrow  # noqa: PLC0415 (arrange imports elementwise only)
-    from tinydl.ops.shape import concatenate  # noqa: PLC0415
+    from tinydl.ops.arrange import narrow  # arrange imports elementwise only
+    from tinydl.ops.shape import concatenate
 
     input = as_tensor(input)
     parts = [as_tensor(p, input) for p in (prepend, input, append) if p is not None]

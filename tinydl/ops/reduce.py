@@ -214,7 +214,7 @@ class SumTo(Function):
 # ---------------------------------------------------------------------------------------------
 
 
-def sum(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:  # noqa: A001
+def sum(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Tensor:
     """Sum over ``axis`` (all by default). (..., n, ...) -> (..., ...) or (..., 1, ...) kept."""
     a = as_tensor(a)
     axis, keepdims = pick_axis("sum", axis, keepdims, torch_names)
@@ -239,20 +239,20 @@ def _floating_input(a: Tensor, op: str) -> Tensor:
 ValuesIndices = {name: namedtuple(name, ["values", "indices"]) for name in ("max", "min")}
 
 
-def max(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:  # noqa: A001
+def max(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:
     """The largest value (a 0-d tensor); with an int ``dim``, the named tuple
     ``(values, indices)`` along it, as in PyTorch; ``max(a, b)`` with a tensor b is
     ``maximum``; with a tuple of dims, the values only (``amax``)."""
     return _extremum("max", Max, a, axis, keepdims, torch_names)
 
 
-def min(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:  # noqa: A001
+def min(a: Tensor, axis: Any = None, keepdims: bool = False, **torch_names: Any) -> Any:
     """The smallest value; (values, indices) with an int ``dim`` (see ``max``)."""
     return _extremum("min", Min, a, axis, keepdims, torch_names)
 
 
 def _extremum(name: str, fn: type, a: Any, axis: Any, keepdims: bool, torch_names: dict) -> Any:
-    from tinydl.ops.elementwise import maximum, minimum  # noqa: PLC0415 (a pairwise max)
+    from tinydl.ops.elementwise import maximum, minimum  # a pairwise max
 
     if isinstance(axis, Tensor) or isinstance(torch_names.get("other"), Tensor):
         return (maximum if name == "max" else minimum)(a, torch_names.get("other", axis))

@@ -15,9 +15,9 @@ from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.ops.arrange import flip
 from tinydl.ops.common import as_tensor
+from tinydl.ops.constant import constant
 from tinydl.ops.elementwise import cast, exp, log, where
 from tinydl.ops.selection import Gather, dim_index
-from tinydl.ops.constant import constant
 from tinydl.tensor import Tensor, _normalize_dtype
 
 #: PyTorch's named results of cummax and cummin
@@ -70,14 +70,14 @@ class CumProd(Function):
         return result.swapaxes(dim, -1)
 
 
-def _accumulating_dtype(input: Tensor, dtype: Any) -> Any:  # noqa: A002
+def _accumulating_dtype(input: Tensor, dtype: Any) -> Any:
     """PyTorch's rule: integer and bool scans run in int64 unless a dtype is given."""
     if dtype is not None:
         return _normalize_dtype(dtype)
     return numpy.dtype(numpy.int64) if input.dtype.kind in "iub" else input.dtype
 
 
-def _prepared(input: Any, dim: int, dtype: Any, op: str) -> tuple[Tensor, int]:  # noqa: A002
+def _prepared(input: Any, dim: int, dtype: Any, op: str) -> tuple[Tensor, int]:
     input = as_tensor(input)
     dtype = _accumulating_dtype(input, dtype)
     if input.dtype != dtype:
@@ -87,19 +87,19 @@ def _prepared(input: Any, dim: int, dtype: Any, op: str) -> tuple[Tensor, int]: 
     return input, dim_index(dim, input.ndim, op)
 
 
-def cumsum(input: Any, dim: int, *, dtype: Any = None) -> Tensor:  # noqa: A002
+def cumsum(input: Any, dim: int, *, dtype: Any = None) -> Tensor:
     """Running sum along ``dim``: [1, 2, 3] -> [1, 3, 6]. Integers accumulate in int64."""
     input, dim = _prepared(input, dim, dtype, "cumsum")
     return input * 1 if dim == -1 and input.ndim == 0 else CumSum.apply(input, dim=dim)
 
 
-def cumprod(input: Any, dim: int, *, dtype: Any = None) -> Tensor:  # noqa: A002
+def cumprod(input: Any, dim: int, *, dtype: Any = None) -> Tensor:
     """Running product along ``dim``: [1, 2, 3] -> [1, 2, 6]. Integers accumulate in int64."""
     input, dim = _prepared(input, dim, dtype, "cumprod")
     return input * 1 if dim == -1 and input.ndim == 0 else CumProd.apply(input, dim=dim)
 
 
-def _running_extreme(input: Any, dim: int, better: Any, op: str) -> RunningExtreme:  # noqa: A002
+def _running_extreme(input: Any, dim: int, better: Any, op: str) -> RunningExtreme:
     input = as_tensor(input)
     if input.ndim == 0:
         return RunningExtreme(input * 1 if input.requires_grad else input,
@@ -119,19 +119,19 @@ def _running_extreme(input: Any, dim: int, better: Any, op: str) -> RunningExtre
     return RunningExtreme(Gather.apply(input, index=positions, dim=dim), constant(positions))
 
 
-def cummax(input: Any, dim: int) -> RunningExtreme:  # noqa: A002
+def cummax(input: Any, dim: int) -> RunningExtreme:
     """Running maximum along ``dim`` and where it was found: (values, indices)."""
     return _running_extreme(input, dim, lambda new, best: new >= best, "cummax")
 
 
-def cummin(input: Any, dim: int) -> RunningExtreme:  # noqa: A002
+def cummin(input: Any, dim: int) -> RunningExtreme:
     """Running minimum along ``dim`` and where it was found: (values, indices)."""
     return _running_extreme(input, dim, lambda new, best: new <= best, "cummin")
 
 
-def logcumsumexp(input: Any, dim: int) -> Tensor:  # noqa: A002
+def logcumsumexp(input: Any, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along ``dim``, shifted by the max along dim to avoid overflow."""
-    from tinydl.ops.math import floating  # noqa: PLC0415 (math imports selection)
+    from tinydl.ops.math import floating  # math imports selection
 
     input = floating(input)
     if input.ndim == 0:

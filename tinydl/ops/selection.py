@@ -18,9 +18,9 @@ from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor, normalize_axes
-from tinydl.random import generator
 from tinydl.ops.constant import constant
 from tinydl.ops.shape import pad
+from tinydl.random import generator
 from tinydl.tensor import Tensor
 
 #: PyTorch's named results (``torch.return_types.sort`` and friends): fields values, indices
@@ -67,7 +67,7 @@ def _check_gather_shapes(op: str, a_shape: tuple, index: Any, dim: int) -> None:
                          f"shape {a_shape}; got values from {int(index.min())} to {int(index.max())}")
 
 
-def _wrap_negative(index: Any, input: Tensor, dim: int) -> Any:  # noqa: A002
+def _wrap_negative(index: Any, input: Tensor, dim: int) -> Any:
     """Negative positions count from the end, as in Python indexing."""
     return input.xp.remainder(index, max(input.shape[dim], 1))
 
@@ -127,7 +127,7 @@ class Scatter(Function):
 # ---------------------------------------------------------------------------------------------
 
 
-def gather(input: Tensor, dim: int, index: Any) -> Tensor:  # noqa: A002 (PyTorch's names)
+def gather(input: Tensor, dim: int, index: Any) -> Tensor:  # PyTorch's names
     """Values of ``input`` at ``index`` along ``dim``; the result has index's shape.
 
     For dim=1: out[i, j] = input[i, index[i, j]]. index: int64 with input's number of dims.
@@ -139,7 +139,7 @@ def gather(input: Tensor, dim: int, index: Any) -> Tensor:  # noqa: A002 (PyTorc
     return Gather.apply(input, index=_wrap_negative(index, input, dim), dim=dim)
 
 
-def _scatter(op: str, input: Tensor, dim: int, index: Any, src: Any, accumulate: bool) -> Tensor:  # noqa: A002
+def _scatter(op: str, input: Tensor, dim: int, index: Any, src: Any, accumulate: bool) -> Tensor:
     input = as_tensor(input)
     dim = dim_index(dim, input.ndim, op)
     index = index_array(index, input, op)
@@ -153,7 +153,7 @@ def _scatter(op: str, input: Tensor, dim: int, index: Any, src: Any, accumulate:
                          accumulate=accumulate)
 
 
-def scatter(input: Tensor, dim: int, index: Any, src: Any = None, *, value: Any = None,  # noqa: A002
+def scatter(input: Tensor, dim: int, index: Any, src: Any = None, *, value: Any = None,
             reduce: str | None = None) -> Tensor:
     """A copy of ``input`` with ``src`` (a tensor or a number) written at ``index`` along ``dim``.
 
@@ -170,12 +170,12 @@ def scatter(input: Tensor, dim: int, index: Any, src: Any = None, *, value: Any 
     return _scatter("scatter", input, dim, index, src, accumulate=reduce == "add")
 
 
-def scatter_add(input: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:  # noqa: A002
+def scatter_add(input: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
     """A copy of ``input`` with ``src`` added at ``index`` along ``dim`` (repeats add up)."""
     return _scatter("scatter_add", input, dim, index, src, accumulate=True)
 
 
-def scatter_reduce(input: Tensor, dim: int, index: Any, src: Tensor, reduce: str, *,  # noqa: A002
+def scatter_reduce(input: Tensor, dim: int, index: Any, src: Tensor, reduce: str, *,
                    include_self: bool = True) -> Tensor:
     """Combine ``src`` into ``input`` at ``index`` along ``dim`` with sum, prod, mean, amax or amin.
 
@@ -183,7 +183,7 @@ def scatter_reduce(input: Tensor, dim: int, index: Any, src: Tensor, reduce: str
     Gradients: sum and mean as for scatter_add; amax/amin share among the tied winners; prod
     gives each factor product/factor (zero factors get a zero gradient, see the porting notes).
     """
-    from tinydl.ops.elementwise import where  # noqa: PLC0415 (elementwise is a sibling)
+    from tinydl.ops.elementwise import where  # elementwise is a sibling
 
     input, src = as_tensor(input), as_tensor(src)
     dim = dim_index(dim, input.ndim, "scatter_reduce")
@@ -245,7 +245,7 @@ def _highest(dtype: Any) -> Any:
     return numpy.iinfo(dtype).max if dtype.kind in "iu" else numpy.inf
 
 
-def index_select(input: Tensor, dim: int, index: Any) -> Tensor:  # noqa: A002
+def index_select(input: Tensor, dim: int, index: Any) -> Tensor:
     """The slices of ``input`` at the 1-D ``index`` along ``dim``: (.., n, ..) -> (.., len(index), ..)."""
     input = as_tensor(input)
     dim = dim_index(dim, input.ndim, "index_select")
@@ -255,7 +255,7 @@ def index_select(input: Tensor, dim: int, index: Any) -> Tensor:  # noqa: A002
     return input[(slice(None),) * dim + (index.reshape(-1),)]
 
 
-def index_add(input: Tensor, dim: int, index: Any, source: Tensor, *, alpha: Any = 1) -> Tensor:  # noqa: A002
+def index_add(input: Tensor, dim: int, index: Any, source: Tensor, *, alpha: Any = 1) -> Tensor:
     """A copy of ``input`` with ``alpha * source[.., i, ..]`` added at slice ``index[i]`` along dim."""
     input, source = as_tensor(input), as_tensor(source)
     dim = dim_index(dim, input.ndim, "index_add")
@@ -269,7 +269,7 @@ def index_add(input: Tensor, dim: int, index: Any, source: Tensor, *, alpha: Any
     return scatter_add(input, dim, constant(full), source * alpha if alpha != 1 else source)
 
 
-def take_along_dim(input: Tensor, indices: Any, dim: int | None = None) -> Tensor:  # noqa: A002
+def take_along_dim(input: Tensor, indices: Any, dim: int | None = None) -> Tensor:
     """``input`` read at ``indices`` along ``dim`` (broadcasting the other dims); flat when dim=None."""
     input = as_tensor(input)
     indices = index_array(indices, input, "take_along_dim")
@@ -285,9 +285,9 @@ def take_along_dim(input: Tensor, indices: Any, dim: int | None = None) -> Tenso
     return gather(input.broadcast_to(target_in), dim, constant(xp.broadcast_to(indices, target_ix)))
 
 
-def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:  # noqa: A002
+def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:
     """``input`` with ``value`` wherever the bool ``mask`` (broadcast to input) is True."""
-    from tinydl.ops.elementwise import where  # noqa: PLC0415
+    from tinydl.ops.elementwise import where
 
     input = as_tensor(input)
     mask = mask.data if isinstance(mask, Tensor) else mask
@@ -310,7 +310,7 @@ def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:  # noqa: A002
     return out
 
 
-def masked_select(input: Tensor, mask: Any) -> Tensor:  # noqa: A002
+def masked_select(input: Tensor, mask: Any) -> Tensor:
     """The elements of ``input`` where ``mask`` is True, as a 1-D tensor (broadcasting both)."""
     input = as_tensor(input)
     mask = mask if isinstance(mask, Tensor) else constant(mask)
@@ -320,7 +320,7 @@ def masked_select(input: Tensor, mask: Any) -> Tensor:  # noqa: A002
     return input.broadcast_to(shape)[mask.broadcast_to(shape).data]
 
 
-def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:  # noqa: A002
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
     """Positions of the non-zero elements: (count, ndim) int64, or one 1-D tensor per dim."""
     input = as_tensor(input)
     positions = input.xp.nonzero(input.data) if input.ndim else input.xp.nonzero(
@@ -332,9 +332,9 @@ def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:  # noqa: A002
     return constant(input.xp.stack(positions, axis=1).astype(numpy.int64))
 
 
-def where(condition: Any, input: Any = None, other: Any = None) -> Any:  # noqa: A002
+def where(condition: Any, input: Any = None, other: Any = None) -> Any:
     """``where(cond, a, b)``: a where cond is True, else b; ``where(cond)``: nonzero(cond, as_tuple=True)."""
-    from tinydl.ops.elementwise import where as choose  # noqa: PLC0415 (sibling module)
+    from tinydl.ops.elementwise import where as choose  # sibling module
 
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
@@ -343,7 +343,7 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:  # noqa:
     return choose(condition, input, other)
 
 
-def argwhere(input: Tensor) -> Tensor:  # noqa: A002
+def argwhere(input: Tensor) -> Tensor:
     """Same as ``nonzero(input)``: one row of indices per non-zero element."""
     return nonzero(input)
 
@@ -363,12 +363,12 @@ def _order(xp: Any, data: Any, dim: int, descending: bool) -> Any:
     return (n - 1 - xp.flip(order, axis=dim)).astype(numpy.int64)
 
 
-def _picked(input: Tensor, dim: int, positions: Any) -> ValuesIndices:  # noqa: A002
+def _picked(input: Tensor, dim: int, positions: Any) -> ValuesIndices:
     positions = positions.astype(numpy.int64, copy=False)
     return ValuesIndices(Gather.apply(input, index=positions, dim=dim), constant(positions))
 
 
-def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *,  # noqa: A002
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *,
          axis: int | None = None) -> ValuesIndices:
     """Sorted values along ``dim`` (or NumPy's ``axis``) and where they came from: (values, indices).
 
@@ -383,18 +383,18 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     return _picked(input, dim, _order(input.xp, input.data, dim, descending))
 
 
-def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *,  # noqa: A002
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *,
             axis: int | None = None) -> Tensor:
     """The indices that sort ``input`` along ``dim`` (int64)."""
     return sort(input, dim, descending, stable, axis=axis).indices
 
 
-def msort(input: Tensor) -> Tensor:  # noqa: A002
+def msort(input: Tensor) -> Tensor:
     """``input`` sorted along dim 0."""
     return sort(input, 0).values
 
 
-def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:  # noqa: A002
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
     """The ``k`` largest (or smallest) values along ``dim`` and their indices, largest first."""
     input = as_tensor(input)
     dim = dim_index(dim, max(input.ndim, 1), "topk")
@@ -409,7 +409,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     return _picked(input, dim, order[keep])
 
 
-def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:  # noqa: A002
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """The k-th smallest value along ``dim`` (k counts from 1) and its index."""
     input = as_tensor(input)
     dim = dim_index(dim, max(input.ndim, 1), "kthvalue")
@@ -426,7 +426,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Val
     return ValuesIndices(values, indices)
 
 
-def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A002
+def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """The lower median: of all elements (a 0-d tensor), or along ``dim`` as (values, indices)."""
     input = as_tensor(input)
     if dim is None:
@@ -439,7 +439,7 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     return kthvalue(input, (length + 1) // 2, dim, keepdim)
 
 
-def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> ValuesIndices:  # noqa: A002
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """The most frequent value along ``dim`` (the smallest among equally frequent ones) and
     the index of its last occurrence."""
     input = as_tensor(input)
@@ -465,7 +465,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> ValuesIndices: 
     return ValuesIndices(values, indices)
 
 
-def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,
            return_counts: bool = False, dim: int | None = None) -> Any:
     """The distinct values (sorted); optionally where each element went and how often each occurs."""
     input = as_tensor(input)
@@ -487,7 +487,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
     return result[0] if len(result) == 1 else tuple(result)
 
 
-def unique_consecutive(input: Tensor, return_inverse: bool = False,  # noqa: A002
+def unique_consecutive(input: Tensor, return_inverse: bool = False,
                        return_counts: bool = False) -> Any:
     """Collapse runs of equal values in the flattened input (no sorting)."""
     input = as_tensor(input)
@@ -525,7 +525,7 @@ def searchsorted(sorted_sequence: Tensor, values: Any, *, out_int32: bool = Fals
     return constant(out.reshape(values.shape).astype(dtype))
 
 
-def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False,  # noqa: A002
+def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False,
               right: bool = False) -> Tensor:
     """The bucket of each element given sorted 1-D ``boundaries`` (right=True: b[i-1] <= x < b[i])."""
     boundaries = as_tensor(boundaries)
@@ -540,7 +540,7 @@ def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False,  # noq
 # ---------------------------------------------------------------------------------------------
 
 
-def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,  # noqa: A002
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
                 generator_: Any = None) -> Tensor:
     """Draw ``num_samples`` category indices per row with probabilities proportional to ``input``."""
     input = as_tensor(input)
@@ -561,7 +561,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,  
     return Tensor(drawn, device=input.device)
 
 
-def bernoulli(input: Tensor, p: float | None = None) -> Tensor:  # noqa: A002
+def bernoulli(input: Tensor, p: float | None = None) -> Tensor:
     """1 with probability ``input`` (or ``p``) per element, else 0; input's shape and dtype."""
     input = as_tensor(input)
     probs = backend.to_numpy(input.data) if p is None else numpy.full(input.shape, p)
@@ -572,7 +572,7 @@ def bernoulli(input: Tensor, p: float | None = None) -> Tensor:  # noqa: A002
     return Tensor(draws.astype(dtype), dtype=dtype, device=input.device)
 
 
-def bincount(input: Tensor, weights: Any = None, minlength: int = 0) -> Tensor:  # noqa: A002
+def bincount(input: Tensor, weights: Any = None, minlength: int = 0) -> Tensor:
     """How often each value 0, 1, 2, ... occurs in the 1-D non-negative int ``input``
     (summing ``weights`` instead of counting ones when given)."""
     input = as_tensor(input)
@@ -589,7 +589,7 @@ def bincount(input: Tensor, weights: Any = None, minlength: int = 0) -> Tensor: 
     return scatter_add(zeros, 0, input, weights.to(dtype) if weights.dtype != dtype else weights)
 
 
-def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A001,A002
+def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     """Counts of ``input`` in ``bins`` equal-width bins over [min, max] (the data's range when
     both are 0); values outside are ignored. Same float dtype as input."""
     input = as_tensor(input)
@@ -603,9 +603,9 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     return constant(counts.astype(input.dtype if input.dtype.kind == "f" else numpy.float32))
 
 
-def index_fill(input: Tensor, dim: int, index: Any, value: Any) -> Tensor:  # noqa: A002
+def index_fill(input: Tensor, dim: int, index: Any, value: Any) -> Tensor:
     """A copy of ``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
-    from tinydl.ops.elementwise import where  # noqa: PLC0415 (sibling module)
+    from tinydl.ops.elementwise import where  # sibling module
 
     input = as_tensor(input)
     dim = dim_index(dim, input.ndim, "index_fill")

@@ -5,7 +5,8 @@ reshape back, transpose with the inverse permutation, scatter-add for indexing, 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tinydl import backend
 from tinydl.autograd import Context, Function
@@ -63,7 +64,7 @@ class BroadcastTo(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        from tinydl.ops.reduce import sum_to  # noqa: PLC0415 (reduce imports this module)
+        from tinydl.ops.reduce import sum_to  # reduce imports this module
 
         return sum_to(grad, ctx.graph_inputs[0].shape)
 
@@ -213,7 +214,7 @@ def index_to_arrays(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        import numpy  # noqa: PLC0415 (a user's list index becomes an array on the host)
+        import numpy  # a user's list index becomes an array on the host
 
         return numpy.asarray(index)
     return index
@@ -399,7 +400,7 @@ def concatenate(tensors: Sequence[Tensor], dim: int | None = None, *,
             shapes = ", ".join(str(x.shape) for x in tensors)
             raise ShapeError(f"concatenate: shapes {shapes} differ outside axis {axis}")
     if len({t.dtype for t in tensors}) > 1:  # PyTorch promotes the inputs to one dtype
-        from tinydl.promotion import result_type  # noqa: PLC0415 (promotion imports tensor)
+        from tinydl.promotion import result_type  # promotion imports tensor
 
         dtype = result_type(*tensors)
         tensors = [t.astype(dtype) for t in tensors]

@@ -17,10 +17,10 @@ from tinydl.backend import get_array_module
 from tinydl.errors import ShapeError
 from tinydl.ops import reduce as core
 from tinydl.ops.common import as_tensor, normalize_axes
-from tinydl.ops.elementwise import cast, where
-from tinydl.ops.shape import concatenate
-from tinydl.ops.selection import dim_index
 from tinydl.ops.constant import constant
+from tinydl.ops.elementwise import cast, where
+from tinydl.ops.selection import dim_index
+from tinydl.ops.shape import concatenate
 from tinydl.tensor import Tensor, _normalize_dtype
 
 #: PyTorch's named result of aminmax
@@ -36,8 +36,8 @@ class Prod(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
-        from tinydl.ops.arrange import flip, narrow  # noqa: PLC0415 (arrange is a sibling)
-        from tinydl.ops.scan import cumprod  # noqa: PLC0415
+        from tinydl.ops.arrange import flip, narrow  # arrange is a sibling
+        from tinydl.ops.scan import cumprod
 
         a, dim = ctx.inputs[0], ctx.params["dim"]
         n = a.shape[dim]
@@ -53,7 +53,7 @@ class Prod(Function):
         return grad * before * after
 
 
-def _accumulate_as(input: Tensor, dtype: Any) -> Tensor:  # noqa: A002
+def _accumulate_as(input: Tensor, dtype: Any) -> Tensor:
     """Cast for a sum or product: the given dtype, else int64 for integers and bools."""
     if dtype is not None:
         dtype = _normalize_dtype(dtype)
@@ -62,7 +62,7 @@ def _accumulate_as(input: Tensor, dtype: Any) -> Tensor:  # noqa: A002
     return cast(input, dtype) if dtype is not None and dtype != input.dtype else input
 
 
-def prod(input: Any, dim: int | None = None, keepdim: bool = False, *,  # noqa: A002
+def prod(input: Any, dim: int | None = None, keepdim: bool = False, *,
          dtype: Any = None) -> Tensor:
     """Product of all elements, or along ``dim`` (integers give int64)."""
     input = _accumulate_as(as_tensor(input), dtype)
@@ -77,7 +77,7 @@ def prod(input: Any, dim: int | None = None, keepdim: bool = False, *,  # noqa: 
     return Prod.apply(input, dim=dim_index(dim, input.ndim, "prod"), keepdims=keepdim)
 
 
-def sum(input: Any, *args: Any, dtype: Any = None, **kwargs: Any) -> Tensor:  # noqa: A001,A002
+def sum(input: Any, *args: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
     """Sum over ``dim`` (all by default); integers and bools give int64, or ``dtype`` if given.
 
     The other arguments are those of the core sum: ``dim``/``keepdim`` (or axis/keepdims).
@@ -85,7 +85,7 @@ def sum(input: Any, *args: Any, dtype: Any = None, **kwargs: Any) -> Tensor:  # 
     return core.sum(_accumulate_as(as_tensor(input), dtype), *args, **kwargs)
 
 
-def nansum(input: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A002
+def nansum(input: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Sum treating NaN as zero (their gradient is zero)."""
     input = as_tensor(input)
     if input.dtype.kind == "f":
@@ -93,14 +93,14 @@ def nansum(input: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     return sum(input, dim, keepdim, dtype=dtype)
 
 
-def nanmean(input: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A002
+def nanmean(input: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Mean of the elements that are not NaN."""
     input = as_tensor(input)
     present = constant((~input.xp.isnan(input.data)).astype(input.dtype))
     return nansum(input, dim, keepdim, dtype=dtype) / core.sum(present, dim, keepdim)
 
 
-def _truth_reduce(input: Any, dim: Any, keepdim: bool, how: str) -> Tensor:  # noqa: A002
+def _truth_reduce(input: Any, dim: Any, keepdim: bool, how: str) -> Tensor:
     input = as_tensor(input)
     axes = normalize_axes(dim, input.ndim, how) if input.ndim else None
     data = input.data if input.dtype == numpy.bool_ else input.data != 0
@@ -114,19 +114,19 @@ def _numpy_names(dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> tuple:
     return (dim if axis is None else axis), bool(keepdim if keepdims is None else keepdims)
 
 
-def any(input: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,  # noqa: A001,A002
+def any(input: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
         keepdims: Any = None) -> Tensor:
     """True where some element (along ``dim``, or anywhere) is non-zero."""
     return _truth_reduce(input, *_numpy_names(dim, keepdim, axis, keepdims), "any")
 
 
-def all(input: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,  # noqa: A001,A002
+def all(input: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
         keepdims: Any = None) -> Tensor:
     """True where every element (along ``dim``, or all of them) is non-zero."""
     return _truth_reduce(input, *_numpy_names(dim, keepdim, axis, keepdims), "all")
 
 
-def _extreme(op: str, fn: Any, input: Any, dim: Any, keepdim: bool) -> Tensor:  # noqa: A002
+def _extreme(op: str, fn: Any, input: Any, dim: Any, keepdim: bool) -> Tensor:
     input = as_tensor(input)
     if input.numel() == 0 and (dim is None or dim == () or input.ndim == 0):
         raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {input.shape}; give a "
@@ -138,25 +138,25 @@ def _extreme(op: str, fn: Any, input: Any, dim: Any, keepdim: bool) -> Tensor:  
     return fn.apply(input, axes=axes, keepdims=keepdim)
 
 
-def amax(input: Any, dim: Any = (), keepdim: bool = False, *, axis: Any = None,  # noqa: A002
+def amax(input: Any, dim: Any = (), keepdim: bool = False, *, axis: Any = None,
          keepdims: Any = None) -> Tensor:
     """Largest values over ``dim`` (all dims by default); ties share the gradient equally."""
     return _extreme("amax", core.Max, input, *_numpy_names(dim, keepdim, axis, keepdims))
 
 
-def amin(input: Any, dim: Any = (), keepdim: bool = False, *, axis: Any = None,  # noqa: A002
+def amin(input: Any, dim: Any = (), keepdim: bool = False, *, axis: Any = None,
          keepdims: Any = None) -> Tensor:
     """Smallest values over ``dim`` (all dims by default); ties share the gradient equally."""
     return _extreme("amin", core.Min, input, *_numpy_names(dim, keepdim, axis, keepdims))
 
 
-def aminmax(input: Any, *, dim: int | None = None, keepdim: bool = False) -> MinMax:  # noqa: A002
+def aminmax(input: Any, *, dim: int | None = None, keepdim: bool = False) -> MinMax:
     """(min, max) over ``dim`` (all elements by default) in one call."""
     return MinMax(amin(input, dim if dim is not None else (), keepdim),
                   amax(input, dim if dim is not None else (), keepdim))
 
 
-def _spread_and_mean(input: Any, dim: Any, correction: Any, keepdim: bool,  # noqa: A002
+def _spread_and_mean(input: Any, dim: Any, correction: Any, keepdim: bool,
                      unbiased: Any, take_root: bool) -> tuple:
     input = as_tensor(input)
     if unbiased is not None:
@@ -166,19 +166,19 @@ def _spread_and_mean(input: Any, dim: Any, correction: Any, keepdim: bool,  # no
     return (spread.sqrt() if take_root else spread), core.mean(input, dim, keepdim)
 
 
-def std_mean(input: Any, dim: Any = None, *, correction: Any = None, keepdim: bool = False,  # noqa: A002
+def std_mean(input: Any, dim: Any = None, *, correction: Any = None, keepdim: bool = False,
              unbiased: Any = None) -> tuple:
     """(std, mean) over ``dim``; correction=1 (default) divides by n - 1."""
     return _spread_and_mean(input, dim, correction, keepdim, unbiased, take_root=True)
 
 
-def var_mean(input: Any, dim: Any = None, *, correction: Any = None, keepdim: bool = False,  # noqa: A002
+def var_mean(input: Any, dim: Any = None, *, correction: Any = None, keepdim: bool = False,
              unbiased: Any = None) -> tuple:
     """(var, mean) over ``dim``; correction=1 (default) divides by n - 1."""
     return _spread_and_mean(input, dim, correction, keepdim, unbiased, take_root=False)
 
 
-def count_nonzero(input: Any, dim: Any = None) -> Tensor:  # noqa: A002
+def count_nonzero(input: Any, dim: Any = None) -> Tensor:
     """Number of non-zero elements (over ``dim``), int64."""
     input = as_tensor(input)
     axes = normalize_axes(dim, input.ndim, "count_nonzero") if input.ndim else None

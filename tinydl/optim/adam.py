@@ -14,7 +14,8 @@ For each parameter p with gradient g, step t (1, 2, ...) does:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tinydl.backend import device_of, get_array_module
 from tinydl.kernels import registry

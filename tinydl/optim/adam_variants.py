@@ -30,7 +30,8 @@ compatibility and change nothing.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tinydl.optim.adam import Adam
 from tinydl.optim.optimizer import Optimizer, maximize_and_decay

@@ -20,7 +20,8 @@ for compatibility and change nothing (tinydl has one update path per optimizer).
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tinydl.optim.optimizer import Optimizer, maximize_and_decay
 from tinydl.tensor import Tensor

@@ -14,7 +14,8 @@ into the model. ``maximize=True`` negates g first. The formulas are PyTorch's; `
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tinydl.optim.optimizer import Optimizer, maximize_and_decay
 from tinydl.tensor import Tensor

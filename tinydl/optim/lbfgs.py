@@ -26,7 +26,8 @@ the optimizer state lives under the first parameter, as in PyTorch.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from tinydl.autograd import enable_grad
 from tinydl.optim.line_search import strong_wolfe

@@ -16,7 +16,8 @@ PyTorch's variant (so tinydl's LBFGS takes PyTorch's steps).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def cubic_minimum(x1: float, f1: float, g1: float, x2: float, f2: float, g2: float,

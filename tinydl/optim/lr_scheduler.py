@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from tinydl.optim.optimizer import Optimizer
 
@@ -186,7 +187,7 @@ class CosineAnnealingLR(LRScheduler):
 
     _SAVED = LRScheduler._SAVED + ("T_max", "eta_min")
 
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1):
         if T_max <= 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max!r}")
@@ -462,7 +463,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     _SAVED = LRScheduler._SAVED + ("T_0", "T_i", "T_mult", "eta_min", "T_cur")
 
-    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1,  # noqa: N803
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1,
                  eta_min: float = 0.0, last_epoch: int = -1):
         if not isinstance(T_0, int) or T_0 <= 0:
             raise ValueError(f"CosineAnnealingWarmRestarts: T_0 must be a positive int, got "

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from tinydl import backend
 from tinydl.autograd import enable_grad

@@ -13,7 +13,8 @@ For each parameter p with gradient g, one step does:
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tinydl.backend import get_array_module
 from tinydl.optim.optimizer import Optimizer

@@ -15,7 +15,8 @@ and ``differentiable`` are accepted for compatibility and change nothing.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tinydl.optim.optimizer import Optimizer
 from tinydl.tensor import Tensor

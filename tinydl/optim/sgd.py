@@ -12,7 +12,8 @@ For each parameter p with gradient g, one step does:
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tinydl.backend import device_of, get_array_module
 from tinydl.kernels import registry

@@ -3,8 +3,9 @@ forward-vs-reference, gradcheck, gradgradcheck, dtype and PyTorch-comparison tes
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass

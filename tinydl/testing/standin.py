@@ -68,7 +68,7 @@ class _DeviceUfunc:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return _wrap(self._ufunc(*_unwrap(args), **_unwrap(kwargs)))
 
-    def at(self, target: "StandInArray", index: Any, values: Any = None) -> None:
+    def at(self, target: StandInArray, index: Any, values: Any = None) -> None:
         self._ufunc.at(target.array, _unwrap(index), _unwrap(values))
 
     def __getattr__(self, name: str) -> Any:
@@ -99,7 +99,7 @@ standin_module = _DeviceModule(numpy)
 
 
 def _binary(op: Any, reflected: bool = False) -> Any:
-    def method(self: "StandInArray", other: Any) -> Any:
+    def method(self: StandInArray, other: Any) -> Any:
         other = _unwrap(other)
         return _wrap(op(other, self.array) if reflected else op(self.array, other))
 
@@ -170,23 +170,23 @@ class StandInArray:
     __gt__, __ge__ = _binary(operator.gt), _binary(operator.ge)
     __hash__ = None  # type: ignore[assignment]
 
-    def __iadd__(self, other: Any) -> "StandInArray":
+    def __iadd__(self, other: Any) -> StandInArray:
         self.array += _unwrap(other)
         return self
 
-    def __isub__(self, other: Any) -> "StandInArray":
+    def __isub__(self, other: Any) -> StandInArray:
         self.array -= _unwrap(other)
         return self
 
-    def __imul__(self, other: Any) -> "StandInArray":
+    def __imul__(self, other: Any) -> StandInArray:
         self.array *= _unwrap(other)
         return self
 
-    def __itruediv__(self, other: Any) -> "StandInArray":
+    def __itruediv__(self, other: Any) -> StandInArray:
         self.array /= _unwrap(other)
         return self
 
-    def __iand__(self, other: Any) -> "StandInArray":
+    def __iand__(self, other: Any) -> StandInArray:
         self.array &= _unwrap(other)
         return self
 

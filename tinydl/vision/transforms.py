@@ -21,7 +21,8 @@ over images), use ``tinydl.data.transforms`` instead.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
