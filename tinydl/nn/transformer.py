@@ -45,45 +45,51 @@ def _activation(activation: str | Callable) -> Callable:
                      f"{activation!r}")
 
 
-class _FeedForward:
-    """The FFN and dropout pieces both layer kinds share (a mixin, not a Module)."""
+class _TransformerLayer(Module):
+    """What both layer kinds share: the constructor (PyTorch's signature), self-attention, the
+    FFN, and one LayerNorm and one Dropout per residual block (2 in an encoder layer, 3 in a
+    decoder layer, which also has cross-attention to the encoder's output)."""
 
-    def _make_feed_forward(self, d_model: int, dim_feedforward: int, dropout: float,
-                           activation: str | Callable, bias: bool, dtype: Any) -> None:
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.activation = _activation(activation)
-
-    def _ff_block(self, x: Tensor, dropout: Dropout) -> Tensor:
-        return dropout(self.linear2(self.dropout(self.activation(self.linear1(x)))))
-
-
-class TransformerEncoderLayer(_FeedForward, Module):
-    """Self-attention + FFN, each residual with LayerNorm (post-norm, or pre-norm with
-    norm_first=True).
-
-    Shapes: src (T, B, d_model), or (B, T, d_model) with batch_first=True -> same.
-    """
+    cross_attention = False  # True in TransformerDecoderLayer
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: str | Callable = "relu",
                  layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, dtype: Any = None):
         super().__init__()
+        # submodules in PyTorch's order, so state_dict() lists them as torch does
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, dtype=dtype)
-        self._make_feed_forward(d_model, dim_feedforward, dropout, activation, bias, dtype)
+        if self.cross_attention:
+            self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                     batch_first=batch_first, dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.activation = _activation(activation)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+        blocks = 3 if self.cross_attention else 2
+        for i in range(1, blocks + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        for i in range(1, blocks + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
 
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any,
                   is_causal: bool) -> Tensor:
         out, _ = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
                                 need_weights=False, is_causal=is_causal)
         return self.dropout1(out)
+
+    def _ff_block(self, x: Tensor, dropout: Dropout) -> Tensor:
+        return dropout(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class TransformerEncoderLayer(_TransformerLayer):
+    """Self-attention + FFN, each residual with LayerNorm (post-norm, or pre-norm with
+    norm_first=True).
+
+    Shapes: src (T, B, d_model), or (B, T, d_model) with batch_first=True -> same.
+    """
 
     def forward(self, src: Tensor, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Tensor:
@@ -97,35 +103,14 @@ class TransformerEncoderLayer(_FeedForward, Module):
         return self.norm2(x + self._ff_block(x, self.dropout2))
 
 
-class TransformerDecoderLayer(_FeedForward, Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Masked self-attention, cross-attention to ``memory``, FFN; each residual with LayerNorm.
 
     Shapes: tgt (T, B, d_model), memory (S, B, d_model) (batch first with batch_first=True)
     -> like tgt.
     """
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
-                 dropout: float = 0.1, activation: str | Callable = "relu",
-                 layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, dtype: Any = None):
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, dtype=dtype)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                                 batch_first=batch_first, dtype=dtype)
-        self._make_feed_forward(d_model, dim_feedforward, dropout, activation, bias, dtype)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-
-    def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any,
-                  is_causal: bool) -> Tensor:
-        out, _ = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                                need_weights=False, is_causal=is_causal)
-        return self.dropout1(out)
+    cross_attention = True
 
     def _mha_block(self, x: Tensor, memory: Tensor, attn_mask: Any, key_padding_mask: Any,
                    is_causal: bool) -> Tensor:
