@@ -56,11 +56,14 @@ def test_cross_entropy_by_hand():
 @pytest.mark.task("3.2")
 @pytest.mark.points(2)
 def test_cross_entropy_gradient_is_softmax_minus_one_hot():
-    logits = td.tensor([[0.5, -1.0, 2.0]], dtype=td.float64, requires_grad=True)
-    # the target is neither the largest nor the smallest logit: picking by min or max fails
-    td.functional.cross_entropy(logits, td.tensor([0])).backward()
-    p = np.exp([0.5, -1.0, 2.0]) / np.exp([0.5, -1.0, 2.0]).sum()
-    np.testing.assert_allclose(logits.grad.numpy(), [p - np.array([1, 0, 0])], rtol=1e-10)
+    rows = np.array([[0.5, -1.0, 2.0], [1.0, 0.3, -0.4]])
+    logits = td.tensor(rows, dtype=td.float64, requires_grad=True)
+    # each target is neither its row's largest nor smallest logit (picking by min or max
+    # fails), and the second row's target is not at flat position 1 (a flat pick fails)
+    td.functional.cross_entropy(logits, td.tensor([0, 1])).backward()
+    p = np.exp(rows) / np.exp(rows).sum(axis=1, keepdims=True)
+    one_hot = np.array([[1, 0, 0], [0, 1, 0]])
+    np.testing.assert_allclose(logits.grad.numpy(), (p - one_hot) / 2, rtol=1e-10)  # mean over 2
 
 
 def _one_parameter(value=1.0):
