@@ -8,7 +8,7 @@ from conftest import LESSONS
 
 # the last line of a lesson stopped by tinydl.errors.MissingResourceError or a subclass of it
 MISSING_RESOURCE = re.compile(r"(?:MissingResourceError|DatasetNotFoundError|WeightsNotFoundError)"
-                              r": (.*)\s*$")
+                              r": (.*)")
 
 
 def _prefix(path):

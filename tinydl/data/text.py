@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from tinydl.errors import MissingResourceError
+
 FORTUNES_ROOT = "/usr/share/games/fortunes"
 
 
@@ -138,7 +140,7 @@ def fortunes(
     root = os.fspath(root)
     available = _fortune_categories(root) if os.path.isdir(root) else []
     if not available:
-        raise FileNotFoundError(
+        raise MissingResourceError(
             f"fortunes: no fortune files in {root!r}; install them with "
             "`sudo apt-get install fortunes` (Debian/Ubuntu), or pass root= the folder "
             "that holds them"
