@@ -41,7 +41,6 @@ from pathlib import Path
 
 from tinydl.assign.course import VISIBILITIES, Course, Task, format_points
 from tinydl.assign.errors import AssignError
-from tinydl.assign.pytest_plugin import GRADING_CONFIG
 from tinydl.assign.runner import ALL_TASKS, PytestRun, run_pytest
 from tinydl.assign.sandbox import Limits
 from tinydl.assign.strip import task_functions
@@ -190,6 +189,9 @@ def grade_tree(tree: Path, course: Course, task_ids: Sequence[str], public_tests
                 "callbacks": [name for other, names in plan.functions.items() if other != task.id for name in names],
                 "limits": limits.__dict__, "stderr": str(Path(private) / "worker-stderr.txt"),
             }), encoding="utf-8")
+            # (imported here: the plugin imports pytest, and the tinydl command starts without it)
+            from tinydl.assign.pytest_plugin import GRADING_CONFIG
+
             env = {GRADING_CONFIG: str(config), SEED_VARIABLE: secret, "TINYDL_KERNELS": "numpy"}
             run = run_pytest(plan.teacher_root, task_paths, [task.id], timeout, ignore=list(plan.ignore),
                              test_roots=list(plan.paths), extra_env=env)

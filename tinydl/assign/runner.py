@@ -25,8 +25,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinydl.assign.pytest_plugin import GRADING_PACKAGE
-
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 PLUGIN_MODULE = "tinydl_task_plugin"
 GRADING_MODULES = ("proxy.py", "sandbox.py", "wire.py", "worker.py", "errors.py")
@@ -102,6 +100,9 @@ def run_pytest(tree: Path, test_paths: list[Path], tasks: list[str], timeout: fl
     paths = [Path(p).resolve() for p in test_paths]
     roots = [Path(p).resolve() for p in test_roots] or [p if p.is_dir() else p.parent for p in paths]
     rootdir = Path(os.path.commonpath([tree, *paths]))
+    # (imported here: the plugin imports pytest, and the tinydl command starts without it)
+    from tinydl.assign.pytest_plugin import GRADING_PACKAGE
+
     with tempfile.TemporaryDirectory(prefix="tinydl-grade-") as scratch:
         scratch = Path(scratch)
         shutil.copyfile(PLUGIN_SOURCE, scratch / f"{PLUGIN_MODULE}.py")
