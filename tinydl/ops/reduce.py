@@ -15,7 +15,7 @@ from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor, normalize_axes, pick_axis
 from tinydl.ops.elementwise import where
-from tinydl.ops.shape import broadcast_to, getitem, reshape
+from tinydl.ops.shape import broadcast_to, reshape
 from tinydl.tensor import Tensor
 
 
@@ -260,9 +260,12 @@ def _extremum(name: str, fn: type, a: Any, axis: Any, keepdims: bool, torch_name
     axis, keepdims = pick_axis(name, axis, keepdims, torch_names)
     if axis is None or isinstance(axis, (tuple, list)):
         return fn.apply(a, axes=normalize_axes(axis, a.ndim, name), keepdims=keepdims)
+    from tinydl.ops.selection import Gather  # (selection builds on this module's helpers)
+
     pick = argmax if name == "max" else argmin
     indices = pick(a, axis, keepdims=True)
-    values = _take_along(a, indices, axis)
+    # the values at those indices: the gradient goes to exactly those positions, as in PyTorch
+    values = a if a.ndim == 0 else Gather.apply(a, index=indices.data, dim=axis % a.ndim)
     if not keepdims:
         values, indices = squeeze_dim(values, axis), squeeze_dim(indices, axis)
     return ValuesIndices[name](values, indices)
@@ -274,24 +277,6 @@ def squeeze_dim(a: Tensor, axis: int) -> Tensor:
         return a
     axis %= a.ndim
     return reshape(a, a.shape[:axis] + a.shape[axis + 1:])
-
-
-def _take_along(a: Tensor, indices: Tensor, axis: int) -> Tensor:
-    """a's elements at ``indices`` along ``axis`` (NumPy's take_along_axis), differentiable:
-    the gradient goes to exactly those positions, as in PyTorch's max/sort/topk."""
-    if a.ndim == 0:
-        return a
-    axis %= a.ndim
-    xp = a.xp
-    index = []
-    for i in range(a.ndim):
-        if i == axis:
-            index.append(indices.data)
-        else:
-            shape = [1] * a.ndim
-            shape[i] = indices.shape[i]
-            index.append(xp.arange(indices.shape[i]).reshape(shape))
-    return getitem(a, tuple(index))
 
 
 def var(a: Tensor, axis: Any = None, keepdims: bool = False, correction: int = 1,
