@@ -399,8 +399,6 @@ def clip(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # PyTorch name
     return Clip.apply(a if a.dtype == dtype else cast(a, dtype), low=min, high=max)
 
 
-clamp = clip
-
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick a where condition is true, else b (all three broadcast together)."""

@@ -555,9 +555,7 @@ def clamp(input: Any, min: Any = None, max: Any = None) -> Tensor:
     """
     input = as_tensor(input)
     if not isinstance(min, Tensor) and not isinstance(max, Tensor):
-        if input.dtype.kind in "iu" and (isinstance(min, float) or isinstance(max, float)):
-            input = floating(input)
-        return clip(input, min, max)
+        return clip(input, min, max)  # promotes as PyTorch does (int input, float bound: float32)
     out = input
     if min is not None:
         out = maximum(out, min)
