@@ -11,6 +11,7 @@ from tinydl.errors import ShapeError
 from tinydl.kernels import registry
 from tinydl.ops.common import as_tensor, normalize_axes
 from tinydl.ops.elementwise import erf
+from tinydl.ops.linalg import matmul_arrays
 from tinydl.tensor import Tensor
 
 
@@ -187,7 +188,7 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, weight: Any, bias: Any = None) -> Any:
-        out = get_array_module(x).matmul(x, weight.T)
+        out = matmul_arrays(x, weight.T)                             # one GEMM over all rows
         if bias is not None:
             out += bias
         return out
