@@ -94,6 +94,16 @@ def test_small_calls_run_the_serial_twin_and_large_ones_the_parallel_copy(restor
     assert _double_into.compiled(parallel=True).py_func.__qualname__ == _double_into.py_func.__qualname__
 
 
+def test_a_tuple_of_arrays_counts_as_the_work_of_all_its_arrays():
+    # the one-call Adam kernel gets every parameter as a tuple of arrays: many small tensors
+    # (an MLP's weights and biases) add up to enough work for the pool
+    half = threads.PARALLEL_MIN_WORK // 2 + 1
+    pieces = (np.zeros(half), np.zeros(half), np.zeros(0))
+    assert _jit._work_size((pieces, np.zeros(3))) == 2 * half
+    assert _jit._work_size((np.zeros(5), (np.zeros(2),))) == 5
+    assert _jit._work_size((1.0, "x")) == 0
+
+
 def test_cache_dir_honours_numba_cache_dir_then_xdg_then_home(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
     assert _jit.cache_dir() == tmp_path / "numba"
