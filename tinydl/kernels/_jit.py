@@ -61,12 +61,11 @@ def _import_numba(kernel_name: str):
 def _work_size(args) -> int:
     """The work a kernel call does, roughly: the size of its largest array argument, where a
     tuple of arrays (the one-call-over-all-parameters optimizer kernels) counts as their sum."""
-    def size(arg) -> int:
-        if isinstance(arg, tuple):
-            return sum(getattr(item, "size", 0) for item in arg)
-        return getattr(arg, "size", 0)
-
-    return max((size(arg) for arg in args), default=0)
+    work = 0
+    for arg in args:  # a plain loop: this runs before every kernel call
+        size = sum([getattr(item, "size", 0) for item in arg]) if type(arg) is tuple else getattr(arg, "size", 0)
+        work = size if size > work else work
+    return work
 
 
 class LazyJit:
