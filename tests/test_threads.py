@@ -143,6 +143,27 @@ def test_compiled_kernels_go_to_the_user_cache_never_into_the_package(tmp_path):
     assert warm["layer"] == "workqueue"  # the layer that sleeps between kernels, not OpenMP's
 
 
+BLAS_AFTER_NUMBA = """
+import json, numpy as np, tinydl
+from threadpoolctl import threadpool_info
+tinydl.set_num_threads(1)
+tinydl.relu(tinydl.ones(200_000, requires_grad=True)).sum().backward()  # a Numba kernel: Numba loads
+print(json.dumps(sorted(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")))
+"""
+
+
+def test_a_budget_set_before_numba_loads_reaches_the_blas_numba_brings(tmp_path):
+    # Numba imports SciPy, which brings its own OpenBLAS at its default thread count
+    pytest.importorskip("numba")
+    pytest.importorskip("threadpoolctl")
+    env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", BLAS_AFTER_NUMBA], env=env, capture_output=True,
+                          check=False, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout)
+    assert counts and set(counts) == {1}
+
+
 def test_doctor_shows_budget_layer_cache_and_first_call(capsys):
     pytest.importorskip("numba")
     from tinydl import cli

@@ -26,6 +26,7 @@ Setting the budget never imports Numba: it is applied when the first kernel comp
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -125,6 +126,15 @@ def configure_numba(numba) -> None:
     if not _numba_pool_started(numba):
         numba.config.THREADING_LAYER = numba_threading_layer()
     apply_to_numba(numba)
+    if _budget is not None:
+        # Numba links SciPy's own OpenBLAS (scipy.linalg.cython_blas) when it compiles or loads
+        # its first kernel, and that library starts at its default thread count: load it now
+        # (it would load a moment later anyway) so that the budget reaches it too.
+        try:
+            importlib.import_module("scipy.linalg.cython_blas")
+        except ImportError:
+            pass
+        _apply_to_blas(_budget)
 
 
 def apply_to_numba(numba) -> None:
