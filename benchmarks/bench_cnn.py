@@ -25,22 +25,16 @@ import numpy as np
 import tinydl
 import tinydl.functional as F
 from benchmarks.common import training_step
+from benchmarks.problems import CNN_BATCH, cnn_batch
 from tinydl import optim
 from tinydl.models import Seed002Net, Seed004Net
 
-BATCH = 64
+BATCH = CNN_BATCH
 LR = 1e-3
 NETS = {
-    "seed002": {"model": Seed002Net, "shape": (1, 28, 28), "epoch_images": 60_000},
-    "seed004": {"model": Seed004Net, "shape": (3, 32, 32), "epoch_images": 50_000},
+    "seed002": {"model": Seed002Net, "epoch_images": 60_000},
+    "seed004": {"model": Seed004Net, "epoch_images": 50_000},
 }
-
-
-def make_batch(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Images (64, C, H, W) float32 in [0, 1) and labels (64,) int64."""
-    rng = np.random.default_rng(seed)
-    images = rng.random((BATCH,) + NETS[name]["shape"], dtype=np.float32)
-    return images, rng.integers(0, 10, BATCH).astype(np.int64)
 
 
 # ---------------------------------------------------------------- torch twins (same layer names)
@@ -103,7 +97,7 @@ def steps_for(name: str) -> dict[str, Callable[[], float]]:
     Both libraries in one process: for checking that they agree, not for timing (their
     thread pools disturb each other; ``python -m benchmarks`` times each in its own process).
     """
-    images, labels = make_batch(name)
+    images, labels = cnn_batch(name)
     try:
         import torch
     except ImportError:

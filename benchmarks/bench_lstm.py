@@ -16,9 +16,10 @@ from collections.abc import Callable
 import numpy as np
 
 import tinydl
+from benchmarks.problems import LSTM_BATCH, LSTM_HIDDEN, LSTM_INPUT, LSTM_STEPS
 from tinydl import nn
 
-INPUT, HIDDEN, STEPS, BATCH = 32, 128, 64, 32
+INPUT, HIDDEN, STEPS, BATCH = LSTM_INPUT, LSTM_HIDDEN, LSTM_STEPS, LSTM_BATCH
 
 
 def _time(fn: Callable[[], None], repeats: int, warmup: int = 2) -> dict:

@@ -23,25 +23,13 @@ import numpy as np
 import tinydl
 import tinydl.functional as F
 from benchmarks.common import training_step
+from benchmarks.problems import MLP_BATCH, MLP_SIZES, mlp_problem
 from tinydl import nn, optim
 
 WORKLOAD = "mlp 784-256-256-10 b128 adam step"
-SIZES = (784, 256, 256, 10)
-BATCH = 128
+SIZES, BATCH = MLP_SIZES, MLP_BATCH
 LR = 1e-3
-
-
-def make_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """Inputs (128, 784) float32, labels (128,) int64, and initial (W (out, in), b (out,)) per layer."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
-    y = rng.integers(0, SIZES[-1], BATCH).astype(np.int64)
-    layers = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
-        bound = 1.0 / np.sqrt(fan_in)
-        layers.append((rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
-                       rng.uniform(-bound, bound, fan_out).astype(np.float32)))
-    return X, y, layers
+make_problem = mlp_problem  # inputs, labels and starting weights (benchmarks/problems.py)
 
 
 # ---------------------------------------------------------------- tinydl
