@@ -24,6 +24,7 @@ import tinydl
 import tinydl.functional as F
 from benchmarks.common import training_step
 from benchmarks.problems import MLP_BATCH, MLP_SIZES, mlp_problem
+from benchmarks.torch_steps import mlp_step as torch_step  # the torch twin
 from tinydl import nn, optim
 
 WORKLOAD = "mlp 784-256-256-10 b128 adam step"
@@ -43,26 +44,6 @@ def tinydl_step(X: np.ndarray, y: np.ndarray, layers: list) -> Callable[[], floa
         linear.bias.data[...] = b
     opt = optim.Adam(model.parameters(), lr=LR)
     return training_step(model, tinydl.tensor(X), tinydl.tensor(y), opt, F.cross_entropy)
-
-
-# ---------------------------------------------------------------- torch
-
-def torch_step(X: np.ndarray, y: np.ndarray, layers: list) -> Callable[[], float] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
-                                torch.nn.Linear(256, 256), torch.nn.ReLU(),
-                                torch.nn.Linear(256, 10))
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    with torch.no_grad():
-        for linear, (W, b) in zip(linears, layers):
-            linear.weight.copy_(torch.from_numpy(W))
-            linear.bias.copy_(torch.from_numpy(b))
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    return training_step(model, torch.from_numpy(X), torch.from_numpy(y), opt,
-                         torch.nn.functional.cross_entropy)
 
 
 # ---------------------------------------------------------------- plain NumPy floor

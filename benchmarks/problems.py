@@ -15,6 +15,9 @@ IRIS_SIZES, IRIS_BATCH = (4, 64, 64, 3), 16
 CNN_BATCH = 64
 CNN_IMAGE_SHAPES = {"seed002": (1, 28, 28), "seed004": (3, 32, 32)}
 LSTM_INPUT, LSTM_HIDDEN, LSTM_STEPS, LSTM_BATCH = 32, 128, 64, 32
+ATTENTION_BATCH, ATTENTION_HEADS, ATTENTION_HEAD_DIM = 8, 4, 32
+GPT_FULL = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=128, batch=32)
+GPT_QUICK = dict(n_layer=1, n_head=2, n_embd=32, block_size=32, vocab_size=64, batch=8)
 
 
 def linear_weights(sizes: tuple[int, ...], rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -53,3 +56,17 @@ def lstm_sequence(seed: int = 0) -> np.ndarray:
     """An input sequence (T 64, batch 32, 32) float32, standard normal."""
     rng = np.random.default_rng(seed)
     return rng.standard_normal((LSTM_STEPS, LSTM_BATCH, LSTM_INPUT)).astype(np.float32)
+
+
+def attention_inputs(length: int) -> list[np.ndarray]:
+    """q, k, v, each (8, 4, length, 32) float32, standard normal."""
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal((ATTENTION_BATCH, ATTENTION_HEADS, length, ATTENTION_HEAD_DIM)).astype(np.float32)
+            for _ in range(3)]
+
+
+def gpt_batch(sizes: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and targets, each (batch, block_size) int64 in [0, vocab_size), for GPT_FULL or GPT_QUICK."""
+    rng = np.random.default_rng(0)
+    shape = (sizes["batch"], sizes["block_size"])
+    return tuple(rng.integers(0, sizes["vocab_size"], shape) for _ in range(2))

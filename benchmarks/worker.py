@@ -22,10 +22,9 @@ from benchmarks.workloads import WORKLOADS
 WARMUP_CALLS = 3
 
 
-# The libraries a worker of each library must not have loaded: their thread pools would run
-# beside its own and distort the timing. (The torch builders still import tinydl's bench_*
-# modules, which import tinydl; that is not checked yet.)
-MUST_NOT_LOAD = {"tinydl": ("torch", "dezero"), "torch": ("dezero",), "dezero": ("tinydl", "torch")}
+# The libraries a worker of each library must not have loaded: their thread pools, and
+# tinydl's import-time allocator tuning, would change the figures of the library measured.
+MUST_NOT_LOAD = {"tinydl": ("torch", "dezero"), "torch": ("tinydl", "dezero"), "dezero": ("tinydl", "torch")}
 
 
 def _set_threads(impl: str, threads: str):

@@ -14,11 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from benchmarks import dezero_steps
+from benchmarks import dezero_steps, torch_steps
 from benchmarks.common import training_step
-from benchmarks.problems import IRIS_SIZES, cnn_batch, iris_batch
+from benchmarks.problems import GPT_FULL, GPT_QUICK, IRIS_SIZES, cnn_batch, gpt_batch, iris_batch, mlp_problem
 
 
 @dataclass(frozen=True)
@@ -49,9 +47,7 @@ def _mlp_tinydl(quick: bool):
 
 
 def _mlp_torch(quick: bool):
-    from benchmarks.bench_mlp import make_problem, torch_step
-
-    return torch_step(*make_problem())
+    return torch_steps.mlp_step(*mlp_problem())
 
 
 # ------------------------------------------------------------------ Iris MLP 4-64-64-3
@@ -86,11 +82,11 @@ def _iris_torch(quick: bool):
 
 def _cnn(name: str, impl: str):
     def build(quick: bool):
-        from benchmarks import bench_cnn
-
         images, labels = cnn_batch(name)
         if impl == "torch":
-            return bench_cnn.torch_step_for(_torch(), name, images, labels)[0]
+            return torch_steps.cnn_step(_torch(), name, images, labels)[0]
+        from benchmarks import bench_cnn
+
         return bench_cnn.tinydl_step_for(name, images, labels)
 
     return build
@@ -100,17 +96,14 @@ def _cnn(name: str, impl: str):
 
 def _gpt(impl: str):
     def build(quick: bool):
-        from benchmarks import bench_gpt
-
-        sizes = bench_gpt.QUICK if quick else bench_gpt.FULL
-        rng = np.random.default_rng(0)
-        shape = (sizes["batch"], sizes["block_size"])
-        idx, targets = (rng.integers(0, sizes["vocab_size"], shape) for _ in range(2))
+        sizes = GPT_QUICK if quick else GPT_FULL
+        idx, targets = gpt_batch(sizes)
         if impl == "torch":
             torch = _torch()
             torch.manual_seed(0)
-            return bench_gpt.torch_step_fn(torch, sizes, idx, targets)
+            return torch_steps.gpt_step(torch, sizes, idx, targets)
         import tinydl
+        from benchmarks import bench_gpt
 
         tinydl.manual_seed(0)
         return bench_gpt.tinydl_step_fn(sizes, idx, targets)
@@ -127,18 +120,15 @@ def _lstm_tinydl(quick: bool):
 
 
 def _lstm_torch(quick: bool):
-    from benchmarks.bench_lstm import _torch_step
-
-    return _torch_step()
+    return torch_steps.lstm_step()
 
 
 def _sdpa(length: int, impl: str):
     def build(quick: bool):
-        from benchmarks import bench_attention
-
         if impl == "torch":
-            return bench_attention._torch_step(length)
+            return torch_steps.sdpa_step(length)
         import tinydl.functional as F
+        from benchmarks import bench_attention
 
         return bench_attention._tinydl_step(length, F.scaled_dot_product_attention, None)
 
@@ -152,9 +142,7 @@ def _overhead_tinydl(quick: bool):
 
 
 def _overhead_torch(quick: bool):
-    from benchmarks.bench_overhead import torch_step
-
-    return torch_step(_torch())
+    return torch_steps.overhead_step(_torch())
 
 
 WORKLOADS: dict[str, Workload] = {

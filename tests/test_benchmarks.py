@@ -153,20 +153,34 @@ def test_benchmarks_quick_smoke_run_with_dezero(tmp_path):
         assert dezero["ratio_to_dezero"] is None
 
 
-@needs_dezero
-def test_dezero_steps_import_neither_tinydl_nor_torch():
-    code = """
+def _libraries_loaded_by_builders(impl: str) -> dict:
+    """Build every ``impl`` step in a fresh process: the workloads built and the tinydl/torch/dezero modules loaded."""
+    code = f"""
 import json, sys
 from benchmarks.workloads import WORKLOADS
-built = [name for name, w in WORKLOADS.items() if "dezero" in w.builders and w.builders["dezero"](True)]
-print(json.dumps({"built": built, "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("tinydl", "torch"))}))
+built = [name for name, w in WORKLOADS.items() if "{impl}" in w.builders and w.builders["{impl}"](True)]
+loaded = sorted({{m.split(".")[0] for m in sys.modules}} & {{"tinydl", "torch", "dezero"}})
+print(json.dumps({{"built": built, "loaded": loaded}}))
 """
     completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                                timeout=300, check=False)
     assert completed.returncode == 0, completed.stderr
-    result = json.loads(completed.stdout.splitlines()[-1])
+    return json.loads(completed.stdout.splitlines()[-1])
+
+
+@needs_dezero
+def test_dezero_steps_import_neither_tinydl_nor_torch():
+    result = _libraries_loaded_by_builders("dezero")
     assert set(result["built"]) == {"mlp", "iris", "iris_busy", "seed002", "seed004", "lstm", "overhead"}
-    assert result["loaded"] == []
+    assert result["loaded"] == ["dezero"]
+
+
+@pytest.mark.torch
+def test_torch_steps_never_import_tinydl():  # tinydl's import tunes malloc and threads: not torch's figures
+    pytest.importorskip("torch")
+    result = _libraries_loaded_by_builders("torch")
+    assert set(result["built"]) == set(harness.WORKLOADS)
+    assert result["loaded"] == ["torch"]
 
 
 @needs_dezero
