@@ -120,7 +120,7 @@ def sdpa_step(length: int) -> Callable[[], None] | None:
 
 
 def gpt_step(torch, sizes: dict, idx: np.ndarray, targets: np.ndarray):
-    """The same step in PyTorch: an equivalent GPT (pre-norm, fused qkv, tanh GELU, tied head)."""
+    """One AdamW step of a GPT equivalent to tinydl's (pre-norm, fused qkv, tanh GELU, tied head)."""
     nn, functional = torch.nn, torch.nn.functional
     n_embd, n_head = sizes["n_embd"], sizes["n_head"]
 
@@ -170,7 +170,7 @@ def gpt_step(torch, sizes: dict, idx: np.ndarray, targets: np.ndarray):
 
 
 def overhead_step(torch):
-    """The same in PyTorch."""
+    """Forward and backward of (a + b).sum() on one-element torch tensors."""
     a = torch.tensor([1.0], requires_grad=True)
     b = torch.tensor([2.0], requires_grad=True)
 

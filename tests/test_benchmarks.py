@@ -16,17 +16,22 @@ needs_dezero = pytest.mark.skipif(importlib.util.find_spec("dezero") is None,
                                   reason='DeZero not installed (pip install "tinydl[dezero]")')
 
 
-def test_benchmarks_quick_smoke_run_writes_table_and_json(tmp_path):
+def _quick_overhead_run(tmp_path) -> tuple[str, dict]:
+    """``python -m benchmarks --quick`` on the overhead row, both thread settings: (stdout, JSON report)."""
     out = tmp_path / "bench.json"
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--only", "overhead", "--threads", "default,1",
          "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.startswith("| workload | torch")
-    assert "| (a+b).sum() fwd+bwd, 1 element |" in completed.stdout
-    assert "load average (1 min) before " in completed.stdout
-    report = json.loads(out.read_text())
+    return completed.stdout, json.loads(out.read_text())
+
+
+def test_benchmarks_quick_smoke_run_writes_table_and_json(tmp_path):
+    printed, report = _quick_overhead_run(tmp_path)
+    assert printed.startswith("| workload | torch")
+    assert "| (a+b).sum() fwd+bwd, 1 element |" in printed
+    assert "load average (1 min) before " in printed
     rows = report["rows"]
     impls = {(r["impl"], r["threads"]) for r in rows}
     assert {("tinydl", "default"), ("tinydl", "1")} <= impls
@@ -137,14 +142,9 @@ def test_benchmarks_quick_without_dezero_leaves_its_columns_out_with_a_note(monk
 
 @needs_dezero
 def test_benchmarks_quick_smoke_run_with_dezero(tmp_path):
-    out = tmp_path / "bench.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "overhead", "--threads", "default,1",
-         "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
-    assert completed.returncode == 0, completed.stderr
-    assert "DeZero" in completed.stdout.splitlines()[0]
-    rows = {(r["impl"], r["threads"]): r for r in json.loads(out.read_text())["rows"]}
+    printed, report = _quick_overhead_run(tmp_path)
+    assert "DeZero" in printed.splitlines()[0]
+    rows = {(r["impl"], r["threads"]): r for r in report["rows"]}
     assert {("dezero", "default"), ("dezero", "1")} <= set(rows)
     assert rows[("dezero", "1")]["threads_info"]["threads"] == 1  # BLAS limited by threadpoolctl
     for threads in ("default", "1"):  # one round: the ratio is that round's tinydl / DeZero
