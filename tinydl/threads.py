@@ -37,8 +37,8 @@ from tinydl.backend import get_array_module
 
 # Below this many elements (of the largest array a kernel touches) the serial copy of a
 # parallel kernel runs. Waking Numba's workqueue pool costs about 25-30 µs of CPU per call
-# here; a vectorised elementwise pass does 100-200 thousand float32 elements in that time,
-# an unvectorised one (Adam's update) some 30 thousand (benchmarks/bench_threads.py).
+# here; a vectorised elementwise pass does 100-200 thousand float32 elements in that time
+# (benchmarks/bench_threads.py).
 PARALLEL_MIN_WORK = 131_072
 # Numba's threading layer, unless NUMBA_THREADING_LAYER says otherwise (see the docstring).
 THREADING_LAYER = "workqueue"

@@ -2,7 +2,11 @@
 
 Importing tinydl must not import Numba (it is optional and takes ~0.3 s to import), so the
 Numba kernels are plain Python functions marked with ``@jit(...)``. The first call imports
-Numba and compiles the function with ``numba.njit(cache=True, fastmath=False)``.
+Numba and compiles the function with ``numba.njit(cache=True, fastmath=False,
+error_model="numpy")``. The NumPy error model lets a float division by zero give inf or nan, as
+the NumPy references do, instead of raising ZeroDivisionError like Python; that check in every
+iteration kept LLVM from vectorising any loop that divides (Adam's update over 269k float32
+elements: 0.90 ms with Python's error model, 0.16 ms with NumPy's, one thread).
 
 Kernel files write parallel loops as ``for i in prange(n)`` and define ``prange = range`` at
 module level. A kernel marked ``@jit(parallel=True)`` is compiled twice, each copy on first
@@ -35,6 +39,9 @@ def numba_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+_OPTIONS_TAG = "errors-numpy"  # the compile options that Numba's cache key leaves out
 
 
 def cache_dir() -> Path:
@@ -108,10 +115,12 @@ class LazyJit:
         kernel.__qualname__ = self.py_func.__qualname__ + suffix
         kernel.__module__ = self.py_func.__module__
         saved_cache_dir = numba.config.CACHE_DIR
-        numba.config.CACHE_DIR = str(cache_dir())  # read once, when the cache is set up
+        # read once, when the cache is set up; the subfolder names the compile options, which
+        # Numba's cache key leaves out (new options must not load code built under old ones)
+        numba.config.CACHE_DIR = str(cache_dir() / _OPTIONS_TAG)
         try:
             return numba.njit(
-                cache=True, fastmath=False, parallel=parallel,
+                cache=True, fastmath=False, error_model="numpy", parallel=parallel,
                 inline="always" if self.inline else "never",
             )(kernel)
         finally:
