@@ -283,6 +283,29 @@ def test_fused_adam_matches_the_reference_tensor_by_tensor(case, dtype, tol):
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("budget", [1, 2])
+def test_fused_adam_over_more_tensors_than_one_kernel_call_takes(budget, monkeypatch):
+    # 37 tensors go through in chunks (the kernel takes tuples of at most 16); with a budget of
+    # 2 and 40k elements per tensor the chunks run on the parallel copy
+    pytest.importorskip("numba")
+    from tinydl import threads
+
+    monkeypatch.setattr(threads, "_budget", budget)
+    rng = np.random.default_rng(5)
+    sizes = [40_000 if k % 3 == 0 else k + 1 for k in range(37)]
+    steps = [1 + k % 4 for k in range(37)]
+    fused = [[rng.standard_normal(n).astype(np.float32) for n in sizes] for _ in range(4)]
+    fused[3] = [np.abs(a) for a in fused[3]]
+    reference = [[a.copy() for a in arrays] for arrays in fused]
+    numba_optim.adam_multi_update_numba(*fused, steps, 1e-2, 0.9, 0.99, 1e-8, 0.1, True)
+    adam.adam_multi_update_reference(*reference, steps, 1e-2, 0.9, 0.99, 1e-8, 0.1, True)
+    for fused_arrays, reference_arrays in zip(fused, reference):
+        for a, b in zip(fused_arrays, reference_arrays):
+            np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6)
+    if budget == 2:
+        assert True in numba_optim._adam_multi_kernel._dispatchers  # the parallel copy was used
+
+
 def test_adam_step_makes_one_fused_call_per_group(monkeypatch):
     import tinydl
     from tinydl import nn, optim

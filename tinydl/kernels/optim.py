@@ -66,10 +66,12 @@ def adam_update_numba(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
 # ----------------------------------------------------------------------------- Adam, all parameters in one call
 
 # Parameters are handed to the kernel as tuples of flat arrays, padded with empty arrays to a
-# length in _TUPLE_SIZES: Numba compiles once per tuple length, so a handful of lengths cover
-# every model. The work is cut into blocks of at most _BLOCK elements, (tensor, start, stop)
-# rows, spread over the cores when there are enough of them.
-_TUPLE_SIZES = (4, 8, 16, 32, 64, 128, 256, 512)
+# length in _TUPLE_SIZES: Numba compiles once per tuple length, so three lengths cover every
+# model. A model with more tensors goes through in chunks of _TUPLE_SIZES[-1]: Numba's parallel
+# compiler slows down steeply with the tuple's length (64 tensors: minutes; 128: it refuses).
+# The work is cut into blocks of at most _BLOCK elements, (tensor, start, stop) rows, spread
+# over the cores when there are enough of them.
+_TUPLE_SIZES = (4, 8, 16)
 _BLOCK = 16_384
 
 
@@ -130,8 +132,12 @@ def adam_multi_update_numba(params, grads, exp_avgs, exp_avg_sqs, steps, lr, bet
                         1 - lr * weight_decay if decoupled else 1.0], dtype=dtype)
     per_tensor = np.array([(lr / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step))
                            for step in steps], dtype=dtype).reshape(-1, 2)
-    _adam_multi_kernel(*(_padded(arrays, empty) for arrays in flat),
-                       _blocks(tuple(array.size for array in flat[0])), scalars, per_tensor)
+    chunk = _TUPLE_SIZES[-1]
+    for first in range(0, len(params), chunk):
+        pieces = [arrays[first:first + chunk] for arrays in flat]
+        _adam_multi_kernel(*(_padded(arrays, empty) for arrays in pieces),
+                           _blocks(tuple(array.size for array in pieces[0])), scalars,
+                           per_tensor[first:first + chunk])
     return params
 ### END FASTER
 
