@@ -112,14 +112,20 @@ class LazyJit:
         finally:
             numba.config.CACHE_DIR = saved_cache_dir
 
-    def __call__(self, *args):
-        if self.parallel and threads.parallel_worthwhile(_work_size(args)):
+    def for_work(self, work: int):
+        """The compiled copy to call for ``work`` elements: the parallel one when it pays (and
+        Numba's threads then follow the budget), else the serial twin. A loop that calls a
+        kernel many times on same-sized arrays chooses once with this and calls the result."""
+        if self.parallel and threads.parallel_worthwhile(work):
             dispatcher = self.compiled(parallel=True)
             numba = importlib.import_module("numba")
             if not threads.numba_threads_match(numba):  # the budget changed, or a new thread
                 threads.apply_to_numba(numba)
-            return dispatcher(*args)
-        return self.compiled(parallel=False)(*args)
+            return dispatcher
+        return self.compiled(parallel=False)
+
+    def __call__(self, *args):
+        return self.for_work(_work_size(args))(*args)
 
 
 def jit(parallel: bool = False, inline: bool = False):

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tinydl.autograd import Context, Function, is_grad_enabled
-from tinydl.backend import get_array_module
+from tinydl.backend import backend_of, get_array_module
+from tinydl.kernels import registry
 from tinydl.ops.nn import sigmoid, tanh
 from tinydl.ops.shape import chunk, concatenate, stack
 from tinydl.tensor import Tensor
@@ -116,6 +117,59 @@ def _gru_bptt(acts: dict, h_prev_all: Any, d_hs: Any, w_hh: Any, order: range,
 
 
 # ---------------------------------------------------------------------------------------------
+# The array recurrences: NumPy references of the kernels (faster versions: tinydl/kernels)
+# ---------------------------------------------------------------------------------------------
+
+
+def lstm_forward_reference(projected: Any, w_hh: Any, h0: Any, c0: Any,
+                           reverse: bool = False) -> tuple:
+    """The LSTM recurrence on arrays. projected (T, B, 4H), w_hh (4H, H), h0 and c0 (B, H)
+    -> acts (T, B, 4H) (the gates i, f, g, o of every step), cs, tanh_cs, hs (T, B, H)."""
+    xp, length, batch, size = _sizes(projected, 4)
+    w_hh_t = w_hh.T                                            # (H, 4H)
+    acts = xp.empty_like(projected)                            # i, f, g, o at every step
+    cs = xp.empty((length, batch, size), dtype=projected.dtype)
+    tanh_cs, hs = xp.empty_like(cs), xp.empty_like(cs)
+    h, c = h0, c0
+    for t in time_order(length, reverse):
+        gates = projected[t] + h @ w_hh_t                      # (B, 4H)
+        act = _sigmoid(xp, gates)
+        act[:, 2 * size:3 * size] = xp.tanh(gates[:, 2 * size:3 * size])  # g uses tanh
+        i, f, g, o = xp.split(act, 4, axis=-1)
+        c = f * c + i * g
+        tanh_c = xp.tanh(c)
+        h = o * tanh_c
+        acts[t], cs[t], tanh_cs[t], hs[t] = act, c, tanh_c, h
+    return acts, cs, tanh_cs, hs
+
+
+def lstm_backward_reference(acts: Any, cs: Any, tanh_cs: Any, hs: Any, w_hh: Any, h0: Any,
+                            c0: Any, grad_hs: Any, grad_c: Any, reverse: bool = False) -> tuple:
+    """Backpropagation through time on arrays, from ``lstm_forward_reference``'s results.
+    w_hh (4H, H), h0, c0 (B, H), grad_hs (T, B, H), grad_c (B, H) -> d(projected)
+    (T, B, 4H), d(w_hh) (4H, H), d(h0), d(c0) (B, H)."""
+    xp = get_array_module(acts)
+    order = time_order(acts.shape[0], reverse)
+    c_prev_all = _previous_states(cs, c0, reverse, xp.concatenate)
+    h_prev_all = _previous_states(hs, h0, reverse, xp.concatenate)
+    step_acts = {t: xp.split(acts[t], 4, axis=-1) for t in order}
+    return _lstm_bptt(step_acts, c_prev_all, tanh_cs, h_prev_all, grad_hs, grad_c, w_hh, order,
+                      xp.concatenate, xp.stack)
+
+
+registry.register("lstm_sequence_forward", "numpy", lstm_forward_reference)
+registry.register("lstm_sequence_backward", "numpy", lstm_backward_reference)
+
+
+def _kernel(op_name: str, array: Any) -> Callable:
+    """The registry's kernel for the array's device; the reference for dtypes other than
+    float32 and float64 (the ones the Numba kernels take)."""
+    if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
+        return registry.implementations(op_name)["numpy"]
+    return registry.get(op_name, backend_of(array).device_type)
+
+
+# ---------------------------------------------------------------------------------------------
 # Fused sequences
 # ---------------------------------------------------------------------------------------------
 
@@ -128,23 +182,10 @@ class LSTMSequence(Function):
     @staticmethod
     def forward(ctx: Context, projected: Any, w_hh: Any, h0: Any, c0: Any,
                 reverse: bool = False) -> tuple:
-        xp, length, batch, size = _sizes(projected, 4)
-        w_hh_t = w_hh.T                                        # (H, 4H)
-        acts = xp.empty_like(projected)                        # i, f, g, o at every step
-        cs = xp.empty((length, batch, size), dtype=projected.dtype)
-        tanh_cs, hs = xp.empty_like(cs), xp.empty_like(cs)
-        h, c = h0, c0
-        for t in time_order(length, reverse):
-            gates = projected[t] + h @ w_hh_t                  # (B, 4H)
-            act = _sigmoid(xp, gates)
-            act[:, 2 * size:3 * size] = xp.tanh(gates[:, 2 * size:3 * size])  # g uses tanh
-            i, f, g, o = xp.split(act, 4, axis=-1)
-            c = f * c + i * g
-            tanh_c = xp.tanh(c)
-            h = o * tanh_c
-            acts[t], cs[t], tanh_cs[t], hs[t] = act, c, tanh_c, h
+        acts, cs, tanh_cs, hs = _kernel("lstm_sequence_forward", projected)(
+            projected, w_hh, h0, c0, reverse)
         ctx.save_for_backward(acts, cs, tanh_cs, hs)
-        return hs, c
+        return hs, cs[0 if reverse else -1].copy()
 
     @staticmethod
     def backward(ctx: Context, grad_hs: Tensor, grad_c: Tensor) -> tuple:
@@ -166,14 +207,8 @@ class LSTMSequence(Function):
             h_prev_all = _previous_states(hs_all, h0, reverse, concatenate)
             return _lstm_bptt(acts, c_prev, tanh_c, h_prev_all, grad_hs, grad_c, w_hh, order,
                               concatenate, stack)
-        acts_all, cs, tanh_cs, hs = ctx.saved_values
-        xp = get_array_module(acts_all)
-        c_prev_all = _previous_states(cs, c0.data, reverse, xp.concatenate)
-        acts = {t: xp.split(acts_all[t], 4, axis=-1) for t in order}
-        grads = _lstm_bptt(acts, c_prev_all, tanh_cs, _previous_states(hs, h0.data, reverse,
-                                                                       xp.concatenate),
-                           grad_hs.data, grad_c.data, w_hh.data, order, xp.concatenate,
-                           xp.stack)
+        grads = _kernel("lstm_sequence_backward", projected.data)(
+            *ctx.saved_values, w_hh.data, h0.data, c0.data, grad_hs.data, grad_c.data, reverse)
         return tuple(_as_tensor(g) for g in grads)
 
 

@@ -1,0 +1,138 @@
+"""Numba versions of the fused LSTM recurrence, registered against the NumPy references in
+``tinydl/ops/recurrent.py`` (where the formulas are):
+
+    gates = projected_t + h @ W_hh^T;  i, f, o = sigmoid(.), g = tanh(.)   (rows [i, f, g, o])
+    c' = f * c + i * g;  h' = o * tanh(c')
+
+The references spend a dozen NumPy calls and as many temporaries on each step's elementwise
+work. Here each step is: one BLAS matmul into a preallocated buffer, NumPy's vectorised tanh
+(Numba's tanh calls the scalar libm one, 40x slower) and ONE Numba pass for the rest. One tanh
+call serves all four gates: the i, f, o rows of W_hh and projected are halved once, before the
+loop, because sigmoid(a) = (tanh(a / 2) + 1) / 2 (halving is exact in floating point). The
+backward step is one Numba pass for d(gates) and d(c) plus one matmul for d(h); the weight
+gradient is one (4H, T*B) @ (T*B, H) matmul after the loop. Inputs: float32 or float64 NumPy
+arrays; steps with more than ``tinydl.threads.PARALLEL_MIN_WORK`` elements use all cores.
+"""
+
+import numpy as np
+
+from tinydl.kernels._jit import jit, numba_available
+from tinydl.kernels.registry import register
+
+prange = range  # compiled kernels see numba.prange here (see _jit.py)
+
+# Exact in float32, so float32 inputs stay in float32 arithmetic and float64 inputs in float64.
+_ONE, _HALF = np.float32(1), np.float32(0.5)
+
+
+@jit(parallel=True)
+def _lstm_cell_forward_kernel(act, c_prev, c):
+    """act (B, 4H): tanh of the pre-activations [i/2, f/2, g, o/2], turned in place into the
+    gates [i, f, g, o] (sigmoid(a) = (tanh(a/2) + 1) / 2); writes c (B, H) = f c_prev + i g."""
+    size = c.shape[1]
+    for b in prange(c.shape[0]):
+        for j in range(size):
+            i = (act[b, j] + _ONE) * _HALF
+            f = (act[b, size + j] + _ONE) * _HALF
+            act[b, j] = i
+            act[b, size + j] = f
+            act[b, 3 * size + j] = (act[b, 3 * size + j] + _ONE) * _HALF
+            c[b, j] = f * c_prev[b, j] + i * act[b, 2 * size + j]
+
+
+@jit(parallel=True)
+def _lstm_cell_backward_kernel(act, c_prev, tanh_c, grad_h, d_h_carried, d_c, d_gates):
+    """One step back: act (B, 4H) the gates [i, f, g, o]; c_prev, tanh_c, grad_h (the loss's
+    gradient of this step's h), d_h_carried (from later steps) (B, H). Writes d_gates (B, 4H)
+    and turns d_c (B, H), d(loss)/d(c'), into d(loss)/d(c_prev), in place."""
+    size = d_c.shape[1]
+    for b in prange(d_c.shape[0]):
+        for j in range(size):
+            i, f = act[b, j], act[b, size + j]
+            g, o = act[b, 2 * size + j], act[b, 3 * size + j]
+            t = tanh_c[b, j]
+            dh = grad_h[b, j] + d_h_carried[b, j]
+            dc = d_c[b, j] + dh * o * (_ONE - t * t)        # c' reaches the loss via h' too
+            d_gates[b, j] = dc * g * i * (_ONE - i)
+            d_gates[b, size + j] = dc * c_prev[b, j] * f * (_ONE - f)
+            d_gates[b, 2 * size + j] = dc * i * (_ONE - g * g)
+            d_gates[b, 3 * size + j] = dh * t * o * (_ONE - o)
+            d_c[b, j] = dc * f
+
+
+def _check(op, *arrays):
+    dtype = arrays[0].dtype
+    for array in arrays:
+        if not isinstance(array, np.ndarray) or array.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: the Numba kernel takes float32 or float64 NumPy arrays, got "
+                            f"{type(array).__name__} {getattr(array, 'dtype', '')}; use the "
+                            "NumPy reference for other arrays")
+    return dtype
+
+
+def _steps(length, reverse):
+    """The steps in the order they run, and the offset from a step to the one before it."""
+    return (range(length - 1, -1, -1), 1) if reverse else (range(length), -1)
+
+
+def lstm_forward_numba(projected, w_hh, h0, c0, reverse=False):
+    """``lstm_forward_reference`` with one Numba pass a step; same arguments and results.
+
+    projected (T, B, 4H), w_hh (4H, H), h0 and c0 (B, H) -> acts (T, B, 4H) (the gates
+    [i, f, g, o]), cs, tanh_cs, hs (T, B, H).
+    """
+    dtype = _check("lstm_forward_numba", projected, w_hh, h0, c0)
+    length, batch, rows = projected.shape
+    size = rows // 4
+    half = np.full(rows, 0.5, dtype=dtype)
+    half[2 * size:3 * size] = 1                                # g takes tanh of the whole
+    acts = projected * half                                    # (T, B, 4H), filled step by step
+    w_half_t = np.ascontiguousarray((w_hh * half[:, None]).T)  # (H, 4H)
+    cs, tanh_cs, hs = (np.empty((length, batch, size), dtype=dtype) for _ in range(3))
+    recurrent = np.empty((batch, rows), dtype=dtype)
+    h, c = np.ascontiguousarray(h0), np.ascontiguousarray(c0)
+    cell = _lstm_cell_forward_kernel.for_work(batch * rows)  # the same size every step
+    steps, _ = _steps(length, reverse)
+    for t in steps:
+        act = acts[t]
+        np.matmul(h, w_half_t, out=recurrent)
+        act += recurrent
+        np.tanh(act, out=act)
+        cell(act, c, cs[t])
+        np.tanh(cs[t], out=tanh_cs[t])
+        np.multiply(act[:, 3 * size:], tanh_cs[t], out=hs[t])
+        h, c = hs[t], cs[t]
+    return acts, cs, tanh_cs, hs
+
+
+def lstm_backward_numba(acts, cs, tanh_cs, hs, w_hh, h0, c0, grad_hs, grad_c, reverse=False):
+    """``lstm_backward_reference`` with one Numba pass a step; same arguments and results.
+
+    acts (T, B, 4H), cs, tanh_cs, hs (T, B, H) from the forward; w_hh (4H, H); h0, c0 (B, H);
+    grad_hs (T, B, H), grad_c (B, H) -> d(projected) (T, B, 4H), d(w_hh) (4H, H), d(h0),
+    d(c0) (B, H).
+    """
+    dtype = _check("lstm_backward_numba", acts, cs, tanh_cs, hs, w_hh, h0, c0)
+    length, batch, rows = acts.shape
+    grad_hs = np.ascontiguousarray(np.broadcast_to(grad_hs, hs.shape), dtype=dtype)
+    d_c = np.array(np.broadcast_to(grad_c, c0.shape), dtype=dtype)  # updated step by step
+    d_h = np.zeros_like(d_c)                                        # d(loss)/d(h) from later steps
+    d_gates = np.empty_like(acts)
+    h_prev = np.empty_like(hs)                                      # the h each step started from
+    c0 = np.ascontiguousarray(c0)
+    cell = _lstm_cell_backward_kernel.for_work(batch * rows)  # the same size every step
+    steps, before = _steps(length, reverse)
+    for t in reversed(steps):
+        first = t == steps[0]
+        c_prev = c0 if first else cs[t + before]
+        h_prev[t] = h0 if first else hs[t + before]
+        cell(acts[t], c_prev, tanh_cs[t], grad_hs[t], d_h, d_c, d_gates[t])
+        np.matmul(d_gates[t], w_hh, out=d_h)                        # (B, 4H) @ (4H, H)
+    d_w_hh = d_gates.reshape(length * batch, rows).T @ h_prev.reshape(length * batch, -1)
+    return d_gates, d_w_hh, d_h, d_c
+
+
+register("lstm_sequence_forward", "numba", lstm_forward_numba, available=numba_available,
+         default=True)
+register("lstm_sequence_backward", "numba", lstm_backward_numba, available=numba_available,
+         default=True)
