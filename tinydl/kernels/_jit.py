@@ -66,10 +66,11 @@ def _work_size(args) -> int:
 class LazyJit:
     """A Numba kernel that compiles itself on its first call (see the module docstring)."""
 
-    def __init__(self, py_func, parallel: bool, inline: bool):
+    def __init__(self, py_func, parallel: bool, inline: bool, nogil: bool = False):
         self.py_func = py_func
         self.parallel = parallel
         self.inline = inline
+        self.nogil = nogil
         self._dispatchers = {}  # parallel (bool) -> Numba dispatcher
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
@@ -106,37 +107,33 @@ class LazyJit:
         numba.config.CACHE_DIR = str(cache_dir())  # read once, when the cache is set up
         try:
             return numba.njit(
-                cache=True, fastmath=False, parallel=parallel,
+                cache=True, fastmath=False, parallel=parallel, nogil=self.nogil,
                 inline="always" if self.inline else "never",
             )(kernel)
         finally:
             numba.config.CACHE_DIR = saved_cache_dir
 
-    def for_work(self, work: int):
-        """The compiled copy to call for ``work`` elements: the parallel one when it pays (and
-        Numba's threads then follow the budget), else the serial twin. A loop that calls a
-        kernel many times on same-sized arrays chooses once with this and calls the result."""
-        if self.parallel and threads.parallel_worthwhile(work):
+    def __call__(self, *args):
+        if self.parallel and threads.parallel_worthwhile(_work_size(args)):
             dispatcher = self.compiled(parallel=True)
             numba = importlib.import_module("numba")
             if not threads.numba_threads_match(numba):  # the budget changed, or a new thread
                 threads.apply_to_numba(numba)
-            return dispatcher
-        return self.compiled(parallel=False)
-
-    def __call__(self, *args):
-        return self.for_work(_work_size(args))(*args)
+            return dispatcher(*args)
+        return self.compiled(parallel=False)(*args)
 
 
-def jit(parallel: bool = False, inline: bool = False):
+def jit(parallel: bool = False, inline: bool = False, nogil: bool = False):
     """Decorator: compile the function with Numba on its first call.
 
     parallel: let ``prange`` loops run on all cores when the work is large enough (a serial
     twin runs otherwise). inline: a helper that Numba inlines into each kernel calling it.
+    nogil: release the GIL while it runs, for kernels called from several threads at once
+    (``tinydl.threads.over_batch_slices``).
     """
 
     def decorate(py_func):
-        return LazyJit(py_func, parallel, inline)
+        return LazyJit(py_func, parallel, inline, nogil)
 
     return decorate
 

@@ -11,26 +11,27 @@ call serves all four gates: the i, f, o rows of W_hh and projected are halved on
 loop, because sigmoid(a) = (tanh(a / 2) + 1) / 2 (halving is exact in floating point). The
 backward step is one Numba pass for d(gates) and d(c) plus one matmul for d(h); the weight
 gradient is one (4H, T*B) @ (T*B, H) matmul after the loop. Inputs: float32 or float64 NumPy
-arrays; steps with more than ``tinydl.threads.PARALLEL_MIN_WORK`` elements use all cores.
+arrays. The batch items are independent, so a sequence of more than
+``tinydl.threads.PARALLEL_MIN_WORK`` elements runs as slices of the batch, one a thread
+(``tinydl.threads.over_batch_slices``): the per-step matmuls are too small to share otherwise.
 """
 
 import numpy as np
 
+from tinydl import threads
 from tinydl.kernels._jit import jit, numba_available
 from tinydl.kernels.registry import register
-
-prange = range  # compiled kernels see numba.prange here (see _jit.py)
 
 # Exact in float32, so float32 inputs stay in float32 arithmetic and float64 inputs in float64.
 _ONE, _HALF = np.float32(1), np.float32(0.5)
 
 
-@jit(parallel=True)
+@jit(nogil=True)
 def _lstm_cell_forward_kernel(act, c_prev, c):
     """act (B, 4H): tanh of the pre-activations [i/2, f/2, g, o/2], turned in place into the
     gates [i, f, g, o] (sigmoid(a) = (tanh(a/2) + 1) / 2); writes c (B, H) = f c_prev + i g."""
     size = c.shape[1]
-    for b in prange(c.shape[0]):
+    for b in range(c.shape[0]):
         for j in range(size):
             i = (act[b, j] + _ONE) * _HALF
             f = (act[b, size + j] + _ONE) * _HALF
@@ -40,13 +41,13 @@ def _lstm_cell_forward_kernel(act, c_prev, c):
             c[b, j] = f * c_prev[b, j] + i * act[b, 2 * size + j]
 
 
-@jit(parallel=True)
+@jit(nogil=True)
 def _lstm_cell_backward_kernel(act, c_prev, tanh_c, grad_h, d_h_carried, d_c, d_gates):
     """One step back: act (B, 4H) the gates [i, f, g, o]; c_prev, tanh_c, grad_h (the loss's
     gradient of this step's h), d_h_carried (from later steps) (B, H). Writes d_gates (B, 4H)
     and turns d_c (B, H), d(loss)/d(c'), into d(loss)/d(c_prev), in place."""
     size = d_c.shape[1]
-    for b in prange(d_c.shape[0]):
+    for b in range(d_c.shape[0]):
         for j in range(size):
             i, f = act[b, j], act[b, size + j]
             g, o = act[b, 2 * size + j], act[b, 3 * size + j]
@@ -79,20 +80,31 @@ def lstm_forward_numba(projected, w_hh, h0, c0, reverse=False):
     """``lstm_forward_reference`` with one Numba pass a step; same arguments and results.
 
     projected (T, B, 4H), w_hh (4H, H), h0 and c0 (B, H) -> acts (T, B, 4H) (the gates
-    [i, f, g, o]), cs, tanh_cs, hs (T, B, H).
+    [i, f, g, o]), cs, tanh_cs, hs (T, B, H). Slices of the batch run on separate threads.
     """
     dtype = _check("lstm_forward_numba", projected, w_hh, h0, c0)
     length, batch, rows = projected.shape
-    size = rows // 4
     half = np.full(rows, 0.5, dtype=dtype)
-    half[2 * size:3 * size] = 1                                # g takes tanh of the whole
+    half[rows // 2:3 * rows // 4] = 1                          # g takes tanh of the whole
     acts = projected * half                                    # (T, B, 4H), filled step by step
     w_half_t = np.ascontiguousarray((w_hh * half[:, None]).T)  # (H, 4H)
-    cs, tanh_cs, hs = (np.empty((length, batch, size), dtype=dtype) for _ in range(3))
-    recurrent = np.empty((batch, rows), dtype=dtype)
-    h, c = np.ascontiguousarray(h0), np.ascontiguousarray(c0)
-    cell = _lstm_cell_forward_kernel.for_work(batch * rows)  # the same size every step
-    steps, _ = _steps(length, reverse)
+    cs, tanh_cs, hs = (np.empty((length, batch, rows // 4), dtype=dtype) for _ in range(3))
+
+    def run_rows(start, stop):                                 # batch items start:stop
+        _lstm_forward_rows(acts[:, start:stop], w_half_t, h0[start:stop], c0[start:stop],
+                           cs[:, start:stop], tanh_cs[:, start:stop], hs[:, start:stop], reverse)
+
+    threads.over_batch_slices(run_rows, batch, acts.size)
+    return acts, cs, tanh_cs, hs
+
+
+def _lstm_forward_rows(acts, w_half_t, h0, c0, cs, tanh_cs, hs, reverse):
+    """The forward loop over time for some batch items, filling acts, cs, tanh_cs, hs."""
+    size = cs.shape[2]
+    recurrent = np.empty(acts.shape[1:], dtype=acts.dtype)    # (B, 4H)
+    h, c = h0, np.ascontiguousarray(c0)
+    cell = _lstm_cell_forward_kernel.compiled()               # called once a step
+    steps, _ = _steps(acts.shape[0], reverse)
     for t in steps:
         act = acts[t]
         np.matmul(h, w_half_t, out=recurrent)
@@ -102,7 +114,6 @@ def lstm_forward_numba(projected, w_hh, h0, c0, reverse=False):
         np.tanh(cs[t], out=tanh_cs[t])
         np.multiply(act[:, 3 * size:], tanh_cs[t], out=hs[t])
         h, c = hs[t], cs[t]
-    return acts, cs, tanh_cs, hs
 
 
 def lstm_backward_numba(acts, cs, tanh_cs, hs, w_hh, h0, c0, grad_hs, grad_c, reverse=False):
@@ -110,7 +121,7 @@ def lstm_backward_numba(acts, cs, tanh_cs, hs, w_hh, h0, c0, grad_hs, grad_c, re
 
     acts (T, B, 4H), cs, tanh_cs, hs (T, B, H) from the forward; w_hh (4H, H); h0, c0 (B, H);
     grad_hs (T, B, H), grad_c (B, H) -> d(projected) (T, B, 4H), d(w_hh) (4H, H), d(h0),
-    d(c0) (B, H).
+    d(c0) (B, H). Slices of the batch run on separate threads; d(w_hh) is one matmul after.
     """
     dtype = _check("lstm_backward_numba", acts, cs, tanh_cs, hs, w_hh, h0, c0)
     length, batch, rows = acts.shape
@@ -119,17 +130,31 @@ def lstm_backward_numba(acts, cs, tanh_cs, hs, w_hh, h0, c0, grad_hs, grad_c, re
     d_h = np.zeros_like(d_c)                                        # d(loss)/d(h) from later steps
     d_gates = np.empty_like(acts)
     h_prev = np.empty_like(hs)                                      # the h each step started from
+
+    def run_rows(start, stop):                                      # batch items start:stop
+        rows_of = slice(start, stop)
+        _lstm_backward_rows(acts[:, rows_of], cs[:, rows_of], tanh_cs[:, rows_of], hs[:, rows_of],
+                            w_hh, h0[rows_of], c0[rows_of], grad_hs[:, rows_of], d_h[rows_of],
+                            d_c[rows_of], d_gates[:, rows_of], h_prev[:, rows_of], reverse)
+
+    threads.over_batch_slices(run_rows, batch, acts.size)
+    d_w_hh = d_gates.reshape(length * batch, rows).T @ h_prev.reshape(length * batch, -1)
+    return d_gates, d_w_hh, d_h, d_c
+
+
+def _lstm_backward_rows(acts, cs, tanh_cs, hs, w_hh, h0, c0, grad_hs, d_h, d_c, d_gates, h_prev,
+                        reverse):
+    """The backward loop over time for some batch items: fills d_gates and h_prev, and leaves
+    d(h0), d(c0) in d_h, d_c (which start as d(loss)/d(h_T) = 0 and d(loss)/d(c_T))."""
     c0 = np.ascontiguousarray(c0)
-    cell = _lstm_cell_backward_kernel.for_work(batch * rows)  # the same size every step
-    steps, before = _steps(length, reverse)
+    cell = _lstm_cell_backward_kernel.compiled()               # called once a step
+    steps, before = _steps(acts.shape[0], reverse)
     for t in reversed(steps):
         first = t == steps[0]
         c_prev = c0 if first else cs[t + before]
         h_prev[t] = h0 if first else hs[t + before]
         cell(acts[t], c_prev, tanh_cs[t], grad_hs[t], d_h, d_c, d_gates[t])
         np.matmul(d_gates[t], w_hh, out=d_h)                        # (B, 4H) @ (4H, H)
-    d_w_hh = d_gates.reshape(length * batch, rows).T @ h_prev.reshape(length * batch, -1)
-    return d_gates, d_w_hh, d_h, d_c
 
 
 register("lstm_sequence_forward", "numba", lstm_forward_numba, available=numba_available,

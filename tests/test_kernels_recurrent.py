@@ -1,0 +1,128 @@
+"""The fused LSTM recurrence's kernels: hand-worked values, the Numba version (one thread and
+batch slices on two threads) against the NumPy reference, and the choice the registry makes."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinydl
+from tinydl import threads
+from tinydl.kernels import recurrent, registry
+from tinydl.ops import recurrent as ops_recurrent
+
+FORWARD = {"reference": ops_recurrent.lstm_forward_reference,
+           "numba": recurrent.lstm_forward_numba}
+BACKWARD = {"reference": ops_recurrent.lstm_backward_reference,
+            "numba": recurrent.lstm_backward_numba}
+
+
+@pytest.fixture(params=["reference", "numba"])
+def impl(request):
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    return request.param
+
+
+@pytest.fixture
+def two_threads():
+    """A budget of two threads (so a large enough batch is split), put back after the test."""
+    pytest.importorskip("threadpoolctl")
+    saved = threads._budget
+    threads._budget = 2
+    yield
+    threads._budget = saved
+    tinydl.set_num_threads(threads.get_num_threads())
+
+
+def _inputs(rng, length, batch, size, dtype):
+    projected = rng.standard_normal((length, batch, 4 * size)).astype(dtype)
+    w_hh = (rng.standard_normal((4 * size, size)) / math.sqrt(size)).astype(dtype)
+    states = rng.standard_normal((2, 2, batch, size)).astype(dtype)
+    return projected, w_hh, states[0, 1], states[1, 1]     # h0, c0: views into a stack
+
+
+def test_hand_values(impl):
+    # zero pre-activations: i = f = o = 1/2, g = 0, so c = c0 / 2 and h = tanh(c) / 2
+    projected = np.zeros((1, 1, 4))
+    h0, c0 = np.array([[0.3]]), np.array([[2.0]])
+    acts, cs, tanh_cs, hs = FORWARD[impl](projected, np.zeros((4, 1)), h0, c0)
+    np.testing.assert_allclose(acts[0, 0], [0.5, 0.5, 0.0, 0.5], atol=1e-15)
+    np.testing.assert_allclose(cs[0, 0, 0], 1.0)
+    np.testing.assert_allclose(hs[0, 0, 0], math.tanh(1.0) / 2, rtol=1e-14)
+    # d(loss)/dh = 1: dc = o (1 - tanh²c); d(i) = dc g i(1-i) = 0; d(f) = dc c0 f(1-f);
+    # d(g) = dc i (1 - g²); d(o) = tanh(c) o(1-o); d(c0) = dc f; d(h0) = d(gates) @ W_hh = 0
+    d_projected, d_w_hh, d_h0, d_c0 = BACKWARD[impl](acts, cs, tanh_cs, hs, np.zeros((4, 1)),
+                                                     h0, c0, np.ones((1, 1, 1)), np.zeros((1, 1)))
+    dc = 0.5 * (1 - math.tanh(1.0) ** 2)
+    np.testing.assert_allclose(d_projected[0, 0], [0.0, dc * 2.0 * 0.25, dc * 0.5,
+                                                   math.tanh(1.0) * 0.25], rtol=1e-14)
+    np.testing.assert_allclose(d_w_hh[:, 0], d_projected[0, 0] * 0.3, rtol=1e-14)  # dW = dg^T h0
+    np.testing.assert_allclose(d_c0, [[dc * 0.5]], rtol=1e-14)
+    np.testing.assert_allclose(d_h0, [[0.0]], atol=1e-15)
+
+
+@pytest.mark.parametrize("length, batch, size", [(1, 1, 1), (5, 3, 7), (2, 6, 32)])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 2e-5), (np.float64, 1e-12)])
+def test_numba_matches_the_reference(length, batch, size, reverse, dtype, tol):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(length * 100 + batch * 10 + size)
+    projected, w_hh, h0, c0 = _inputs(rng, length, batch, size, dtype)
+    _assert_numba_matches_the_reference(rng, projected, w_hh, h0, c0, reverse, tol)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_batch_slices_on_two_threads_match_the_reference(two_threads, reverse, monkeypatch):
+    pytest.importorskip("numba")
+    slice_counts = []
+    unspied = threads.over_batch_slices
+
+    def spy(fn, batch, work):
+        results = unspied(fn, batch, work)
+        slice_counts.append(len(results))
+        return results
+
+    monkeypatch.setattr(threads, "over_batch_slices", spy)
+    rng = np.random.default_rng(7)
+    size = 64
+    length = threads.PARALLEL_MIN_WORK // (5 * 4 * size) + 1             # above the threshold
+    projected, w_hh, h0, c0 = _inputs(rng, length, 5, size, np.float32)  # slices of 2 and 3
+    _assert_numba_matches_the_reference(rng, projected, w_hh, h0, c0, reverse, 2e-5)
+    assert slice_counts == [2, 2]                                        # forward and backward
+
+
+def _assert_numba_matches_the_reference(rng, projected, w_hh, h0, c0, reverse, tol):
+    dtype = projected.dtype
+    got = recurrent.lstm_forward_numba(projected, w_hh, h0, c0, reverse)
+    want = ops_recurrent.lstm_forward_reference(projected, w_hh, h0, c0, reverse)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype == dtype
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    grad_hs = rng.standard_normal(want[3].shape).astype(dtype)
+    grad_c = np.zeros((), dtype=dtype)                                  # broadcast, as from .sum()
+    got = recurrent.lstm_backward_numba(*want, w_hh, h0, c0, grad_hs, grad_c, reverse)
+    want = ops_recurrent.lstm_backward_reference(*want, w_hh, h0, c0, grad_hs,
+                                                 np.zeros_like(c0), reverse)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype == dtype
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * math.sqrt(projected.shape[0]))
+
+
+def test_the_numba_kernel_names_what_it_takes():
+    pytest.importorskip("numba")
+    ints = np.zeros((1, 1, 4), dtype=np.int64)
+    with pytest.raises(TypeError, match="lstm_forward_numba: the Numba kernel takes float32 or "
+                                        "float64 NumPy arrays, got ndarray int64"):
+        recurrent.lstm_forward_numba(ints, ints[0].T, ints[0, :, :1], ints[0, :, :1])
+
+
+def test_the_registry_chooses_numba_and_the_reference_when_forced(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.delenv(registry.ENV_VAR, raising=False)
+    assert registry.get("lstm_sequence_forward") is recurrent.lstm_forward_numba
+    assert registry.get("lstm_sequence_backward") is recurrent.lstm_backward_numba
+    monkeypatch.setenv(registry.ENV_VAR, "numpy")
+    assert registry.get("lstm_sequence_forward") is ops_recurrent.lstm_forward_reference
+    assert registry.get("lstm_sequence_backward") is ops_recurrent.lstm_backward_reference
