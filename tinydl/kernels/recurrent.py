@@ -29,16 +29,16 @@ _ONE, _HALF = np.float32(1), np.float32(0.5)
 @jit(nogil=True)
 def _lstm_cell_forward_kernel(act, c_prev, c):
     """act (B, 4H): tanh of the pre-activations [i/2, f/2, g, o/2], turned in place into the
-    gates [i, f, g, o] (sigmoid(a) = (tanh(a/2) + 1) / 2); writes c (B, H) = f c_prev + i g."""
+    gates [i, f, g, o] (sigmoid(a) = (tanh(a/2) + 1) / 2); writes c (B, H) = f c_prev + i g.
+    (Short simple loops: the compiler vectorises them, one loop doing it all it does not.)"""
     size = c.shape[1]
     for b in range(c.shape[0]):
+        for j in range(2 * size):                                   # i, f
+            act[b, j] = (act[b, j] + _ONE) * _HALF
+        for j in range(3 * size, 4 * size):                         # o
+            act[b, j] = (act[b, j] + _ONE) * _HALF
         for j in range(size):
-            i = (act[b, j] + _ONE) * _HALF
-            f = (act[b, size + j] + _ONE) * _HALF
-            act[b, j] = i
-            act[b, size + j] = f
-            act[b, 3 * size + j] = (act[b, 3 * size + j] + _ONE) * _HALF
-            c[b, j] = f * c_prev[b, j] + i * act[b, 2 * size + j]
+            c[b, j] = act[b, size + j] * c_prev[b, j] + act[b, j] * act[b, 2 * size + j]
 
 
 @jit(nogil=True)
@@ -48,17 +48,19 @@ def _lstm_cell_backward_kernel(act, c_prev, tanh_c, grad_h, d_h_carried, d_c, d_
     and turns d_c (B, H), d(loss)/d(c'), into d(loss)/d(c_prev), in place."""
     size = d_c.shape[1]
     for b in range(d_c.shape[0]):
-        for j in range(size):
-            i, f = act[b, j], act[b, size + j]
-            g, o = act[b, 2 * size + j], act[b, 3 * size + j]
-            t = tanh_c[b, j]
+        for j in range(size):                                       # h' = o tanh(c')
+            o, t = act[b, 3 * size + j], tanh_c[b, j]
             dh = grad_h[b, j] + d_h_carried[b, j]
-            dc = d_c[b, j] + dh * o * (_ONE - t * t)        # c' reaches the loss via h' too
-            d_gates[b, j] = dc * g * i * (_ONE - i)
-            d_gates[b, size + j] = dc * c_prev[b, j] * f * (_ONE - f)
-            d_gates[b, 2 * size + j] = dc * i * (_ONE - g * g)
-            d_gates[b, 3 * size + j] = dh * t * o * (_ONE - o)
-            d_c[b, j] = dc * f
+            d_gates[b, 3 * size + j] = dh * t * o * (_ONE - o)      # sigmoid' = s (1 - s)
+            d_c[b, j] = d_c[b, j] + dh * o * (_ONE - t * t)        # c' reaches the loss via h' too
+        for j in range(size):                                       # c' = f c + i g
+            i, g = act[b, j], act[b, 2 * size + j]
+            d_gates[b, j] = d_c[b, j] * g * i * (_ONE - i)
+            d_gates[b, 2 * size + j] = d_c[b, j] * i * (_ONE - g * g)  # tanh' = 1 - t^2
+        for j in range(size):
+            f = act[b, size + j]
+            d_gates[b, size + j] = d_c[b, j] * c_prev[b, j] * f * (_ONE - f)
+            d_c[b, j] = d_c[b, j] * f
 
 
 def _check(op, *arrays):
