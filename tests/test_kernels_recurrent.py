@@ -1,5 +1,6 @@
-"""The fused LSTM recurrence's kernels: hand-worked values, the Numba version (one thread and
-batch slices on two threads) against the NumPy reference, and the choice the registry makes."""
+"""The fused LSTM and GRU recurrences' kernels: hand-worked values, the Numba versions (one
+thread, and batch slices on two threads) against the NumPy references, and the registry's
+choice."""
 from __future__ import annotations
 
 import math
@@ -16,6 +17,10 @@ FORWARD = {"reference": ops_recurrent.lstm_forward_reference,
            "numba": recurrent.lstm_forward_numba}
 BACKWARD = {"reference": ops_recurrent.lstm_backward_reference,
             "numba": recurrent.lstm_backward_numba}
+GRU_FORWARD = {"reference": ops_recurrent.gru_forward_reference,
+               "numba": recurrent.gru_forward_numba}
+GRU_BACKWARD = {"reference": ops_recurrent.gru_backward_reference,
+                "numba": recurrent.gru_backward_numba}
 
 
 @pytest.fixture(params=["reference", "numba"])
@@ -36,11 +41,27 @@ def two_threads():
     tinydl.set_num_threads(threads.get_num_threads())
 
 
-def _inputs(rng, length, batch, size, dtype):
+def _lstm_case(rng, length, batch, size, dtype):
+    """(forward, backward, forward arguments, backward arguments after the saved arrays)."""
     projected = rng.standard_normal((length, batch, 4 * size)).astype(dtype)
     w_hh = (rng.standard_normal((4 * size, size)) / math.sqrt(size)).astype(dtype)
     states = rng.standard_normal((2, 2, batch, size)).astype(dtype)
-    return projected, w_hh, states[0, 1], states[1, 1]     # h0, c0: views into a stack
+    h0, c0 = states[0, 1], states[1, 1]                   # views into a stack, as in a layer
+    grad_hs = rng.standard_normal((length, batch, size)).astype(dtype)
+    grad_c = np.zeros((), dtype=dtype)                    # broadcast, as from .sum()
+    return "lstm", (projected, w_hh, h0, c0), (w_hh, h0, c0, grad_hs, grad_c)
+
+
+def _gru_case(rng, length, batch, size, dtype):
+    projected = rng.standard_normal((length, batch, 3 * size)).astype(dtype)
+    w_hh = (rng.standard_normal((3 * size, size)) / math.sqrt(size)).astype(dtype)
+    b_hh = rng.standard_normal(3 * size).astype(dtype)
+    h0 = rng.standard_normal((2, batch, size)).astype(dtype)[1]
+    grad_hs = rng.standard_normal((length, batch, size)).astype(dtype)
+    return "gru", (projected, w_hh, b_hh, h0), (w_hh, h0, grad_hs)
+
+
+KERNELS = {"lstm": (FORWARD, BACKWARD), "gru": (GRU_FORWARD, GRU_BACKWARD)}
 
 
 def test_hand_values(impl):
@@ -63,18 +84,36 @@ def test_hand_values(impl):
     np.testing.assert_allclose(d_h0, [[0.0]], atol=1e-15)
 
 
+def test_gru_hand_values(impl):
+    # zero pre-activations: r = z = 1/2, gh_n = 0, n = 0, so h = z h0 = 0.3
+    projected, w_hh, b_hh, h0 = np.zeros((1, 1, 3)), np.zeros((3, 1)), np.zeros(3), np.array([[0.6]])
+    rz, n, gh_n, hs = GRU_FORWARD[impl](projected, w_hh, b_hh, h0)
+    np.testing.assert_allclose(rz[0, 0], [0.5, 0.5], atol=1e-15)
+    np.testing.assert_allclose([n[0, 0, 0], gh_n[0, 0, 0], hs[0, 0, 0]], [0.0, 0.0, 0.3],
+                               atol=1e-15)
+    # d(loss)/dh = 1: dn = (1 - z)(1 - n²) = 1/2; dr = dn gh_n r(1-r) = 0; dz = (h0 - n) z(1-z)
+    d_projected, d_w_hh, d_b_hh, d_h0 = GRU_BACKWARD[impl](rz, n, gh_n, hs, w_hh, h0,
+                                                           np.ones((1, 1, 1)))
+    np.testing.assert_allclose(d_projected[0, 0], [0.0, 0.15, 0.5], atol=1e-15)
+    np.testing.assert_allclose(d_b_hh, [0.0, 0.15, 0.25], atol=1e-15)   # d(gh_n) = dn r
+    np.testing.assert_allclose(d_w_hh[:, 0], [0.0, 0.15 * 0.6, 0.25 * 0.6], atol=1e-15)
+    np.testing.assert_allclose(d_h0, [[0.5]], atol=1e-15)              # dh z + d(gh) @ W_hh
+
+
 @pytest.mark.parametrize("length, batch, size", [(1, 1, 1), (5, 3, 7), (2, 6, 32)])
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("dtype, tol", [(np.float32, 2e-5), (np.float64, 1e-12)])
-def test_numba_matches_the_reference(length, batch, size, reverse, dtype, tol):
+@pytest.mark.parametrize("case", [_lstm_case, _gru_case])
+def test_numba_matches_the_reference(case, length, batch, size, reverse, dtype, tol):
     pytest.importorskip("numba")
     rng = np.random.default_rng(length * 100 + batch * 10 + size)
-    projected, w_hh, h0, c0 = _inputs(rng, length, batch, size, dtype)
-    _assert_numba_matches_the_reference(rng, projected, w_hh, h0, c0, reverse, tol)
+    _assert_numba_matches_the_reference(*case(rng, length, batch, size, dtype), reverse, tol)
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_batch_slices_on_two_threads_match_the_reference(two_threads, reverse, monkeypatch):
+@pytest.mark.parametrize("case", [_lstm_case, _gru_case])
+def test_batch_slices_on_two_threads_match_the_reference(case, two_threads, reverse,
+                                                         monkeypatch):
     pytest.importorskip("numba")
     slice_counts = []
     unspied = threads.over_batch_slices
@@ -85,29 +124,27 @@ def test_batch_slices_on_two_threads_match_the_reference(two_threads, reverse, m
         return results
 
     monkeypatch.setattr(threads, "over_batch_slices", spy)
-    rng = np.random.default_rng(7)
     size = 64
-    length = threads.PARALLEL_MIN_WORK // (5 * 4 * size) + 1             # above the threshold
-    projected, w_hh, h0, c0 = _inputs(rng, length, 5, size, np.float32)  # slices of 2 and 3
-    _assert_numba_matches_the_reference(rng, projected, w_hh, h0, c0, reverse, 2e-5)
+    length = threads.PARALLEL_MIN_WORK // (5 * 3 * size) + 1             # above the threshold
+    _assert_numba_matches_the_reference(*case(np.random.default_rng(7), length, 5, size,
+                                              np.float32), reverse, 2e-5)  # slices of 2 and 3
     assert slice_counts == [2, 2]                                        # forward and backward
 
 
-def _assert_numba_matches_the_reference(rng, projected, w_hh, h0, c0, reverse, tol):
-    dtype = projected.dtype
-    got = recurrent.lstm_forward_numba(projected, w_hh, h0, c0, reverse)
-    want = ops_recurrent.lstm_forward_reference(projected, w_hh, h0, c0, reverse)
-    for g, w in zip(got, want):
+def _assert_numba_matches_the_reference(kind, forward_args, backward_args, reverse, tol):
+    forward, backward = KERNELS[kind]
+    dtype = forward_args[0].dtype
+    got = forward["numba"](*forward_args, reverse)
+    want = forward["reference"](*forward_args, reverse)
+    for g, w in zip(got, want, strict=True):
         assert g.shape == w.shape and g.dtype == w.dtype == dtype
         np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
-    grad_hs = rng.standard_normal(want[3].shape).astype(dtype)
-    grad_c = np.zeros((), dtype=dtype)                                  # broadcast, as from .sum()
-    got = recurrent.lstm_backward_numba(*want, w_hh, h0, c0, grad_hs, grad_c, reverse)
-    want = ops_recurrent.lstm_backward_reference(*want, w_hh, h0, c0, grad_hs,
-                                                 np.zeros_like(c0), reverse)
-    for g, w in zip(got, want):
+    got = backward["numba"](*want, *backward_args, reverse)
+    want = backward["reference"](*want, *backward_args, reverse)
+    atol = tol * math.sqrt(forward_args[0].shape[0] * forward_args[0].shape[1])  # sums over T, B
+    for g, w in zip(got, want, strict=True):
         assert g.shape == w.shape and g.dtype == w.dtype == dtype
-        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * math.sqrt(projected.shape[0]))
+        np.testing.assert_allclose(g, w, rtol=tol, atol=atol)
 
 
 def test_the_numba_kernel_names_what_it_takes():
@@ -123,6 +160,8 @@ def test_the_registry_chooses_numba_and_the_reference_when_forced(monkeypatch):
     monkeypatch.delenv(registry.ENV_VAR, raising=False)
     assert registry.get("lstm_sequence_forward") is recurrent.lstm_forward_numba
     assert registry.get("lstm_sequence_backward") is recurrent.lstm_backward_numba
+    assert registry.get("gru_sequence_backward") is recurrent.gru_backward_numba
     monkeypatch.setenv(registry.ENV_VAR, "numpy")
     assert registry.get("lstm_sequence_forward") is ops_recurrent.lstm_forward_reference
     assert registry.get("lstm_sequence_backward") is ops_recurrent.lstm_backward_reference
+    assert registry.get("gru_sequence_forward") is ops_recurrent.gru_forward_reference

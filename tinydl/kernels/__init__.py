@@ -15,7 +15,8 @@ from tinydl.kernels.attention import attention_backward_reference, attention_for
 from tinydl.kernels.activation import gelu_backward_numba, gelu_forward_numba, relu_backward_numba
 from tinydl.kernels.conv import max_pool2d_forward_numba
 from tinydl.kernels.normalization import normalize_backward_numba, normalize_forward_numba
-from tinydl.kernels.recurrent import lstm_backward_numba, lstm_forward_numba
+from tinydl.kernels.recurrent import (gru_backward_numba, gru_forward_numba, lstm_backward_numba,
+                                      lstm_forward_numba)
 
 # A student tree has one copy of each task's computation: these go with the task (tinydl assign).
 ### BEGIN FASTER task 5.1

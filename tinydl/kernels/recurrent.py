@@ -1,19 +1,20 @@
-"""Numba versions of the fused LSTM recurrence, registered against the NumPy references in
-``tinydl/ops/recurrent.py`` (where the formulas are):
+"""Numba versions of the fused LSTM and GRU recurrences, registered against the NumPy
+references in ``tinydl/ops/recurrent.py`` (where the formulas are). The LSTM's:
 
     gates = projected_t + h @ W_hh^T;  i, f, o = sigmoid(.), g = tanh(.)   (rows [i, f, g, o])
     c' = f * c + i * g;  h' = o * tanh(c')
 
-The references spend a dozen NumPy calls and as many temporaries on each step's elementwise
-work. Here each step is: one BLAS matmul into a preallocated buffer, NumPy's vectorised tanh
-(Numba's tanh calls the scalar libm one, 40x slower) and ONE Numba pass for the rest. One tanh
-call serves all four gates: the i, f, o rows of W_hh and projected are halved once, before the
-loop, because sigmoid(a) = (tanh(a / 2) + 1) / 2 (halving is exact in floating point). The
-backward step is one Numba pass for d(gates) and d(c) plus one matmul for d(h); the weight
-gradient is one (4H, T*B) @ (T*B, H) matmul after the loop. Inputs: float32 or float64 NumPy
-arrays. The batch items are independent, so a sequence of more than
-``tinydl.threads.PARALLEL_MIN_WORK`` elements runs as slices of the batch, one a thread
-(``tinydl.threads.over_batch_slices``): the per-step matmuls are too small to share otherwise.
+The references spend a dozen NumPy calls and as many temporaries on each step. Here a forward
+step is one BLAS matmul into a preallocated buffer, NumPy's vectorised tanh (Numba's calls the
+scalar libm tanh, 40x slower) and one Numba pass for the rest of the cell. One tanh call serves
+all four gates: the i, f, o rows of W_hh and projected are halved once, before the loop, since
+sigmoid(a) = (tanh(a / 2) + 1) / 2 (halving is exact in floating point). A backward step is
+one Numba pass for d(gates) and d(c) and one matmul for d(h); the weight gradient is one
+(4H, T*B) @ (T*B, H) matmul after the loop. The GRU's kernels (below) follow the same plan.
+
+Inputs: float32 or float64 NumPy arrays. The batch items are independent, so a sequence of
+more than ``tinydl.threads.PARALLEL_MIN_WORK`` elements runs as slices of the batch, one a
+thread (``tinydl.threads.over_batch_slices``): one step's matmul is too small to share.
 """
 
 import numpy as np
@@ -159,7 +160,149 @@ def _lstm_backward_rows(acts, cs, tanh_cs, hs, w_hh, h0, c0, grad_hs, d_h, d_c, 
         np.matmul(d_gates[t], w_hh, out=d_h)                        # (B, 4H) @ (4H, H)
 
 
+# ----------------------------------------------------------------------------------------- GRU
+# r, z = sigmoid(gi_rz + gh_rz), gh = h @ W_hh^T + b_hh;  n = tanh(gi_n + r * gh_n);
+# h' = n + z * (h - n)   (rows [r, z, n]). Per step: one matmul, two NumPy tanh, three passes.
+
+@jit(nogil=True)
+def _gru_gates_kernel(gi, gh, b_hh, half_rz, gh_n):
+    """gh (B, 3H) = h @ W_hh^T, gi (B, 3H), b_hh (3H,): writes half_rz (B, 2H), the halved
+    pre-activations of r and z (for tanh), and gh_n (B, H) = gh_n + b_hn."""
+    size = gh_n.shape[1]
+    for b in range(gh.shape[0]):
+        for j in range(2 * size):
+            half_rz[b, j] = (gi[b, j] + (gh[b, j] + b_hh[j])) * _HALF
+        for j in range(size):
+            gh_n[b, j] = gh[b, 2 * size + j] + b_hh[2 * size + j]
+
+
+@jit(nogil=True)
+def _gru_candidate_kernel(gi, rz, gh_n, n):
+    """rz (B, 2H): tanh of the halved pre-activations, turned in place into the gates r, z;
+    writes n (B, H) = gi_n + r * gh_n, the pre-activation of the candidate."""
+    size = n.shape[1]
+    for b in range(n.shape[0]):
+        for j in range(2 * size):
+            rz[b, j] = (rz[b, j] + _ONE) * _HALF
+        for j in range(size):
+            n[b, j] = gi[b, 2 * size + j] + rz[b, j] * gh_n[b, j]
+
+
+@jit(nogil=True)
+def _gru_state_kernel(rz, n, h_prev, h):
+    """h (B, H) = n + z * (h_prev - n), with z the second half of rz (B, 2H)."""
+    size = h.shape[1]
+    for b in range(h.shape[0]):
+        for j in range(size):
+            h[b, j] = n[b, j] + rz[b, size + j] * (h_prev[b, j] - n[b, j])
+
+
+@jit(nogil=True)
+def _gru_cell_backward_kernel(rz, n, gh_n, h_prev, grad_h, d_h_direct, recurrent, d_gi, d_gh):
+    """One step back. rz (B, 2H), n, gh_n, h_prev, grad_h (B, H) of this step; d_h_direct and
+    recurrent (B, H), the later step's dh * z and d(gh) @ W_hh. Writes d_gi, d_gh (B, 3H)
+    and this step's dh * z into d_h_direct."""
+    size = n.shape[1]
+    for b in range(n.shape[0]):
+        for j in range(size):
+            r, z, c = rz[b, j], rz[b, size + j], n[b, j]
+            dh = grad_h[b, j] + (d_h_direct[b, j] + recurrent[b, j])
+            dn = dh * (_ONE - z) * (_ONE - c * c)                   # through n = tanh(.)
+            dr = dn * gh_n[b, j] * r * (_ONE - r)
+            dz = dh * (h_prev[b, j] - c) * z * (_ONE - z)
+            d_gi[b, j] = dr
+            d_gi[b, size + j] = dz
+            d_gi[b, 2 * size + j] = dn
+            d_gh[b, j] = dr
+            d_gh[b, size + j] = dz
+            d_gh[b, 2 * size + j] = dn * r
+            d_h_direct[b, j] = dh * z
+
+
+def gru_forward_numba(projected, w_hh, b_hh, h0, reverse=False):
+    """``gru_forward_reference`` with three Numba passes a step; same arguments and results.
+
+    projected (T, B, 3H), w_hh (3H, H), b_hh (3H,), h0 (B, H) -> rz (T, B, 2H), n, gh_n,
+    hs (T, B, H). Slices of the batch run on separate threads.
+    """
+    dtype = _check("gru_forward_numba", projected, w_hh, b_hh, h0)
+    length, batch, rows = projected.shape
+    w_hh_t = np.ascontiguousarray(w_hh.T)                            # (H, 3H)
+    rz_all = np.empty((length, batch, 2 * rows // 3), dtype=dtype)
+    n_all, gh_n_all, hs = (np.empty((length, batch, rows // 3), dtype=dtype) for _ in range(3))
+
+    def run_rows(start, stop):                                       # batch items start:stop
+        _gru_forward_rows(projected[:, start:stop], w_hh_t, b_hh, h0[start:stop],
+                          rz_all[:, start:stop], n_all[:, start:stop], gh_n_all[:, start:stop],
+                          hs[:, start:stop], reverse)
+
+    threads.over_batch_slices(run_rows, batch, projected.size)
+    return rz_all, n_all, gh_n_all, hs
+
+
+def _gru_forward_rows(projected, w_hh_t, b_hh, h0, rz_all, n_all, gh_n_all, hs, reverse):
+    """The forward loop over time for some batch items, filling rz_all, n_all, gh_n_all, hs."""
+    gh = np.empty(projected.shape[1:], dtype=projected.dtype)       # (B, 3H)
+    gates, candidate, state = (kernel.compiled() for kernel in
+                               (_gru_gates_kernel, _gru_candidate_kernel, _gru_state_kernel))
+    h = h0
+    steps, _ = _steps(projected.shape[0], reverse)
+    for t in steps:
+        gi, rz, n = np.ascontiguousarray(projected[t]), rz_all[t], n_all[t]
+        np.matmul(h, w_hh_t, out=gh)
+        gates(gi, gh, b_hh, rz, gh_n_all[t])
+        np.tanh(rz, out=rz)
+        candidate(gi, rz, gh_n_all[t], n)
+        np.tanh(n, out=n)
+        state(rz, n, h, hs[t])
+        h = hs[t]
+
+
+def gru_backward_numba(rz_all, n_all, gh_n_all, hs, w_hh, h0, grad_hs, reverse=False):
+    """``gru_backward_reference`` with one Numba pass a step; same arguments and results.
+
+    rz (T, B, 2H), n, gh_n, hs (T, B, H) from the forward; w_hh (3H, H); h0 (B, H);
+    grad_hs (T, B, H) -> d(projected) (T, B, 3H), d(w_hh) (3H, H), d(b_hh) (3H,), d(h0) (B, H).
+    Slices of the batch run on separate threads; d(w_hh) is one matmul after.
+    """
+    dtype = _check("gru_backward_numba", rz_all, n_all, gh_n_all, hs, w_hh, h0)
+    length, batch, size = hs.shape
+    grad_hs = np.ascontiguousarray(np.broadcast_to(grad_hs, hs.shape), dtype=dtype)
+    d_h_direct, recurrent = (np.zeros((batch, size), dtype=dtype) for _ in range(2))
+    d_gi, d_gh = (np.empty((length, batch, 3 * size), dtype=dtype) for _ in range(2))
+    h_prev = np.empty_like(hs)                                       # the h each step started from
+
+    def run_rows(start, stop):                                       # batch items start:stop
+        rows_of = slice(start, stop)
+        _gru_backward_rows(rz_all[:, rows_of], n_all[:, rows_of], gh_n_all[:, rows_of],
+                           hs[:, rows_of], w_hh, h0[rows_of], grad_hs[:, rows_of],
+                           d_h_direct[rows_of], recurrent[rows_of], d_gi[:, rows_of],
+                           d_gh[:, rows_of], h_prev[:, rows_of], reverse)
+
+    threads.over_batch_slices(run_rows, batch, d_gi.size)
+    d_gh_flat = d_gh.reshape(length * batch, 3 * size)
+    d_w_hh = d_gh_flat.T @ h_prev.reshape(length * batch, size)
+    return d_gi, d_w_hh, d_gh_flat.sum(0), d_h_direct + recurrent
+
+
+def _gru_backward_rows(rz_all, n_all, gh_n_all, hs, w_hh, h0, grad_hs, d_h_direct, recurrent,
+                       d_gi, d_gh, h_prev, reverse):
+    """The backward loop over time for some batch items: fills d_gi, d_gh and h_prev, and
+    leaves d(h0) = d_h_direct + recurrent."""
+    cell = _gru_cell_backward_kernel.compiled()                      # called once a step
+    steps, before = _steps(hs.shape[0], reverse)
+    for t in reversed(steps):
+        h_prev[t] = h0 if t == steps[0] else hs[t + before]
+        cell(rz_all[t], n_all[t], gh_n_all[t], h_prev[t], grad_hs[t], d_h_direct, recurrent,
+             d_gi[t], d_gh[t])
+        np.matmul(d_gh[t], w_hh, out=recurrent)                      # (B, 3H) @ (3H, H)
+
+
 register("lstm_sequence_forward", "numba", lstm_forward_numba, available=numba_available,
          default=True)
 register("lstm_sequence_backward", "numba", lstm_backward_numba, available=numba_available,
+         default=True)
+register("gru_sequence_forward", "numba", gru_forward_numba, available=numba_available,
+         default=True)
+register("gru_sequence_backward", "numba", gru_backward_numba, available=numba_available,
          default=True)

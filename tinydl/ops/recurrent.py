@@ -161,6 +161,44 @@ registry.register("lstm_sequence_forward", "numpy", lstm_forward_reference)
 registry.register("lstm_sequence_backward", "numpy", lstm_backward_reference)
 
 
+def gru_forward_reference(projected: Any, w_hh: Any, b_hh: Any, h0: Any,
+                          reverse: bool = False) -> tuple:
+    """The GRU recurrence on arrays. projected (T, B, 3H), w_hh (3H, H), b_hh (3H,), h0 (B, H)
+    -> rz (T, B, 2H) (the gates r, z of every step), n, gh_n (h @ W_hn^T + b_hn), hs (T, B, H)."""
+    xp, length, batch, size = _sizes(projected, 3)
+    w_hh_t = w_hh.T                                            # (H, 3H)
+    rz_all = xp.empty((length, batch, 2 * size), dtype=projected.dtype)
+    n_all = xp.empty((length, batch, size), dtype=projected.dtype)
+    gh_n_all, hs = xp.empty_like(n_all), xp.empty_like(n_all)
+    h = h0
+    for t in time_order(length, reverse):
+        gi = projected[t]
+        gh = h @ w_hh_t + b_hh                                 # (B, 3H)
+        rz = _sigmoid(xp, gi[:, :2 * size] + gh[:, :2 * size])
+        r, z = rz[:, :size], rz[:, size:]
+        gh_n = gh[:, 2 * size:]
+        n = xp.tanh(gi[:, 2 * size:] + r * gh_n)
+        h = n + z * (h - n)
+        rz_all[t], n_all[t], gh_n_all[t], hs[t] = rz, n, gh_n, h
+    return rz_all, n_all, gh_n_all, hs
+
+
+def gru_backward_reference(rz_all: Any, n_all: Any, gh_n_all: Any, hs: Any, w_hh: Any, h0: Any,
+                           grad_hs: Any, reverse: bool = False) -> tuple:
+    """Backpropagation through time on arrays, from ``gru_forward_reference``'s results.
+    w_hh (3H, H), h0 (B, H), grad_hs (T, B, H) -> d(projected) (T, B, 3H), d(w_hh) (3H, H),
+    d(b_hh) (3H,), d(h0) (B, H)."""
+    xp = get_array_module(rz_all)
+    order = time_order(rz_all.shape[0], reverse)
+    acts = {t: tuple(xp.split(rz_all[t], 2, axis=-1)) + (n_all[t], gh_n_all[t]) for t in order}
+    h_prev_all = _previous_states(hs, h0, reverse, xp.concatenate)
+    return _gru_bptt(acts, h_prev_all, grad_hs, w_hh, order, xp.concatenate, xp.stack)
+
+
+registry.register("gru_sequence_forward", "numpy", gru_forward_reference)
+registry.register("gru_sequence_backward", "numpy", gru_backward_reference)
+
+
 def _kernel(op_name: str, array: Any) -> Callable:
     """The registry's kernel for the array's device; the reference for dtypes other than
     float32 and float64 (the ones the Numba kernels take)."""
@@ -219,21 +257,8 @@ class GRUSequence(Function):
     @staticmethod
     def forward(ctx: Context, projected: Any, w_hh: Any, b_hh: Any, h0: Any,
                 reverse: bool = False) -> Any:
-        xp, length, batch, size = _sizes(projected, 3)
-        w_hh_t = w_hh.T                                        # (H, 3H)
-        rz_all = xp.empty((length, batch, 2 * size), dtype=projected.dtype)
-        n_all = xp.empty((length, batch, size), dtype=projected.dtype)
-        gh_n_all, hs = xp.empty_like(n_all), xp.empty_like(n_all)
-        h = h0
-        for t in time_order(length, reverse):
-            gi = projected[t]
-            gh = h @ w_hh_t + b_hh                             # (B, 3H)
-            rz = _sigmoid(xp, gi[:, :2 * size] + gh[:, :2 * size])
-            r, z = rz[:, :size], rz[:, size:]
-            gh_n = gh[:, 2 * size:]
-            n = xp.tanh(gi[:, 2 * size:] + r * gh_n)
-            h = n + z * (h - n)
-            rz_all[t], n_all[t], gh_n_all[t], hs[t] = rz, n, gh_n, h
+        rz_all, n_all, gh_n_all, hs = _kernel("gru_sequence_forward", projected)(
+            projected, w_hh, b_hh, h0, reverse)
         ctx.save_for_backward(rz_all, n_all, gh_n_all, hs)
         return hs
 
@@ -258,12 +283,6 @@ class GRUSequence(Function):
             d_projected, d_w_hh, d_b_hh, d_h0 = _gru_bptt(acts, h_prev_all, grad_hs, w_hh,
                                                           order, concatenate, stack)
             return d_projected, d_w_hh, d_b_hh, d_h0
-        rz_all, n_all, gh_n_all, hs = ctx.saved_values
-        xp = get_array_module(rz_all)
-        acts = {t: tuple(xp.split(rz_all[t], 2, axis=-1)) + (n_all[t], gh_n_all[t])
-                for t in order}
-        h_prev_all = _previous_states(hs, h0.data, reverse, xp.concatenate)
-        grads = _gru_bptt(acts, h_prev_all, grad_hs.data, w_hh.data, order, xp.concatenate,
-                          xp.stack)
+        grads = _kernel("gru_sequence_backward", projected.data)(
+            *ctx.saved_values, w_hh.data, h0.data, grad_hs.data, reverse)
         return tuple(_as_tensor(g) for g in grads)
-
