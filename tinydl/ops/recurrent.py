@@ -5,9 +5,11 @@ ALL time steps), with PyTorch's gate layouts: LSTM rows [i, f, g, o], GRU rows [
 (the formulas are in ``tinydl.functional.recurrent``, whose composed steps are the readable
 reference). The forward loops over time on arrays (one (B, H) @ (H, G*H) matmul per step);
 the backward is backpropagation through time written by hand, with the weight gradient as ONE
-matmul over all steps. The backward formulas use only + - * @ and concatenation, so the same
-code also runs on Tensors when backward itself is recorded (create_graph=True): the fused
-version is differentiable twice as well.
+matmul over all steps. Both are kernels: the array versions here (``lstm_forward_reference``
+and the like) are the NumPy references, and tinydl/kernels/recurrent.py registers faster
+Numba versions. The backward formulas use only + - * @ and concatenation, so the same code
+also runs on Tensors when backward itself is recorded (create_graph=True): the fused version
+is differentiable twice as well.
 """
 from __future__ import annotations
 
