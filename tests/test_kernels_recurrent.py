@@ -13,21 +13,21 @@ from tinydl import threads
 from tinydl.kernels import recurrent, registry
 from tinydl.ops import recurrent as ops_recurrent
 
-FORWARD = {"reference": ops_recurrent.lstm_forward_reference,
-           "numba": recurrent.lstm_forward_numba}
-BACKWARD = {"reference": ops_recurrent.lstm_backward_reference,
-            "numba": recurrent.lstm_backward_numba}
-GRU_FORWARD = {"reference": ops_recurrent.gru_forward_reference,
-               "numba": recurrent.gru_forward_numba}
-GRU_BACKWARD = {"reference": ops_recurrent.gru_backward_reference,
-                "numba": recurrent.gru_backward_numba}
+KERNELS = {  # cell -> implementation -> (forward, backward)
+    "lstm": {"reference": (ops_recurrent.lstm_forward_reference,
+                           ops_recurrent.lstm_backward_reference),
+             "numba": (recurrent.lstm_forward_numba, recurrent.lstm_backward_numba)},
+    "gru": {"reference": (ops_recurrent.gru_forward_reference, ops_recurrent.gru_backward_reference),
+            "numba": (recurrent.gru_forward_numba, recurrent.gru_backward_numba)},
+}
+IMPLS = ["reference", "numba"]
 
 
-@pytest.fixture(params=["reference", "numba"])
-def impl(request):
-    if request.param == "numba":
+def _kernels(cell, impl):
+    """(forward, backward) of one cell's implementation; skips Numba's where it is missing."""
+    if impl == "numba":
         pytest.importorskip("numba")
-    return request.param
+    return KERNELS[cell][impl]
 
 
 @pytest.fixture
@@ -61,20 +61,19 @@ def _gru_case(rng, length, batch, size, dtype):
     return "gru", (projected, w_hh, b_hh, h0), (w_hh, h0, grad_hs)
 
 
-KERNELS = {"lstm": (FORWARD, BACKWARD), "gru": (GRU_FORWARD, GRU_BACKWARD)}
-
-
-def test_hand_values(impl):
+@pytest.mark.parametrize("impl", IMPLS)
+def test_lstm_hand_values(impl):
+    forward, backward = _kernels("lstm", impl)
     # zero pre-activations: i = f = o = 1/2, g = 0, so c = c0 / 2 and h = tanh(c) / 2
     projected = np.zeros((1, 1, 4))
     h0, c0 = np.array([[0.3]]), np.array([[2.0]])
-    acts, cs, tanh_cs, hs = FORWARD[impl](projected, np.zeros((4, 1)), h0, c0)
+    acts, cs, tanh_cs, hs = forward(projected, np.zeros((4, 1)), h0, c0)
     np.testing.assert_allclose(acts[0, 0], [0.5, 0.5, 0.0, 0.5], atol=1e-15)
     np.testing.assert_allclose(cs[0, 0, 0], 1.0)
     np.testing.assert_allclose(hs[0, 0, 0], math.tanh(1.0) / 2, rtol=1e-14)
     # d(loss)/dh = 1: dc = o (1 - tanh²c); d(i) = dc g i(1-i) = 0; d(f) = dc c0 f(1-f);
     # d(g) = dc i (1 - g²); d(o) = tanh(c) o(1-o); d(c0) = dc f; d(h0) = d(gates) @ W_hh = 0
-    d_projected, d_w_hh, d_h0, d_c0 = BACKWARD[impl](acts, cs, tanh_cs, hs, np.zeros((4, 1)),
+    d_projected, d_w_hh, d_h0, d_c0 = backward(acts, cs, tanh_cs, hs, np.zeros((4, 1)),
                                                      h0, c0, np.ones((1, 1, 1)), np.zeros((1, 1)))
     dc = 0.5 * (1 - math.tanh(1.0) ** 2)
     np.testing.assert_allclose(d_projected[0, 0], [0.0, dc * 2.0 * 0.25, dc * 0.5,
@@ -84,15 +83,17 @@ def test_hand_values(impl):
     np.testing.assert_allclose(d_h0, [[0.0]], atol=1e-15)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 def test_gru_hand_values(impl):
+    forward, backward = _kernels("gru", impl)
     # zero pre-activations: r = z = 1/2, gh_n = 0, n = 0, so h = z h0 = 0.3
     projected, w_hh, b_hh, h0 = np.zeros((1, 1, 3)), np.zeros((3, 1)), np.zeros(3), np.array([[0.6]])
-    rz, n, gh_n, hs = GRU_FORWARD[impl](projected, w_hh, b_hh, h0)
+    rz, n, gh_n, hs = forward(projected, w_hh, b_hh, h0)
     np.testing.assert_allclose(rz[0, 0], [0.5, 0.5], atol=1e-15)
     np.testing.assert_allclose([n[0, 0, 0], gh_n[0, 0, 0], hs[0, 0, 0]], [0.0, 0.0, 0.3],
                                atol=1e-15)
     # d(loss)/dh = 1: dn = (1 - z)(1 - n²) = 1/2; dr = dn gh_n r(1-r) = 0; dz = (h0 - n) z(1-z)
-    d_projected, d_w_hh, d_b_hh, d_h0 = GRU_BACKWARD[impl](rz, n, gh_n, hs, w_hh, h0,
+    d_projected, d_w_hh, d_b_hh, d_h0 = backward(rz, n, gh_n, hs, w_hh, h0,
                                                            np.ones((1, 1, 1)))
     np.testing.assert_allclose(d_projected[0, 0], [0.0, 0.15, 0.5], atol=1e-15)
     np.testing.assert_allclose(d_b_hh, [0.0, 0.15, 0.25], atol=1e-15)   # d(gh_n) = dn r
@@ -132,15 +133,16 @@ def test_batch_slices_on_two_threads_match_the_reference(case, two_threads, reve
 
 
 def _assert_numba_matches_the_reference(kind, forward_args, backward_args, reverse, tol):
-    forward, backward = KERNELS[kind]
+    forward, backward = KERNELS[kind]["reference"]
+    forward_numba, backward_numba = KERNELS[kind]["numba"]
     dtype = forward_args[0].dtype
-    got = forward["numba"](*forward_args, reverse)
-    want = forward["reference"](*forward_args, reverse)
+    got = forward_numba(*forward_args, reverse)
+    want = forward(*forward_args, reverse)
     for g, w in zip(got, want, strict=True):
         assert g.shape == w.shape and g.dtype == w.dtype == dtype
         np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
-    got = backward["numba"](*want, *backward_args, reverse)
-    want = backward["reference"](*want, *backward_args, reverse)
+    got = backward_numba(*want, *backward_args, reverse)
+    want = backward(*want, *backward_args, reverse)
     atol = tol * math.sqrt(forward_args[0].shape[0] * forward_args[0].shape[1])  # sums over T, B
     for g, w in zip(got, want, strict=True):
         assert g.shape == w.shape and g.dtype == w.dtype == dtype
