@@ -7,8 +7,9 @@ references in ``tinydl/ops/recurrent.py`` (where the formulas are). The LSTM's:
 The references spend a dozen NumPy calls and as many temporaries on each step. Here a forward
 step is one BLAS matmul into a preallocated buffer, NumPy's vectorised tanh (Numba's calls the
 scalar libm tanh, 40x slower) and one Numba pass for the rest of the cell. One tanh call serves
-all four gates: the i, f, o rows of W_hh and projected are halved once, before the loop, since
-sigmoid(a) = (tanh(a / 2) + 1) / 2 (halving is exact in floating point). A backward step is
+all four gates: the i, f, o rows of W_hh are halved once, before the loop, and those of
+projected as each step reads them, since sigmoid(a) = (tanh(a / 2) + 1) / 2 (halving is
+exact in floating point). A backward step is
 one Numba pass for d(gates) and d(c) and one matmul for d(h); the weight gradient is one
 (4H, T*B) @ (T*B, H) matmul after the loop. The GRU's kernels (below) follow the same plan.
 
@@ -89,19 +90,20 @@ def lstm_forward_numba(projected, w_hh, h0, c0, reverse=False):
     length, batch, rows = projected.shape
     half = np.full(rows, 0.5, dtype=dtype)
     half[rows // 2:3 * rows // 4] = 1                          # g takes tanh of the whole
-    acts = projected * half                                    # (T, B, 4H), filled step by step
+    acts = np.empty(projected.shape, dtype=dtype)              # (T, B, 4H), filled step by step
     w_half_t = np.ascontiguousarray((w_hh * half[:, None]).T)  # (H, 4H)
     cs, tanh_cs, hs = (np.empty((length, batch, rows // 4), dtype=dtype) for _ in range(3))
 
     def run_rows(start, stop):                                 # batch items start:stop
-        _lstm_forward_rows(acts[:, start:stop], w_half_t, h0[start:stop], c0[start:stop],
-                           cs[:, start:stop], tanh_cs[:, start:stop], hs[:, start:stop], reverse)
+        _lstm_forward_rows(projected[:, start:stop], half, w_half_t, h0[start:stop],
+                           c0[start:stop], acts[:, start:stop], cs[:, start:stop],
+                           tanh_cs[:, start:stop], hs[:, start:stop], reverse)
 
     threads.over_batch_slices(run_rows, batch, acts.size)
     return acts, cs, tanh_cs, hs
 
 
-def _lstm_forward_rows(acts, w_half_t, h0, c0, cs, tanh_cs, hs, reverse):
+def _lstm_forward_rows(projected, half, w_half_t, h0, c0, acts, cs, tanh_cs, hs, reverse):
     """The forward loop over time for some batch items, filling acts, cs, tanh_cs, hs."""
     size = cs.shape[2]
     recurrent = np.empty(acts.shape[1:], dtype=acts.dtype)    # (B, 4H)
@@ -111,6 +113,7 @@ def _lstm_forward_rows(acts, w_half_t, h0, c0, cs, tanh_cs, hs, reverse):
     for t in steps:
         act = acts[t]
         np.matmul(h, w_half_t, out=recurrent)
+        np.multiply(projected[t], half, out=act)
         act += recurrent
         np.tanh(act, out=act)
         cell(act, c, cs[t])
