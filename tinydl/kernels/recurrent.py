@@ -9,9 +9,9 @@ step is one BLAS matmul into a preallocated buffer, NumPy's vectorised tanh (Num
 scalar libm tanh, 40x slower) and one Numba pass for the rest of the cell. One tanh call serves
 all four gates: the i, f, o rows of W_hh are halved once, before the loop, and those of
 projected as each step reads them, since sigmoid(a) = (tanh(a / 2) + 1) / 2 (halving is
-exact in floating point). A backward step is
-one Numba pass for d(gates) and d(c) and one matmul for d(h); the weight gradient is one
-(4H, T*B) @ (T*B, H) matmul after the loop. The GRU's kernels (below) follow the same plan.
+exact in floating point). A backward step is one Numba pass for d(gates) and d(c) and one
+matmul for d(h); the weight gradient is one (4H, T*B) @ (T*B, H) matmul after the loop. The
+GRU's kernels (below) follow the same plan.
 
 Inputs: float32 or float64 NumPy arrays. The batch items are independent, so a sequence of
 more than ``tinydl.threads.PARALLEL_MIN_WORK`` elements runs as slices of the batch, one a
