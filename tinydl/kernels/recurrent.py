@@ -80,6 +80,18 @@ def _steps(length, reverse):
     return (range(length - 1, -1, -1), 1) if reverse else (range(length), -1)
 
 
+def _recurrent_weight_grad(d_pre, hs, h0, reverse):
+    """d(W_hh) (G*H, H) = sum over steps of d_pre[t]^T @ h_prev[t], h_prev[t] being the state
+    step t started from: one matmul over the (T-1)*B rows that started from an output in hs
+    (T, B, H), one more for the step that started from h0 (B, H). d_pre (T, B, G*H)."""
+    length, batch, rows = d_pre.shape
+    first, later, earlier = ((length - 1, slice(0, -1), slice(1, None)) if reverse
+                             else (0, slice(1, None), slice(0, -1)))
+    d_w_hh = d_pre[first].T @ h0
+    d_w_hh += d_pre[later].reshape(-1, rows).T @ hs[earlier].reshape(-1, hs.shape[2])
+    return d_w_hh
+
+
 def lstm_forward_numba(projected, w_hh, h0, c0, reverse=False):
     """``lstm_forward_reference`` with one Numba pass a step; same arguments and results.
 
@@ -135,30 +147,25 @@ def lstm_backward_numba(acts, cs, tanh_cs, hs, w_hh, h0, c0, grad_hs, grad_c, re
     d_c = np.array(np.broadcast_to(grad_c, c0.shape), dtype=dtype)  # updated step by step
     d_h = np.zeros_like(d_c)                                        # d(loss)/d(h) from later steps
     d_gates = np.empty_like(acts)
-    h_prev = np.empty_like(hs)                                      # the h each step started from
 
     def run_rows(start, stop):                                      # batch items start:stop
         rows_of = slice(start, stop)
-        _lstm_backward_rows(acts[:, rows_of], cs[:, rows_of], tanh_cs[:, rows_of], hs[:, rows_of],
-                            w_hh, h0[rows_of], c0[rows_of], grad_hs[:, rows_of], d_h[rows_of],
-                            d_c[rows_of], d_gates[:, rows_of], h_prev[:, rows_of], reverse)
+        _lstm_backward_rows(acts[:, rows_of], cs[:, rows_of], tanh_cs[:, rows_of], w_hh,
+                            c0[rows_of], grad_hs[:, rows_of], d_h[rows_of], d_c[rows_of],
+                            d_gates[:, rows_of], reverse)
 
     threads.over_batch_slices(run_rows, batch, acts.size)
-    d_w_hh = d_gates.reshape(length * batch, rows).T @ h_prev.reshape(length * batch, -1)
-    return d_gates, d_w_hh, d_h, d_c
+    return d_gates, _recurrent_weight_grad(d_gates, hs, h0, reverse), d_h, d_c
 
 
-def _lstm_backward_rows(acts, cs, tanh_cs, hs, w_hh, h0, c0, grad_hs, d_h, d_c, d_gates, h_prev,
-                        reverse):
-    """The backward loop over time for some batch items: fills d_gates and h_prev, and leaves
+def _lstm_backward_rows(acts, cs, tanh_cs, w_hh, c0, grad_hs, d_h, d_c, d_gates, reverse):
+    """The backward loop over time for some batch items: fills d_gates, and leaves
     d(h0), d(c0) in d_h, d_c (which start as d(loss)/d(h_T) = 0 and d(loss)/d(c_T))."""
     c0 = np.ascontiguousarray(c0)
     cell = _lstm_cell_backward_kernel.compiled()               # called once a step
     steps, before = _steps(acts.shape[0], reverse)
     for t in reversed(steps):
-        first = t == steps[0]
-        c_prev = c0 if first else cs[t + before]
-        h_prev[t] = h0 if first else hs[t + before]
+        c_prev = c0 if t == steps[0] else cs[t + before]
         cell(acts[t], c_prev, tanh_cs[t], grad_hs[t], d_h, d_c, d_gates[t])
         np.matmul(d_gates[t], w_hh, out=d_h)                        # (B, 4H) @ (4H, H)
 
@@ -273,30 +280,28 @@ def gru_backward_numba(rz_all, n_all, gh_n_all, hs, w_hh, h0, grad_hs, reverse=F
     grad_hs = np.ascontiguousarray(np.broadcast_to(grad_hs, hs.shape), dtype=dtype)
     d_h_direct, recurrent = (np.zeros((batch, size), dtype=dtype) for _ in range(2))
     d_gi, d_gh = (np.empty((length, batch, 3 * size), dtype=dtype) for _ in range(2))
-    h_prev = np.empty_like(hs)                                       # the h each step started from
 
     def run_rows(start, stop):                                       # batch items start:stop
         rows_of = slice(start, stop)
         _gru_backward_rows(rz_all[:, rows_of], n_all[:, rows_of], gh_n_all[:, rows_of],
                            hs[:, rows_of], w_hh, h0[rows_of], grad_hs[:, rows_of],
                            d_h_direct[rows_of], recurrent[rows_of], d_gi[:, rows_of],
-                           d_gh[:, rows_of], h_prev[:, rows_of], reverse)
+                           d_gh[:, rows_of], reverse)
 
     threads.over_batch_slices(run_rows, batch, d_gi.size)
-    d_gh_flat = d_gh.reshape(length * batch, 3 * size)
-    d_w_hh = d_gh_flat.T @ h_prev.reshape(length * batch, size)
-    return d_gi, d_w_hh, d_gh_flat.sum(0), d_h_direct + recurrent
+    return (d_gi, _recurrent_weight_grad(d_gh, hs, h0, reverse), d_gh.sum(axis=(0, 1)),
+            d_h_direct + recurrent)
 
 
 def _gru_backward_rows(rz_all, n_all, gh_n_all, hs, w_hh, h0, grad_hs, d_h_direct, recurrent,
-                       d_gi, d_gh, h_prev, reverse):
-    """The backward loop over time for some batch items: fills d_gi, d_gh and h_prev, and
+                       d_gi, d_gh, reverse):
+    """The backward loop over time for some batch items: fills d_gi and d_gh, and
     leaves d(h0) = d_h_direct + recurrent."""
     cell = _gru_cell_backward_kernel.compiled()                      # called once a step
     steps, before = _steps(hs.shape[0], reverse)
     for t in reversed(steps):
-        h_prev[t] = h0 if t == steps[0] else hs[t + before]
-        cell(rz_all[t], n_all[t], gh_n_all[t], h_prev[t], grad_hs[t], d_h_direct, recurrent,
+        h_prev = h0 if t == steps[0] else hs[t + before]
+        cell(rz_all[t], n_all[t], gh_n_all[t], h_prev, grad_hs[t], d_h_direct, recurrent,
              d_gi[t], d_gh[t])
         np.matmul(d_gh[t], w_hh, out=recurrent)                      # (B, 3H) @ (3H, H)
 
