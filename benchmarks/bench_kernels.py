@@ -23,9 +23,10 @@ import time
 
 import numpy as np
 
-from tinydl.kernels import attention, conv, optim
+from tinydl.kernels import attention, conv, optim, recurrent
 from tinydl.kernels._jit import numba_available
 from tinydl.ops import conv as conv_ops
+from tinydl.ops import recurrent as recurrent_ops
 from tinydl.optim import adam, sgd
 
 
@@ -171,6 +172,34 @@ def max_pool_case(N, torch):
     return f"max_pool2d 2x2 fwd+bwd {N}x32x28x28", impls
 
 
+def recurrence_case(cell, T, B, H, torch):
+    """A fused LSTM or GRU recurrence forward + backward on arrays: (T, B, G*H) float32
+    pre-projected inputs, hidden size H (no torch column: torch has no separate recurrence)."""
+    rng = np.random.default_rng(6)
+    gates = 4 if cell == "lstm" else 3
+    projected = rng.standard_normal((T, B, gates * H), dtype=np.float32)
+    w_hh = rng.standard_normal((gates * H, H), dtype=np.float32) / np.float32(np.sqrt(H))
+    h0 = np.zeros((B, H), dtype=np.float32)
+    grad_hs = np.ones((T, B, H), dtype=np.float32)
+    if cell == "lstm":
+        forward_args, backward_args = (projected, w_hh, h0, h0), (w_hh, h0, h0, grad_hs, h0)
+    else:
+        b_hh = np.zeros(gates * H, dtype=np.float32)
+        forward_args, backward_args = (projected, w_hh, b_hh, h0), (w_hh, h0, grad_hs)
+
+    def runner(forward, backward):
+        def run():
+            backward(*forward(*forward_args), *backward_args)
+        return run
+
+    references = (getattr(recurrent_ops, f"{cell}_forward_reference"),
+                  getattr(recurrent_ops, f"{cell}_backward_reference"))
+    kernels = (getattr(recurrent, f"{cell}_forward_numba"),
+               getattr(recurrent, f"{cell}_backward_numba"))
+    return (f"{cell.upper()} recurrence fwd+bwd T{T} B{B} H{H}",
+            {"numpy": runner(*references), "numba": runner(*kernels)})
+
+
 # ----------------------------------------------------------------------------- main
 
 def main(argv=None):
@@ -190,10 +219,12 @@ def main(argv=None):
 def _cases(quick, torch):
     if quick:  # small problems
         return [attention_case(2, 64, torch), adam_case(100_000, torch), sgd_case(100_000, torch),
-                max_pool_case(4, torch)]
+                max_pool_case(4, torch), recurrence_case("lstm", 8, 4, 32, torch),
+                recurrence_case("gru", 8, 4, 32, torch)]
     return [attention_case(8, 128, torch), attention_case(8, 256, torch),
             adam_case(1_000_000, torch), sgd_case(1_000_000, torch),
-            max_pool_case(64, torch)]
+            max_pool_case(64, torch), recurrence_case("lstm", 64, 32, 128, torch),
+            recurrence_case("gru", 64, 32, 128, torch)]
 
 
 def run(quick=False):

@@ -201,6 +201,18 @@ def test_split_over_batch_gives_the_unsplit_result(restore_budget, monkeypatch):
     assert calls == [5, 5]                                       # one thread: one call
 
 
+def test_over_batch_slices_covers_the_batch_in_order(restore_budget):
+    pytest.importorskip("threadpoolctl")
+    threads._budget = 2
+    bounds = threads.over_batch_slices(lambda start, stop: (start, stop), 7,
+                                       threads.PARALLEL_MIN_WORK)
+    assert bounds == [(0, 3), (3, 7)]
+    assert threads.over_batch_slices(lambda start, stop: (start, stop), 7,
+                                     threads.PARALLEL_MIN_WORK - 1) == [(0, 7)]
+    assert threads.over_batch_slices(lambda start, stop: (start, stop), 1,
+                                     threads.PARALLEL_MIN_WORK) == [(0, 1)]
+
+
 def test_split_attention_matches_one_thread(restore_budget):
     import tinydl.functional as F
 

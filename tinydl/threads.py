@@ -93,27 +93,39 @@ def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: A
     cores. ``fn`` returns a tuple of arrays with the batch axis first; the slices' results are
     concatenated. An entry of ``arrays`` may be None (passed as None to every slice). Runs
     ``fn`` once, unsplit, when ``work`` (elements) is below the parallel threshold, the budget
-    is 1 thread or the batch has one item. The pool's threads sleep
-    while idle.
+    is 1 thread or the batch has one item (see ``over_batch_slices``).
     """
-    batch = arrays[0].shape[0]
+    def run_slice(start: int, stop: int) -> tuple:
+        return fn(*[None if array is None else array[start:stop] for array in arrays], *args)
+
+    results = over_batch_slices(run_slice, arrays[0].shape[0], work)
+    if len(results) == 1:
+        return results[0]
+    xp = get_array_module(results[0][0])
+    return tuple(xp.concatenate(pieces, axis=0) for pieces in zip(*results))
+
+
+def over_batch_slices(fn: Callable[[int, int], Any], batch: int, work: int) -> list:
+    """[fn(start, stop), ...] for consecutive slices of a batch of ``batch`` items, one slice a
+    thread, in order; [fn(0, batch)] alone when ``work`` (elements) is below the parallel
+    threshold, the budget is 1 thread or the batch has one item.
+
+    For code independent per batch item that releases the GIL (NumPy loops, BLAS, nogil
+    Numba kernels). BLAS runs on one thread meanwhile; the pool's threads sleep while idle.
+    """
     parts = min(get_num_threads(), batch)
     controller = _blas_controller() if parts >= 2 and work >= PARALLEL_MIN_WORK else None
     if controller is None:
-        return fn(*arrays, *args)
+        return [fn(0, batch)]
     global _executor
     if _executor is None or _executor._max_workers < parts - 1:
         _executor = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="tinydl")
     bounds = [batch * i // parts for i in range(parts + 1)]
-    slices = [[None if array is None else array[start:stop] for array in arrays]
-              for start, stop in zip(bounds, bounds[1:])]
     # BLAS on one thread meanwhile: two threads calling a multi-threaded OpenBLAS at once
     # make its pool spin against itself (measured 100x slower).
     with controller.limit(limits=1, user_api="blas"):
-        futures = [_executor.submit(fn, *chunk, *args) for chunk in slices[1:]]
-        results = [fn(*slices[0], *args)] + [future.result() for future in futures]
-    xp = get_array_module(results[0][0])
-    return tuple(xp.concatenate(pieces, axis=0) for pieces in zip(*results))
+        futures = [_executor.submit(fn, start, stop) for start, stop in zip(bounds[1:], bounds[2:])]
+        return [fn(bounds[0], bounds[1])] + [future.result() for future in futures]
 
 
 def numba_threading_layer() -> str:

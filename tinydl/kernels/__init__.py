@@ -1,10 +1,11 @@
 """Hot-path kernels on arrays: faster versions (Numba, CuPy) of readable references, and a registry.
 
 The NumPy reference of max pooling lives in ``tinydl/ops/conv.py``, those of GELU and ReLU's
-backward in ``tinydl/ops/nn.py``, LayerNorm's in ``tinydl/ops/normalization.py`` and those of
-the optimizer updates in ``tinydl/optim/``, where students read them; each is registered there as the
-``"numpy"`` kernel. Attention's references are in ``attention.py`` here. Importing this package
-registers the faster versions; ``registry.get(op)`` picks one per device.
+backward in ``tinydl/ops/nn.py``, LayerNorm's in ``tinydl/ops/normalization.py``, the LSTM
+recurrence's in ``tinydl/ops/recurrent.py`` and those of the optimizer updates in
+``tinydl/optim/``, where students read them; each is registered there as the ``"numpy"`` kernel.
+Attention's references are in ``attention.py`` here. Importing this package registers the
+faster versions; ``registry.get(op)`` picks one per device.
 """
 
 from tinydl.kernels import registry
@@ -14,6 +15,8 @@ from tinydl.kernels.attention import attention_backward_reference, attention_for
 from tinydl.kernels.activation import gelu_backward_numba, gelu_forward_numba, relu_backward_numba
 from tinydl.kernels.conv import max_pool2d_forward_numba
 from tinydl.kernels.normalization import normalize_backward_numba, normalize_forward_numba
+from tinydl.kernels.recurrent import (gru_backward_numba, gru_forward_numba, lstm_backward_numba,
+                                      lstm_forward_numba)
 
 # A student tree has one copy of each task's computation: these go with the task (tinydl assign).
 ### BEGIN FASTER task 5.1

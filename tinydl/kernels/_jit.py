@@ -78,10 +78,11 @@ def _work_size(args) -> int:
 class LazyJit:
     """A Numba kernel that compiles itself on its first call (see the module docstring)."""
 
-    def __init__(self, py_func, parallel: bool, inline: bool):
+    def __init__(self, py_func, parallel: bool, inline: bool, nogil: bool = False):
         self.py_func = py_func
         self.parallel = parallel
         self.inline = inline
+        self.nogil = nogil
         self._dispatchers = {}  # parallel (bool) -> Numba dispatcher
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
@@ -121,6 +122,7 @@ class LazyJit:
         try:
             return numba.njit(
                 cache=True, fastmath=False, error_model="numpy", parallel=parallel,
+                nogil=self.nogil,
                 inline="always" if self.inline else "never",
             )(kernel)
         finally:
@@ -136,15 +138,17 @@ class LazyJit:
         return self.compiled(parallel=False)(*args)
 
 
-def jit(parallel: bool = False, inline: bool = False):
+def jit(parallel: bool = False, inline: bool = False, nogil: bool = False):
     """Decorator: compile the function with Numba on its first call.
 
     parallel: let ``prange`` loops run on all cores when the work is large enough (a serial
     twin runs otherwise). inline: a helper that Numba inlines into each kernel calling it.
+    nogil: release the GIL while it runs, for kernels called from several threads at once
+    (``tinydl.threads.over_batch_slices``).
     """
 
     def decorate(py_func):
-        return LazyJit(py_func, parallel, inline)
+        return LazyJit(py_func, parallel, inline, nogil)
 
     return decorate
 

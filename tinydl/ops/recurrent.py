@@ -5,9 +5,11 @@ ALL time steps), with PyTorch's gate layouts: LSTM rows [i, f, g, o], GRU rows [
 (the formulas are in ``tinydl.functional.recurrent``, whose composed steps are the readable
 reference). The forward loops over time on arrays (one (B, H) @ (H, G*H) matmul per step);
 the backward is backpropagation through time written by hand, with the weight gradient as ONE
-matmul over all steps. The backward formulas use only + - * @ and concatenation, so the same
-code also runs on Tensors when backward itself is recorded (create_graph=True): the fused
-version is differentiable twice as well.
+matmul over all steps. Both are kernels: the array versions here (``lstm_forward_reference``
+and the like) are the NumPy references, and tinydl/kernels/recurrent.py registers faster
+Numba versions. The backward formulas use only + - * @ and concatenation, so the same code
+also runs on Tensors when backward itself is recorded (create_graph=True): the fused version
+is differentiable twice as well.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tinydl.autograd import Context, Function, is_grad_enabled
-from tinydl.backend import get_array_module
+from tinydl.backend import backend_of, get_array_module
+from tinydl.kernels import registry
 from tinydl.ops.nn import sigmoid, tanh
 from tinydl.ops.shape import chunk, concatenate, stack
 from tinydl.tensor import Tensor
@@ -116,6 +119,97 @@ def _gru_bptt(acts: dict, h_prev_all: Any, d_hs: Any, w_hh: Any, order: range,
 
 
 # ---------------------------------------------------------------------------------------------
+# The array recurrences: NumPy references of the kernels (faster versions: tinydl/kernels)
+# ---------------------------------------------------------------------------------------------
+
+
+def lstm_forward_reference(projected: Any, w_hh: Any, h0: Any, c0: Any,
+                           reverse: bool = False) -> tuple:
+    """The LSTM recurrence on arrays. projected (T, B, 4H), w_hh (4H, H), h0 and c0 (B, H)
+    -> acts (T, B, 4H) (the gates i, f, g, o of every step), cs, tanh_cs, hs (T, B, H)."""
+    xp, length, batch, size = _sizes(projected, 4)
+    w_hh_t = w_hh.T                                            # (H, 4H)
+    acts = xp.empty_like(projected)                            # i, f, g, o at every step
+    cs = xp.empty((length, batch, size), dtype=projected.dtype)
+    tanh_cs, hs = xp.empty_like(cs), xp.empty_like(cs)
+    h, c = h0, c0
+    for t in time_order(length, reverse):
+        gates = projected[t] + h @ w_hh_t                      # (B, 4H)
+        act = _sigmoid(xp, gates)
+        act[:, 2 * size:3 * size] = xp.tanh(gates[:, 2 * size:3 * size])  # g uses tanh
+        i, f, g, o = xp.split(act, 4, axis=-1)
+        c = f * c + i * g
+        tanh_c = xp.tanh(c)
+        h = o * tanh_c
+        acts[t], cs[t], tanh_cs[t], hs[t] = act, c, tanh_c, h
+    return acts, cs, tanh_cs, hs
+
+
+def lstm_backward_reference(acts: Any, cs: Any, tanh_cs: Any, hs: Any, w_hh: Any, h0: Any,
+                            c0: Any, grad_hs: Any, grad_c: Any, reverse: bool = False) -> tuple:
+    """Backpropagation through time on arrays, from ``lstm_forward_reference``'s results.
+    w_hh (4H, H), h0, c0 (B, H), grad_hs (T, B, H), grad_c (B, H) -> d(projected)
+    (T, B, 4H), d(w_hh) (4H, H), d(h0), d(c0) (B, H)."""
+    xp = get_array_module(acts)
+    order = time_order(acts.shape[0], reverse)
+    c_prev_all = _previous_states(cs, c0, reverse, xp.concatenate)
+    h_prev_all = _previous_states(hs, h0, reverse, xp.concatenate)
+    step_acts = {t: xp.split(acts[t], 4, axis=-1) for t in order}
+    return _lstm_bptt(step_acts, c_prev_all, tanh_cs, h_prev_all, grad_hs, grad_c, w_hh, order,
+                      xp.concatenate, xp.stack)
+
+
+registry.register("lstm_sequence_forward", "numpy", lstm_forward_reference)
+registry.register("lstm_sequence_backward", "numpy", lstm_backward_reference)
+
+
+def gru_forward_reference(projected: Any, w_hh: Any, b_hh: Any, h0: Any,
+                          reverse: bool = False) -> tuple:
+    """The GRU recurrence on arrays. projected (T, B, 3H), w_hh (3H, H), b_hh (3H,), h0 (B, H)
+    -> rz (T, B, 2H) (the gates r, z of every step), n, gh_n (h @ W_hn^T + b_hn), hs (T, B, H)."""
+    xp, length, batch, size = _sizes(projected, 3)
+    w_hh_t = w_hh.T                                            # (H, 3H)
+    rz_all = xp.empty((length, batch, 2 * size), dtype=projected.dtype)
+    n_all = xp.empty((length, batch, size), dtype=projected.dtype)
+    gh_n_all, hs = xp.empty_like(n_all), xp.empty_like(n_all)
+    h = h0
+    for t in time_order(length, reverse):
+        gi = projected[t]
+        gh = h @ w_hh_t + b_hh                                 # (B, 3H)
+        rz = _sigmoid(xp, gi[:, :2 * size] + gh[:, :2 * size])
+        r, z = rz[:, :size], rz[:, size:]
+        gh_n = gh[:, 2 * size:]
+        n = xp.tanh(gi[:, 2 * size:] + r * gh_n)
+        h = n + z * (h - n)
+        rz_all[t], n_all[t], gh_n_all[t], hs[t] = rz, n, gh_n, h
+    return rz_all, n_all, gh_n_all, hs
+
+
+def gru_backward_reference(rz_all: Any, n_all: Any, gh_n_all: Any, hs: Any, w_hh: Any, h0: Any,
+                           grad_hs: Any, reverse: bool = False) -> tuple:
+    """Backpropagation through time on arrays, from ``gru_forward_reference``'s results.
+    w_hh (3H, H), h0 (B, H), grad_hs (T, B, H) -> d(projected) (T, B, 3H), d(w_hh) (3H, H),
+    d(b_hh) (3H,), d(h0) (B, H)."""
+    xp = get_array_module(rz_all)
+    order = time_order(rz_all.shape[0], reverse)
+    acts = {t: tuple(xp.split(rz_all[t], 2, axis=-1)) + (n_all[t], gh_n_all[t]) for t in order}
+    h_prev_all = _previous_states(hs, h0, reverse, xp.concatenate)
+    return _gru_bptt(acts, h_prev_all, grad_hs, w_hh, order, xp.concatenate, xp.stack)
+
+
+registry.register("gru_sequence_forward", "numpy", gru_forward_reference)
+registry.register("gru_sequence_backward", "numpy", gru_backward_reference)
+
+
+def _kernel(op_name: str, array: Any) -> Callable:
+    """The registry's kernel for the array's device; the reference for dtypes other than
+    float32 and float64 (the ones the Numba kernels take)."""
+    if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
+        return registry.implementations(op_name)["numpy"]
+    return registry.get(op_name, backend_of(array).device_type)
+
+
+# ---------------------------------------------------------------------------------------------
 # Fused sequences
 # ---------------------------------------------------------------------------------------------
 
@@ -128,23 +222,10 @@ class LSTMSequence(Function):
     @staticmethod
     def forward(ctx: Context, projected: Any, w_hh: Any, h0: Any, c0: Any,
                 reverse: bool = False) -> tuple:
-        xp, length, batch, size = _sizes(projected, 4)
-        w_hh_t = w_hh.T                                        # (H, 4H)
-        acts = xp.empty_like(projected)                        # i, f, g, o at every step
-        cs = xp.empty((length, batch, size), dtype=projected.dtype)
-        tanh_cs, hs = xp.empty_like(cs), xp.empty_like(cs)
-        h, c = h0, c0
-        for t in time_order(length, reverse):
-            gates = projected[t] + h @ w_hh_t                  # (B, 4H)
-            act = _sigmoid(xp, gates)
-            act[:, 2 * size:3 * size] = xp.tanh(gates[:, 2 * size:3 * size])  # g uses tanh
-            i, f, g, o = xp.split(act, 4, axis=-1)
-            c = f * c + i * g
-            tanh_c = xp.tanh(c)
-            h = o * tanh_c
-            acts[t], cs[t], tanh_cs[t], hs[t] = act, c, tanh_c, h
+        acts, cs, tanh_cs, hs = _kernel("lstm_sequence_forward", projected)(
+            projected, w_hh, h0, c0, reverse)
         ctx.save_for_backward(acts, cs, tanh_cs, hs)
-        return hs, c
+        return hs, cs[0 if reverse else -1].copy()
 
     @staticmethod
     def backward(ctx: Context, grad_hs: Tensor, grad_c: Tensor) -> tuple:
@@ -166,14 +247,8 @@ class LSTMSequence(Function):
             h_prev_all = _previous_states(hs_all, h0, reverse, concatenate)
             return _lstm_bptt(acts, c_prev, tanh_c, h_prev_all, grad_hs, grad_c, w_hh, order,
                               concatenate, stack)
-        acts_all, cs, tanh_cs, hs = ctx.saved_values
-        xp = get_array_module(acts_all)
-        c_prev_all = _previous_states(cs, c0.data, reverse, xp.concatenate)
-        acts = {t: xp.split(acts_all[t], 4, axis=-1) for t in order}
-        grads = _lstm_bptt(acts, c_prev_all, tanh_cs, _previous_states(hs, h0.data, reverse,
-                                                                       xp.concatenate),
-                           grad_hs.data, grad_c.data, w_hh.data, order, xp.concatenate,
-                           xp.stack)
+        grads = _kernel("lstm_sequence_backward", projected.data)(
+            *ctx.saved_values, w_hh.data, h0.data, c0.data, grad_hs.data, grad_c.data, reverse)
         return tuple(_as_tensor(g) for g in grads)
 
 
@@ -184,21 +259,8 @@ class GRUSequence(Function):
     @staticmethod
     def forward(ctx: Context, projected: Any, w_hh: Any, b_hh: Any, h0: Any,
                 reverse: bool = False) -> Any:
-        xp, length, batch, size = _sizes(projected, 3)
-        w_hh_t = w_hh.T                                        # (H, 3H)
-        rz_all = xp.empty((length, batch, 2 * size), dtype=projected.dtype)
-        n_all = xp.empty((length, batch, size), dtype=projected.dtype)
-        gh_n_all, hs = xp.empty_like(n_all), xp.empty_like(n_all)
-        h = h0
-        for t in time_order(length, reverse):
-            gi = projected[t]
-            gh = h @ w_hh_t + b_hh                             # (B, 3H)
-            rz = _sigmoid(xp, gi[:, :2 * size] + gh[:, :2 * size])
-            r, z = rz[:, :size], rz[:, size:]
-            gh_n = gh[:, 2 * size:]
-            n = xp.tanh(gi[:, 2 * size:] + r * gh_n)
-            h = n + z * (h - n)
-            rz_all[t], n_all[t], gh_n_all[t], hs[t] = rz, n, gh_n, h
+        rz_all, n_all, gh_n_all, hs = _kernel("gru_sequence_forward", projected)(
+            projected, w_hh, b_hh, h0, reverse)
         ctx.save_for_backward(rz_all, n_all, gh_n_all, hs)
         return hs
 
@@ -223,12 +285,6 @@ class GRUSequence(Function):
             d_projected, d_w_hh, d_b_hh, d_h0 = _gru_bptt(acts, h_prev_all, grad_hs, w_hh,
                                                           order, concatenate, stack)
             return d_projected, d_w_hh, d_b_hh, d_h0
-        rz_all, n_all, gh_n_all, hs = ctx.saved_values
-        xp = get_array_module(rz_all)
-        acts = {t: tuple(xp.split(rz_all[t], 2, axis=-1)) + (n_all[t], gh_n_all[t])
-                for t in order}
-        h_prev_all = _previous_states(hs, h0.data, reverse, xp.concatenate)
-        grads = _gru_bptt(acts, h_prev_all, grad_hs.data, w_hh.data, order, xp.concatenate,
-                          xp.stack)
+        grads = _kernel("gru_sequence_backward", projected.data)(
+            *ctx.saved_values, w_hh.data, h0.data, grad_hs.data, reverse)
         return tuple(_as_tensor(g) for g in grads)
-
