@@ -23,9 +23,10 @@ are the readable references, registered as the ``"numpy"`` kernels of ``max_pool
 and ``max_pool2d_backward``; ``tinydl/kernels/conv.py`` registers Numba loops against them,
 which the CPU runs by default (TINYDL_KERNELS=numpy runs these). Other devices run these.
 
-im2col and col2im have no faster version: the strided-view NumPy code here measured as fast
-as Numba loops on the seed networks' shapes, and it runs on any array module (CuPy, the test
-stand-in), which a Numba kernel does not.
+``im2col`` and ``col2im`` are registered the same way, as the ``"numpy"`` kernels of
+``im2col`` and ``col2im``: the Numba versions run on all cores and skip the padded copy, which
+made a training step of the seed CNNs some 10% faster on one thread and more on two
+(benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -166,6 +167,8 @@ def max_pool2d_gather(x: Any, indices: Any) -> Any:
     return picked.reshape(indices.shape)
 
 
+registry.register("im2col", "numpy", im2col)
+registry.register("col2im", "numpy", col2im)
 registry.register("max_pool2d_forward", "numpy", max_pool2d_forward)
 registry.register("max_pool2d_backward", "numpy", max_pool2d_scatter)
 
@@ -189,7 +192,7 @@ class Im2Col(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, kernel: Pair = (1, 1), stride: Pair = (1, 1),
                 padding: Pair = (0, 0), dilation: Pair = (1, 1)) -> Any:
-        return im2col(x, kernel[0], kernel[1], stride, padding, dilation)
+        return _kernel("im2col", im2col, x)(x, kernel[0], kernel[1], stride, padding, dilation)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
@@ -204,7 +207,8 @@ class Col2Im(Function):
     @staticmethod
     def forward(ctx: Context, cols: Any, x_shape: tuple = (), kernel: Pair = (1, 1),
                 stride: Pair = (1, 1), padding: Pair = (0, 0), dilation: Pair = (1, 1)) -> Any:
-        return col2im(cols, x_shape, kernel[0], kernel[1], stride, padding, dilation)
+        return _kernel("col2im", col2im, cols)(cols, x_shape, kernel[0], kernel[1], stride, padding,
+                                               dilation)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
