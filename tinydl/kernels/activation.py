@@ -1,9 +1,9 @@
-"""Numba versions of GELU's forward and backward and ReLU's backward, registered against the
-NumPy references in ``tinydl/ops/nn.py`` (where the formulas are):
+"""Numba versions of GELU's and ReLU's forward and backward, registered against the NumPy
+references in ``tinydl/ops/nn.py`` (where the formulas are):
 
     exact:  gelu(x) = 0.5 x (1 + erf(x / √2)),  gelu'(x) = Φ(x) + x φ(x)
     tanh:   gelu(x) = 0.5 x (1 + tanh(u)),  u = √(2/π) (x + 0.044715 x³)
-    relu backward: grad where x > 0, else 0
+    relu: max(x, 0), NaN stays NaN;  relu backward: grad where x > 0, else 0
 
 The references evaluate each formula one array operation at a time (eight to twelve passes
 over memory and as many temporaries). Here the exact GELU is one pass, element by element; the
@@ -135,7 +135,21 @@ def gelu_backward_numba(x, grad, approximate="none"):
     return _unflat(out, x.shape, order)
 
 
-# ----------------------------------------------------------------------------- ReLU backward
+# ----------------------------------------------------------------------------- ReLU
+
+@jit(parallel=True)
+def _relu_forward_kernel(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = 0 if x[i] <= 0 else x[i]  # NaN is not <= 0: it stays NaN, as in np.maximum
+
+
+def relu_forward_numba(x):
+    """``relu_forward_reference`` in one Numba pass, on all cores when large; x's memory order."""
+    (flat,), order = _flat("relu_forward_numba", x)
+    out = np.empty_like(flat)
+    _relu_forward_kernel(flat, out)
+    return _unflat(out, x.shape, order)
+
 
 @jit(parallel=True)
 def _relu_backward_kernel(x, grad, out):
@@ -152,6 +166,7 @@ def relu_backward_numba(x, grad):
     return _unflat(out, x.shape, order)
 
 
+register("relu_forward", "numba", relu_forward_numba, available=numba_available, default=True)
 register("relu_backward", "numba", relu_backward_numba, available=numba_available, default=True)
 register("gelu_forward", "numba", gelu_forward_numba, available=numba_available, default=True)
 register("gelu_backward", "numba", gelu_backward_numba, available=numba_available, default=True)
