@@ -217,6 +217,32 @@ class Col2Im(Function):
                             dilation=p["dilation"])
 
 
+class ConvProduct(Function):
+    """weight (O, K) @ cols (K, N*OH*OW) + bias (O,) per row -> (O, N*OH*OW): a convolution's
+    one matrix product, its bias added in place (no second (O, N*OH*OW) array)."""
+
+    promotion = "common"
+
+    @staticmethod
+    def forward(ctx: Context, weight: Any, cols: Any, bias: Any = None) -> Any:
+        out = get_array_module(weight).matmul(weight, cols)
+        if bias is not None:
+            out += bias.reshape(-1, 1)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, grad: Tensor) -> tuple:
+        weight, cols = ctx.inputs[0], ctx.inputs[1]
+        needs = ctx.needs_input_grad
+        # dW = grad @ cols^T, computed as (cols @ grad^T)^T: the same product, which OpenBLAS
+        # ran some 20% faster in this orientation on the seed CNNs' shapes (a long inner dim)
+        grad_weight = (cols @ grad.T).T if needs[0] else None                # (O, K)
+        grad_cols = weight.T @ grad if needs[1] else None                    # (K, N*OH*OW)
+        if len(ctx.inputs) == 2:
+            return grad_weight, grad_cols
+        return grad_weight, grad_cols, grad.sum(1) if needs[2] else None
+
+
 class MaxPool2d(Function):
     """the maximum of each window; backward sends the gradient to where the maximum was"""
 
@@ -276,6 +302,13 @@ def fold(cols: Tensor, x_shape: tuple, kernel: Pair, stride: Pair, padding: Pair
     """Differentiable col2im: cols (C*kh*kw, N*OH*OW) -> (N, C, H, W)."""
     return Col2Im.apply(cols, x_shape=tuple(x_shape), kernel=tuple(kernel), stride=tuple(stride),
                         padding=tuple(padding), dilation=tuple(dilation))
+
+
+def conv_product(weight: Tensor, cols: Tensor, bias: Tensor | None) -> Tensor:
+    """weight (O, K) @ cols (K, L) + bias (O,) added to each row -> (O, L)."""
+    if bias is None:
+        return ConvProduct.apply(weight, cols)
+    return ConvProduct.apply(weight, cols, bias)
 
 
 def max_pool2d(x: Tensor, kernel: Pair, stride: Pair, padding: Pair) -> Tensor:
