@@ -176,10 +176,13 @@ def test_max_pool_numba_matches_reference_in_every_memory_order(layout, case):
 
 
 def test_max_pool_2x2_numba_picks_the_first_maximum_and_nan():
-    x = np.array([[3.0, 3, 1, 7], [2, 3, 7, 7], [0, 0, np.nan, 5], [-1, np.nan, 5, np.nan]])
+    inf = np.inf
+    x = np.array([[3.0, 3, 1, 7, -inf, 1], [2, 3, 7, 7, 2, inf],
+                  [0, 0, np.nan, 5, -inf, -inf], [-1, np.nan, 5, np.nan, -inf, -inf]])
     out, indices = conv.max_pool2d_forward_numba(x[None, None], (2, 2), (2, 2), (0, 0))
-    np.testing.assert_array_equal(indices[0, 0], [[0, 3], [13, 10]])  # first max; first NaN
-    np.testing.assert_array_equal(out[0, 0], [[3, 7], [np.nan, np.nan]])
+    # first maximum on ties; the first NaN; +inf beside -inf; all -inf
+    np.testing.assert_array_equal(indices[0, 0], [[0, 3, 11], [19, 14, 16]])
+    np.testing.assert_array_equal(out[0, 0], [[3, 7, inf], [np.nan, np.nan, -inf]])
 
 
 @pytest.mark.torch
