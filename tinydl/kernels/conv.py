@@ -252,16 +252,16 @@ def _col2im_kernel(cols, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, image):
         c, n = work // N, work % N
         plane = image[c, n]
         plane[:, :] = 0
-        for i in range(kh):
-            for j in range(kw):
-                source = cols[(c * kh + i) * kw + j]
-                w_first = j * dw - pw
-                ow_lo, ow_hi = _valid_columns(OW, W, sw, w_first)
-                for oh in range(OH):
-                    h = oh * sh + i * dh - ph
-                    if 0 <= h < H:
-                        _add_strided(plane[h], ow_lo * sw + w_first, sw, source,
-                                     (n * OH + oh) * OW + ow_lo, ow_hi - ow_lo)
+        for tap in range(kh * kw):  # the window position (i, j), row c*kh*kw + tap of cols
+            i, j = tap // kw, tap % kw
+            source = cols[c * kh * kw + tap]
+            w_first = j * dw - pw
+            ow_lo, ow_hi = _valid_columns(OW, W, sw, w_first)
+            for oh in range(OH):
+                h = oh * sh + i * dh - ph
+                if 0 <= h < H:
+                    _add_strided(plane[h], ow_lo * sw + w_first, sw, source,
+                                 (n * OH + oh) * OW + ow_lo, ow_hi - ow_lo)
 
 
 def col2im_numba(cols, x_shape, kh, kw, stride, padding, dilation):
