@@ -23,9 +23,10 @@ import time
 
 import numpy as np
 
-from tinydl.kernels import attention, conv, optim, recurrent
+from tinydl.kernels import activation, attention, conv, optim, recurrent
 from tinydl.kernels._jit import numba_available
 from tinydl.ops import conv as conv_ops
+from tinydl.ops import nn as nn_ops
 from tinydl.ops import recurrent as recurrent_ops
 from tinydl.optim import adam, sgd
 
@@ -200,6 +201,58 @@ def recurrence_case(cell, T, B, H, torch):
             {"numpy": runner(*references), "numba": runner(*kernels)})
 
 
+def im2col_case(shape, padding, torch):
+    """im2col then col2im (a 3x3 convolution's forward and input-gradient data movement) on a
+    float32 batch of ``shape`` (N, C, H, W) stored as a convolution's output stores it, a
+    (C, N, H, W) block."""
+    block = np.random.default_rng(6).standard_normal((shape[1], shape[0]) + shape[2:],
+                                                     dtype=np.float32)
+    x = block.transpose(1, 0, 2, 3)
+    geometry = (3, 3, (1, 1), (padding, padding), (1, 1))
+
+    def runner(forward, backward):
+        def run():
+            backward(forward(x, *geometry), x.shape, *geometry)
+        return run
+
+    impls = {"numpy": runner(conv_ops.im2col, conv_ops.col2im),
+             "numba": runner(conv.im2col_numba, conv.col2im_numba)}
+    if torch is not None:
+        x_t = torch.from_numpy(x.copy())
+
+        def torch_run():
+            cols = torch.nn.functional.unfold(x_t, 3, padding=padding)
+            torch.nn.functional.fold(cols, shape[2:], 3, padding=padding)
+
+        impls["torch"] = torch_run
+    return f"im2col + col2im 3x3 pad {padding}, {'x'.join(map(str, shape))}", impls
+
+
+def relu_case(shape, torch):
+    """ReLU forward + backward on a convolution's float32 output (a (C, N, H, W) block)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((shape[1], shape[0]) + shape[2:], dtype=np.float32).transpose(1, 0, 2, 3)
+    grad = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3) * 0.5
+
+    def runner(forward, backward):
+        def run():
+            forward(x)
+            backward(x, grad)
+        return run
+
+    impls = {"numpy": runner(nn_ops.relu_forward_reference, nn_ops.relu_backward_reference),
+             "numba": runner(activation.relu_forward_numba, activation.relu_backward_numba)}
+    if torch is not None:
+        x_t = torch.from_numpy(x.copy()).requires_grad_()
+        grad_t = torch.from_numpy(grad.copy())
+
+        def torch_run():
+            torch.autograd.grad(torch.relu(x_t), x_t, grad_t)
+
+        impls["torch"] = torch_run
+    return f"relu fwd+bwd {'x'.join(map(str, shape))}", impls
+
+
 # ----------------------------------------------------------------------------- main
 
 def main(argv=None):
@@ -220,11 +273,14 @@ def _cases(quick, torch):
     if quick:  # small problems
         return [attention_case(2, 64, torch), adam_case(100_000, torch), sgd_case(100_000, torch),
                 max_pool_case(4, torch), recurrence_case("lstm", 8, 4, 32, torch),
-                recurrence_case("gru", 8, 4, 32, torch)]
+                recurrence_case("gru", 8, 4, 32, torch), im2col_case((4, 8, 13, 13), 0, torch),
+                relu_case((4, 8, 13, 13), torch)]
     return [attention_case(8, 128, torch), attention_case(8, 256, torch),
             adam_case(1_000_000, torch), sgd_case(1_000_000, torch),
             max_pool_case(64, torch), recurrence_case("lstm", 64, 32, 128, torch),
-            recurrence_case("gru", 64, 32, 128, torch)]
+            recurrence_case("gru", 64, 32, 128, torch),
+            im2col_case((64, 32, 13, 13), 0, torch), im2col_case((64, 32, 16, 16), 1, torch),
+            relu_case((64, 32, 26, 26), torch)]
 
 
 def run(quick=False):

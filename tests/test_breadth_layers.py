@@ -212,6 +212,9 @@ def test_pools_by_hand():
     assert indices.numpy().tolist() == [[[[2]]]] and indices.dtype == np.int64
     restored = F.max_unpool2d(out, indices, 2)
     np.testing.assert_allclose(restored.numpy(), [[[[0, 0], [4, 0]]]])
+    for bad in (4, -1):  # outside the 2x2 output plane either way
+        with pytest.raises(ValueError, match="max_unpool2d"):
+            F.max_unpool2d(out, np.full((1, 1, 1, 1), bad), 2)
     volume = tinydl.tensor(np.arange(8, dtype=np.float32).reshape(1, 1, 2, 2, 2))
     np.testing.assert_allclose(F.max_pool3d(volume, 2).numpy(), [[[[[7]]]]])
     np.testing.assert_allclose(F.avg_pool3d(volume, 2).numpy(), [[[[[3.5]]]]])

@@ -1,6 +1,6 @@
-"""im2col (the NumPy reference in tinydl.ops.conv) against torch, and max pooling's Numba kernels
-(tinydl.kernels.conv) against the reference they are registered for: hand-worked values, Numba vs
-NumPy, torch."""
+"""im2col (the NumPy reference in tinydl.ops.conv) against torch, and the Numba kernels of
+tinydl.kernels.conv (im2col, col2im, max pooling) against the references they are registered for:
+hand-worked values, Numba vs NumPy on both memory orders of a batch, torch."""
 
 import numpy as np
 import pytest
@@ -14,6 +14,15 @@ POOL_FORWARD = {"reference": reference.max_pool2d_forward,
                 "numba": conv.max_pool2d_forward_numba}
 POOL_BACKWARD = {"reference": reference.max_pool2d_scatter,
                  "numba": conv.max_pool2d_scatter_numba}
+
+
+def channel_major(x):
+    """x (N, C, H, W) with the same values, stored as a (C, N, H, W) block (a convolution's output)."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
+LAYOUTS = {"batch-major": lambda x: x, "channel-major": channel_major,
+           "strided slice": lambda x: np.repeat(x, 2, axis=3)[..., ::2]}
 
 
 @st.composite
@@ -66,10 +75,51 @@ def test_convolution_as_one_matmul_matches_torch(case, filters):
 
 
 def test_the_registry_holds_the_reference_and_the_numba_loops():
+    assert registry.implementations("im2col") == {"numpy": reference.im2col,
+                                                  "numba": conv.im2col_numba}
+    assert registry.implementations("col2im") == {"numpy": reference.col2im,
+                                                  "numba": conv.col2im_numba}
     assert registry.implementations("max_pool2d_forward") == {
         "numpy": reference.max_pool2d_forward, "numba": conv.max_pool2d_forward_numba}
     assert registry.implementations("max_pool2d_backward") == {
         "numpy": reference.max_pool2d_scatter, "numba": conv.max_pool2d_scatter_numba}
+
+
+def test_im2col_and_col2im_numba_by_hand():
+    pytest.importorskip("numba")
+    x = np.arange(1.0, 5.0).reshape(1, 1, 2, 2)  # [[1, 2], [3, 4]], padded by one zero all round
+    cols = conv.im2col_numba(x, 2, 2, (2, 2), (1, 1), (1, 1))  # four windows, one pixel each
+    np.testing.assert_array_equal(cols, [[0, 0, 0, 4], [0, 0, 3, 0], [0, 2, 0, 0], [1, 0, 0, 0]])
+    # 3x3 windows, stride 1, padding 1 on a 2x2 image: every pixel is in all four windows, so
+    # col2im of all-ones columns counts 4 everywhere.
+    ones = np.ones((9, 4))
+    np.testing.assert_array_equal(conv.col2im_numba(ones, (1, 1, 2, 2), 3, 3, (1, 1), (1, 1),
+                                                    (1, 1)), np.full((1, 1, 2, 2), 4.0))
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@settings(max_examples=40, deadline=None)
+@given(case=conv_cases())
+def test_im2col_and_col2im_numba_match_the_reference(layout, case):
+    pytest.importorskip("numba")
+    x, geometry = case
+    x = LAYOUTS[layout](x)
+    cols = reference.im2col(x, *geometry)
+    np.testing.assert_array_equal(conv.im2col_numba(x, *geometry), cols)
+    spread = np.random.default_rng(6).standard_normal(cols.shape)
+    image = conv.col2im_numba(spread, x.shape, *geometry)
+    np.testing.assert_allclose(image, reference.col2im(spread, x.shape, *geometry),
+                               rtol=1e-12, atol=1e-12)
+    assert image.transpose(1, 0, 2, 3).flags.c_contiguous  # the reference's (C, N, H, W) block
+
+
+def test_im2col_and_col2im_numba_keep_float32():
+    pytest.importorskip("numba")
+    x = np.random.default_rng(7).standard_normal((2, 3, 6, 5)).astype(np.float32)
+    cols = conv.im2col_numba(x, 3, 3, (1, 1), (1, 1), (1, 1))
+    image = conv.col2im_numba(cols, x.shape, 3, 3, (1, 1), (1, 1), (1, 1))
+    assert cols.dtype == image.dtype == np.float32
+    np.testing.assert_array_equal(cols, reference.im2col(x, 3, 3, (1, 1), (1, 1), (1, 1)))
 
 
 # ----------------------------------------------------------------------------- max pooling
@@ -102,6 +152,37 @@ def test_max_pool_numba_matches_reference(case):
     np.testing.assert_allclose(conv.max_pool2d_scatter_numba(dout, indices, x.shape),
                                reference.max_pool2d_scatter(dout, indices, x.shape),
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@settings(max_examples=40, deadline=None)
+@given(case=pool_cases())
+def test_max_pool_numba_matches_reference_in_every_memory_order(layout, case):
+    x, geometry = case
+    out, indices = reference.max_pool2d_forward(x, *geometry)
+    stored = LAYOUTS[layout](x)
+    out_nb, indices_nb = conv.max_pool2d_forward_numba(stored, *geometry)
+    np.testing.assert_array_equal(out_nb, out)
+    np.testing.assert_array_equal(indices_nb, indices)
+    if layout == "channel-major":  # kept, so the convolution's backward needs no reordering
+        assert out_nb.transpose(1, 0, 2, 3).flags.c_contiguous
+        assert indices_nb.transpose(1, 0, 2, 3).flags.c_contiguous
+    # the gradient arrives in either order (from a convolution or from a flatten)
+    dout = np.random.default_rng(3).standard_normal(out.shape)
+    for grad in (dout, channel_major(dout)):
+        np.testing.assert_allclose(conv.max_pool2d_scatter_numba(grad, indices_nb, x.shape),
+                                   reference.max_pool2d_scatter(dout, indices, x.shape),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_2x2_numba_picks_the_first_maximum_and_nan():
+    inf = np.inf
+    x = np.array([[3.0, 3, 1, 7, -inf, 1], [2, 3, 7, 7, 2, inf],
+                  [0, 0, np.nan, 5, -inf, -inf], [-1, np.nan, 5, np.nan, -inf, -inf]])
+    out, indices = conv.max_pool2d_forward_numba(x[None, None], (2, 2), (2, 2), (0, 0))
+    # first maximum on ties; the first NaN; +inf beside -inf; all -inf
+    np.testing.assert_array_equal(indices[0, 0], [[0, 3, 11], [19, 14, 16]])
+    np.testing.assert_array_equal(out[0, 0], [[3, 7, inf], [np.nan, np.nan, -inf]])
 
 
 @pytest.mark.torch

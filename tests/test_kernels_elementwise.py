@@ -21,6 +21,8 @@ NORM_FORWARD = {"reference": ops_normalization.normalize_forward_reference,
                 "numba": normalization.normalize_forward_numba}
 NORM_BACKWARD = {"reference": ops_normalization.normalize_backward_reference,
                  "numba": normalization.normalize_backward_numba}
+RELU_FORWARD = {"reference": ops_nn.relu_forward_reference,
+                "numba": activation.relu_forward_numba}
 RELU_BACKWARD = {"reference": ops_nn.relu_backward_reference,
                  "numba": activation.relu_backward_numba}
 
@@ -66,12 +68,49 @@ def test_gelu_numba_matches_the_reference(approximate, dtype, tol, size):
                                rtol=tol, atol=tol)
 
 
+def test_relu_forward_hand_values(impl):
+    x = np.array([-1.0, -0.0, 0.0, 2.5, np.nan], dtype=np.float32)
+    out = RELU_FORWARD[impl](x)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.0, 2.5, np.nan])   # NaN stays NaN
+    assert not np.signbit(out[1])                                        # max(-0.0, 0) is +0.0
+
+
 def test_relu_backward_hand_values(impl):
     x = np.array([-1.0, 0.0, 2.0, 3.0], dtype=np.float32)
     grad = np.array([5.0, 6.0, 7.0, -8.0], dtype=np.float32)
     out = RELU_BACKWARD[impl](x, grad)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, [0.0, 0.0, 7.0, -8.0])   # 0 at x = 0, as in PyTorch
+
+
+@pytest.mark.parametrize("size", [5, threads.PARALLEL_MIN_WORK + 1])
+def test_relu_forward_numba_matches_the_reference(size):
+    pytest.importorskip("numba")
+    x = np.random.default_rng(size).standard_normal((2, size)).astype(np.float32)
+    np.testing.assert_array_equal(activation.relu_forward_numba(x),
+                                  ops_nn.relu_forward_reference(x))
+
+
+def _channel_major(x):
+    """x (N, C, H, W) with the same values, stored as a (C, N, H, W) block (a convolution's output)."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
+def test_relu_kernels_keep_a_transposed_layout_and_mix_layouts_correctly():
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(8)
+    x, grad = rng.standard_normal((2, 3, 4, 5, 6))
+    stored_x, stored_grad = _channel_major(x), _channel_major(grad)
+    out = activation.relu_forward_numba(stored_x)
+    np.testing.assert_array_equal(out, ops_nn.relu_forward_reference(x))
+    assert out.strides == stored_x.strides                      # no reordering copy downstream
+    dx = activation.relu_backward_numba(stored_x, stored_grad)
+    np.testing.assert_array_equal(dx, ops_nn.relu_backward_reference(x, grad))
+    assert dx.strides == stored_x.strides
+    for mixed_x, mixed_grad in ((stored_x, grad), (x, stored_grad), (x[:, ::2], grad[:, ::2])):
+        np.testing.assert_array_equal(activation.relu_backward_numba(mixed_x, mixed_grad),
+                                      ops_nn.relu_backward_reference(mixed_x, mixed_grad))
 
 
 @pytest.mark.parametrize("size", [5, threads.PARALLEL_MIN_WORK + 1])

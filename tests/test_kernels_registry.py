@@ -9,10 +9,11 @@ import pytest
 import tinydl.kernels  # registers every kernel
 from tinydl.kernels import _jit, registry
 
-ALL_OPS = ["adam_multi_update_", "adam_update_", "attention_backward", "attention_forward", "gelu_backward",
-           "gelu_forward", "gru_sequence_backward", "gru_sequence_forward", "lstm_sequence_backward",
-           "lstm_sequence_forward", "max_pool2d_backward", "max_pool2d_forward", "normalize_backward",
-           "normalize_forward", "relu_backward", "sgd_momentum_update_"]
+ALL_OPS = ["adam_multi_update_", "adam_update_", "attention_backward", "attention_forward", "col2im",
+           "gelu_backward", "gelu_forward", "gru_sequence_backward", "gru_sequence_forward", "im2col",
+           "lstm_sequence_backward", "lstm_sequence_forward", "max_pool2d_backward", "max_pool2d_forward",
+           "normalize_backward", "normalize_forward", "relu_backward", "relu_forward",
+           "sgd_momentum_update_"]
 
 
 def reference_fn():

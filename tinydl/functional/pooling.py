@@ -95,6 +95,9 @@ def max_unpool2d(x: Tensor, indices: Any, kernel_size: Any, stride: Any = None,
     if index_array.size and int(index_array.max()) >= out_hw[0] * out_hw[1]:
         raise ValueError(f"max_unpool2d: an index {int(index_array.max())} is outside the output "
                          f"plane {out_hw}; pass output_size=")
+    if index_array.size and int(index_array.min()) < 0:
+        raise ValueError(f"max_unpool2d: index {int(index_array.min())} is negative; indices are "
+                         "flat positions h*W + w in the output plane (max_pool2d's return_indices)")
     return conv_ops.MaxPoolScatter.apply(x, indices=index_array,
                                          x_shape=(*x.shape[:2], *out_hw))
 

@@ -1,9 +1,9 @@
-"""Numba versions of GELU's forward and backward and ReLU's backward, registered against the
-NumPy references in ``tinydl/ops/nn.py`` (where the formulas are):
+"""Numba versions of GELU's and ReLU's forward and backward, registered against the NumPy
+references in ``tinydl/ops/nn.py`` (where the formulas are):
 
     exact:  gelu(x) = 0.5 x (1 + erf(x / √2)),  gelu'(x) = Φ(x) + x φ(x)
     tanh:   gelu(x) = 0.5 x (1 + tanh(u)),  u = √(2/π) (x + 0.044715 x³)
-    relu backward: grad where x > 0, else 0
+    relu: max(x, 0), NaN stays NaN;  relu backward: grad where x > 0, else 0
 
 The references evaluate each formula one array operation at a time (eight to twelve passes
 over memory and as many temporaries). Here the exact GELU is one pass, element by element; the
@@ -77,12 +77,29 @@ def _gelu_erf_backward_kernel(x, grad, out, constants):
 
 
 def _flat(op, *arrays):
+    """(1-D views of the arrays, axis order): element k of every view is the same position.
+
+    When all arrays share one dense memory layout, in any axis order (a convolution's output
+    is a (C, N, H, W) block seen as (N, C, H, W)), the views run through memory as it lies,
+    with no copy; otherwise they are C-order copies. ``axis order`` lists the axes from the
+    slowest-varying in memory to the fastest: ``_unflat`` shapes a result back with it.
+    """
     for array in arrays:
         if not isinstance(array, np.ndarray) or array.dtype not in (np.float32, np.float64):
             raise TypeError(f"{op}: the Numba kernel takes float32 or float64 NumPy arrays, got "
                             f"{type(array).__name__} {getattr(array, 'dtype', '')}; use the "
                             "NumPy reference for other arrays")
-    return [np.ascontiguousarray(array).reshape(-1) for array in arrays]
+    first = arrays[0]
+    order = tuple(np.argsort([-stride for stride in first.strides], kind="stable"))
+    if all(array.strides == first.strides for array in arrays) and \
+            first.transpose(order).flags.c_contiguous:
+        return [array.transpose(order).reshape(-1) for array in arrays], order
+    return [np.ascontiguousarray(array).reshape(-1) for array in arrays], tuple(range(first.ndim))
+
+
+def _unflat(flat, shape, order):
+    """A result from the 1-D views of ``_flat`` as an array of ``shape``, in their memory order."""
+    return flat.reshape([shape[axis] for axis in order]).transpose(np.argsort(order))
 
 
 def _tanh_of_argument(flat, constants):
@@ -94,20 +111,20 @@ def _tanh_of_argument(flat, constants):
 
 def gelu_forward_numba(x, approximate="none"):
     """``gelu_forward_reference`` in Numba passes; same arguments and results (to rounding)."""
-    (flat,) = _flat("gelu_forward_numba", x)
+    (flat,), order = _flat("gelu_forward_numba", x)
     constants = np.array(_CONSTANTS, dtype=flat.dtype)
     out = np.empty_like(flat)
     if approximate == "tanh":
         _gelu_tanh_forward_kernel(flat, _tanh_of_argument(flat, constants), out)
     else:
         _gelu_erf_forward_kernel(flat, out, constants)
-    return out.reshape(x.shape)
+    return _unflat(out, x.shape, order)
 
 
 def gelu_backward_numba(x, grad, approximate="none"):
     """``gelu_backward_reference`` in Numba passes; same arguments and results (to rounding)."""
     grad = np.broadcast_to(grad, x.shape).astype(x.dtype, copy=False)
-    flat, flat_grad = _flat("gelu_backward_numba", x, grad)
+    (flat, flat_grad), order = _flat("gelu_backward_numba", x, grad)
     constants = np.array(_CONSTANTS, dtype=flat.dtype)
     out = np.empty_like(flat)
     if approximate == "tanh":
@@ -115,10 +132,24 @@ def gelu_backward_numba(x, grad, approximate="none"):
                                    constants)
     else:
         _gelu_erf_backward_kernel(flat, flat_grad, out, constants)
-    return out.reshape(x.shape)
+    return _unflat(out, x.shape, order)
 
 
-# ----------------------------------------------------------------------------- ReLU backward
+# ----------------------------------------------------------------------------- ReLU
+
+@jit(parallel=True)
+def _relu_forward_kernel(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = 0 if x[i] <= 0 else x[i]  # NaN is not <= 0: it stays NaN, as in np.maximum
+
+
+def relu_forward_numba(x):
+    """``relu_forward_reference`` in one Numba pass, on all cores when large; x's memory order."""
+    (flat,), order = _flat("relu_forward_numba", x)
+    out = np.empty_like(flat)
+    _relu_forward_kernel(flat, out)
+    return _unflat(out, x.shape, order)
+
 
 @jit(parallel=True)
 def _relu_backward_kernel(x, grad, out):
@@ -129,12 +160,13 @@ def _relu_backward_kernel(x, grad, out):
 def relu_backward_numba(x, grad):
     """``relu_backward_reference`` in one Numba pass (no mask array); same results."""
     grad = np.broadcast_to(grad, x.shape)
-    flat, flat_grad = _flat("relu_backward_numba", x, grad)
+    (flat, flat_grad), order = _flat("relu_backward_numba", x, grad)
     out = np.empty_like(flat_grad)
     _relu_backward_kernel(flat, flat_grad, out)
-    return out.reshape(x.shape)
+    return _unflat(out, x.shape, order)
 
 
+register("relu_forward", "numba", relu_forward_numba, available=numba_available, default=True)
 register("relu_backward", "numba", relu_backward_numba, available=numba_available, default=True)
 register("gelu_forward", "numba", gelu_forward_numba, available=numba_available, default=True)
 register("gelu_backward", "numba", gelu_backward_numba, available=numba_available, default=True)

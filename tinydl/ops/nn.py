@@ -22,7 +22,8 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
-        return get_array_module(a).maximum(a, 0)
+        # below ~16k elements a kernel call's fixed cost outweighs its saving (as in backward)
+        return relu_forward_reference(a) if a.size < _SMALL_RELU else _kernel("relu_forward", a)(a)
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
@@ -92,6 +93,11 @@ def gelu_backward_reference(x: Any, grad: Any, approximate: str = "none") -> Any
     return grad * (cdf + x * pdf)
 
 
+def relu_forward_reference(x: Any) -> Any:
+    """max(x, 0), elementwise (NaN stays NaN)."""
+    return get_array_module(x).maximum(x, 0)
+
+
 def relu_backward_reference(x: Any, grad: Any) -> Any:
     """grad where x > 0, else 0: ReLU's backward (a mask, a cast and a product)."""
     return grad * (x > 0).astype(grad.dtype)
@@ -99,9 +105,10 @@ def relu_backward_reference(x: Any, grad: Any) -> Any:
 
 registry.register("gelu_forward", "numpy", gelu_forward_reference)
 registry.register("gelu_backward", "numpy", gelu_backward_reference)
+registry.register("relu_forward", "numpy", relu_forward_reference)
 registry.register("relu_backward", "numpy", relu_backward_reference)
 _REFERENCES = {"gelu_forward": gelu_forward_reference, "gelu_backward": gelu_backward_reference,
-               "relu_backward": relu_backward_reference}
+               "relu_forward": relu_forward_reference, "relu_backward": relu_backward_reference}
 
 
 def _kernel(op_name: str, array: Any):
