@@ -13,7 +13,12 @@ from tinydl.kernels import optim as _optim  # registers the Numba optimizer upda
 from tinydl.kernels.attention import attention_backward_reference, attention_forward_reference
 from tinydl.kernels.activation import gelu_backward_numba, gelu_forward_numba, relu_backward_numba
 from tinydl.kernels.conv import max_pool2d_forward_numba
-from tinydl.kernels.normalization import normalize_backward_numba, normalize_forward_numba
+from tinydl.kernels.normalization import (
+    affine_normalize_backward_numba,
+    affine_normalize_forward_numba,
+    normalize_backward_numba,
+    normalize_forward_numba,
+)
 
 # A student tree has one copy of each task's computation: these go with the task (tinydl assign).
 ### BEGIN FASTER task 5.1
