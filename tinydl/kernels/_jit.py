@@ -11,7 +11,10 @@ plain ranges. Each call picks one by the size of the work, the largest array arg
 Numba's thread pool only pays above ``tinydl.threads.PARALLEL_MIN_WORK`` elements, and never
 with a thread budget of 1 (``tinydl.set_num_threads``). A kernel may call small helpers
 marked ``@jit(inline=True)``: the compiled copy sees their compiled versions, which Numba
-inlines into the caller (so loops calling them can still be vectorised).
+inlines into the caller (so loops calling them can still be vectorised). A kernel marked
+``@jit(reassociate=True)`` lets LLVM reorder its floating-point sums (Numba's fastmath flag
+``reassoc`` only: no other fast-math shortcut), so a loop like ``total += x[j]`` runs on SIMD
+lanes, several times faster; the result changes by rounding, as NumPy's pairwise sums do.
 
 The compiled machine code is cached on disk, in the user's cache folder (``cache_dir()``:
 ``$NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/tinydl/numba``, else
@@ -66,10 +69,11 @@ def _work_size(args) -> int:
 class LazyJit:
     """A Numba kernel that compiles itself on its first call (see the module docstring)."""
 
-    def __init__(self, py_func, parallel: bool, inline: bool):
+    def __init__(self, py_func, parallel: bool, inline: bool, reassociate: bool = False):
         self.py_func = py_func
         self.parallel = parallel
         self.inline = inline
+        self.reassociate = reassociate
         self._dispatchers = {}  # parallel (bool) -> Numba dispatcher
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
@@ -106,7 +110,7 @@ class LazyJit:
         numba.config.CACHE_DIR = str(cache_dir())  # read once, when the cache is set up
         try:
             return numba.njit(
-                cache=True, fastmath=False, parallel=parallel,
+                cache=True, fastmath={"reassoc"} if self.reassociate else False, parallel=parallel,
                 inline="always" if self.inline else "never",
             )(kernel)
         finally:
@@ -122,15 +126,16 @@ class LazyJit:
         return self.compiled(parallel=False)(*args)
 
 
-def jit(parallel: bool = False, inline: bool = False):
+def jit(parallel: bool = False, inline: bool = False, reassociate: bool = False):
     """Decorator: compile the function with Numba on its first call.
 
     parallel: let ``prange`` loops run on all cores when the work is large enough (a serial
     twin runs otherwise). inline: a helper that Numba inlines into each kernel calling it.
+    reassociate: sums may be reordered, so reductions vectorise (see the module docstring).
     """
 
     def decorate(py_func):
-        return LazyJit(py_func, parallel, inline)
+        return LazyJit(py_func, parallel, inline, reassociate)
 
     return decorate
 

@@ -3,7 +3,8 @@
 The formulas (and their readable NumPy references) are in ``tinydl/ops/normalization.py``.
 These kernels treat the normalised axes, which must be the trailing ones (the op checks), as
 rows of length n and make two passes per row while it sits in cache, with mean and variance
-accumulated in float64; rows spread over the cores when there are enough of them.
+accumulated in float64 (on SIMD lanes: ``reassociate=True``, see _jit.py); rows spread over
+the cores when there are enough of them.
 Shapes: x_hat like x, rstd like x with the axes kept as size 1. The affine versions (LayerNorm
 with its weight and bias) also write y = x_hat * weight + bias in the same row pass, and their
 backward sums dweight and dbias over the rows in a fixed number of row chunks (the same sums
@@ -18,7 +19,7 @@ from tinydl.kernels.registry import register
 prange = range  # compiled kernels see numba.prange here (see _jit.py)
 
 
-@jit(parallel=True)
+@jit(parallel=True, reassociate=True)
 def _normalize_forward_kernel(x, eps, x_hat, rstd):
     """x, x_hat (rows, n), rstd (rows,): per row, mean and variance in float64, then x_hat."""
     n = x.shape[1]
@@ -37,7 +38,7 @@ def _normalize_forward_kernel(x, eps, x_hat, rstd):
             x_hat[r, j] = (x[r, j] - mean) * inv
 
 
-@jit(parallel=True)
+@jit(parallel=True, reassociate=True)
 def _normalize_backward_kernel(x_hat, rstd, grad, dx):
     """All (rows, n) but rstd (rows,): dx = rstd (g - mean g - x_hat mean(g x_hat)) per row."""
     n = x_hat.shape[1]
@@ -53,7 +54,7 @@ def _normalize_backward_kernel(x_hat, rstd, grad, dx):
             dx[r, j] = rstd[r] * (grad[r, j] - mean_g - x_hat[r, j] * mean_gx)
 
 
-@jit(parallel=True)
+@jit(parallel=True, reassociate=True)
 def _affine_normalize_forward_kernel(x, weight, bias, eps, y, x_hat, rstd):
     """x, y, x_hat (rows, n); weight, bias (n,); rstd (rows,): x_hat as above, y = x_hat w + b."""
     n = x.shape[1]
@@ -73,7 +74,7 @@ def _affine_normalize_forward_kernel(x, weight, bias, eps, y, x_hat, rstd):
             y[r, j] = x_hat[r, j] * weight[j] + bias[j]
 
 
-@jit(parallel=True)
+@jit(parallel=True, reassociate=True)
 def _affine_normalize_backward_kernel(x_hat, rstd, weight, grad, dx, dweight_parts, dbias_parts):
     """x_hat, grad, dx (rows, n); rstd (rows,); weight (n,); *_parts (chunks, n) float64 zeros.
 
