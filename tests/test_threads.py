@@ -170,6 +170,20 @@ def test_split_over_batch_gives_the_unsplit_result(restore_budget, monkeypatch):
     assert calls == [5, 5]                                       # one thread: one call
 
 
+def test_no_parallel_kernel_inside_a_split_slice(restore_budget):
+    pytest.importorskip("threadpoolctl")
+    threads._budget = 2
+    seen = []
+
+    def per_item(a):
+        seen.append(threads.parallel_worthwhile(10 * threads.PARALLEL_MIN_WORK))
+        return (a,)
+
+    threads.split_over_batch(per_item, [np.zeros((4, 2))], threads.PARALLEL_MIN_WORK)
+    assert seen == [False, False]                                # both slices: serial kernels
+    assert threads.parallel_worthwhile(10 * threads.PARALLEL_MIN_WORK)  # and after it, again
+
+
 def test_split_attention_matches_one_thread(restore_budget):
     import tinydl.functional as F
 

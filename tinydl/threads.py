@@ -19,7 +19,9 @@ variable. Three more rules keep the pools from spinning against each other:
   (``parallel_worthwhile``); below ``PARALLEL_MIN_WORK`` elements a serial copy of the same
   kernel runs instead (see ``tinydl/kernels/_jit.py``). The threshold was measured on a
   2-core machine (benchmarks/bench_threads.py prints the measurement).
-* With a budget of 1 no parallel kernel runs at all.
+* With a budget of 1 no parallel kernel runs at all, nor inside the slices of
+  ``split_over_batch``, which already spread the batch over the cores (Numba's workqueue pool
+  cannot take launches from two threads at once).
 
 Setting the budget never imports Numba: it is applied when the first kernel compiles.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -44,6 +47,7 @@ THREADING_LAYER = "workqueue"
 
 _budget: int | None = None  # None: the default, the cores this process may use
 _executor: ThreadPoolExecutor | None = None  # for split_over_batch, made on first use
+_slice_state = threading.local()  # .running is True while this thread runs a split's slice
 
 
 def available_cores() -> int:
@@ -80,8 +84,10 @@ def set_num_threads(num_threads: int) -> None:
 
 
 def parallel_worthwhile(work: int) -> bool:
-    """True when a parallel kernel over ``work`` elements should run on the pool."""
-    return work >= PARALLEL_MIN_WORK and get_num_threads() > 1
+    """True when a parallel kernel over ``work`` elements should run on the pool (never
+    inside a slice of ``split_over_batch``)."""
+    return (work >= PARALLEL_MIN_WORK and get_num_threads() > 1
+            and not getattr(_slice_state, "running", False))
 
 
 def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: Any) -> tuple:
@@ -93,7 +99,7 @@ def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: A
     concatenated. An entry of ``arrays`` may be None (passed as None to every slice). Runs
     ``fn`` once, unsplit, when ``work`` (elements) is below the parallel threshold, the budget
     is 1 thread or the batch has one item. The pool's threads sleep
-    while idle.
+    while idle. Numba kernels called by ``fn`` run their serial copies in the slices.
     """
     batch = arrays[0].shape[0]
     parts = min(get_num_threads(), batch)
@@ -109,10 +115,19 @@ def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: A
     # BLAS on one thread meanwhile: two threads calling a multi-threaded OpenBLAS at once
     # make its pool spin against itself (measured 100x slower).
     with controller.limit(limits=1, user_api="blas"):
-        futures = [_executor.submit(fn, *chunk, *args) for chunk in slices[1:]]
-        results = [fn(*slices[0], *args)] + [future.result() for future in futures]
+        futures = [_executor.submit(_run_slice, fn, *chunk, *args) for chunk in slices[1:]]
+        results = [_run_slice(fn, *slices[0], *args)] + [future.result() for future in futures]
     xp = get_array_module(results[0][0])
     return tuple(xp.concatenate(pieces, axis=0) for pieces in zip(*results))
+
+
+def _run_slice(fn: Callable[..., tuple], *args: Any) -> tuple:
+    """fn(*args) in the calling thread, marked as a split's slice (see parallel_worthwhile)."""
+    _slice_state.running = True
+    try:
+        return fn(*args)
+    finally:
+        _slice_state.running = False
 
 
 def numba_threading_layer() -> str:
