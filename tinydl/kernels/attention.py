@@ -29,9 +29,9 @@ import math
 
 import numpy as np
 
-from tinydl.backend import get_array_module
+from tinydl.backend import backend_of, get_array_module
+from tinydl.kernels import registry
 from tinydl.kernels._jit import jit, numba_available
-from tinydl.kernels.registry import register
 
 prange = range  # compiled kernels see numba.prange here (see _jit.py)
 
@@ -228,21 +228,36 @@ def attention_forward_keeping_weights(q, k, v, mask=None, causal=False, scale=No
     xp = get_array_module(q)
     B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v, numpy_only=False)
     scale = _resolve_scale(op, scale, D)
-    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk), xp), causal, Tq, Tk, xp)
+    mask4 = _broadcast_mask(op, mask, (B, H, Tq, Tk), xp)
     scores = (q * scale) @ k.swapaxes(-1, -2)  # (B, H, Tq, Tk)
+    softmax_weights = registry.get("attention_softmax_weights", backend_of(scores).device_type)
+    weights, row_sum = softmax_weights(scores, mask4, causal)
+    out = (weights @ v) / xp.where(row_sum == 0, 1, row_sum)
+    return out, weights, row_sum
+### END FASTER
+
+
+def attention_softmax_weights_reference(scores, mask=None, causal=False):
+    """The unnormalised softmax weights of attention scores and their row sums.
+
+    scores (B, H, Tq, Tk), overwritten; mask bool broadcastable to (B, H, Tq, Tk), True =
+    attend, or None; causal: query i sees keys j <= i only. Returns (weights (B, H, Tq, Tk),
+    row_sum (B, H, Tq, 1)) with weights = exp(scores - row max), 0 where masked: softmax is
+    weights / row_sum. A row with every key masked gets weights 0 and row_sum 0.
+    """
+    xp = get_array_module(scores)
+    B, H, Tq, Tk = scores.shape
+    keep = _keep_matrix(mask, causal, Tq, Tk, xp)
     if keep is not None:
         scores = xp.where(keep, scores, -math.inf)
     if Tk == 0:
-        row_max = xp.zeros((B, H, Tq, 1), dtype=q.dtype)
+        row_max = xp.zeros((B, H, Tq, 1), dtype=scores.dtype)
     else:
         row_max = scores.max(axis=-1, keepdims=True)
         row_max = xp.where(xp.isneginf(row_max), 0, row_max)  # empty rows: exp(-inf - 0) = 0
     scores -= row_max
     weights = xp.exp(scores, out=scores)  # in place: the scores are not needed again
-    row_sum = weights.sum(axis=-1, keepdims=True)  # (B, H, Tq, 1); 0 for an empty row
-    out = (weights @ v) / xp.where(row_sum == 0, 1, row_sum)
-    return out, weights, row_sum
-### END FASTER
+    return weights, weights.sum(axis=-1, keepdims=True)  # row sums: 0 for an empty row
 
 
 ### BEGIN FASTER task 5.2
@@ -588,6 +603,62 @@ def _attention_backward_kernel(q, k, kT, vT, keep, has_mask, causal, scale, neg_
 ### END FASTER
 
 
+@jit(parallel=True)
+def _shift_by_row_max_kernel(scores, keep, has_mask, causal, neg_inf):
+    """scores (B, H, Tq, Tk), in place: masked entries -inf, the others minus their row's max.
+
+    keep (2, B, H, Tq, Tk) bool (see _numba_keep). With causal, row i's keys past i are set to
+    -inf without being read. A row with no visible key is left all -inf.
+    """
+    B, H, Tq, Tk = scores.shape
+    for row in prange(B * H * Tq):
+        b = row // (H * Tq)
+        h = (row // Tq) % H
+        i = row % Tq
+        visible = min(i + 1, Tk) if causal else Tk
+        if has_mask:
+            for j in range(visible):
+                if not keep[0, b, h, i, j]:
+                    scores[b, h, i, j] = neg_inf
+        row_max = neg_inf
+        for j in range(np.uint64(visible)):
+            row_max = max(row_max, scores[b, h, i, j])
+        if row_max != neg_inf:
+            for j in range(np.uint64(visible)):
+                scores[b, h, i, j] -= row_max
+        for j in range(visible, Tk):
+            scores[b, h, i, j] = neg_inf
+
+
+@jit(parallel=True, reassociate=True)
+def _row_sum_kernel(weights, causal, row_sum):
+    """row_sum (B, H, Tq) = the sum of each row of weights (B, H, Tq, Tk); with causal, of
+    its first i + 1 entries (the rest are 0)."""
+    B, H, Tq, Tk = weights.shape
+    for row in prange(B * H * Tq):
+        b = row // (H * Tq)
+        h = (row // Tq) % H
+        i = row % Tq
+        total = 0.0
+        for j in range(np.uint64(min(i + 1, Tk) if causal else Tk)):
+            total += weights[b, h, i, j]
+        row_sum[b, h, i] = total
+
+
+def attention_softmax_weights_numba(scores, mask=None, causal=False):
+    """``attention_softmax_weights_reference`` with the masking, row max and row sums in Numba
+    (skipping the causal mask's hidden half) and the exp by NumPy's vectorised exp."""
+    if not isinstance(scores, np.ndarray) or np.dtype(scores.dtype) not in _FLOAT_DTYPES \
+            or not scores.flags.c_contiguous:
+        return attention_softmax_weights_reference(scores, mask, causal)
+    keep, has_mask = _numba_keep(mask, scores.shape)
+    _shift_by_row_max_kernel(scores, keep, has_mask, bool(causal), scores.dtype.type(-np.inf))
+    weights = np.exp(scores, out=scores)
+    row_sum = np.empty(scores.shape[:3], dtype=scores.dtype)
+    _row_sum_kernel(weights, bool(causal), row_sum)
+    return weights, row_sum[..., None]
+
+
 def _numba_keep(mask4, shape):
     """(keep, has_mask) for the Numba kernels; keep has shape (2, B, H, Tq, Tk), a view.
 
@@ -652,14 +723,18 @@ def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
 # Not the default yet: per core the Numba kernels run 0.9x-1.3x the speed of the reference
 # at T = 128..256 (benchmarks/bench_kernels.py); their gain is memory, O(T d) instead of
 # O(T^2). TINYDL_KERNELS=numba selects them.
-register("attention_forward", "numpy", attention_forward_reference)
+registry.register("attention_forward", "numpy", attention_forward_reference)
 ### BEGIN FASTER task 5.1
-register("attention_forward", "numba", attention_forward_numba, available=numba_available,
+registry.register("attention_forward", "numba", attention_forward_numba, available=numba_available,
          default=False)
 ### END FASTER
-register("attention_backward", "numpy", attention_backward_reference)
+registry.register("attention_backward", "numpy", attention_backward_reference)
+# The softmax weights of the NumPy forward: the Numba version is faster (benchmarks/bench_gpt.py).
+registry.register("attention_softmax_weights", "numpy", attention_softmax_weights_reference)
+registry.register("attention_softmax_weights", "numba", attention_softmax_weights_numba,
+                  available=numba_available, default=True)
 ### BEGIN FASTER task 5.2
-register("attention_backward", "numba", attention_backward_numba, available=numba_available,
+registry.register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
 ### END FASTER
 
@@ -691,8 +766,8 @@ def _attention_backward_cupy(*args):
 
 # Chosen for arrays on "cuda" when CuPy is installed; untested on a GPU so far.
 ### BEGIN FASTER task 5.1
-register("attention_forward", "cupy", _attention_forward_cupy, available=cupy_available)
+registry.register("attention_forward", "cupy", _attention_forward_cupy, available=cupy_available)
 ### END FASTER
 ### BEGIN FASTER task 5.2
-register("attention_backward", "cupy", _attention_backward_cupy, available=cupy_available)
+registry.register("attention_backward", "cupy", _attention_backward_cupy, available=cupy_available)
 ### END FASTER
