@@ -348,3 +348,33 @@ def test_softmax_weights_by_hand_with_causal_and_empty_rows():
         np.testing.assert_allclose(weights[0, 0], [[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
         np.testing.assert_allclose(row_sum[0, 0, :, 0], [1.0, 2.0, 0.0])
         assert row_sum.shape == (1, 1, 3, 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=attention_cases())
+def test_score_gradients_numba_matches_the_reference(case):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+    B, H, Tq, _ = case["q"].shape
+    Tk, Dv = case["v"].shape[2:]
+    for dtype in (np.float32, np.float64):
+        dweights = rng.standard_normal((B, H, Tq, Tk)).astype(dtype)
+        weights = rng.random((B, H, Tq, Tk)).astype(dtype)
+        out = rng.standard_normal((B, H, Tq, Dv)).astype(dtype)
+        inverse_sum = rng.random((B, H, Tq, 1)).astype(dtype)
+        dout = case["dout"].astype(dtype)
+        want = att.attention_score_gradients_reference(dweights.copy(), weights, dout, out,
+                                                       inverse_sum)
+        got = att.attention_score_gradients_numba(dweights.copy(), weights, dout, out, inverse_sum)
+        assert_close(got, want, dtype)
+
+
+def test_score_gradients_by_hand():
+    dweights = np.array([[[[1.0, 2.0]]]])                     # (1, 1, 1, 2)
+    weights = np.array([[[[0.5, 0.0]]]])
+    dout, out = np.array([[[[1.0, 2.0]]]]), np.array([[[[3.0, 1.0]]]])  # dout . out = 5
+    inverse_sum = np.array([[[[0.5]]]])                      # correction 2.5
+    for score_gradients in (att.attention_score_gradients_reference,
+                            att.attention_score_gradients_numba):
+        got = score_gradients(dweights.copy(), weights, dout, out, inverse_sum)
+        np.testing.assert_allclose(got, [[[[0.5 * (1.0 - 2.5), 0.0]]]])

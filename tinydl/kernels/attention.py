@@ -277,12 +277,24 @@ def attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout)
     dout_n = dout * inverse_sum  # (B, H, Tq, Dv)
     dv = weights.swapaxes(-1, -2) @ dout_n  # (B, H, Tk, Dv)
     dscores = dout_n @ v.swapaxes(-1, -2)  # (B, H, Tq, Tk)
-    dscores -= (dout * out).sum(axis=-1, keepdims=True) * inverse_sum
-    dscores *= weights
+    score_gradients = registry.get("attention_score_gradients", backend_of(q).device_type)
+    dscores = score_gradients(dscores, weights, dout, out, inverse_sum)
     dq = dscores @ (k * scale)
     dk = dscores.swapaxes(-1, -2) @ (q * scale)
     return dq, dk, dv
 ### END FASTER
+
+
+def attention_score_gradients_reference(dweights, weights, dout, out, inverse_sum):
+    """The gradient of the scores from that of the normalised weights, in place in dweights.
+
+    dweights (B, H, Tq, Tk) = (dout / row_sum) @ v^T; weights (B, H, Tq, Tk), unnormalised
+    (exp(score - row max)); dout, out (B, H, Tq, Dv); inverse_sum (B, H, Tq, 1) = 1 / row_sum.
+    Returns dS = weights * (dweights - rowsum(dout * out) / row_sum), (B, H, Tq, Tk).
+    """
+    dweights -= (dout * out).sum(axis=-1, keepdims=True) * inverse_sum
+    dweights *= weights
+    return dweights
 
 
 # ----------------------------------------------------------------------------- NumPy, tiled
@@ -659,6 +671,32 @@ def attention_softmax_weights_numba(scores, mask=None, causal=False):
     return weights, row_sum[..., None]
 
 
+@jit(parallel=True, reassociate=True)
+def _score_gradients_kernel(dweights, weights, dout, out, inverse_sum):
+    """dweights (B, H, Tq, Tk), in place: weights * (dweights - (dout_i . out_i) inverse_sum_i)."""
+    B, H, Tq, Tk = dweights.shape
+    for row in prange(B * H * Tq):
+        b = row // (H * Tq)
+        h = (row // Tq) % H
+        i = row % Tq
+        row_dot = 0.0
+        for e in range(np.uint64(dout.shape[3])):
+            row_dot += dout[b, h, i, e] * out[b, h, i, e]
+        correction = dweights.dtype.type(row_dot) * inverse_sum[b, h, i, 0]
+        for j in range(np.uint64(Tk)):
+            dweights[b, h, i, j] = weights[b, h, i, j] * (dweights[b, h, i, j] - correction)
+
+
+def attention_score_gradients_numba(dweights, weights, dout, out, inverse_sum):
+    """``attention_score_gradients_reference`` in one Numba pass over the (Tq, Tk) arrays."""
+    arrays = (dweights, weights, dout, out, inverse_sum)
+    if not all(isinstance(array, np.ndarray) and array.dtype == dweights.dtype for array in arrays) \
+            or np.dtype(dweights.dtype) not in _FLOAT_DTYPES or not dweights.flags.c_contiguous:
+        return attention_score_gradients_reference(*arrays)
+    _score_gradients_kernel(dweights, weights, dout, out, inverse_sum)
+    return dweights
+
+
 def _numba_keep(mask4, shape):
     """(keep, has_mask) for the Numba kernels; keep has shape (2, B, H, Tq, Tk), a view.
 
@@ -732,6 +770,9 @@ registry.register("attention_backward", "numpy", attention_backward_reference)
 # The softmax weights of the NumPy forward: the Numba version is faster (benchmarks/bench_gpt.py).
 registry.register("attention_softmax_weights", "numpy", attention_softmax_weights_reference)
 registry.register("attention_softmax_weights", "numba", attention_softmax_weights_numba,
+                  available=numba_available, default=True)
+registry.register("attention_score_gradients", "numpy", attention_score_gradients_reference)
+registry.register("attention_score_gradients", "numba", attention_score_gradients_numba,
                   available=numba_available, default=True)
 ### BEGIN FASTER task 5.2
 registry.register("attention_backward", "numba", attention_backward_numba, available=numba_available,
