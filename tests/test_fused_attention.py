@@ -135,6 +135,25 @@ def test_matches_torch_sdpa_with_a_padding_mask():
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-11)
 
 
+@pytest.mark.parametrize("length", [128, 200])  # two blocks of 64 queries; 64, 64 and 72
+def test_causal_blocks_match_torch_sdpa(length):
+    torch = pytest.importorskip("torch")
+    from tinydl.ops import attention as ops_attention
+
+    rng = np.random.default_rng(3)
+    q, k, v, grad = rng.standard_normal((4, 2, 2, length, 8))
+    ours = _leaves((q, k, v), np.float64)
+    assert ops_attention._causal_blocks(ours[0].data, ours[1].data, None, True)
+    out = F.scaled_dot_product_attention(*ours, is_causal=True)
+    out.backward(tinydl.tensor(grad, dtype=np.float64))
+    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out_t = torch.nn.functional.scaled_dot_product_attention(*theirs, is_causal=True)
+    out_t.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(out.numpy(), out_t.detach().numpy(), atol=1e-12)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-11)
+
+
 def test_mask_that_does_not_broadcast_names_the_shapes():
     q = tinydl.randn(2, 3, 4)
     with pytest.raises(tinydl.errors.ShapeError, match=r"attn_mask of shape \(5,\) does not "
