@@ -168,19 +168,26 @@ def _forward_keeping_weights(q: Any, k: Any, v: Any, mask: Any, causal: bool,
 
 ### BEGIN FASTER task 5.2
 def _backward_causal_blocks(q: Any, k: Any, v: Any, out: Any, dout: Any, *rest: Any) -> tuple:
-    """dq, dk, dv of ``_forward_causal_blocks``; rest: its weights and row sums, then scale."""
+    """dq, dk, dv of ``_forward_causal_blocks``; rest: its weights and row sums, then scale.
+
+    The last block sees every key: its dk and dv start the sums, to which each earlier block
+    adds its own (over the keys it sees).
+    """
     *parts, scale = rest
-    dq, dk, dv = (backend_of(q).xp.zeros_like(array) for array in (q, k, v))
-    for block, (start, stop) in enumerate(_block_bounds(q.shape[2])):
+    dq_blocks, dk, dv = [], None, None
+    for block, (start, stop) in reversed(list(enumerate(_block_bounds(q.shape[2])))):
         weights, row_sum = parts[2 * block], parts[2 * block + 1]
         rows = slice(start, stop)
         block_dq, block_dk, block_dv = attention_backward_from_weights(
             q[:, :, rows], k[:, :, :stop], v[:, :, :stop], scale, weights, row_sum,
             out[:, :, rows], dout[:, :, rows])
-        dq[:, :, rows] = block_dq
-        dk[:, :, :stop] += block_dk
-        dv[:, :, :stop] += block_dv
-    return dq, dk, dv
+        dq_blocks.insert(0, block_dq)
+        if dk is None:
+            dk, dv = block_dk, block_dv
+        else:
+            dk[:, :, :stop] += block_dk
+            dv[:, :, :stop] += block_dv
+    return backend_of(q).xp.concatenate(dq_blocks, axis=2), dk, dv
 
 
 def attention_backward_from_weights_in_order(q, k, v, weights, row_sum, out, dout, scale):
