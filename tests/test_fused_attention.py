@@ -187,3 +187,27 @@ def test_long_sequence_through_sdpa_stays_under_64_mib_with_numba(monkeypatch):
 
     assert _peak_extra_mib(run) < 64
     assert q.grad.shape == (1, 4, 4096, 64) and np.isfinite(q.grad.numpy()).all()
+
+
+def test_split_heads_matches_reshape_permute_and_its_gradient():
+    from tinydl.ops.attention import split_heads
+
+    rng = np.random.default_rng(4)
+    qkv_array = rng.standard_normal((2, 5, 3 * 3 * 4))                 # B 2, T 5, H 3, D 4
+    weights = [rng.standard_normal((2, 3, 5, 4)) for _ in range(3)]
+    fused = tinydl.tensor(qkv_array, dtype=np.float64, requires_grad=True)
+    composed = tinydl.tensor(qkv_array, dtype=np.float64, requires_grad=True)
+    parts = split_heads(fused, 3)
+    by_ops = composed.reshape(2, 5, 3, 3, 4).permute(2, 0, 3, 1, 4)
+    for index, part in enumerate(parts):
+        assert part.shape == (2, 3, 5, 4) and part.data.flags.c_contiguous
+        np.testing.assert_array_equal(part.numpy(), by_ops[index].numpy())
+    loss = sum(((p * tinydl.tensor(w)) ** 2).sum() for p, w in zip(parts, weights))
+    loss_ops = sum(((by_ops[i] * tinydl.tensor(w)) ** 2).sum() for i, w in enumerate(weights))
+    (grad,) = tinydl.autograd.grad(loss, [fused], create_graph=True)    # the recorded backward
+    loss.backward()
+    loss_ops.backward()
+    np.testing.assert_allclose(fused.grad.numpy(), composed.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad.numpy(), composed.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="3 \\* heads \\* head_dim"):
+        split_heads(tinydl.zeros(2, 5, 10), 3)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from tinydl.autograd import Context, Function, is_grad_enabled
-from tinydl.backend import backend_of
+from tinydl.backend import backend_of, get_array_module
 from tinydl.kernels import registry
 
 ### BEGIN FASTER task 5.1
@@ -43,6 +43,7 @@ from tinydl.kernels.attention import (
 ### END FASTER
 from tinydl.ops.elementwise import where
 from tinydl.ops.nn import softmax
+from tinydl.ops.shape import stack
 from tinydl.tensor import Tensor
 from tinydl.threads import split_over_batch
 
@@ -232,3 +233,40 @@ def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = None, causal: b
     q's device, broadcastable to (B, H, Tq, Tk), or None.
     """
     return FusedAttention.apply(q, k, v, mask=mask, causal=bool(causal), scale=float(scale))
+
+
+class SplitHeads(Function):
+    """qkv (B, T, 3C) -> q, k, v (B, H, T, C / H), each contiguous: a fused q/k/v projection
+    cut into heads (head h of q is the columns h D : (h + 1) D of q's C).
+
+    params: heads (H). One node: forward is three copies (one per output) and backward one
+    copy back into (B, T, 3C), instead of reshape, permute, a copy and a split forward and a
+    concatenate and a copy backward. A recorded backward uses tinydl ops.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, qkv: Any, heads: int = 1) -> tuple:
+        xp = get_array_module(qkv)
+        batch, steps, width = qkv.shape
+        parts = qkv.reshape(batch, steps, 3, heads, width // (3 * heads)).transpose(2, 0, 3, 1, 4)
+        return tuple(xp.ascontiguousarray(part) for part in parts)
+
+    @staticmethod
+    def backward(ctx: Context, dq: Tensor, dk: Tensor, dv: Tensor) -> Tensor:
+        batch, heads, steps, dim = dq.shape
+        if is_grad_enabled():  # backward is being recorded: the same copy in tinydl ops
+            return stack([dq, dk, dv]).permute(1, 3, 0, 2, 4).reshape(batch, steps, 3 * heads * dim)
+        xp = get_array_module(dq.data)
+        merged = xp.empty((batch, steps, 3, heads, dim), dtype=dq.dtype)  # (B, T, 3, H, D)
+        for index, grad in enumerate((dq, dk, dv)):
+            merged[:, :, index] = grad.data.transpose(0, 2, 1, 3)
+        return Tensor(merged.reshape(batch, steps, 3 * heads * dim), dtype=dq.dtype)
+
+
+def split_heads(qkv: Tensor, heads: int) -> tuple:
+    """q, k, v (B, H, T, C / H) from qkv (B, T, 3C), the output of a fused projection."""
+    batch, steps, width = qkv.shape
+    if width % (3 * heads):
+        raise ValueError(f"split_heads: the last axis of qkv {tuple(qkv.shape)} must be 3 * heads * "
+                         f"head_dim for heads={heads}; it is {width}")
+    return SplitHeads.apply(qkv, heads=int(heads))
