@@ -170,6 +170,20 @@ def test_split_over_batch_gives_the_unsplit_result(restore_budget, monkeypatch):
     assert calls == [5, 5]                                       # one thread: one call
 
 
+def test_for_each_slice_writes_each_slice_once(restore_budget):
+    pytest.importorskip("threadpoolctl")
+    threads._budget = 2
+    values, out = np.arange(10.0), np.zeros(10)
+
+    def double(part, part_out):
+        part_out[:] = 2 * part
+        return part.size
+
+    assert threads.for_each_slice(double, [values, out], threads.PARALLEL_MIN_WORK) == [5, 5]
+    np.testing.assert_array_equal(out, 2 * values)
+    assert threads.for_each_slice(double, [values, out], 1) == [10]  # small work: one call
+
+
 def test_no_parallel_kernel_inside_a_split_slice(restore_budget):
     pytest.importorskip("threadpoolctl")
     threads._budget = 2

@@ -101,11 +101,25 @@ def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: A
     is 1 thread or the batch has one item. The pool's threads sleep
     while idle. Numba kernels called by ``fn`` run their serial copies in the slices.
     """
+    results = for_each_slice(fn, arrays, work, *args)
+    if len(results) == 1:
+        return results[0]
+    xp = get_array_module(results[0][0])
+    return tuple(xp.concatenate(pieces, axis=0) for pieces in zip(*results))
+
+
+def for_each_slice(fn: Callable, arrays: list, work: int, *args: Any) -> list:
+    """[fn(*slice, *args) for each slice of the leading axis of ``arrays``], one per thread.
+
+    The slicing of ``split_over_batch`` without putting results together: for ``fn`` that
+    writes into slices of an output passed among ``arrays``. Returns the results in slice
+    order (one result when the work is not split; the same rules as split_over_batch).
+    """
     batch = arrays[0].shape[0]
     parts = min(get_num_threads(), batch)
     controller = _blas_controller() if parts >= 2 and work >= PARALLEL_MIN_WORK else None
     if controller is None:
-        return fn(*arrays, *args)
+        return [fn(*arrays, *args)]
     global _executor
     if _executor is None or _executor._max_workers < parts - 1:
         _executor = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="tinydl")
@@ -116,9 +130,7 @@ def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: A
     # make its pool spin against itself (measured 100x slower).
     with controller.limit(limits=1, user_api="blas"):
         futures = [_executor.submit(_run_slice, fn, *chunk, *args) for chunk in slices[1:]]
-        results = [_run_slice(fn, *slices[0], *args)] + [future.result() for future in futures]
-    xp = get_array_module(results[0][0])
-    return tuple(xp.concatenate(pieces, axis=0) for pieces in zip(*results))
+        return [_run_slice(fn, *slices[0], *args)] + [future.result() for future in futures]
 
 
 def _run_slice(fn: Callable[..., tuple], *args: Any) -> tuple:
