@@ -94,6 +94,16 @@ def test_small_calls_run_the_serial_twin_and_large_ones_the_parallel_copy(restor
     assert _double_into.compiled(parallel=True).py_func.__qualname__ == _double_into.py_func.__qualname__
 
 
+def test_a_tuple_of_arrays_counts_as_the_work_of_all_its_arrays():
+    # the one-call Adam kernel gets every parameter as a tuple of arrays: many small tensors
+    # (an MLP's weights and biases) add up to enough work for the pool
+    half = threads.PARALLEL_MIN_WORK // 2 + 1
+    pieces = (np.zeros(half), np.zeros(half), np.zeros(0))
+    assert _jit._work_size((pieces, np.zeros(3))) == 2 * half
+    assert _jit._work_size((np.zeros(5), (np.zeros(2),))) == 5
+    assert _jit._work_size((1.0, "x")) == 0
+
+
 def test_cache_dir_honours_numba_cache_dir_then_xdg_then_home(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
     assert _jit.cache_dir() == tmp_path / "numba"
@@ -131,6 +141,27 @@ def test_compiled_kernels_go_to_the_user_cache_never_into_the_package(tmp_path):
     assert cold["files"] >= 1 and len(list((tmp_path / "tinydl" / "numba").rglob("*.nbi"))) >= 1
     assert sorted((REPO / "tinydl").rglob("*.nb[ic]")) == package_cache_files
     assert warm["layer"] == "workqueue"  # the layer that sleeps between kernels, not OpenMP's
+
+
+BLAS_AFTER_NUMBA = """
+import json, numpy as np, tinydl
+from threadpoolctl import threadpool_info
+tinydl.set_num_threads(1)
+tinydl.relu(tinydl.ones(200_000, requires_grad=True)).sum().backward()  # a Numba kernel: Numba loads
+print(json.dumps(sorted(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")))
+"""
+
+
+def test_a_budget_set_before_numba_loads_reaches_the_blas_numba_brings(tmp_path):
+    # Numba imports SciPy, which brings its own OpenBLAS at its default thread count
+    pytest.importorskip("numba")
+    pytest.importorskip("threadpoolctl")
+    env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", BLAS_AFTER_NUMBA], env=env, capture_output=True,
+                          check=False, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout)
+    assert counts and set(counts) == {1}
 
 
 def test_doctor_shows_budget_layer_cache_and_first_call(capsys):

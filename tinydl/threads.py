@@ -28,6 +28,7 @@ Setting the budget never imports Numba: it is applied when the first kernel comp
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import threading
@@ -39,8 +40,8 @@ from tinydl.backend import get_array_module
 
 # Below this many elements (of the largest array a kernel touches) the serial copy of a
 # parallel kernel runs. Waking Numba's workqueue pool costs about 25-30 µs of CPU per call
-# here; a vectorised elementwise pass does 100-200 thousand float32 elements in that time,
-# an unvectorised one (Adam's update) some 30 thousand (benchmarks/bench_threads.py).
+# here; a vectorised elementwise pass does 100-200 thousand float32 elements in that time
+# (benchmarks/bench_threads.py).
 PARALLEL_MIN_WORK = 131_072
 # Numba's threading layer, unless NUMBA_THREADING_LAYER says otherwise (see the docstring).
 THREADING_LAYER = "workqueue"
@@ -152,6 +153,15 @@ def configure_numba(numba) -> None:
     if not _numba_pool_started(numba):
         numba.config.THREADING_LAYER = numba_threading_layer()
     apply_to_numba(numba)
+    if _budget is not None:
+        # Numba links SciPy's own OpenBLAS (scipy.linalg.cython_blas) when it compiles or loads
+        # its first kernel, and that library starts at its default thread count: load it now
+        # (it would load a moment later anyway) so that the budget reaches it too.
+        try:
+            importlib.import_module("scipy.linalg.cython_blas")
+        except ImportError:
+            pass
+        _apply_to_blas(_budget)
 
 
 def apply_to_numba(numba) -> None:

@@ -2,7 +2,11 @@
 
 Importing tinydl must not import Numba (it is optional and takes ~0.3 s to import), so the
 Numba kernels are plain Python functions marked with ``@jit(...)``. The first call imports
-Numba and compiles the function with ``numba.njit(cache=True, fastmath=False)``.
+Numba and compiles the function with ``numba.njit(cache=True, fastmath=False,
+error_model="numpy")``. The NumPy error model lets a float division by zero give inf or nan, as
+the NumPy references do, instead of raising ZeroDivisionError like Python; that check in every
+iteration kept LLVM from vectorising any loop that divides (Adam's update over 269k float32
+elements: 0.90 ms with Python's error model, 0.16 ms with NumPy's, one thread).
 
 Kernel files write parallel loops as ``for i in prange(n)`` and define ``prange = range`` at
 module level. A kernel marked ``@jit(parallel=True)`` is compiled twice, each copy on first
@@ -40,6 +44,9 @@ def numba_available() -> bool:
     return True
 
 
+_OPTIONS_TAG = "errors-numpy"  # the compile options that Numba's cache key leaves out
+
+
 def cache_dir() -> Path:
     """The folder for Numba's compiled kernels (see the module docstring)."""
     if os.environ.get("NUMBA_CACHE_DIR"):
@@ -62,8 +69,13 @@ def _import_numba(kernel_name: str):
 
 
 def _work_size(args) -> int:
-    """The size of the largest array argument: the work a kernel call does, roughly."""
-    return max((getattr(arg, "size", 0) for arg in args), default=0)
+    """The work a kernel call does, roughly: the size of its largest array argument, where a
+    tuple of arrays (the one-call-over-all-parameters optimizer kernels) counts as their sum."""
+    work = 0
+    for arg in args:  # a plain loop: this runs before every kernel call
+        size = sum([getattr(item, "size", 0) for item in arg]) if type(arg) is tuple else getattr(arg, "size", 0)
+        work = size if size > work else work
+    return work
 
 
 class LazyJit:
@@ -107,10 +119,13 @@ class LazyJit:
         kernel.__qualname__ = self.py_func.__qualname__ + suffix
         kernel.__module__ = self.py_func.__module__
         saved_cache_dir = numba.config.CACHE_DIR
-        numba.config.CACHE_DIR = str(cache_dir())  # read once, when the cache is set up
+        # read once, when the cache is set up; the subfolder names the compile options, which
+        # Numba's cache key leaves out (new options must not load code built under old ones)
+        numba.config.CACHE_DIR = str(cache_dir() / _OPTIONS_TAG)
         try:
             return numba.njit(
-                cache=True, fastmath={"reassoc"} if self.reassociate else False, parallel=parallel,
+                cache=True, fastmath={"reassoc"} if self.reassociate else False,
+                error_model="numpy", parallel=parallel,
                 inline="always" if self.inline else "never",
             )(kernel)
         finally:

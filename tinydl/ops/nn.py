@@ -11,7 +11,10 @@ from tinydl.errors import ShapeError
 from tinydl.kernels import registry
 from tinydl.ops.common import as_tensor, normalize_axes
 from tinydl.ops.elementwise import erf
+from tinydl.ops.linalg import matmul_arrays
 from tinydl.tensor import Tensor
+
+_SMALL_RELU = 16_384  # elements; measured on 2 cores: 8192 -> reference 4.4 µs, Numba 7.6 µs
 
 
 class ReLU(Function):
@@ -25,7 +28,9 @@ class ReLU(Function):
     def backward(ctx: Context, grad: Tensor) -> Tensor:
         x = ctx.inputs[0].data
         if not is_grad_enabled() and grad.dtype == x.dtype:  # a kernel on arrays
-            return Tensor(_kernel("relu_backward", x)(x, grad.data), dtype=grad.dtype)
+            # below ~16k elements a kernel call's fixed cost (~6 µs) outweighs its saving
+            kernel = relu_backward_reference if x.size < _SMALL_RELU else _kernel("relu_backward", x)
+            return Tensor._from_op(kernel(x, grad.data), None, 0)
         return grad * (x > 0).astype(grad.dtype)
 
 
@@ -187,7 +192,7 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, weight: Any, bias: Any = None) -> Any:
-        out = get_array_module(x).matmul(x, weight.T)
+        out = matmul_arrays(x, weight.T)                             # one GEMM over all rows
         if bias is not None:
             out += bias
         return out
@@ -196,6 +201,10 @@ class Linear(Function):
     def backward(ctx: Context, grad: Tensor) -> tuple:
         x, weight = ctx.inputs[0], ctx.inputs[1]
         needs = ctx.needs_input_grad
+        ### BEGIN FASTER task 3.1
+        if not is_grad_enabled():  # a plain backward builds no graph: same formulas, on arrays
+            return _linear_backward_on_arrays(needs, x.data, weight.data, grad.data, len(ctx.inputs) == 3)
+        ### END FASTER
         grad2 = grad.reshape(-1, weight.shape[0])                   # (N, out), N = all leading dims
         grad_x = grad_weight = grad_bias = None
         ### BEGIN SOLUTION task 3.1
@@ -210,6 +219,26 @@ class Linear(Function):
         if len(ctx.inputs) == 2:
             return grad_x, grad_weight
         return grad_x, grad_weight, grad_bias
+
+
+### BEGIN FASTER task 3.1
+def _linear_backward_on_arrays(needs: tuple, x: Any, weight: Any, grad: Any, has_bias: bool) -> tuple:
+    """Linear.backward's formulas on the arrays: x (..., in), weight (out, in), grad (..., out).
+
+    For a backward that records no graph (create_graph=False, nearly always): the five tinydl
+    ops of the recorded version cost about a fifth of a small MLP's whole training step in
+    Python overhead; here they are three array expressions.
+    """
+    xp = get_array_module(grad)
+    grad_rows = grad.reshape(-1, weight.shape[0])                # (N, out)
+    grad_x = matmul_arrays(grad, weight) if needs[0] else None  # (..., in)
+    grad_weight = (xp.matmul(grad_rows.T, x.reshape(-1, weight.shape[1]))  # (out, in)
+                   if needs[1] else None)
+    grads = [grad_x, grad_weight]
+    if has_bias:
+        grads.append(grad_rows.sum(0) if needs[2] else None)     # (out,)
+    return tuple(None if g is None else Tensor._from_op(g, None, 0) for g in grads)
+### END FASTER
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -10,7 +10,7 @@ import math
 from collections import namedtuple
 from typing import Any
 
-from tinydl.autograd import Context, Function
+from tinydl.autograd import Context, Function, is_grad_enabled
 from tinydl.backend import get_array_module
 from tinydl.errors import DTypeError, ShapeError
 from tinydl.ops.common import as_tensor, normalize_axes, pick_axis
@@ -53,6 +53,11 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx: Context, grad: Tensor) -> Tensor:
+        ### BEGIN FASTER task 1.4
+        if not is_grad_enabled():  # a plain backward records no graph: the same view, on arrays
+            kept = grad.data.reshape(_kept_shape(ctx.graph_inputs[0].shape, ctx.params["axes"]))
+            return Tensor._from_op(grad.xp.broadcast_to(kept, ctx.graph_inputs[0].shape), None, 0)
+        ### END FASTER
         return _expand_grad(grad, ctx.graph_inputs[0].shape, ctx.params["axes"])
 
 

@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from tinydl.backend import device_of, get_array_module
+from tinydl.backend import backend_of, device_of, get_array_module
 from tinydl.kernels import registry
 from tinydl.optim.checks import check_adam_hyper, check_state, contiguous
 from tinydl.optim.optimizer import Optimizer
@@ -103,8 +103,8 @@ def _fusable(pairs: list) -> bool:
         return False
     dtype = pairs[0][0].data.dtype
     return dtype.kind == "f" and dtype.itemsize in (4, 8) and all(
-        param.data.dtype == dtype and grad.dtype == dtype and device_of(param.data).type == "cpu"
-        and device_of(grad).type == "cpu" for param, grad in pairs)
+        param.data.dtype == dtype and grad.dtype == dtype and backend_of(param.data).device_type == "cpu"
+        and backend_of(grad).device_type == "cpu" for param, grad in pairs)
 
 
 class Adam(Optimizer):

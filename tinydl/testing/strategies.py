@@ -65,7 +65,7 @@ def matmul_shapes(draw: st.DrawFn, max_batch_dims: int = 2,
                   max_side: int = 4) -> tuple[tuple, tuple]:
     """(a_shape, b_shape) valid for a @ b: 1-D, 2-D, or batched with broadcast batch dims."""
     m, k, n = (draw(st.integers(1, max_side)) for _ in range(3))
-    kind = draw(st.sampled_from(["vec-vec", "vec-mat", "mat-vec", "mat-mat", "batched"]))
+    kind = draw(st.sampled_from(["vec-vec", "vec-mat", "mat-vec", "mat-mat", "stack-mat", "batched"]))
     if kind == "vec-vec":
         return (k,), (k,)
     if kind == "vec-mat":
@@ -76,6 +76,9 @@ def matmul_shapes(draw: st.DrawFn, max_batch_dims: int = 2,
         return batch + (m, k), (k,)
     if kind == "mat-mat":
         return (m, k), (k, n)
+    if kind == "stack-mat":                    # (..., m, k) @ (k, n): the one-GEMM path
+        batch = draw(shapes(1, max_batch_dims, 1, 3))
+        return batch + (m, k), (k, n)
     batch_a, batch_b = draw(broadcastable_shapes(2, max_batch_dims, 3))
     return batch_a + (m, k), batch_b + (k, n)
 
