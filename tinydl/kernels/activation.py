@@ -47,8 +47,8 @@ def _tanh_argument_kernel(x, u, constants):
 
 
 @jit(parallel=True)
-def _gelu_tanh_forward_kernel(x, t, out):
-    """out = 0.5 x (1 + t), with t = tanh(u) computed by NumPy."""
+def _gelu_tanh_forward_kernel(x, t, out, constants):
+    """out = 0.5 x (1 + t), with t = tanh(u) computed by NumPy (constants: unused)."""
     for i in prange(x.shape[0]):
         out[i] = _HALF * x[i] * (_ONE + t[i])
 
@@ -98,30 +98,20 @@ def _tanh_of_argument(flat, scratch, constants, argument_kernel):
     return np.tanh(scratch, out=scratch)
 
 
-def _gelu_tanh_forward_pieces(flat, out, constants):
-    """out = gelu_tanh(flat), TANH_CHUNK elements at a time (flat, out: (n,)).
-
-    A piece is below the parallel threshold: the kernels' serial copies run, looked up once.
+def _gelu_tanh_pieces(flat, *rest):
+    """finish_kernel(x, tanh(u), *arrays, constants) on pieces of TANH_CHUNK elements of flat
+    (n,) and of the (n,) arrays; rest = (*arrays, finish_kernel, constants). finish_kernel is
+    the forward's or backward's last pass. A piece is below the parallel threshold: the
+    serial copies run, looked up once.
     """
+    *pieced, finish_kernel, constants = rest
     argument_kernel = _tanh_argument_kernel.compiled(parallel=False)
-    forward_kernel = _gelu_tanh_forward_kernel.compiled(parallel=False)
+    finish = finish_kernel.compiled(parallel=False)
     scratch = np.empty(min(TANH_CHUNK, flat.size), dtype=flat.dtype)
     for start in range(0, flat.size, TANH_CHUNK):
         piece = flat[start:start + TANH_CHUNK]
         t = _tanh_of_argument(piece, scratch[:piece.size], constants, argument_kernel)
-        forward_kernel(piece, t, out[start:start + TANH_CHUNK])
-
-
-def _gelu_tanh_backward_pieces(flat, flat_grad, out, constants):
-    """out = grad gelu_tanh'(flat), TANH_CHUNK elements at a time (all (n,)); serial kernels."""
-    argument_kernel = _tanh_argument_kernel.compiled(parallel=False)
-    backward_kernel = _gelu_tanh_backward_kernel.compiled(parallel=False)
-    scratch = np.empty(min(TANH_CHUNK, flat.size), dtype=flat.dtype)
-    for start in range(0, flat.size, TANH_CHUNK):
-        piece = flat[start:start + TANH_CHUNK]
-        t = _tanh_of_argument(piece, scratch[:piece.size], constants, argument_kernel)
-        backward_kernel(piece, t, flat_grad[start:start + TANH_CHUNK],
-                        out[start:start + TANH_CHUNK], constants)
+        finish(piece, t, *[array[start:start + TANH_CHUNK] for array in pieced], constants)
 
 
 def gelu_forward_numba(x, approximate="none"):
@@ -130,7 +120,8 @@ def gelu_forward_numba(x, approximate="none"):
     constants = np.array(_CONSTANTS, dtype=flat.dtype)
     out = np.empty_like(flat)
     if approximate == "tanh":
-        threads.for_each_slice(_gelu_tanh_forward_pieces, [flat, out], flat.size, constants)
+        threads.for_each_slice(_gelu_tanh_pieces, [flat, out], flat.size,
+                               _gelu_tanh_forward_kernel, constants)
     else:
         _gelu_erf_forward_kernel(flat, out, constants)
     return out.reshape(x.shape)
@@ -143,8 +134,8 @@ def gelu_backward_numba(x, grad, approximate="none"):
     constants = np.array(_CONSTANTS, dtype=flat.dtype)
     out = np.empty_like(flat)
     if approximate == "tanh":
-        threads.for_each_slice(_gelu_tanh_backward_pieces, [flat, flat_grad, out], flat.size,
-                               constants)
+        threads.for_each_slice(_gelu_tanh_pieces, [flat, flat_grad, out], flat.size,
+                               _gelu_tanh_backward_kernel, constants)
     else:
         _gelu_erf_backward_kernel(flat, flat_grad, out, constants)
     return out.reshape(x.shape)

@@ -643,18 +643,15 @@ def _shift_by_row_max_kernel(scores, keep, has_mask, causal, neg_inf):
 
 
 @jit(parallel=True, reassociate=True)
-def _row_sum_kernel(weights, causal, row_sum):
-    """row_sum (B, H, Tq) = the sum of each row of weights (B, H, Tq, Tk); with causal, of
-    its first i + 1 entries (the rest are 0)."""
-    B, H, Tq, Tk = weights.shape
-    for row in prange(B * H * Tq):
-        b = row // (H * Tq)
-        h = (row // Tq) % H
-        i = row % Tq
+def _row_sum_kernel(weights, queries, causal, row_sum):
+    """row_sum (R,) = the sum of each row of weights (R, Tk), R = B H Tq; with causal, of row
+    r's first r % queries + 1 entries (the rest are 0)."""
+    Tk = weights.shape[1]
+    for r in prange(weights.shape[0]):
         total = 0.0
-        for j in range(np.uint64(min(i + 1, Tk) if causal else Tk)):
-            total += weights[b, h, i, j]
-        row_sum[b, h, i] = total
+        for j in range(np.uint64(min(r % queries + 1, Tk) if causal else Tk)):
+            total += weights[r, j]
+        row_sum[r] = total
 
 
 def attention_softmax_weights_numba(scores, mask=None, causal=False):
@@ -666,25 +663,23 @@ def attention_softmax_weights_numba(scores, mask=None, causal=False):
     keep, has_mask = _numba_keep(mask, scores.shape)
     _shift_by_row_max_kernel(scores, keep, has_mask, bool(causal), scores.dtype.type(-np.inf))
     weights = np.exp(scores, out=scores)
-    row_sum = np.empty(scores.shape[:3], dtype=scores.dtype)
-    _row_sum_kernel(weights, bool(causal), row_sum)
-    return weights, row_sum[..., None]
+    B, H, Tq, Tk = scores.shape
+    row_sum = np.empty((B, H, Tq, 1), dtype=scores.dtype)
+    _row_sum_kernel(weights.reshape(B * H * Tq, Tk), Tq, bool(causal), row_sum.reshape(-1))
+    return weights, row_sum
 
 
 @jit(parallel=True, reassociate=True)
 def _score_gradients_kernel(dweights, weights, dout, out, inverse_sum):
-    """dweights (B, H, Tq, Tk), in place: weights * (dweights - (dout_i . out_i) inverse_sum_i)."""
-    B, H, Tq, Tk = dweights.shape
-    for row in prange(B * H * Tq):
-        b = row // (H * Tq)
-        h = (row // Tq) % H
-        i = row % Tq
+    """dweights (R, Tk), in place: weights * (dweights - (dout_r . out_r) inverse_sum_r), with
+    weights (R, Tk), dout and out (R, Dv), inverse_sum (R,); R = B H Tq."""
+    for r in prange(dweights.shape[0]):
         row_dot = 0.0
-        for e in range(np.uint64(dout.shape[3])):
-            row_dot += dout[b, h, i, e] * out[b, h, i, e]
-        correction = dweights.dtype.type(row_dot) * inverse_sum[b, h, i, 0]
-        for j in range(np.uint64(Tk)):
-            dweights[b, h, i, j] = weights[b, h, i, j] * (dweights[b, h, i, j] - correction)
+        for e in range(np.uint64(dout.shape[1])):
+            row_dot += dout[r, e] * out[r, e]
+        correction = dweights.dtype.type(row_dot) * inverse_sum[r]
+        for j in range(np.uint64(dweights.shape[1])):
+            dweights[r, j] = weights[r, j] * (dweights[r, j] - correction)
 
 
 def attention_score_gradients_numba(dweights, weights, dout, out, inverse_sum):
@@ -693,7 +688,10 @@ def attention_score_gradients_numba(dweights, weights, dout, out, inverse_sum):
     if not all(isinstance(array, np.ndarray) and array.dtype == dweights.dtype for array in arrays) \
             or np.dtype(dweights.dtype) not in _FLOAT_DTYPES or not dweights.flags.c_contiguous:
         return attention_score_gradients_reference(*arrays)
-    _score_gradients_kernel(dweights, weights, dout, out, inverse_sum)
+    rows = dout.size // max(1, dout.shape[-1])  # B H Tq
+    as_rows = [np.ascontiguousarray(array).reshape(rows, array.shape[-1])
+               for array in (dweights, weights, dout, out)]  # dweights: a view (contiguous)
+    _score_gradients_kernel(*as_rows, np.ascontiguousarray(inverse_sum).reshape(rows))
     return dweights
 
 

@@ -19,23 +19,29 @@ from tinydl.kernels.registry import register
 prange = range  # compiled kernels see numba.prange here (see _jit.py)
 
 
+@jit(inline=True, reassociate=True)
+def _normalize_row(x, r, eps, x_hat, rstd):
+    """Row r of x (rows, n): its mean and variance in float64, then x_hat[r] and rstd[r]."""
+    n = x.shape[1]
+    total = 0.0
+    for j in range(n):
+        total += x[r, j]
+    mean = total / n
+    squares = 0.0
+    for j in range(n):
+        d = x[r, j] - mean
+        squares += d * d
+    inv = 1.0 / np.sqrt(squares / n + eps)
+    rstd[r] = inv
+    for j in range(n):
+        x_hat[r, j] = (x[r, j] - mean) * inv
+
+
 @jit(parallel=True, reassociate=True)
 def _normalize_forward_kernel(x, eps, x_hat, rstd):
     """x, x_hat (rows, n), rstd (rows,): per row, mean and variance in float64, then x_hat."""
-    n = x.shape[1]
     for r in prange(x.shape[0]):
-        total = 0.0
-        for j in range(n):
-            total += x[r, j]
-        mean = total / n
-        squares = 0.0
-        for j in range(n):
-            d = x[r, j] - mean
-            squares += d * d
-        inv = 1.0 / np.sqrt(squares / n + eps)
-        rstd[r] = inv
-        for j in range(n):
-            x_hat[r, j] = (x[r, j] - mean) * inv
+        _normalize_row(x, r, eps, x_hat, rstd)
 
 
 @jit(parallel=True, reassociate=True)
@@ -57,20 +63,9 @@ def _normalize_backward_kernel(x_hat, rstd, grad, dx):
 @jit(parallel=True, reassociate=True)
 def _affine_normalize_forward_kernel(x, weight, bias, eps, y, x_hat, rstd):
     """x, y, x_hat (rows, n); weight, bias (n,); rstd (rows,): x_hat as above, y = x_hat w + b."""
-    n = x.shape[1]
     for r in prange(x.shape[0]):
-        total = 0.0
-        for j in range(n):
-            total += x[r, j]
-        mean = total / n
-        squares = 0.0
-        for j in range(n):
-            d = x[r, j] - mean
-            squares += d * d
-        inv = 1.0 / np.sqrt(squares / n + eps)
-        rstd[r] = inv
-        for j in range(n):
-            x_hat[r, j] = (x[r, j] - mean) * inv
+        _normalize_row(x, r, eps, x_hat, rstd)
+        for j in range(x.shape[1]):
             y[r, j] = x_hat[r, j] * weight[j] + bias[j]
 
 
