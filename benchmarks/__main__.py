@@ -1,8 +1,9 @@
-"""Print the benchmark table of tinydl against PyTorch (``python -m benchmarks``).
+"""Print the benchmark table of tinydl against PyTorch and DeZero (``python -m benchmarks``).
 
 Each library runs in its own worker process, in rounds alternating between them, with its
 default threads and then with everything on one thread (benchmarks/harness.py says how and
-why). Without PyTorch only tinydl's times are printed.
+why). PyTorch is the reference (the "ratio" column); DeZero, where installed, adds its time and
+tinydl/DeZero on the workloads it can express. Without a peer its columns are left out.
 
     python -m benchmarks                    # the full table (about ten minutes)
     python -m benchmarks --quick            # a smoke run: small sizes, one short round, default threads
@@ -23,45 +24,81 @@ from benchmarks import harness
 from benchmarks.common import format_ms
 from benchmarks.workloads import WORKLOADS
 
+LABELS = {"torch": "torch", "tinydl": "tinydl", "dezero": "DeZero"}
+
 
 def _cell(row: dict | None) -> str:
     return "–" if row is None else format_ms(row["median_ms"])
 
 
-def _ratio(row: dict | None) -> str:
-    return "–" if row is None or row["ratio_to_torch"] is None else f"{row['ratio_to_torch']:.2f}×"
+def _ratio(row: dict | None, peer: str) -> str:
+    ratio = None if row is None else row.get(f"ratio_to_{peer}")
+    return "–" if ratio is None else f"{ratio:.2f}×"
+
+
+def shown_libraries(report: dict) -> list[str]:
+    """torch and tinydl always, DeZero when the report has a DeZero row: the table's order."""
+    return ["torch", "tinydl"] + (["dezero"] if any(r["impl"] == "dezero" for r in report["rows"]) else [])
 
 
 def markdown_table(report: dict, thread_settings) -> str:
-    """The table: per workload, torch and tinydl per thread setting, ratios unless loaded."""
+    """The table: per workload, torch, tinydl (and DeZero) per thread setting, ratios unless loaded.
+
+    Per thread setting the columns are torch, tinydl, ratio (tinydl / torch, the reference),
+    then, with DeZero rows, DeZero and tinydl/DeZero; on a loaded machine the times and the
+    CPU time per step of each library, and no ratios. "–": the library did not run that row.
+    """
     rows = {(r["key"], r["threads"], r["impl"]): r for r in report["rows"]}
     names = list(dict.fromkeys(r["key"] for r in report["rows"]))
+    libraries = shown_libraries(report)
     suffix = {"default": "", "1": ", 1 thread"}
     loaded = report["loaded"]
     header = ["workload"]
     for threads in thread_settings:
         label = suffix.get(threads, f", {threads} threads")
         if loaded:
-            header += [f"torch{label} (machine loaded)", f"tinydl{label} (machine loaded)",
-                       f"torch CPU/step{label}", f"tinydl CPU/step{label}"]
+            header += [f"{LABELS[lib]}{label} (machine loaded)" for lib in libraries]
+            header += [f"{LABELS[lib]} CPU/step{label}" for lib in libraries]
         else:
             header += [f"torch{label}", f"tinydl{label}", f"ratio{label}"]
+            if "dezero" in libraries:
+                header += [f"DeZero{label}", f"tinydl/DeZero{label}"]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     for name in names:
         cells = [WORKLOADS[name].title]
         for threads in thread_settings:
-            torch_row, tinydl_row = rows.get((name, threads, "torch")), rows.get((name, threads, "tinydl"))
-            cells += [_cell(torch_row), _cell(tinydl_row)]
+            found = {lib: rows.get((name, threads, lib)) for lib in libraries}
             if loaded:
-                cells += [_cell(row and {"median_ms": row["cpu_ms"]}) for row in (torch_row, tinydl_row)]
-            else:
-                cells.append(_ratio(tinydl_row))
+                cells += [_cell(found[lib]) for lib in libraries]
+                cells += [_cell(found[lib] and {"median_ms": found[lib]["cpu_ms"]}) for lib in libraries]
+                continue
+            cells += [_cell(found["torch"]), _cell(found["tinydl"]), _ratio(found["tinydl"], "torch")]
+            if "dezero" in libraries:
+                cells += [_cell(found["dezero"]), _ratio(found["tinydl"], "dezero")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def dezero_notes(report: dict) -> list[str]:
+    """What the DeZero columns mean, why a row has none, or that DeZero is not installed."""
+    if not report.get("peers", {}).get("dezero", True):
+        return ['DeZero not installed: its columns are left out (pip install "tinydl[dezero]", '
+                "which pins dezero==0.0.13)."]
+    names = list(dict.fromkeys(r["key"] for r in report["rows"]))
+    lines = []
+    if "dezero" in shown_libraries(report):
+        lines.append("DeZero 0.0.13: float32 inputs and weights, float32 forward; its backward promotes "
+                     "the gradients to float64 on NumPy 2 (benchmarks/dezero_steps.py says where). "
+                     "No set_num_threads: its 1-thread setting limits NumPy's BLAS with threadpoolctl.")
+    for name in names:
+        why = WORKLOADS[name].unsupported.get("dezero")
+        if why:
+            lines.append(f"DeZero – on {WORKLOADS[name].title}: {why}.")
+    return lines
+
+
 def notes(report: dict, thread_settings) -> list[str]:
-    """Lines under the table: load, the busy-neighbour slowdown, the threads each side used."""
+    """Lines under the table: load, the busy-neighbour slowdown, DeZero, the threads each side used."""
     load = report["load"]
     others = "unknown" if load["others_cores"] is None else f"{load['others_cores']:.2f} cores"
     lines = [(f"load average (1 min) before {load['load_before']:.2f}, after {load['load_after']:.2f} "
@@ -71,13 +108,15 @@ def notes(report: dict, thread_settings) -> list[str]:
         lines.append(f"MACHINE LOADED (above {harness.LOADED_PER_CORE} per core): ratios are not "
                      "printed; rerun on a quiet machine. CPU/step is the worker's CPU time per step.")
     rows = {(r["key"], r["threads"], r["impl"]): r for r in report["rows"]}
-    for impl in ("tinydl", "torch"):
+    libraries = ("tinydl",) + harness.PEERS
+    for impl in libraries:
         idle, busy = rows.get(("iris", "default", impl)), rows.get(("iris_busy", "default", impl))
         if idle and busy and not report["loaded"]:
             lines.append(f"{impl}: Iris step beside one busy process {format_ms(busy['median_ms'])} vs "
                          f"{format_ms(idle['median_ms'])} idle: {busy['median_ms'] / idle['median_ms']:.2f}×")
+    lines += dezero_notes(report)
     for threads in thread_settings:
-        for impl in ("tinydl", "torch"):
+        for impl in libraries:
             info = next((r["threads_info"] for r in report["rows"]
                          if r["threads"] == threads and r["impl"] == impl), None)
             if info:

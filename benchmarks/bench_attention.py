@@ -15,21 +15,17 @@ import argparse
 import os
 from collections.abc import Callable
 
-import numpy as np
-
 import tinydl
 import tinydl.functional as F
-from benchmarks.common import measure_interleaved, report, rows_for, torch_or_none
+from benchmarks.common import measure_interleaved, report, rows_for
+from benchmarks.problems import ATTENTION_BATCH, ATTENTION_HEAD_DIM, ATTENTION_HEADS, attention_inputs
+from benchmarks.torch_steps import sdpa_step
 from tinydl.functional.attention import attention_composed
 from tinydl.kernels import numba_available
 
-BATCH, HEADS, HEAD_DIM = 8, 4, 32
-
-
-def _inputs(length: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [rng.standard_normal((BATCH, HEADS, length, HEAD_DIM)).astype(np.float32)
-            for _ in range(3)]
+BATCH, HEADS, HEAD_DIM = ATTENTION_BATCH, ATTENTION_HEADS, ATTENTION_HEAD_DIM
+_inputs = attention_inputs
+_torch_step = sdpa_step  # the torch twin (benchmarks/torch_steps.py)
 
 
 def _tinydl_step(length: int, attention: Callable, kernels: str | None) -> Callable[[], None]:
@@ -48,20 +44,6 @@ def _tinydl_step(length: int, attention: Callable, kernels: str | None) -> Calla
             os.environ.pop("TINYDL_KERNELS", None)
             if previous is not None:
                 os.environ["TINYDL_KERNELS"] = previous
-
-    return step
-
-
-def _torch_step(length: int) -> Callable[[], None] | None:
-    torch = torch_or_none()
-    if torch is None:
-        return None
-    q, k, v = (torch.from_numpy(a).requires_grad_(True) for a in _inputs(length))
-
-    def step() -> None:
-        for t in (q, k, v):
-            t.grad = None
-        torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).sum().backward()
 
     return step
 

@@ -25,65 +25,18 @@ import numpy as np
 import tinydl
 import tinydl.functional as F
 from benchmarks.common import training_step
+from benchmarks.problems import CNN_BATCH, cnn_batch
+from benchmarks.torch_steps import cnn_step as torch_step_for  # the torch twins, with tinydl's layer names
+from benchmarks.torch_steps import seed_net as torch_seed_net  # noqa: F401 (tests/test_vision_nn.py uses it)
 from tinydl import optim
 from tinydl.models import Seed002Net, Seed004Net
 
-BATCH = 64
+BATCH = CNN_BATCH
 LR = 1e-3
 NETS = {
-    "seed002": {"model": Seed002Net, "shape": (1, 28, 28), "epoch_images": 60_000},
-    "seed004": {"model": Seed004Net, "shape": (3, 32, 32), "epoch_images": 50_000},
+    "seed002": {"model": Seed002Net, "epoch_images": 60_000},
+    "seed004": {"model": Seed004Net, "epoch_images": 50_000},
 }
-
-
-def make_batch(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Images (64, C, H, W) float32 in [0, 1) and labels (64,) int64."""
-    rng = np.random.default_rng(seed)
-    images = rng.random((BATCH,) + NETS[name]["shape"], dtype=np.float32)
-    return images, rng.integers(0, 10, BATCH).astype(np.int64)
-
-
-# ---------------------------------------------------------------- torch twins (same layer names)
-
-def torch_seed_net(torch, name: str):
-    """The seed net ``name`` ("seed002" or "seed004") in PyTorch, with tinydl's layer names."""
-    tnn = torch.nn
-
-    class TorchSeed002(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2 = tnn.Conv2d(1, 32, 3), tnn.Conv2d(32, 64, 3)
-            self.conv3 = tnn.Conv2d(64, 64, 3)
-            self.fc1, self.fc2 = tnn.Linear(576, 64), tnn.Linear(64, 10)
-
-        def forward(self, x):
-            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-            x = torch.relu(self.conv3(x))
-            return self.fc2(torch.relu(self.fc1(x.flatten(1))))
-
-    class TorchSeed004(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2 = tnn.Conv2d(3, 32, 3, 1, 1), tnn.Conv2d(32, 64, 3, 1, 1)
-            self.fc1, self.fc2 = tnn.Linear(64 * 8 * 8, 128), tnn.Linear(128, 10)
-
-        def forward(self, x):
-            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-            return self.fc2(torch.relu(self.fc1(x.flatten(1))))
-
-    return TorchSeed002() if name == "seed002" else TorchSeed004()
-
-
-def torch_step_for(torch, name: str, images: np.ndarray, labels: np.ndarray):
-    """(one torch Adam step returning the loss, the torch model); seeded with torch.manual_seed(0)."""
-    torch.manual_seed(0)
-    torch_model = torch_seed_net(torch, name)
-    torch_opt = torch.optim.Adam(torch_model.parameters(), lr=LR)
-    torch_x, torch_y = torch.from_numpy(images), torch.from_numpy(labels)
-    return (training_step(torch_model, torch_x, torch_y, torch_opt,
-                          torch.nn.functional.cross_entropy), torch_model)
 
 
 def tinydl_step_for(name: str, images: np.ndarray, labels: np.ndarray,
@@ -103,7 +56,7 @@ def steps_for(name: str) -> dict[str, Callable[[], float]]:
     Both libraries in one process: for checking that they agree, not for timing (their
     thread pools disturb each other; ``python -m benchmarks`` times each in its own process).
     """
-    images, labels = make_batch(name)
+    images, labels = cnn_batch(name)
     try:
         import torch
     except ImportError:

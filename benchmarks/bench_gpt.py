@@ -14,10 +14,12 @@ import numpy as np
 
 import tinydl as td
 from benchmarks.common import measure_interleaved, report, rows_for, torch_or_none
+from benchmarks.problems import GPT_FULL, GPT_QUICK, gpt_batch
+from benchmarks.torch_steps import gpt_step
 from tinydl.models.gpt import GPT, GPTConfig
 
-FULL = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=128, batch=32)
-QUICK = dict(n_layer=1, n_head=2, n_embd=32, block_size=32, vocab_size=64, batch=8)
+FULL, QUICK = GPT_FULL, GPT_QUICK
+torch_step_fn = gpt_step  # the torch twin (benchmarks/torch_steps.py)
 
 
 def tinydl_step_fn(sizes: dict, idx: np.ndarray, targets: np.ndarray):
@@ -36,62 +38,9 @@ def tinydl_step_fn(sizes: dict, idx: np.ndarray, targets: np.ndarray):
     return step
 
 
-def torch_step_fn(torch, sizes: dict, idx: np.ndarray, targets: np.ndarray):
-    """The same step in PyTorch: an equivalent GPT (pre-norm, fused qkv, tanh GELU, tied head)."""
-    nn, functional = torch.nn, torch.nn.functional
-    n_embd, n_head = sizes["n_embd"], sizes["n_head"]
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.ln_2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
-            self.c_attn, self.attn_proj = nn.Linear(n_embd, 3 * n_embd), nn.Linear(n_embd, n_embd)
-            self.c_fc, self.mlp_proj = nn.Linear(n_embd, 4 * n_embd), nn.Linear(4 * n_embd, n_embd)
-
-        def forward(self, x):
-            batch, steps, channels = x.shape
-            q, k, v = self.c_attn(self.ln_1(x)).split(channels, dim=2)
-            q, k, v = (t.view(batch, steps, n_head, channels // n_head).transpose(1, 2)
-                       for t in (q, k, v))
-            y = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + self.attn_proj(y.transpose(1, 2).reshape(batch, steps, channels))
-            return x + self.mlp_proj(functional.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
-
-    class TorchGPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.wte = nn.Embedding(sizes["vocab_size"], n_embd)
-            self.wpe = nn.Embedding(sizes["block_size"], n_embd)
-            self.h = nn.ModuleList([Block() for _ in range(sizes["n_layer"])])
-            self.ln_f = nn.LayerNorm(n_embd)
-
-        def forward(self, idx, targets):
-            positions = torch.arange(idx.shape[1])
-            x = self.wte(idx) + self.wpe(positions)
-            for block in self.h:
-                x = block(x)
-            logits = self.ln_f(x) @ self.wte.weight.T  # tied output layer
-            return functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
-
-    model = TorchGPT()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    torch_idx, torch_targets = torch.from_numpy(idx), torch.from_numpy(targets)
-
-    def step():
-        loss = model(torch_idx, torch_targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
 def run(quick: bool = False) -> list[dict]:
     sizes = QUICK if quick else FULL
-    rng = np.random.default_rng(0)
-    shape = (sizes["batch"], sizes["block_size"])
-    idx = rng.integers(0, sizes["vocab_size"], shape)
-    targets = rng.integers(0, sizes["vocab_size"], shape)
+    idx, targets = gpt_batch(sizes)
     td.manual_seed(0)
     impls = {"tinydl": tinydl_step_fn(sizes, idx, targets)}
     torch = torch_or_none()

@@ -16,9 +16,11 @@ from collections.abc import Callable
 import numpy as np
 
 import tinydl
+from benchmarks.problems import LSTM_BATCH, LSTM_HIDDEN, LSTM_INPUT, LSTM_STEPS
+from benchmarks.torch_steps import lstm_step as _torch_step
 from tinydl import nn
 
-INPUT, HIDDEN, STEPS, BATCH = 32, 128, 64, 32
+INPUT, HIDDEN, STEPS, BATCH = LSTM_INPUT, LSTM_HIDDEN, LSTM_STEPS, LSTM_BATCH
 
 
 def _time(fn: Callable[[], None], repeats: int, warmup: int = 2) -> dict:
@@ -50,23 +52,6 @@ def _tinydl_step(composed: bool) -> Callable[[], None]:
                 os.environ.pop("TINYDL_KERNELS", None)
             else:
                 os.environ["TINYDL_KERNELS"] = previous
-
-    return step
-
-
-def _torch_step() -> Callable[[], None] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.manual_seed(0)
-    layer = torch.nn.LSTM(INPUT, HIDDEN)
-    x = torch.randn(STEPS, BATCH, INPUT)
-
-    def step() -> None:
-        layer.zero_grad()
-        out, _ = layer(x)
-        out.sum().backward()
 
     return step
 

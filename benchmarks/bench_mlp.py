@@ -23,25 +23,14 @@ import numpy as np
 import tinydl
 import tinydl.functional as F
 from benchmarks.common import training_step
+from benchmarks.problems import MLP_BATCH, MLP_SIZES, mlp_problem
+from benchmarks.torch_steps import mlp_step as torch_step  # the torch twin
 from tinydl import nn, optim
 
 WORKLOAD = "mlp 784-256-256-10 b128 adam step"
-SIZES = (784, 256, 256, 10)
-BATCH = 128
+SIZES, BATCH = MLP_SIZES, MLP_BATCH
 LR = 1e-3
-
-
-def make_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """Inputs (128, 784) float32, labels (128,) int64, and initial (W (out, in), b (out,)) per layer."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
-    y = rng.integers(0, SIZES[-1], BATCH).astype(np.int64)
-    layers = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
-        bound = 1.0 / np.sqrt(fan_in)
-        layers.append((rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
-                       rng.uniform(-bound, bound, fan_out).astype(np.float32)))
-    return X, y, layers
+make_problem = mlp_problem  # inputs, labels and starting weights (benchmarks/problems.py)
 
 
 # ---------------------------------------------------------------- tinydl
@@ -55,26 +44,6 @@ def tinydl_step(X: np.ndarray, y: np.ndarray, layers: list) -> Callable[[], floa
         linear.bias.data[...] = b
     opt = optim.Adam(model.parameters(), lr=LR)
     return training_step(model, tinydl.tensor(X), tinydl.tensor(y), opt, F.cross_entropy)
-
-
-# ---------------------------------------------------------------- torch
-
-def torch_step(X: np.ndarray, y: np.ndarray, layers: list) -> Callable[[], float] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
-                                torch.nn.Linear(256, 256), torch.nn.ReLU(),
-                                torch.nn.Linear(256, 10))
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    with torch.no_grad():
-        for linear, (W, b) in zip(linears, layers):
-            linear.weight.copy_(torch.from_numpy(W))
-            linear.bias.copy_(torch.from_numpy(b))
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    return training_step(model, torch.from_numpy(X), torch.from_numpy(y), opt,
-                         torch.nn.functional.cross_entropy)
 
 
 # ---------------------------------------------------------------- plain NumPy floor

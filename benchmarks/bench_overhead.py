@@ -11,24 +11,13 @@ import argparse
 
 import tinydl as td
 from benchmarks.common import measure_interleaved, report, rows_for, torch_or_none
+from benchmarks.torch_steps import overhead_step as torch_step
 
 
 def tinydl_step():
     """One fwd+bwd of (a + b).sum() on one-element tinydl tensors."""
     a = td.tensor([1.0], requires_grad=True)
     b = td.tensor([2.0], requires_grad=True)
-
-    def step():
-        a.grad = b.grad = None
-        (a + b).sum().backward()
-
-    return step
-
-
-def torch_step(torch):
-    """The same in PyTorch."""
-    a = torch.tensor([1.0], requires_grad=True)
-    b = torch.tensor([2.0], requires_grad=True)
 
     def step():
         a.grad = b.grad = None

@@ -1,12 +1,15 @@
-"""Measure tinydl against PyTorch as users run them: each library in its own process.
+"""Measure tinydl against PyTorch and DeZero as users run them: each library in its own process.
 
-For each workload and each thread setting ("default": the library's defaults, no environment
-variables; "1": everything on one thread through the library's own set_num_threads), the
+PyTorch is the reference; DeZero (the framework of "Deep Learning from Scratch 3") is a second
+peer on the workloads it can express. Each peer is optional: one that is not installed is left
+out. For each workload and each thread setting ("default": the library's defaults, no
+environment variables; "1": everything on one thread through the library's own
+set_num_threads, or for DeZero, which has none, NumPy's BLAS limited with threadpoolctl), the
 harness starts one worker process per library (benchmarks/worker.py), then runs rounds that
-alternate between them (tinydl then torch, torch then tinydl, ...). Only one worker runs at
-a time; the other waits on a blocking read. A round's figure is the median of its samples;
-the ratio reported is the median of the per-round ratios tinydl / torch, and the times are
-the medians of the round figures.
+alternate their order (tinydl, torch, DeZero, then the reverse, ...). Only one worker runs at
+a time; the others wait on a blocking read. A round's figure is the median of its samples;
+the ratios reported are the medians of the per-round ratios tinydl / torch and tinydl /
+DeZero, and the times are the medians of the round figures.
 
 Timings are only comparable on a quiet machine. The harness records the 1-minute load
 average before and after, and the CPU time other processes used while it ran (from
@@ -29,6 +32,7 @@ from benchmarks.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
 THREAD_SETTINGS = ("default", "1")
+PEERS = ("torch", "dezero")  # optional; torch is the reference
 LOADED_PER_CORE = 0.5
 # Environment variables that change thread pools or kernels: removed from the workers'
 # environment so "default" means what a user gets with none set.
@@ -134,20 +138,21 @@ class Result:
     def median_ms(self, impl: str) -> float:
         return statistics.median(self.round_ms[impl])
 
-    def ratio(self) -> float | None:
-        """Median over rounds of tinydl / torch (None without both)."""
-        if not {"tinydl", "torch"} <= set(self.round_ms):
+    def ratio(self, peer: str = "torch") -> float | None:
+        """Median over rounds of tinydl / ``peer`` (None without both)."""
+        if not {"tinydl", peer} <= set(self.round_ms):
             return None
         return statistics.median(t / r for t, r in zip(self.round_ms["tinydl"],
-                                                       self.round_ms["torch"]))
+                                                       self.round_ms[peer]))
 
     def rows(self) -> list[dict]:
-        ratio = self.ratio()
+        """One row per library; tinydl's carries ratio_to_torch and ratio_to_dezero."""
+        ratios = {f"ratio_to_{peer}": self.ratio(peer) for peer in PEERS}
         return [{"workload": WORKLOADS[self.workload].title, "key": self.workload,
                  "threads": self.threads, "impl": impl, "median_ms": self.median_ms(impl),
                  "min_ms": min(times), "max_ms": max(times),
                  "cpu_ms": statistics.median(self.cpu_ms[impl]), "rounds": len(times),
-                 "ratio_to_torch": ratio if impl == "tinydl" else None,
+                 **{key: ratio if impl == "tinydl" else None for key, ratio in ratios.items()},
                  "threads_info": self.info[impl]}
                 for impl, times in self.round_ms.items()]
 
@@ -184,16 +189,22 @@ class _nothing:
         return False
 
 
-def torch_installed() -> bool:
+def installed(library: str) -> bool:
+    """Whether ``library`` can be imported here (without importing it)."""
     import importlib.util
 
-    return importlib.util.find_spec("torch") is not None
+    return importlib.util.find_spec(library) is not None
 
 
 def run(names: list[str], quick: bool, rounds: int, thread_settings=THREAD_SETTINGS,
         progress=print) -> dict:
-    """Measure every workload in ``names``; returns {"rows", "load", "loaded"}."""
-    impls = ["tinydl", "torch"] if torch_installed() else ["tinydl"]
+    """Measure every workload in ``names``; returns {"rows", "load", "loaded", "peers"}.
+
+    "peers" says which of PEERS were installed; a workload runs each installed library that
+    has a builder for it.
+    """
+    peers = {peer: installed(peer) for peer in PEERS}
+    libraries = ["tinydl"] + [peer for peer in PEERS if peers[peer]]
     load_before = os.getloadavg()[0]
     others = CpuUseOfOthers()
     others.start()
@@ -201,6 +212,7 @@ def run(names: list[str], quick: bool, rounds: int, thread_settings=THREAD_SETTI
     for name in names:
         for threads in thread_settings:
             progress(f"{name}, {threads} thread(s) ...")
+            impls = [library for library in libraries if library in WORKLOADS[name].builders]
             results.append(measure(name, threads, impls, rounds, quick))
     others_cores = others.stop()
     load_after = os.getloadavg()[0]
@@ -208,4 +220,5 @@ def run(names: list[str], quick: bool, rounds: int, thread_settings=THREAD_SETTI
     loaded = load_before > limit or (others_cores is not None and others_cores > limit)
     load = {"load_before": load_before, "load_after": load_after, "others_cores": others_cores,
             "cores": cores(), "limit": limit}
-    return {"rows": [row for r in results for row in r.rows()], "load": load, "loaded": loaded}
+    return {"rows": [row for r in results for row in r.rows()], "load": load, "loaded": loaded,
+            "peers": peers}

@@ -1,21 +1,22 @@
 """The workloads of ``python -m benchmarks``: for each, how to build one step per library.
 
 A builder takes ``quick`` and returns a function doing one step (a training step unless the
-title says otherwise). Builders import only their own library, so a worker process that runs
-tinydl never imports torch, and the other way round (benchmarks/worker.py).
+title says otherwise). Builders import only their own library (the data comes from
+benchmarks/problems.py), so a worker process that runs tinydl never imports torch or DeZero
+and one that runs DeZero never imports tinydl or torch (benchmarks/worker.py checks it).
+DeZero's steps are in benchmarks/dezero_steps.py; a workload it cannot express has no "dezero"
+builder and says why in ``unsupported``.
 
     WORKLOADS["mlp"].builders["tinydl"](quick=False)()   # one tinydl MLP training step
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import numpy as np
-
+from benchmarks import dezero_steps, torch_steps
 from benchmarks.common import training_step
-
-IRIS_SIZES, IRIS_BATCH = (4, 64, 64, 3), 16
+from benchmarks.problems import GPT_FULL, GPT_QUICK, IRIS_SIZES, cnn_batch, gpt_batch, iris_batch, mlp_problem
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Workload:
     quick_steps: int    # timed calls per round (--quick)
     number: int = 1     # calls per timed sample (tiny steps are timed in batches)
     busy_neighbour: bool = False  # run beside one CPU-bound process the harness starts
+    unsupported: dict[str, str] = field(default_factory=dict)  # library -> why it has no builder
 
 
 def _torch():
@@ -45,18 +47,10 @@ def _mlp_tinydl(quick: bool):
 
 
 def _mlp_torch(quick: bool):
-    from benchmarks.bench_mlp import make_problem, torch_step
-
-    return torch_step(*make_problem())
+    return torch_steps.mlp_step(*mlp_problem())
 
 
 # ------------------------------------------------------------------ Iris MLP 4-64-64-3
-
-def _iris_batch() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return (rng.standard_normal((IRIS_BATCH, IRIS_SIZES[0])).astype(np.float32),
-            rng.integers(0, IRIS_SIZES[-1], IRIS_BATCH).astype(np.int64))
-
 
 def _iris_tinydl(quick: bool):
     import tinydl
@@ -67,7 +61,7 @@ def _iris_tinydl(quick: bool):
     _, h1, h2, classes = IRIS_SIZES
     model = nn.Sequential(nn.Linear(4, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(),
                           nn.Linear(h2, classes))
-    features, labels = (tinydl.tensor(a) for a in _iris_batch())
+    features, labels = (tinydl.tensor(a) for a in iris_batch())
     return training_step(model, features, labels, optim.Adam(model.parameters(), lr=1e-3),
                          F.cross_entropy)
 
@@ -79,7 +73,7 @@ def _iris_torch(quick: bool):
     nn = torch.nn
     model = nn.Sequential(nn.Linear(4, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(),
                           nn.Linear(h2, classes))
-    features, labels = (torch.from_numpy(a) for a in _iris_batch())
+    features, labels = (torch.from_numpy(a) for a in iris_batch())
     return training_step(model, features, labels, torch.optim.Adam(model.parameters(), lr=1e-3),
                          nn.functional.cross_entropy)
 
@@ -88,11 +82,11 @@ def _iris_torch(quick: bool):
 
 def _cnn(name: str, impl: str):
     def build(quick: bool):
+        images, labels = cnn_batch(name)
+        if impl == "torch":
+            return torch_steps.cnn_step(_torch(), name, images, labels)[0]
         from benchmarks import bench_cnn
 
-        images, labels = bench_cnn.make_batch(name)
-        if impl == "torch":
-            return bench_cnn.torch_step_for(_torch(), name, images, labels)[0]
         return bench_cnn.tinydl_step_for(name, images, labels)
 
     return build
@@ -102,17 +96,14 @@ def _cnn(name: str, impl: str):
 
 def _gpt(impl: str):
     def build(quick: bool):
-        from benchmarks import bench_gpt
-
-        sizes = bench_gpt.QUICK if quick else bench_gpt.FULL
-        rng = np.random.default_rng(0)
-        shape = (sizes["batch"], sizes["block_size"])
-        idx, targets = (rng.integers(0, sizes["vocab_size"], shape) for _ in range(2))
+        sizes = GPT_QUICK if quick else GPT_FULL
+        idx, targets = gpt_batch(sizes)
         if impl == "torch":
             torch = _torch()
             torch.manual_seed(0)
-            return bench_gpt.torch_step_fn(torch, sizes, idx, targets)
+            return torch_steps.gpt_step(torch, sizes, idx, targets)
         import tinydl
+        from benchmarks import bench_gpt
 
         tinydl.manual_seed(0)
         return bench_gpt.tinydl_step_fn(sizes, idx, targets)
@@ -129,18 +120,15 @@ def _lstm_tinydl(quick: bool):
 
 
 def _lstm_torch(quick: bool):
-    from benchmarks.bench_lstm import _torch_step
-
-    return _torch_step()
+    return torch_steps.lstm_step()
 
 
 def _sdpa(length: int, impl: str):
     def build(quick: bool):
-        from benchmarks import bench_attention
-
         if impl == "torch":
-            return bench_attention._torch_step(length)
+            return torch_steps.sdpa_step(length)
         import tinydl.functional as F
+        from benchmarks import bench_attention
 
         return bench_attention._tinydl_step(length, F.scaled_dot_product_attention, None)
 
@@ -154,37 +142,40 @@ def _overhead_tinydl(quick: bool):
 
 
 def _overhead_torch(quick: bool):
-    from benchmarks.bench_overhead import torch_step
-
-    return torch_step(_torch())
+    return torch_steps.overhead_step(_torch())
 
 
 WORKLOADS: dict[str, Workload] = {
     "mlp": Workload("MLP 784-256-256-10, b128, Adam",
-                    {"tinydl": _mlp_tinydl, "torch": _mlp_torch}, steps=100, quick_steps=3),
+                    {"tinydl": _mlp_tinydl, "torch": _mlp_torch, "dezero": dezero_steps.mlp}, steps=100, quick_steps=3),
     "iris": Workload("Iris MLP 4-64-64-3, b16, Adam",
-                     {"tinydl": _iris_tinydl, "torch": _iris_torch}, steps=100, quick_steps=3,
-                     number=5),
+                     {"tinydl": _iris_tinydl, "torch": _iris_torch, "dezero": dezero_steps.iris}, steps=100,
+                     quick_steps=3, number=5),
     "seed002": Workload("seed-002 CNN, b64, Adam",
-                        {"tinydl": _cnn("seed002", "tinydl"), "torch": _cnn("seed002", "torch")},
+                        {"tinydl": _cnn("seed002", "tinydl"), "torch": _cnn("seed002", "torch"),
+                         "dezero": dezero_steps.cnn("seed002")},
                         steps=15, quick_steps=1),
     "seed004": Workload("seed-004 CNN, b64, Adam",
-                        {"tinydl": _cnn("seed004", "tinydl"), "torch": _cnn("seed004", "torch")},
+                        {"tinydl": _cnn("seed004", "tinydl"), "torch": _cnn("seed004", "torch"),
+                         "dezero": dezero_steps.cnn("seed004")},
                         steps=10, quick_steps=1),
     "gpt": Workload("GPT-mini L4 H4 d128 T128 b32, AdamW",
-                    {"tinydl": _gpt("tinydl"), "torch": _gpt("torch")}, steps=3, quick_steps=1),
+                    {"tinydl": _gpt("tinydl"), "torch": _gpt("torch")}, steps=3, quick_steps=1,
+                    unsupported={"dezero": dezero_steps.UNSUPPORTED_GPT}),
     "lstm": Workload("LSTM in32 h128 T64 b32, fwd+bwd",
-                     {"tinydl": _lstm_tinydl, "torch": _lstm_torch}, steps=30, quick_steps=1),
+                     {"tinydl": _lstm_tinydl, "torch": _lstm_torch, "dezero": dezero_steps.lstm}, steps=30,
+                     quick_steps=1),
     "sdpa128": Workload("causal SDPA B8 H4 d32, T128, fwd+bwd",
                         {"tinydl": _sdpa(128, "tinydl"), "torch": _sdpa(128, "torch")},
-                        steps=50, quick_steps=2),
+                        steps=50, quick_steps=2, unsupported={"dezero": dezero_steps.UNSUPPORTED_SDPA}),
     "sdpa256": Workload("causal SDPA B8 H4 d32, T256, fwd+bwd",
                         {"tinydl": _sdpa(256, "tinydl"), "torch": _sdpa(256, "torch")},
-                        steps=20, quick_steps=1),
+                        steps=20, quick_steps=1, unsupported={"dezero": dezero_steps.UNSUPPORTED_SDPA}),
     "overhead": Workload("(a+b).sum() fwd+bwd, 1 element",
-                         {"tinydl": _overhead_tinydl, "torch": _overhead_torch},
+                         {"tinydl": _overhead_tinydl, "torch": _overhead_torch,
+                          "dezero": dezero_steps.overhead},
                          steps=50, quick_steps=5, number=200),
     "iris_busy": Workload("Iris MLP b16, beside 1 busy process",
-                          {"tinydl": _iris_tinydl, "torch": _iris_torch}, steps=100,
+                          {"tinydl": _iris_tinydl, "torch": _iris_torch, "dezero": dezero_steps.iris}, steps=100,
                           quick_steps=3, number=5, busy_neighbour=True),
 }
