@@ -104,6 +104,33 @@ def test_a_tuple_of_arrays_counts_as_the_work_of_all_its_arrays():
     assert _jit._work_size((1.0, "x")) == 0
 
 
+def test_two_threads_first_calling_a_kernel_set_it_up_once(monkeypatch):
+    import threading
+    import time
+
+    kernel = _jit.LazyJit(lambda x: x, parallel=True, inline=False)
+    setups, start = [], threading.Barrier(2)
+
+    def slow_compile(parallel):
+        setups.append(parallel)
+        time.sleep(0.05)  # long enough for the other thread to arrive meanwhile
+        return object()
+
+    monkeypatch.setattr(kernel, "_compile", slow_compile)
+    found = []
+
+    def first_call():
+        start.wait()
+        found.append(kernel.compiled(parallel=False))
+
+    workers = [threading.Thread(target=first_call) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert setups == [False] and found[0] is found[1]
+
+
 def test_cache_dir_honours_numba_cache_dir_then_xdg_then_home(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
     assert _jit.cache_dir() == tmp_path / "numba"

@@ -28,6 +28,7 @@ compile and a read-only or editable install stays clean.
 
 import importlib
 import os
+import threading
 import time
 import types
 from pathlib import Path
@@ -45,6 +46,11 @@ def numba_available() -> bool:
 
 
 _OPTIONS_TAG = "errors-numpy"  # the compile options that Numba's cache key leaves out
+# One kernel set up at a time: each points the process-wide numba.config.CACHE_DIR at the
+# cache while Numba reads it. Two threads doing it at once (the slices of split_over_batch
+# reaching a kernel's first call together) could make Numba read it half-restored, and
+# write the cache into the current directory. Reentrant: a kernel sets up its helpers.
+_setup_lock = threading.RLock()
 
 
 def cache_dir() -> Path:
@@ -98,7 +104,10 @@ class LazyJit:
         parallel = self.parallel if parallel is None else (parallel and self.parallel)
         dispatcher = self._dispatchers.get(parallel)
         if dispatcher is None:
-            dispatcher = self._dispatchers[parallel] = self._compile(parallel)
+            with _setup_lock:
+                dispatcher = self._dispatchers.get(parallel)  # another thread may have won
+                if dispatcher is None:
+                    dispatcher = self._dispatchers[parallel] = self._compile(parallel)
         return dispatcher
 
     def _compile(self, parallel: bool):
