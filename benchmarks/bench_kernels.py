@@ -23,11 +23,13 @@ import time
 
 import numpy as np
 
-from tinydl.kernels import activation, attention, conv, optim, recurrent
+from tinydl.kernels import activation, attention, conv, indexing, normalization, optim, recurrent
 from tinydl.kernels._jit import numba_available
 from tinydl.ops import conv as conv_ops
 from tinydl.ops import nn as nn_ops
+from tinydl.ops import normalization as normalization_ops
 from tinydl.ops import recurrent as recurrent_ops
+from tinydl.ops import shape as shape_ops
 from tinydl.optim import adam, sgd
 
 
@@ -253,6 +255,62 @@ def relu_case(shape, torch):
     return f"relu fwd+bwd {'x'.join(map(str, shape))}", impls
 
 
+def _pair(reference, numba_version, first, *args):
+    """{"numpy": reference, "numba": numba_version}, each called as kernel(copy of first, *args):
+    these kernels overwrite their first argument (both pay the same copy)."""
+    def runner(kernel):
+        return lambda: kernel(first.copy(), *args)
+    return {"numpy": runner(reference), "numba": runner(numba_version)}
+
+
+def gpt_kernel_cases(torch):
+    """The kernels of one GPT-mini layer (B32, T128, C128, 4 heads; float32), forward and
+    backward, each against its NumPy reference (torch: the same layer op, where it has one)."""
+    rng = np.random.default_rng(6)
+    x, grad = rng.standard_normal((2, 32, 128, 128), dtype=np.float32)
+    weight, bias = rng.standard_normal((2, 128), dtype=np.float32)
+    hidden, hidden_grad = rng.standard_normal((2, 32, 128, 512), dtype=np.float32)
+    scores, dweights = rng.standard_normal((2, 32, 4, 128, 128), dtype=np.float32)
+    out, dout = rng.standard_normal((2, 32, 4, 128, 32), dtype=np.float32)
+    inverse_sum = rng.random((32, 4, 128, 1), dtype=np.float32)
+    ids = rng.integers(0, 128, (32, 128))
+
+    def both(forward, backward, forward_args, backward_args):
+        def run(pick):
+            return lambda: (pick(forward)(*forward_args), pick(backward)(*backward_args))
+        return {"numpy": run(lambda pair: pair[0]), "numba": run(lambda pair: pair[1])}
+
+    x_hat, rstd = normalization_ops.normalize_forward_reference(x)
+    layer_norm = both(
+        (normalization_ops.affine_normalize_forward_reference, normalization.affine_normalize_forward_numba),
+        (normalization_ops.affine_normalize_backward_reference, normalization.affine_normalize_backward_numba),
+        (x, weight, bias), (x_hat, rstd, weight, grad))
+    gelu = both((nn_ops.gelu_forward_reference, activation.gelu_forward_numba),
+                (nn_ops.gelu_backward_reference, activation.gelu_backward_numba),
+                (hidden, "tanh"), (hidden, hidden_grad, "tanh"))
+    if torch is not None:
+        x_t, hidden_t = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, hidden))
+        layer = torch.nn.LayerNorm(128)
+        layer_norm["torch"] = lambda: torch.autograd.grad(layer(x_t), [x_t, *layer.parameters()],
+                                                          torch.from_numpy(grad))
+        gelu["torch"] = lambda: torch.autograd.grad(
+            torch.nn.functional.gelu(hidden_t, approximate="tanh"), hidden_t,
+            torch.from_numpy(hidden_grad))
+    return [
+        ("layer_norm with weight and bias fwd+bwd 32x128x128", layer_norm),
+        ("gelu (tanh) fwd+bwd 32x128x512", gelu),
+        ("causal attention softmax weights B32 H4 T128", _pair(
+            attention.attention_softmax_weights_reference, attention.attention_softmax_weights_numba,
+            scores, None, True)),
+        ("attention score gradients B32 H4 T128", _pair(
+            attention.attention_score_gradients_reference, attention.attention_score_gradients_numba,
+            dweights, scores, dout, out, inverse_sum)),
+        ("embedding backward (scatter rows) 4096 ids, 128x128", _pair(
+            shape_ops.scatter_add_rows_reference, indexing.scatter_add_rows_numba,
+            np.zeros((128, 128), np.float32), ids, x)),
+    ]
+
+
 # ----------------------------------------------------------------------------- main
 
 def main(argv=None):
@@ -280,7 +338,7 @@ def _cases(quick, torch):
             max_pool_case(64, torch), recurrence_case("lstm", 64, 32, 128, torch),
             recurrence_case("gru", 64, 32, 128, torch),
             im2col_case((64, 32, 13, 13), 0, torch), im2col_case((64, 32, 16, 16), 1, torch),
-            relu_case((64, 32, 26, 26), torch)]
+            relu_case((64, 32, 26, 26), torch), *gpt_kernel_cases(torch)]
 
 
 def run(quick=False):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from tinydl.ops.attention import fused_attention
+from tinydl.ops.attention import fused_attention, split_heads
 from tinydl.testing import strategies as S
 from tinydl.testing.opspec import OpSpec
 
@@ -81,7 +81,28 @@ def _fused(q, k, v, mask, causal):
     return fused_attention(q, k, v, mask, causal, SCALE)
 
 
+@st.composite
+def _qkv_inputs(draw):
+    batch, steps, heads, dim = (draw(st.integers(1, 3)) for _ in range(4))
+    return [draw(S.arrays((batch, steps, 3 * heads * dim))), heads]
+
+
+def _np_split_heads(qkv, heads):
+    batch, steps, width = qkv.shape
+    dim = width // (3 * heads)
+    return tuple(np.stack([qkv[:, :, (part * heads + h) * dim:(part * heads + h + 1) * dim]
+                           for h in range(heads)], axis=1) for part in range(3))
+
+
+def _torch_split_heads(qkv, heads):
+    batch, steps, width = qkv.shape
+    parts = qkv.view(batch, steps, 3, heads, width // (3 * heads)).permute(2, 0, 3, 1, 4)
+    return tuple(parts[index].contiguous() for index in range(3))
+
+
 SPECS = [
     OpSpec("fused_attention", _fused, _np_attention, _attention_inputs(), _torch_attention,
            differentiable=(0, 1, 2)),
+    OpSpec("split_heads", split_heads, _np_split_heads, _qkv_inputs(), _torch_split_heads,
+           differentiable=(0,)),
 ]

@@ -1,5 +1,5 @@
 """Declarations of the sequence-model Functions (fused LSTM and GRU recurrences, and
-LayerNorm's Normalize).
+LayerNorm's Normalize and AffineNormalize).
 
 The references are the recurrences written step by step in plain NumPy; the torch oracle
 runs torch's own LSTM/GRU cell functions step by step on the same pre-projected inputs.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from tinydl.ops.normalization import Normalize
+from tinydl.ops.normalization import AffineNormalize, Normalize
 from tinydl.ops.recurrent import GRUSequence, LSTMSequence
 from tinydl.testing import strategies as S
 from tinydl.testing.opspec import OpSpec
@@ -110,3 +110,19 @@ SPECS.append(OpSpec(
     _np_normalize, _normalize_inputs(),
     lambda x, axes: torch.nn.functional.layer_norm(x, x.shape[len(x.shape) - len(axes):]),
     differentiable=(0,)))
+
+
+@st.composite
+def _affine_normalize_inputs(draw):
+    x, axes = draw(_normalize_inputs())
+    weight_shape = x.shape[len(x.shape) - len(axes):]
+    return [x, draw(S.arrays(weight_shape)), draw(S.arrays(weight_shape)), axes]
+
+
+SPECS.append(OpSpec(
+    "layer_norm_affine_normalize",
+    lambda x, weight, bias, axes: AffineNormalize.apply(x, weight, bias, axes=axes, eps=1e-5),
+    lambda x, weight, bias, axes: _np_normalize(x, axes) * weight + bias,
+    _affine_normalize_inputs(),
+    lambda x, weight, bias, axes: torch.nn.functional.layer_norm(x, weight.shape, weight, bias),
+    differentiable=(0, 1, 2)))

@@ -135,6 +135,25 @@ def test_matches_torch_sdpa_with_a_padding_mask():
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-11)
 
 
+@pytest.mark.parametrize("length", [128, 200])  # two blocks of 64 queries; 64, 64 and 72
+def test_causal_blocks_match_torch_sdpa(length):
+    torch = pytest.importorskip("torch")
+    from tinydl.ops import attention as ops_attention
+
+    rng = np.random.default_rng(3)
+    q, k, v, grad = rng.standard_normal((4, 2, 2, length, 8))
+    ours = _leaves((q, k, v), np.float64)
+    assert ops_attention._causal_blocks(ours[0].data, ours[1].data, None, True)
+    out = F.scaled_dot_product_attention(*ours, is_causal=True)
+    out.backward(tinydl.tensor(grad, dtype=np.float64))
+    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out_t = torch.nn.functional.scaled_dot_product_attention(*theirs, is_causal=True)
+    out_t.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(out.numpy(), out_t.detach().numpy(), atol=1e-12)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-11)
+
+
 def test_mask_that_does_not_broadcast_names_the_shapes():
     q = tinydl.randn(2, 3, 4)
     with pytest.raises(tinydl.errors.ShapeError, match=r"attn_mask of shape \(5,\) does not "
@@ -168,3 +187,27 @@ def test_long_sequence_through_sdpa_stays_under_64_mib_with_numba(monkeypatch):
 
     assert _peak_extra_mib(run) < 64
     assert q.grad.shape == (1, 4, 4096, 64) and np.isfinite(q.grad.numpy()).all()
+
+
+def test_split_heads_matches_reshape_permute_and_its_gradient():
+    from tinydl.ops.attention import split_heads
+
+    rng = np.random.default_rng(4)
+    qkv_array = rng.standard_normal((2, 5, 3 * 3 * 4))                 # B 2, T 5, H 3, D 4
+    weights = [rng.standard_normal((2, 3, 5, 4)) for _ in range(3)]
+    fused = tinydl.tensor(qkv_array, dtype=np.float64, requires_grad=True)
+    composed = tinydl.tensor(qkv_array, dtype=np.float64, requires_grad=True)
+    parts = split_heads(fused, 3)
+    by_ops = composed.reshape(2, 5, 3, 3, 4).permute(2, 0, 3, 1, 4)
+    for index, part in enumerate(parts):
+        assert part.shape == (2, 3, 5, 4) and part.data.flags.c_contiguous
+        np.testing.assert_array_equal(part.numpy(), by_ops[index].numpy())
+    loss = sum(((p * tinydl.tensor(w)) ** 2).sum() for p, w in zip(parts, weights))
+    loss_ops = sum(((by_ops[i] * tinydl.tensor(w)) ** 2).sum() for i, w in enumerate(weights))
+    (grad,) = tinydl.autograd.grad(loss, [fused], create_graph=True)    # the recorded backward
+    loss.backward()
+    loss_ops.backward()
+    np.testing.assert_allclose(fused.grad.numpy(), composed.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad.numpy(), composed.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="3 \\* heads \\* head_dim"):
+        split_heads(tinydl.zeros(2, 5, 10), 3)

@@ -319,3 +319,62 @@ def test_vectorisable_exp_matches_numpy_exp():
     normal = expected > np.finfo(np.float64).tiny
     np.testing.assert_allclose(got[normal], expected[normal], rtol=4e-16, atol=0)
     assert np.all(got[~normal] < 1e-300) and got[-4] == 0.0  # exp(-inf) is exactly 0
+
+
+# ----------------------------------------------------------------------------- softmax weights
+
+@settings(max_examples=40, deadline=None)
+@given(case=attention_cases())
+def test_softmax_weights_numba_matches_the_reference(case):
+    pytest.importorskip("numba")
+    B, H, Tq, D = case["q"].shape
+    Tk = case["k"].shape[2]
+    mask = att._broadcast_mask("test", case["mask"], (B, H, Tq, Tk))
+    for dtype in (np.float32, np.float64):
+        scores = (case["q"] @ case["k"].swapaxes(-1, -2)).astype(dtype)  # (B, H, Tq, Tk)
+        want = att.attention_softmax_weights_reference(scores.copy(), mask, case["causal"])
+        got = att.attention_softmax_weights_numba(scores.copy(), mask, case["causal"])
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            assert_close(g, w, dtype)
+
+
+def test_softmax_weights_by_hand_with_causal_and_empty_rows():
+    scores = np.array([[[[1.0, 5.0], [2.0, 2.0], [0.0, 3.0]]]])  # (1, 1, 3, 2)
+    mask = np.array([True, True, False])[None, None, :, None]     # row 2 sees no key
+    for softmax_weights in (att.attention_softmax_weights_reference,
+                            att.attention_softmax_weights_numba):
+        weights, row_sum = softmax_weights(scores.copy(), np.broadcast_to(mask, scores.shape), True)
+        np.testing.assert_allclose(weights[0, 0], [[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+        np.testing.assert_allclose(row_sum[0, 0, :, 0], [1.0, 2.0, 0.0])
+        assert row_sum.shape == (1, 1, 3, 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=attention_cases())
+def test_score_gradients_numba_matches_the_reference(case):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+    B, H, Tq, _ = case["q"].shape
+    Tk, Dv = case["v"].shape[2:]
+    for dtype in (np.float32, np.float64):
+        dweights = rng.standard_normal((B, H, Tq, Tk)).astype(dtype)
+        weights = rng.random((B, H, Tq, Tk)).astype(dtype)
+        out = rng.standard_normal((B, H, Tq, Dv)).astype(dtype)
+        inverse_sum = rng.random((B, H, Tq, 1)).astype(dtype)
+        dout = case["dout"].astype(dtype)
+        want = att.attention_score_gradients_reference(dweights.copy(), weights, dout, out,
+                                                       inverse_sum)
+        got = att.attention_score_gradients_numba(dweights.copy(), weights, dout, out, inverse_sum)
+        assert_close(got, want, dtype)
+
+
+def test_score_gradients_by_hand():
+    dweights = np.array([[[[1.0, 2.0]]]])                     # (1, 1, 1, 2)
+    weights = np.array([[[[0.5, 0.0]]]])
+    dout, out = np.array([[[[1.0, 2.0]]]]), np.array([[[[3.0, 1.0]]]])  # dout . out = 5
+    inverse_sum = np.array([[[[0.5]]]])                      # correction 2.5
+    for score_gradients in (att.attention_score_gradients_reference,
+                            att.attention_score_gradients_numba):
+        got = score_gradients(dweights.copy(), weights, dout, out, inverse_sum)
+        np.testing.assert_allclose(got, [[[[0.5 * (1.0 - 2.5), 0.0]]]])

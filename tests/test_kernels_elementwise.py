@@ -153,10 +153,49 @@ def test_normalize_numba_matches_the_reference(shape, axes, dtype, tol):
                                rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("shape, axes", [((4, 7, 5), (-1,)), ((3, 4, 6), (1, 2)), ((1, 3), (-1,)),
+                                         ((threads.PARALLEL_MIN_WORK // 64 + 3, 64), (-1,))])
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 2e-5), (np.float64, 1e-11)])
+def test_affine_normalize_numba_matches_the_reference(shape, axes, dtype, tol):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
+    weight_shape = shape[len(shape) - len(axes):]
+    weight = rng.standard_normal(weight_shape).astype(dtype)
+    bias = rng.standard_normal(weight_shape).astype(dtype)
+    grad = rng.standard_normal(shape).astype(dtype)
+    got = normalization.affine_normalize_forward_numba(x, weight, bias, axes, 1e-5)
+    want = ops_normalization.affine_normalize_forward_reference(x, weight, bias, axes, 1e-5)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype == dtype
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    x_hat, rstd = want[1:]
+    got = normalization.affine_normalize_backward_numba(x_hat, rstd, weight, grad, axes)
+    want = ops_normalization.affine_normalize_backward_reference(x_hat, rstd, weight, grad, axes)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype == dtype
+        np.testing.assert_allclose(g, w, rtol=tol * 10, atol=tol * 50)  # sums over many rows
+
+
+def test_affine_normalize_reference_by_hand():
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0]])
+    weight, bias = np.array([2.0, 1.0, -1.0]), np.array([0.5, 0.0, 1.0])
+    y, x_hat, _ = ops_normalization.affine_normalize_forward_reference(x, weight, bias, (-1,), 1e-12)
+    s = math.sqrt(1.5)
+    np.testing.assert_allclose(y, [[-2 * s + 0.5, 0.0, -s + 1.0], [0.5, 0.0, 1.0]], atol=1e-12)
+    grad = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    _, dweight, dbias = ops_normalization.affine_normalize_backward_reference(
+        x_hat, np.ones((2, 1)), weight, grad, (-1,))
+    np.testing.assert_allclose(dweight, [-s, 0.0, 0.0], atol=1e-12)  # sum of grad * x_hat
+    np.testing.assert_allclose(dbias, [1.0, 1.0, 0.0])
+
+
 def test_layer_norm_and_gelu_use_the_references_when_forced(monkeypatch):
     monkeypatch.setenv(registry.ENV_VAR, "numpy")
     assert registry.get("gelu_forward") is ops_nn.gelu_forward_reference
     assert registry.get("normalize_backward") is ops_normalization.normalize_backward_reference
+    assert (registry.get("affine_normalize_backward")
+            is ops_normalization.affine_normalize_backward_reference)
     x = tinydl.tensor(np.array([[1.0, 2.0, 3.0]], dtype=np.float32), requires_grad=True)
     out = tinydl.functional.layer_norm(tinydl.gelu(x), 3)
     out.sum().backward()

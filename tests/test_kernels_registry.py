@@ -9,11 +9,14 @@ import pytest
 import tinydl.kernels  # registers every kernel
 from tinydl.kernels import _jit, registry
 
-ALL_OPS = ["adam_multi_update_", "adam_update_", "attention_backward", "attention_forward", "col2im",
-           "gelu_backward", "gelu_forward", "gru_sequence_backward", "gru_sequence_forward", "im2col",
-           "lstm_sequence_backward", "lstm_sequence_forward", "max_pool2d_backward", "max_pool2d_forward",
-           "normalize_backward", "normalize_forward", "relu_backward", "relu_forward",
-           "sgd_momentum_update_"]
+ALL_OPS = ["adam_multi_update_", "adam_update_", "affine_normalize_backward", "affine_normalize_forward",
+           "attention_backward", "attention_forward", "attention_score_gradients",
+           "attention_softmax_weights", "col2im", "gelu_backward", "gelu_forward", "gru_sequence_backward",
+           "gru_sequence_forward", "im2col", "lstm_sequence_backward", "lstm_sequence_forward",
+           "max_pool2d_backward", "max_pool2d_forward", "normalize_backward", "normalize_forward",
+           "relu_backward", "relu_forward", "scatter_add_rows", "sgd_momentum_update_"]
+# The tiled attention kernels: a CuPy version too, and NumPy stays the CPU default for them.
+TILED_ATTENTION = ("attention_backward", "attention_forward")
 
 
 def reference_fn():
@@ -104,7 +107,7 @@ def test_register_rejects_non_callables(fresh_registry):
 def test_every_kernel_family_is_registered_with_a_reference():
     assert sorted(registry.report()) == ALL_OPS
     for op in ALL_OPS:
-        gpu = {"cupy"} if op.startswith("attention") else set()  # CuPy kernel, cuda only
+        gpu = {"cupy"} if op in TILED_ATTENTION else set()  # CuPy kernel, cuda only
         assert set(registry.implementations(op)) == {"numpy", "numba"} | gpu
 
 
@@ -113,7 +116,7 @@ def test_real_kernels_default_and_forced_choices(monkeypatch):
     monkeypatch.delenv(registry.ENV_VAR, raising=False)
     chosen = registry.report()
     # Numba is the default where the benchmarks show it faster; attention stays on NumPy.
-    assert chosen == {op: "numpy" if op.startswith("attention") else "numba" for op in ALL_OPS}
+    assert chosen == {op: "numpy" if op in TILED_ATTENTION else "numba" for op in ALL_OPS}
     monkeypatch.setenv(registry.ENV_VAR, "numba")
     assert registry.report() == {op: "numba" for op in ALL_OPS}
     monkeypatch.setenv(registry.ENV_VAR, "numpy")

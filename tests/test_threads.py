@@ -104,6 +104,33 @@ def test_a_tuple_of_arrays_counts_as_the_work_of_all_its_arrays():
     assert _jit._work_size((1.0, "x")) == 0
 
 
+def test_two_threads_first_calling_a_kernel_set_it_up_once(monkeypatch):
+    import threading
+    import time
+
+    kernel = _jit.LazyJit(lambda x: x, parallel=True, inline=False)
+    setups, start = [], threading.Barrier(2)
+
+    def slow_compile(parallel):
+        setups.append(parallel)
+        time.sleep(0.05)  # long enough for the other thread to arrive meanwhile
+        return object()
+
+    monkeypatch.setattr(kernel, "_compile", slow_compile)
+    found = []
+
+    def first_call():
+        start.wait()
+        found.append(kernel.compiled(parallel=False))
+
+    workers = [threading.Thread(target=first_call) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert setups == [False] and found[0] is found[1]
+
+
 def test_cache_dir_honours_numba_cache_dir_then_xdg_then_home(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
     assert _jit.cache_dir() == tmp_path / "numba"
@@ -211,6 +238,34 @@ def test_over_batch_slices_covers_the_batch_in_order(restore_budget):
                                      threads.PARALLEL_MIN_WORK - 1) == [(0, 7)]
     assert threads.over_batch_slices(lambda start, stop: (start, stop), 1,
                                      threads.PARALLEL_MIN_WORK) == [(0, 1)]
+
+
+def test_for_each_slice_writes_each_slice_once(restore_budget):
+    pytest.importorskip("threadpoolctl")
+    threads._budget = 2
+    values, out = np.arange(10.0), np.zeros(10)
+
+    def double(part, part_out):
+        part_out[:] = 2 * part
+        return part.size
+
+    assert threads.for_each_slice(double, [values, out], threads.PARALLEL_MIN_WORK) == [5, 5]
+    np.testing.assert_array_equal(out, 2 * values)
+    assert threads.for_each_slice(double, [values, out], 1) == [10]  # small work: one call
+
+
+def test_no_parallel_kernel_inside_a_split_slice(restore_budget):
+    pytest.importorskip("threadpoolctl")
+    threads._budget = 2
+    seen = []
+
+    def per_item(a):
+        seen.append(threads.parallel_worthwhile(10 * threads.PARALLEL_MIN_WORK))
+        return (a,)
+
+    threads.split_over_batch(per_item, [np.zeros((4, 2))], threads.PARALLEL_MIN_WORK)
+    assert seen == [False, False]                                # both slices: serial kernels
+    assert threads.parallel_worthwhile(10 * threads.PARALLEL_MIN_WORK)  # and after it, again
 
 
 def test_split_attention_matches_one_thread(restore_budget):

@@ -19,7 +19,9 @@ variable. Three more rules keep the pools from spinning against each other:
   (``parallel_worthwhile``); below ``PARALLEL_MIN_WORK`` elements a serial copy of the same
   kernel runs instead (see ``tinydl/kernels/_jit.py``). The threshold was measured on a
   2-core machine (benchmarks/bench_threads.py prints the measurement).
-* With a budget of 1 no parallel kernel runs at all.
+* With a budget of 1 no parallel kernel runs at all, nor inside the slices of
+  ``split_over_batch``, which already spread the batch over the cores (Numba's workqueue pool
+  cannot take launches from two threads at once).
 
 Setting the budget never imports Numba: it is applied when the first kernel compiles.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -45,6 +48,7 @@ THREADING_LAYER = "workqueue"
 
 _budget: int | None = None  # None: the default, the cores this process may use
 _executor: ThreadPoolExecutor | None = None  # for split_over_batch, made on first use
+_slice_state = threading.local()  # .running is True while this thread runs a split's slice
 
 
 def available_cores() -> int:
@@ -81,8 +85,10 @@ def set_num_threads(num_threads: int) -> None:
 
 
 def parallel_worthwhile(work: int) -> bool:
-    """True when a parallel kernel over ``work`` elements should run on the pool."""
-    return work >= PARALLEL_MIN_WORK and get_num_threads() > 1
+    """True when a parallel kernel over ``work`` elements should run on the pool (never
+    inside a slice of ``split_over_batch``)."""
+    return (work >= PARALLEL_MIN_WORK and get_num_threads() > 1
+            and not getattr(_slice_state, "running", False))
 
 
 def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: Any) -> tuple:
@@ -95,14 +101,24 @@ def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: A
     ``fn`` once, unsplit, when ``work`` (elements) is below the parallel threshold, the budget
     is 1 thread or the batch has one item (see ``over_batch_slices``).
     """
-    def run_slice(start: int, stop: int) -> tuple:
-        return fn(*[None if array is None else array[start:stop] for array in arrays], *args)
-
-    results = over_batch_slices(run_slice, arrays[0].shape[0], work)
+    results = for_each_slice(fn, arrays, work, *args)
     if len(results) == 1:
         return results[0]
     xp = get_array_module(results[0][0])
     return tuple(xp.concatenate(pieces, axis=0) for pieces in zip(*results))
+
+
+def for_each_slice(fn: Callable, arrays: list, work: int, *args: Any) -> list:
+    """[fn(*slice, *args) for each slice of the leading axis of ``arrays``], one per thread.
+
+    The slicing of ``split_over_batch`` without putting results together: for ``fn`` that
+    writes into slices of an output passed among ``arrays``. Returns the results in slice
+    order (one result when the work is not split; the rules of ``over_batch_slices``).
+    """
+    def run_slice(start: int, stop: int) -> Any:
+        return fn(*[None if array is None else array[start:stop] for array in arrays], *args)
+
+    return over_batch_slices(run_slice, arrays[0].shape[0], work)
 
 
 def over_batch_slices(fn: Callable[[int, int], Any], batch: int, work: int) -> list:
@@ -111,7 +127,9 @@ def over_batch_slices(fn: Callable[[int, int], Any], batch: int, work: int) -> l
     threshold, the budget is 1 thread or the batch has one item.
 
     For code independent per batch item that releases the GIL (NumPy loops, BLAS, nogil
-    Numba kernels). BLAS runs on one thread meanwhile; the pool's threads sleep while idle.
+    Numba kernels). BLAS runs on one thread meanwhile, and Numba kernels called inside a slice
+    run their serial copies (Numba's workqueue pool takes one launch at a time); the pool's
+    threads sleep while idle.
     """
     parts = min(get_num_threads(), batch)
     controller = _blas_controller() if parts >= 2 and work >= PARALLEL_MIN_WORK else None
@@ -124,8 +142,18 @@ def over_batch_slices(fn: Callable[[int, int], Any], batch: int, work: int) -> l
     # BLAS on one thread meanwhile: two threads calling a multi-threaded OpenBLAS at once
     # make its pool spin against itself (measured 100x slower).
     with controller.limit(limits=1, user_api="blas"):
-        futures = [_executor.submit(fn, start, stop) for start, stop in zip(bounds[1:], bounds[2:])]
-        return [fn(bounds[0], bounds[1])] + [future.result() for future in futures]
+        futures = [_executor.submit(_run_slice, fn, start, stop)
+                   for start, stop in zip(bounds[1:], bounds[2:])]
+        return [_run_slice(fn, bounds[0], bounds[1])] + [future.result() for future in futures]
+
+
+def _run_slice(fn: Callable[[int, int], Any], start: int, stop: int) -> Any:
+    """fn(start, stop) in the calling thread, marked as a slice (see parallel_worthwhile)."""
+    _slice_state.running = True
+    try:
+        return fn(start, stop)
+    finally:
+        _slice_state.running = False
 
 
 def numba_threading_layer() -> str:

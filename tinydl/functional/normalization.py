@@ -2,8 +2,9 @@
 batch), ``group_norm`` (per sample over channel groups), ``instance_norm`` (per sample and
 channel) and ``local_response_norm`` (across neighbouring channels).
 
-Both are compositions: layer_norm scales and shifts the output of ``Normalize``
-(``tinydl.ops.normalization``, one fused node with a hand-written backward); batch_norm is
+Both are compositions: layer_norm is ``AffineNormalize`` when it has a weight and a bias of
+x's dtype, else it scales and shifts the output of ``Normalize`` (both in
+``tinydl.ops.normalization``, one fused node with a hand-written backward); batch_norm is
 mean/var/arithmetic ops. Use them as ``F.layer_norm`` and ``F.batch_norm``.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from tinydl.errors import ShapeError
 from tinydl.ops.common import as_tensor
-from tinydl.ops.normalization import Normalize
+from tinydl.ops.normalization import AffineNormalize, Normalize
 from tinydl.ops.shape import pad as pad_numpy_style
 from tinydl.tensor import Tensor
 
@@ -39,6 +40,8 @@ def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None,
             raise ShapeError(f"layer_norm: {name} has shape {param.shape}, expected "
                              f"normalized_shape {normalized_shape}")
     axes = tuple(range(x.ndim - count, x.ndim))
+    if weight is not None and bias is not None and weight.dtype == bias.dtype == x.dtype:
+        return AffineNormalize.apply(x, weight, bias, axes=axes, eps=float(eps))
     out = Normalize.apply(x, axes=axes, eps=float(eps))
     if weight is not None:
         out = out * weight

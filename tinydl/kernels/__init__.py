@@ -14,7 +14,13 @@ from tinydl.kernels import optim as _optim  # registers the Numba optimizer upda
 from tinydl.kernels.attention import attention_backward_reference, attention_forward_reference
 from tinydl.kernels.activation import gelu_backward_numba, gelu_forward_numba, relu_backward_numba
 from tinydl.kernels.conv import max_pool2d_forward_numba
-from tinydl.kernels.normalization import normalize_backward_numba, normalize_forward_numba
+from tinydl.kernels.indexing import scatter_add_rows_numba
+from tinydl.kernels.normalization import (
+    affine_normalize_backward_numba,
+    affine_normalize_forward_numba,
+    normalize_backward_numba,
+    normalize_forward_numba,
+)
 from tinydl.kernels.recurrent import (gru_backward_numba, gru_forward_numba, lstm_backward_numba,
                                       lstm_forward_numba)
 

@@ -15,7 +15,10 @@ plain ranges. Each call picks one by the size of the work, the largest array arg
 Numba's thread pool only pays above ``tinydl.threads.PARALLEL_MIN_WORK`` elements, and never
 with a thread budget of 1 (``tinydl.set_num_threads``). A kernel may call small helpers
 marked ``@jit(inline=True)``: the compiled copy sees their compiled versions, which Numba
-inlines into the caller (so loops calling them can still be vectorised).
+inlines into the caller (so loops calling them can still be vectorised). A kernel marked
+``@jit(reassociate=True)`` lets LLVM reorder its floating-point sums (Numba's fastmath flag
+``reassoc`` only: no other fast-math shortcut), so a loop like ``total += x[j]`` runs on SIMD
+lanes, several times faster; the result changes by rounding, as NumPy's pairwise sums do.
 
 The compiled machine code is cached on disk, in the user's cache folder (``cache_dir()``:
 ``$NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/tinydl/numba``, else
@@ -25,6 +28,7 @@ compile and a read-only or editable install stays clean.
 
 import importlib
 import os
+import threading
 import time
 import types
 from pathlib import Path
@@ -42,6 +46,11 @@ def numba_available() -> bool:
 
 
 _OPTIONS_TAG = "errors-numpy"  # the compile options that Numba's cache key leaves out
+# One kernel set up at a time: each points the process-wide numba.config.CACHE_DIR at the
+# cache while Numba reads it. Two threads doing it at once (the slices of split_over_batch
+# reaching a kernel's first call together) could make Numba read it half-restored, and
+# write the cache into the current directory. Reentrant: a kernel sets up its helpers.
+_setup_lock = threading.RLock()
 
 
 def cache_dir() -> Path:
@@ -78,11 +87,13 @@ def _work_size(args) -> int:
 class LazyJit:
     """A Numba kernel that compiles itself on its first call (see the module docstring)."""
 
-    def __init__(self, py_func, parallel: bool, inline: bool, nogil: bool = False):
+    def __init__(self, py_func, parallel: bool, inline: bool, nogil: bool = False,
+                 reassociate: bool = False):
         self.py_func = py_func
         self.parallel = parallel
         self.inline = inline
         self.nogil = nogil
+        self.reassociate = reassociate
         self._dispatchers = {}  # parallel (bool) -> Numba dispatcher
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
@@ -95,7 +106,10 @@ class LazyJit:
         parallel = self.parallel if parallel is None else (parallel and self.parallel)
         dispatcher = self._dispatchers.get(parallel)
         if dispatcher is None:
-            dispatcher = self._dispatchers[parallel] = self._compile(parallel)
+            with _setup_lock:
+                dispatcher = self._dispatchers.get(parallel)  # another thread may have won
+                if dispatcher is None:
+                    dispatcher = self._dispatchers[parallel] = self._compile(parallel)
         return dispatcher
 
     def _compile(self, parallel: bool):
@@ -121,8 +135,8 @@ class LazyJit:
         numba.config.CACHE_DIR = str(cache_dir() / _OPTIONS_TAG)
         try:
             return numba.njit(
-                cache=True, fastmath=False, error_model="numpy", parallel=parallel,
-                nogil=self.nogil,
+                cache=True, fastmath={"reassoc"} if self.reassociate else False,
+                error_model="numpy", parallel=parallel, nogil=self.nogil,
                 inline="always" if self.inline else "never",
             )(kernel)
         finally:
@@ -138,17 +152,18 @@ class LazyJit:
         return self.compiled(parallel=False)(*args)
 
 
-def jit(parallel: bool = False, inline: bool = False, nogil: bool = False):
+def jit(parallel: bool = False, inline: bool = False, nogil: bool = False, reassociate: bool = False):
     """Decorator: compile the function with Numba on its first call.
 
     parallel: let ``prange`` loops run on all cores when the work is large enough (a serial
     twin runs otherwise). inline: a helper that Numba inlines into each kernel calling it.
     nogil: release the GIL while it runs, for kernels called from several threads at once
-    (``tinydl.threads.over_batch_slices``).
+    (``tinydl.threads.over_batch_slices``). reassociate: sums may be reordered, so reductions
+    vectorise (see the module docstring).
     """
 
     def decorate(py_func):
-        return LazyJit(py_func, parallel, inline, nogil)
+        return LazyJit(py_func, parallel, inline, nogil, reassociate)
 
     return decorate
 

@@ -29,9 +29,9 @@ import math
 
 import numpy as np
 
-from tinydl.backend import get_array_module
+from tinydl.backend import backend_of, get_array_module
+from tinydl.kernels import registry
 from tinydl.kernels._jit import jit, numba_available
-from tinydl.kernels.registry import register
 
 prange = range  # compiled kernels see numba.prange here (see _jit.py)
 
@@ -228,21 +228,36 @@ def attention_forward_keeping_weights(q, k, v, mask=None, causal=False, scale=No
     xp = get_array_module(q)
     B, H, Tq, Tk, D, Dv = _check_qkv(op, q, k, v, numpy_only=False)
     scale = _resolve_scale(op, scale, D)
-    keep = _keep_matrix(_broadcast_mask(op, mask, (B, H, Tq, Tk), xp), causal, Tq, Tk, xp)
+    mask4 = _broadcast_mask(op, mask, (B, H, Tq, Tk), xp)
     scores = (q * scale) @ k.swapaxes(-1, -2)  # (B, H, Tq, Tk)
+    softmax_weights = registry.get("attention_softmax_weights", backend_of(scores).device_type)
+    weights, row_sum = softmax_weights(scores, mask4, causal)
+    out = (weights @ v) / xp.where(row_sum == 0, 1, row_sum)
+    return out, weights, row_sum
+### END FASTER
+
+
+def attention_softmax_weights_reference(scores, mask=None, causal=False):
+    """The unnormalised softmax weights of attention scores and their row sums.
+
+    scores (B, H, Tq, Tk), overwritten; mask bool broadcastable to (B, H, Tq, Tk), True =
+    attend, or None; causal: query i sees keys j <= i only. Returns (weights (B, H, Tq, Tk),
+    row_sum (B, H, Tq, 1)) with weights = exp(scores - row max), 0 where masked: softmax is
+    weights / row_sum. A row with every key masked gets weights 0 and row_sum 0.
+    """
+    xp = get_array_module(scores)
+    B, H, Tq, Tk = scores.shape
+    keep = _keep_matrix(mask, causal, Tq, Tk, xp)
     if keep is not None:
         scores = xp.where(keep, scores, -math.inf)
     if Tk == 0:
-        row_max = xp.zeros((B, H, Tq, 1), dtype=q.dtype)
+        row_max = xp.zeros((B, H, Tq, 1), dtype=scores.dtype)
     else:
         row_max = scores.max(axis=-1, keepdims=True)
         row_max = xp.where(xp.isneginf(row_max), 0, row_max)  # empty rows: exp(-inf - 0) = 0
     scores -= row_max
     weights = xp.exp(scores, out=scores)  # in place: the scores are not needed again
-    row_sum = weights.sum(axis=-1, keepdims=True)  # (B, H, Tq, 1); 0 for an empty row
-    out = (weights @ v) / xp.where(row_sum == 0, 1, row_sum)
-    return out, weights, row_sum
-### END FASTER
+    return weights, weights.sum(axis=-1, keepdims=True)  # row sums: 0 for an empty row
 
 
 ### BEGIN FASTER task 5.2
@@ -262,12 +277,24 @@ def attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout)
     dout_n = dout * inverse_sum  # (B, H, Tq, Dv)
     dv = weights.swapaxes(-1, -2) @ dout_n  # (B, H, Tk, Dv)
     dscores = dout_n @ v.swapaxes(-1, -2)  # (B, H, Tq, Tk)
-    dscores -= (dout * out).sum(axis=-1, keepdims=True) * inverse_sum
-    dscores *= weights
+    score_gradients = registry.get("attention_score_gradients", backend_of(q).device_type)
+    dscores = score_gradients(dscores, weights, dout, out, inverse_sum)
     dq = dscores @ (k * scale)
     dk = dscores.swapaxes(-1, -2) @ (q * scale)
     return dq, dk, dv
 ### END FASTER
+
+
+def attention_score_gradients_reference(dweights, weights, dout, out, inverse_sum):
+    """The gradient of the scores from that of the normalised weights, in place in dweights.
+
+    dweights (B, H, Tq, Tk) = (dout / row_sum) @ v^T; weights (B, H, Tq, Tk), unnormalised
+    (exp(score - row max)); dout, out (B, H, Tq, Dv); inverse_sum (B, H, Tq, 1) = 1 / row_sum.
+    Returns dS = weights * (dweights - rowsum(dout * out) / row_sum), (B, H, Tq, Tk).
+    """
+    dweights -= (dout * out).sum(axis=-1, keepdims=True) * inverse_sum
+    dweights *= weights
+    return dweights
 
 
 # ----------------------------------------------------------------------------- NumPy, tiled
@@ -588,6 +615,86 @@ def _attention_backward_kernel(q, k, kT, vT, keep, has_mask, causal, scale, neg_
 ### END FASTER
 
 
+@jit(parallel=True)
+def _shift_by_row_max_kernel(scores, keep, has_mask, causal, neg_inf):
+    """scores (B, H, Tq, Tk), in place: masked entries -inf, the others minus their row's max.
+
+    keep (2, B, H, Tq, Tk) bool (see _numba_keep). With causal, row i's keys past i are set to
+    -inf without being read. A row with no visible key is left all -inf.
+    """
+    B, H, Tq, Tk = scores.shape
+    for row in prange(B * H * Tq):
+        b = row // (H * Tq)
+        h = (row // Tq) % H
+        i = row % Tq
+        visible = min(i + 1, Tk) if causal else Tk
+        if has_mask:
+            for j in range(visible):
+                if not keep[0, b, h, i, j]:
+                    scores[b, h, i, j] = neg_inf
+        row_max = neg_inf
+        for j in range(np.uint64(visible)):
+            row_max = max(row_max, scores[b, h, i, j])
+        if row_max != neg_inf:
+            for j in range(np.uint64(visible)):
+                scores[b, h, i, j] -= row_max
+        for j in range(visible, Tk):
+            scores[b, h, i, j] = neg_inf
+
+
+@jit(parallel=True, reassociate=True)
+def _row_sum_kernel(weights, queries, causal, row_sum):
+    """row_sum (R,) = the sum of each row of weights (R, Tk), R = B H Tq; with causal, of row
+    r's first r % queries + 1 entries (the rest are 0)."""
+    Tk = weights.shape[1]
+    for r in prange(weights.shape[0]):
+        total = 0.0
+        for j in range(np.uint64(min(r % queries + 1, Tk) if causal else Tk)):
+            total += weights[r, j]
+        row_sum[r] = total
+
+
+def attention_softmax_weights_numba(scores, mask=None, causal=False):
+    """``attention_softmax_weights_reference`` with the masking, row max and row sums in Numba
+    (skipping the causal mask's hidden half) and the exp by NumPy's vectorised exp."""
+    if not isinstance(scores, np.ndarray) or np.dtype(scores.dtype) not in _FLOAT_DTYPES \
+            or not scores.flags.c_contiguous:
+        return attention_softmax_weights_reference(scores, mask, causal)
+    keep, has_mask = _numba_keep(mask, scores.shape)
+    _shift_by_row_max_kernel(scores, keep, has_mask, bool(causal), scores.dtype.type(-np.inf))
+    weights = np.exp(scores, out=scores)
+    B, H, Tq, Tk = scores.shape
+    row_sum = np.empty((B, H, Tq, 1), dtype=scores.dtype)
+    _row_sum_kernel(weights.reshape(B * H * Tq, Tk), Tq, bool(causal), row_sum.reshape(-1))
+    return weights, row_sum
+
+
+@jit(parallel=True, reassociate=True)
+def _score_gradients_kernel(dweights, weights, dout, out, inverse_sum):
+    """dweights (R, Tk), in place: weights * (dweights - (dout_r . out_r) inverse_sum_r), with
+    weights (R, Tk), dout and out (R, Dv), inverse_sum (R,); R = B H Tq."""
+    for r in prange(dweights.shape[0]):
+        row_dot = 0.0
+        for e in range(np.uint64(dout.shape[1])):
+            row_dot += dout[r, e] * out[r, e]
+        correction = dweights.dtype.type(row_dot) * inverse_sum[r]
+        for j in range(np.uint64(dweights.shape[1])):
+            dweights[r, j] = weights[r, j] * (dweights[r, j] - correction)
+
+
+def attention_score_gradients_numba(dweights, weights, dout, out, inverse_sum):
+    """``attention_score_gradients_reference`` in one Numba pass over the (Tq, Tk) arrays."""
+    arrays = (dweights, weights, dout, out, inverse_sum)
+    if not all(isinstance(array, np.ndarray) and array.dtype == dweights.dtype for array in arrays) \
+            or np.dtype(dweights.dtype) not in _FLOAT_DTYPES or not dweights.flags.c_contiguous:
+        return attention_score_gradients_reference(*arrays)
+    rows = dout.size // max(1, dout.shape[-1])  # B H Tq
+    as_rows = [np.ascontiguousarray(array).reshape(rows, array.shape[-1])
+               for array in (dweights, weights, dout, out)]  # dweights: a view (contiguous)
+    _score_gradients_kernel(*as_rows, np.ascontiguousarray(inverse_sum).reshape(rows))
+    return dweights
+
+
 def _numba_keep(mask4, shape):
     """(keep, has_mask) for the Numba kernels; keep has shape (2, B, H, Tq, Tk), a view.
 
@@ -652,14 +759,21 @@ def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
 # Not the default yet: per core the Numba kernels run 0.9x-1.3x the speed of the reference
 # at T = 128..256 (benchmarks/bench_kernels.py); their gain is memory, O(T d) instead of
 # O(T^2). TINYDL_KERNELS=numba selects them.
-register("attention_forward", "numpy", attention_forward_reference)
+registry.register("attention_forward", "numpy", attention_forward_reference)
 ### BEGIN FASTER task 5.1
-register("attention_forward", "numba", attention_forward_numba, available=numba_available,
+registry.register("attention_forward", "numba", attention_forward_numba, available=numba_available,
          default=False)
 ### END FASTER
-register("attention_backward", "numpy", attention_backward_reference)
+registry.register("attention_backward", "numpy", attention_backward_reference)
+# The softmax weights of the NumPy forward: the Numba version is faster (benchmarks/bench_gpt.py).
+registry.register("attention_softmax_weights", "numpy", attention_softmax_weights_reference)
+registry.register("attention_softmax_weights", "numba", attention_softmax_weights_numba,
+                  available=numba_available, default=True)
+registry.register("attention_score_gradients", "numpy", attention_score_gradients_reference)
+registry.register("attention_score_gradients", "numba", attention_score_gradients_numba,
+                  available=numba_available, default=True)
 ### BEGIN FASTER task 5.2
-register("attention_backward", "numba", attention_backward_numba, available=numba_available,
+registry.register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
 ### END FASTER
 
@@ -691,8 +805,8 @@ def _attention_backward_cupy(*args):
 
 # Chosen for arrays on "cuda" when CuPy is installed; untested on a GPU so far.
 ### BEGIN FASTER task 5.1
-register("attention_forward", "cupy", _attention_forward_cupy, available=cupy_available)
+registry.register("attention_forward", "cupy", _attention_forward_cupy, available=cupy_available)
 ### END FASTER
 ### BEGIN FASTER task 5.2
-register("attention_backward", "cupy", _attention_backward_cupy, available=cupy_available)
+registry.register("attention_backward", "cupy", _attention_backward_cupy, available=cupy_available)
 ### END FASTER

@@ -27,6 +27,7 @@ from tinydl.autograd import no_grad
 from tinydl.errors import ShapeError
 from tinydl.io import load_safetensors
 from tinydl.models.common import linear_rows
+from tinydl.ops.attention import split_heads
 from tinydl.random import generator
 from tinydl.tensor import Tensor
 
@@ -134,13 +135,10 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         batch, steps, channels = x.shape
-        head_dim = channels // self.n_head
         qkv = linear_rows(self.c_attn, x)  # (B, T, 3C): [q | k | v], each head a D-slice
-        # (B, T, 3C) -> (B, T, 3, H, D) -> (3, B, H, T, D), so each head attends on its own
-        # slice; clone() lays the result out contiguously (NumPy multiplies stacks of
-        # matrices far faster when each matrix is contiguous).
-        qkv = qkv.reshape(batch, steps, 3, self.n_head, head_dim).permute(2, 0, 3, 1, 4).clone()
-        q, k, v = (part.squeeze(0) for part in qkv.split(1, axis=0))  # three (B, H, T, D)
+        # (B, T, 3C) -> three contiguous (B, H, T, D), so each head attends on its own slice
+        # (NumPy multiplies stacks of matrices far faster when each matrix is contiguous).
+        q, k, v = split_heads(qkv, self.n_head)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                            dropout_p=self.dropout if self.training else 0.0)
         y = y.swapaxes(1, 2).reshape(batch, steps, channels)  # heads side by side again

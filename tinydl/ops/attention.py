@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from tinydl.autograd import Context, Function, is_grad_enabled
-from tinydl.backend import backend_of
+from tinydl.backend import backend_of, get_array_module
 from tinydl.kernels import registry
 
 ### BEGIN FASTER task 5.1
@@ -43,11 +43,14 @@ from tinydl.kernels.attention import (
 ### END FASTER
 from tinydl.ops.elementwise import where
 from tinydl.ops.nn import softmax
+from tinydl.ops.shape import stack
 from tinydl.tensor import Tensor
 from tinydl.threads import split_over_batch
 
 #: the score given to masked keys in the recorded (twice-differentiable) backward
 _BLOCKED_SCORE = -1e30
+#: queries per block of the blocked causal path (_forward_causal_blocks)
+CAUSAL_BLOCK = 64
 
 
 def _kernel(op_name: str, array: Any):
@@ -67,6 +70,13 @@ class FusedAttention(Function):
                 scale: float = 1.0) -> Any:
         forward_kernel = _kernel("attention_forward", q)
         ### BEGIN FASTER task 5.1
+        if forward_kernel is attention_forward_reference and _causal_blocks(q, k, mask, causal):
+            # Causal self-attention in blocks of queries, each with the keys it can see: the
+            # hidden upper triangle of the (Tq, Tk) weights is mostly never computed.
+            out, *weights = split_over_batch(
+                _forward_causal_blocks, [q, k, v], _score_count(q, k), scale)
+            ctx.save_for_backward(out, None, weights, None)
+            return out
         if forward_kernel is attention_forward_reference:
             # The reference builds the (Tq, Tk) weights anyway: keep them for backward
             # instead of recomputing them there (same results, two passes fewer).
@@ -88,6 +98,11 @@ class FusedAttention(Function):
             return _backward_in_ops(q, k, v, mask, causal, scale, grad_out)
         out, lse, weights, row_sum = ctx.saved_values
         ### BEGIN FASTER task 5.2
+        if isinstance(weights, list):  # causal blocks: [weights, row_sum] of each block
+            grads = split_over_batch(
+                _backward_causal_blocks, [q.data, k.data, v.data, out, grad_out.data, *weights],
+                _score_count(q, k), scale)
+            return tuple(Tensor(g, dtype=g.dtype) for g in grads)
         if weights is not None:
             grads = split_over_batch(
                 attention_backward_from_weights_in_order,
@@ -114,6 +129,38 @@ def _full_mask(mask: Any, q: Any, k: Any) -> Any:
 
 
 ### BEGIN FASTER task 5.1
+def _causal_blocks(q: Any, k: Any, mask: Any, causal: bool) -> bool:
+    """Whether attention runs in blocks of CAUSAL_BLOCK queries: causal self-attention (as
+    many queries as keys, no other mask) on CPU arrays with at least two blocks."""
+    return (causal and mask is None and q.shape[2] == k.shape[2] >= 2 * CAUSAL_BLOCK
+            and backend_of(q).device_type == "cpu")
+
+
+def _block_bounds(length: int) -> list:
+    """(start, stop) of each block of CAUSAL_BLOCK queries (the last one may be longer)."""
+    starts = list(range(0, length - CAUSAL_BLOCK + 1, CAUSAL_BLOCK))
+    return [(start, stop) for start, stop in zip(starts, starts[1:] + [length])]
+
+
+def _forward_causal_blocks(q: Any, k: Any, v: Any, scale: float) -> tuple:
+    """Causal attention block by block: queries start:stop see keys 0:stop, key j only when
+    j <= query i (a mask for the last stop - start keys). q, k, v (B, H, T, D).
+
+    Returns (out (B, H, T, Dv), weights and row_sum of block 0, of block 1, ...), the
+    results of attention_forward_keeping_weights for each block.
+    """
+    xp = backend_of(q).xp
+    outs, parts = [], []
+    for start, stop in _block_bounds(q.shape[2]):
+        sees = xp.arange(stop)[None, :] <= xp.arange(start, stop)[:, None]  # (stop-start, stop)
+        out, weights, row_sum = attention_forward_keeping_weights(
+            q[:, :, start:stop], k[:, :, :stop], v[:, :, :stop], None if start == 0 else sees,
+            start == 0, scale)
+        outs.append(out)
+        parts += [weights, row_sum]
+    return (xp.concatenate(outs, axis=2), *parts)
+
+
 def _forward_keeping_weights(q: Any, k: Any, v: Any, mask: Any, causal: bool,
                              scale: float) -> tuple:
     return attention_forward_keeping_weights(q, k, v, mask, causal, scale)
@@ -121,6 +168,29 @@ def _forward_keeping_weights(q: Any, k: Any, v: Any, mask: Any, causal: bool,
 
 
 ### BEGIN FASTER task 5.2
+def _backward_causal_blocks(q: Any, k: Any, v: Any, out: Any, dout: Any, *rest: Any) -> tuple:
+    """dq, dk, dv of ``_forward_causal_blocks``; rest: its weights and row sums, then scale.
+
+    The last block sees every key: its dk and dv start the sums, to which each earlier block
+    adds its own (over the keys it sees).
+    """
+    *parts, scale = rest
+    dq_blocks, dk, dv = [], None, None
+    for block, (start, stop) in reversed(list(enumerate(_block_bounds(q.shape[2])))):
+        weights, row_sum = parts[2 * block], parts[2 * block + 1]
+        rows = slice(start, stop)
+        block_dq, block_dk, block_dv = attention_backward_from_weights(
+            q[:, :, rows], k[:, :, :stop], v[:, :, :stop], scale, weights, row_sum,
+            out[:, :, rows], dout[:, :, rows])
+        dq_blocks.insert(0, block_dq)
+        if dk is None:
+            dk, dv = block_dk, block_dv
+        else:
+            dk[:, :, :stop] += block_dk
+            dv[:, :, :stop] += block_dv
+    return backend_of(q).xp.concatenate(dq_blocks, axis=2), dk, dv
+
+
 def attention_backward_from_weights_in_order(q, k, v, weights, row_sum, out, dout, scale):
     """``attention_backward_from_weights`` with the batched arrays first (for split_over_batch)."""
     return attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout)
@@ -163,3 +233,40 @@ def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Any = None, causal: b
     q's device, broadcastable to (B, H, Tq, Tk), or None.
     """
     return FusedAttention.apply(q, k, v, mask=mask, causal=bool(causal), scale=float(scale))
+
+
+class SplitHeads(Function):
+    """qkv (B, T, 3C) -> q, k, v (B, H, T, C / H), each contiguous: a fused q/k/v projection
+    cut into heads (head h of q is the columns h D : (h + 1) D of q's C).
+
+    params: heads (H). One node: forward is three copies (one per output) and backward one
+    copy back into (B, T, 3C), instead of reshape, permute, a copy and a split forward and a
+    concatenate and a copy backward. A recorded backward uses tinydl ops.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, qkv: Any, heads: int = 1) -> tuple:
+        xp = get_array_module(qkv)
+        batch, steps, width = qkv.shape
+        parts = qkv.reshape(batch, steps, 3, heads, width // (3 * heads)).transpose(2, 0, 3, 1, 4)
+        return tuple(xp.ascontiguousarray(part) for part in parts)
+
+    @staticmethod
+    def backward(ctx: Context, dq: Tensor, dk: Tensor, dv: Tensor) -> Tensor:
+        batch, heads, steps, dim = dq.shape
+        if is_grad_enabled():  # backward is being recorded: the same copy in tinydl ops
+            return stack([dq, dk, dv]).permute(1, 3, 0, 2, 4).reshape(batch, steps, 3 * heads * dim)
+        xp = get_array_module(dq.data)
+        merged = xp.empty((batch, steps, 3, heads, dim), dtype=dq.dtype)  # (B, T, 3, H, D)
+        for index, grad in enumerate((dq, dk, dv)):
+            merged[:, :, index] = grad.data.transpose(0, 2, 1, 3)
+        return Tensor(merged.reshape(batch, steps, 3 * heads * dim), dtype=dq.dtype)
+
+
+def split_heads(qkv: Tensor, heads: int) -> tuple:
+    """q, k, v (B, H, T, C / H) from qkv (B, T, 3C), the output of a fused projection."""
+    batch, steps, width = qkv.shape
+    if width % (3 * heads):
+        raise ValueError(f"split_heads: the last axis of qkv {tuple(qkv.shape)} must be 3 * heads * "
+                         f"head_dim for heads={heads}; it is {width}")
+    return SplitHeads.apply(qkv, heads=int(heads))

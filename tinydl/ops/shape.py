@@ -12,6 +12,7 @@ from tinydl import backend
 from tinydl.autograd import Context, Function
 from tinydl.backend import get_array_module
 from tinydl.errors import ShapeError
+from tinydl.kernels import registry
 from tinydl.ops.common import as_tensor, normalize_axes
 from tinydl.tensor import Tensor
 
@@ -153,7 +154,9 @@ class ScatterAdd(Function):
     def forward(ctx: Context, a: Any, index: Any = None, shape: tuple = ()) -> Any:
         xp = get_array_module(a)
         out = xp.zeros(shape, dtype=a.dtype)
-        if _has_integer_arrays(index):
+        if getattr(index, "dtype", None) is not None and index.dtype.kind in "iu":  # rows
+            registry.get("scatter_add_rows", backend.backend_of(a).device_type)(out, index, a)
+        elif _has_integer_arrays(index):
             xp.add.at(out, index, a)  # repeated indices must add up, so no plain assignment
         else:
             out[index] = a
@@ -218,6 +221,20 @@ def index_to_arrays(index: Any) -> Any:
 
         return numpy.asarray(index)
     return index
+
+
+def scatter_add_rows_reference(out: Any, rows: Any, values: Any) -> Any:
+    """out[rows[i]] += values[i] for every position i of ``rows``, in place; returns out.
+
+    out (R, *row_shape); rows an integer array (*index_shape) of row numbers (negative ones
+    count from the end), repeats allowed: their values add up; values
+    (*index_shape, *row_shape). An embedding's backward: rows are the token ids.
+    """
+    get_array_module(out).add.at(out, rows, values)
+    return out
+
+
+registry.register("scatter_add_rows", "numpy", scatter_add_rows_reference)
 
 
 def _has_integer_arrays(index: Any) -> bool:
