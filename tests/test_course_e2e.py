@@ -18,7 +18,7 @@ from conftest import REPO
 from tinydl.assign.course import default_course_path, load_course
 from tinydl.assign.grade import format_table, grade_tree, gradescope_results
 from tinydl.assign.sandbox import sandbox_problem
-from tinydl.assign.strip import strip_tree
+from tinydl.assign.strip import strip_tree, task_functions
 from tinydl.assign.verify import verify_course
 
 COURSE = load_course(default_course_path(REPO))
@@ -57,6 +57,21 @@ def test_stripped_tree_scores_zero_on_its_tasks(student_tree):
     report = grade_tree(student_tree, COURSE, TASKS, timeout=120, sandbox=SANDBOX)
     assert all(score == 0 for score in _scores(report).values()), format_table(report)
     assert all(" raised NotImplementedError: task 1." in t.message for g in report.tasks for t in g.tests)
+
+
+def test_functions_with_a_fast_path_are_graded_in_the_student_worker():
+    # the teacher's cross_entropy has a FASTER region (one fused node) that never calls _pick,
+    # the task 3.2 solution: graded on the teacher's side, it let a stripped tree score 4/5
+    functions = task_functions(REPO, COURSE)
+    assert functions["3.2"] == ["tinydl.functional.loss:_pick", "tinydl.functional.loss:cross_entropy"]
+    assert functions["1.4"] == ["tinydl.ops.reduce:_expand_grad"]  # its fast path sits inside it
+
+
+def test_stripped_cross_entropy_task_scores_zero(tmp_path):
+    out = tmp_path / "assignment3"
+    strip_tree(REPO, out, COURSE, assignment=3)
+    report = grade_tree(out, COURSE, ["3.2"], timeout=120, sandbox=SANDBOX)
+    assert _scores(report) == {"3.2": 0}, format_table(report)
 
 
 def _restore(tree: Path, task_id: str) -> None:

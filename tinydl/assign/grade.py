@@ -18,7 +18,7 @@ the student tree is hostile. Its code runs only in a sandboxed worker (sandbox.p
 the tests, their oracles and the points are the teacher's and run in a separate trusted process
 importing the teacher's tinydl (``teacher_root``, default: this checkout) with the teacher's
 tests (default: the checkout's tests/ and tests/hidden/). In that process only the functions
-holding the graded task's solution blocks are routed to the worker (proxy.py), so every other
+holding the graded task's solution blocks (or its FASTER regions) are routed to the worker (proxy.py), so every other
 task is the teacher's solution: one missing, wrong or hanging task never costs another its
 points. The tests draw their random inputs from ``course_rng``, seeded by a secret drawn per
 grading run that the worker never sees. Hidden tests run after the public ones; their output is

@@ -1,7 +1,7 @@
 """The trusted side of a task: the teacher's tinydl, with the task's functions answered by the worker.
 
 In the grading process (the teacher's tinydl, the teacher's tests), ``install`` replaces the code
-of each function that holds one of the task's solution blocks with a call to the student's
+of each function that holds one of the task's solution blocks (or FASTER regions) with a call to the student's
 function of the same name in the sandboxed worker. Every other function, including every other
 task's, stays the teacher's solution, so tasks are graded independently. Replacing the code
 object (rather than a module attribute) also reaches every place that imported the function.

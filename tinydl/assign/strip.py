@@ -90,23 +90,46 @@ def find_all_blocks(source: Path, course: Course) -> dict[PurePosixPath, list[So
 
 
 def task_functions(source: Path, course: Course) -> dict[str, list[str]]:
-    """{task id: ["module:qualname", ...]}: the functions holding each task's solution blocks.
+    """{task id: ["module:qualname", ...]}: the functions holding each task's solution blocks,
+    then those holding one of its FASTER regions.
 
     These are what the grader runs in the student's worker (proxy.py); the module name comes
-    from the file's path (``tinydl/ops/conv.py`` -> ``tinydl.ops.conv``).
+    from the file's path (``tinydl/ops/conv.py`` -> ``tinydl.ops.conv``). A function with a
+    FASTER region (a fast path that skips the readable solution, such as the fused
+    cross-entropy) goes too: the teacher's copy would answer the task's tests without ever
+    calling the student's code, while the student's copy has no such region.
     """
     found: dict[str, list[str]] = {}
-    for relative, file_blocks in find_all_blocks(source, course).items():
+    blocks = find_all_blocks(source, course)
+    for relative in sorted(set(blocks) | set(_files_with_faster(source))):
+        text = (Path(source) / relative).read_text(encoding="utf-8")
         module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
-        spans = _function_spans(parse_python((Path(source) / relative).read_text(encoding="utf-8")))
-        for block in file_blocks:
-            inside = [(start, name) for start, end, name in spans if start < block.begin <= end]
-            if not inside:
+        spans = _function_spans(parse_python(text))
+        for block in blocks.get(relative, []):
+            name = _innermost(spans, block.begin)
+            if name is None:
                 raise AssignError(f"{relative}:{block.begin}: the task {block.task} block is not inside a function")
-            name = f"{module}:{max(inside)[1]}"  # the innermost function
-            if name not in found.setdefault(block.task, []):
-                found[block.task].append(name)
+            if f"{module}:{name}" not in found.setdefault(block.task, []):
+                found[block.task].append(f"{module}:{name}")
+        for number, line in enumerate(text.splitlines(), start=1):
+            begin = FASTER_BEGIN.match(line)
+            name = _innermost(spans, number) if begin else None
+            if name is not None and f"{module}:{name}" not in found.setdefault(begin["task"], []):
+                found[begin["task"]].append(f"{module}:{name}")
     return found
+
+
+def _innermost(spans: list[tuple[int, int, str]], line: int) -> str | None:
+    """The qualified name of the innermost function whose body holds ``line`` (None: none)."""
+    inside = [(start, name) for start, end, name in spans if start < line <= end]
+    return max(inside)[1] if inside else None
+
+
+def _files_with_faster(source: Path) -> list[PurePosixPath]:
+    """The tree's Python files that hold a ``### BEGIN FASTER`` line."""
+    return [relative for relative in iter_tree_files(source)
+            if relative.suffix == ".py" and may_hold_solutions(relative)
+            and "### BEGIN FASTER" in (Path(source) / relative).read_text(encoding="utf-8")]
 
 
 def _function_spans(tree: ast.AST, prefix: str = "") -> list[tuple[int, int, str]]:
