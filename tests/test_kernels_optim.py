@@ -286,11 +286,12 @@ def test_fused_adam_matches_the_reference_tensor_by_tensor(case, dtype, tol):
 @pytest.mark.parametrize("budget", [1, 2])
 def test_fused_adam_over_more_tensors_than_one_kernel_call_takes(budget, monkeypatch):
     # 37 tensors go through in chunks (the kernel takes tuples of at most 16); with a budget of
-    # 2 and 40k elements per tensor the chunks run on the parallel copy
+    # 2 (and a threshold the chunks pass) they run on the parallel copy
     pytest.importorskip("numba")
     from tinydl import threads
 
     monkeypatch.setattr(threads, "_budget", budget)
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 100_000)
     rng = np.random.default_rng(5)
     sizes = [40_000 if k % 3 == 0 else k + 1 for k in range(37)]
     steps = [1 + k % 4 for k in range(37)]

@@ -39,10 +39,15 @@ from typing import Any
 from tinydl.backend import get_array_module
 
 # Below this many elements (of the largest array a kernel touches) the serial copy of a
-# parallel kernel runs. Waking Numba's workqueue pool costs about 25-30 µs of CPU per call
-# here; a vectorised elementwise pass does 100-200 thousand float32 elements in that time
-# (benchmarks/bench_threads.py).
-PARALLEL_MIN_WORK = 131_072
+# parallel kernel runs, and split_over_batch does not split. Alone, a kernel gains from the
+# pool above ~131k elements (waking it costs 25-30 µs of CPU; benchmarks/bench_threads.py).
+# Inside a training step it is another matter: OpenBLAS's threads keep spinning for a while
+# after each GEMM, so a parallel launch right after one fights them for the cores. Measured as
+# whole steps on the 2-core machine, quiet, raising the threshold from 131,072 to 4M elements
+# made every workload faster: seed-002 CNN 20.7 -> 18.7 ms, seed-004 37.2 -> 35.1 ms,
+# GPT-mini 281 -> 252 ms, LSTM 14.8 -> 11.9 ms, causal SDPA T128 4.56 -> 3.97 ms, MLP 2.26 ->
+# 2.10 ms (default threads). BLAS's own threads still serve every large matrix product.
+PARALLEL_MIN_WORK = 4_194_304
 # Numba's threading layer, unless NUMBA_THREADING_LAYER says otherwise (see the docstring).
 THREADING_LAYER = "workqueue"
 
