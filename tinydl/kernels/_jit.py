@@ -61,6 +61,9 @@ def cache_dir() -> Path:
     return Path(base) / "tinydl" / "numba"
 
 
+_numba_configured = False  # threads.configure_numba ran (later budget changes reach Numba directly)
+
+
 def _import_numba(kernel_name: str):
     try:
         numba = importlib.import_module("numba")
@@ -70,7 +73,10 @@ def _import_numba(kernel_name: str):
             "`pip install numba` (or `pip install tinydl[numba]`), or use the NumPy reference "
             "kernel, which gives the same results"
         ) from None
-    threads.configure_numba(numba)
+    global _numba_configured
+    if not _numba_configured:  # once a process: the layer, the budget, the BLAS Numba brings (~10 ms)
+        threads.configure_numba(numba)
+        _numba_configured = True
     return numba
 
 
