@@ -160,18 +160,12 @@ def _add_assign_commands(tools) -> None:
                        help="new folder for the student tree (must not exist, or be empty)")
     strip.add_argument("--assignment", type=_assignment_arg, default=None, metavar="N",
                        help='assignment to strip; "all" (default) strips every solution')
-    strip.add_argument("--source", type=Path, metavar="ROOT",
-                       help="the checkout with the solutions (default: this one)")
-    strip.add_argument("--course", type=Path, metavar="FILE",
-                       help="course file (default: ROOT/tinydl/assign/course.toml)")
+    _add_source_options(strip)
     strip.add_argument("--strip-later", action="store_true", help="also strip the solutions of later assignments")
 
     verify = _command(tools, "verify", "check that solutions pass, stripped trees fail and nothing leaks", _verify,
                       group="assign")
-    verify.add_argument("--source", type=Path, metavar="ROOT",
-                        help="the checkout with the solutions (default: this one)")
-    verify.add_argument("--course", type=Path, metavar="FILE",
-                        help="course file (default: ROOT/tinydl/assign/course.toml)")
+    _add_source_options(verify)
     verify.add_argument("--timeout", type=_seconds, default=VERIFY_TIMEOUT, metavar="S",
                         help="time limit of each pytest run")
 
@@ -199,6 +193,13 @@ def _add_assign_commands(tools) -> None:
                            help="write student, per-task points and total here")
     _add_teacher_options(grade_all)
     _add_grading_options(grade_all)
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", type=Path, metavar="ROOT",
+                        help="the checkout with the solutions (default: this one)")
+    parser.add_argument("--course", type=Path, metavar="FILE",
+                        help="course file (default: ROOT/tinydl/assign/course.toml)")
 
 
 def _add_teacher_options(parser: argparse.ArgumentParser) -> None:
