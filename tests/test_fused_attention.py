@@ -136,10 +136,12 @@ def test_matches_torch_sdpa_with_a_padding_mask():
 
 
 @pytest.mark.parametrize("length", [128, 200])  # two blocks of 64 queries; 64, 64 and 72
-def test_causal_blocks_match_torch_sdpa(length):
+def test_causal_blocks_match_torch_sdpa(length, monkeypatch):
     torch = pytest.importorskip("torch")
+    from tinydl.kernels import attention as kernels_attention
     from tinydl.ops import attention as ops_attention
 
+    monkeypatch.setattr(kernels_attention, "HEADS_PARALLEL_MIN_WORK", 2**62)  # not the per-head kernels
     rng = np.random.default_rng(3)
     q, k, v, grad = rng.standard_normal((4, 2, 2, length, 8))
     ours = _leaves((q, k, v), np.float64)
@@ -211,3 +213,57 @@ def test_split_heads_matches_reshape_permute_and_its_gradient():
     np.testing.assert_allclose(grad.numpy(), composed.grad.numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="3 \\* heads \\* head_dim"):
         split_heads(tinydl.zeros(2, 5, 10), 3)
+
+
+@pytest.mark.skipif(not numba_available(), reason="Numba is not installed")
+@pytest.mark.parametrize("causal, lengths, dims", [(True, (130, 130), (16, 16)), (False, (70, 90), (13, 7)),
+                                                   (True, (40, 72), (8, 5))])
+def test_per_head_kernels_match_torch_sdpa(causal, lengths, dims, monkeypatch):
+    """Two threads and scores past HEADS_PARALLEL_MIN_WORK (lowered here): FusedAttention runs
+    the per-head Numba kernels (parallel copies), in float32; values and gradients as torch's."""
+    torch = pytest.importorskip("torch")
+    from tinydl.kernels import attention as kernels_attention
+    from tinydl.ops import attention as ops_attention
+
+    monkeypatch.setattr(kernels_attention, "HEADS_PARALLEL_MIN_WORK", 1000)
+    for kernel in (kernels_attention._attention_forward_heads_kernel,
+                   kernels_attention._attention_backward_heads_kernel):
+        monkeypatch.setattr(kernel, "parallel_min_work", 1000)
+    previous = tinydl.get_num_threads()
+    tinydl.set_num_threads(2)
+    try:
+        rng = np.random.default_rng(5)
+        (Tq, Tk), (D, Dv) = lengths, dims
+        q, k = rng.standard_normal((2, 3, Tq, D)), rng.standard_normal((2, 3, Tk, D))
+        v = rng.standard_normal((2, 3, Tk, Dv))
+        grad = rng.standard_normal((2, 3, Tq, Dv))
+        ours = _leaves((q, k, v), np.float32)
+        chosen = ops_attention._per_head_kernel("attention_forward_keeping_weights", ours[0].data, ours[1].data)
+        assert chosen is kernels_attention.attention_forward_keeping_weights_numba
+        out = F.scaled_dot_product_attention(*ours, is_causal=causal)
+        out.backward(tinydl.tensor(grad, dtype=np.float32))
+    finally:
+        tinydl.set_num_threads(previous)
+    theirs = [torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in (q, k, v)]
+    out_t = torch.nn.functional.scaled_dot_product_attention(*theirs, is_causal=causal)
+    out_t.backward(torch.tensor(grad, dtype=torch.float32))
+    np.testing.assert_allclose(out.numpy(), out_t.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_per_head_kernels_are_not_chosen_with_numpy_kernels_or_one_thread(monkeypatch):
+    from tinydl.kernels import attention as kernels_attention
+    from tinydl.ops import attention as ops_attention
+
+    q = np.zeros((8, 4, 128, 32), dtype=np.float32)
+    monkeypatch.setattr(kernels_attention, "HEADS_PARALLEL_MIN_WORK", 1000)
+    monkeypatch.setenv("TINYDL_KERNELS", "numpy")
+    assert ops_attention._per_head_kernel("attention_forward_keeping_weights", q, q) is None
+    monkeypatch.delenv("TINYDL_KERNELS")
+    previous = tinydl.get_num_threads()
+    tinydl.set_num_threads(1)
+    try:
+        assert ops_attention._per_head_kernel("attention_backward_from_weights", q, q) is None
+    finally:
+        tinydl.set_num_threads(previous)

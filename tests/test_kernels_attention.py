@@ -378,3 +378,56 @@ def test_score_gradients_by_hand():
                             att.attention_score_gradients_numba):
         got = score_gradients(dweights.copy(), weights, dout, out, inverse_sum)
         np.testing.assert_allclose(got, [[[[0.5 * (1.0 - 2.5), 0.0]]]])
+
+
+# ----------------------------------------------------------------------------- per-head Numba
+
+@settings(max_examples=40, deadline=None)
+@given(case=attention_cases(max_tokens=40))
+def test_per_head_numba_forward_and_backward_match_the_weights_keeping_formulas(case):
+    """Every shape, causal or not (a mask takes the NumPy path inside): out, weights, row sums
+    and the gradients from them, in float32 and float64."""
+    pytest.importorskip("numba")
+    for dtype in (np.float32, np.float64):
+        c = as_dtype(case, dtype)
+        args = (c["q"], c["k"], c["v"], c["mask"], c["causal"], c["scale"])
+        want = att.attention_forward_keeping_weights(*args)
+        got = att.attention_forward_keeping_weights_numba(*args)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            assert_close(g, w, dtype)
+        out, weights, row_sum = want
+        grads_args = (c["q"], c["k"], c["v"], c["scale"], weights, row_sum, out, c["dout"])
+        want_grads = att.attention_backward_from_weights(*grads_args)
+        got_grads = att.attention_backward_from_weights_numba(*grads_args, c["causal"])
+        for g, w in zip(got_grads, want_grads):
+            assert g.shape == w.shape
+            assert_close(g, w, dtype)
+
+
+def test_per_head_numba_parallel_copies_match_the_reference():
+    """Scores past HEADS_PARALLEL_MIN_WORK with two threads: the parallel copies of the kernels,
+    causal, odd lengths (not multiples of KEY_BLOCK or ROW_GROUP) and head dims; against the
+    plain reference formulas (out, lse, gradients)."""
+    pytest.importorskip("numba")
+    import tinydl
+
+    rng = np.random.default_rng(11)
+    B, H, T, D, Dv = 2, 5, 123, 19, 9
+    assert B * H * T * T >= att.HEADS_PARALLEL_MIN_WORK
+    q, k = rng.standard_normal((2, B, H, T, D)).astype(np.float32)
+    v, dout = rng.standard_normal((2, B, H, T, Dv)).astype(np.float32)
+    want_out, lse = att.attention_forward_reference(q, k, v, None, True, None)
+    want_grads = att.attention_backward_reference(q, k, v, None, True, None, want_out, lse, dout)
+    previous = tinydl.get_num_threads()
+    tinydl.set_num_threads(2)
+    try:
+        out, weights, row_sum = att.attention_forward_keeping_weights_numba(q, k, v, None, True)
+        grads = att.attention_backward_from_weights_numba(q, k, v, None, weights, row_sum, out, dout,
+                                                          True)
+    finally:
+        tinydl.set_num_threads(previous)
+    assert_close(out, want_out, np.float32)
+    np.testing.assert_array_equal(np.triu(weights[0, 0], 1), 0)  # the hidden keys: weight 0
+    for g, w in zip(grads, want_grads):
+        assert_close(g, w, np.float32)

@@ -10,8 +10,9 @@ import tinydl.kernels  # registers every kernel
 from tinydl.kernels import _jit, registry
 
 ALL_OPS = ["adam_multi_update_", "adam_update_", "affine_normalize_backward", "affine_normalize_forward",
-           "attention_backward", "attention_forward", "attention_score_gradients",
-           "attention_softmax_weights", "col2im", "gelu_backward", "gelu_forward", "gru_sequence_backward",
+           "attention_backward", "attention_backward_from_weights", "attention_forward",
+           "attention_forward_keeping_weights", "attention_score_gradients", "attention_softmax_weights",
+           "col2im", "gelu_backward", "gelu_forward", "gru_sequence_backward",
            "gru_sequence_forward", "im2col", "lstm_sequence_backward", "lstm_sequence_forward",
            "max_pool2d_backward", "max_pool2d_forward", "normalize_backward", "normalize_forward",
            "relu_backward", "relu_forward", "scatter_add_rows", "sgd_momentum_update_"]

@@ -89,10 +89,12 @@ def set_num_threads(num_threads: int) -> None:
         apply_to_numba(sys.modules["numba"])
 
 
-def parallel_worthwhile(work: int) -> bool:
+def parallel_worthwhile(work: int, min_work: int | None = None) -> bool:
     """True when a parallel kernel over ``work`` elements should run on the pool (never
-    inside a slice of ``split_over_batch``)."""
-    return (work >= PARALLEL_MIN_WORK and get_num_threads() > 1
+    inside a slice of ``split_over_batch``). min_work: the kernel's own threshold (None:
+    ``PARALLEL_MIN_WORK``), for a kernel measured to gain from the pool at smaller sizes."""
+    threshold = PARALLEL_MIN_WORK if min_work is None else min_work
+    return (work >= threshold and get_num_threads() > 1
             and not getattr(_slice_state, "running", False))
 
 

@@ -12,13 +12,17 @@ Kernel files write parallel loops as ``for i in prange(n)`` and define ``prange 
 module level. A kernel marked ``@jit(parallel=True)`` is compiled twice, each copy on first
 use: a parallel copy, whose ``prange`` is ``numba.prange``, and a serial twin, whose loops are
 plain ranges. Each call picks one by the size of the work, the largest array argument: waking
-Numba's thread pool only pays above ``tinydl.threads.PARALLEL_MIN_WORK`` elements, and never
-with a thread budget of 1 (``tinydl.set_num_threads``). A kernel may call small helpers
+Numba's thread pool only pays above ``tinydl.threads.PARALLEL_MIN_WORK`` elements (or the
+kernel's own ``parallel_min_work``, where it was measured), and never with a thread budget of 1
+(``tinydl.set_num_threads``). A kernel may call small helpers
 marked ``@jit(inline=True)``: the compiled copy sees their compiled versions, which Numba
 inlines into the caller (so loops calling them can still be vectorised). A kernel marked
 ``@jit(reassociate=True)`` lets LLVM reorder its floating-point sums (Numba's fastmath flag
 ``reassoc`` only: no other fast-math shortcut), so a loop like ``total += x[j]`` runs on SIMD
 lanes, several times faster; the result changes by rounding, as NumPy's pairwise sums do.
+A kernel marked ``@jit(fused_multiply_add=True)`` lets LLVM turn ``a * b + c`` into one fused
+multiply-add instruction (fastmath flag ``contract``: one rounding instead of two, so the
+result is as accurate or more), which matters in the hand-written matrix products.
 
 The compiled machine code is cached on disk, in the user's cache folder (``cache_dir()``:
 ``$NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/tinydl/numba``, else
@@ -94,12 +98,15 @@ class LazyJit:
     """A Numba kernel that compiles itself on its first call (see the module docstring)."""
 
     def __init__(self, py_func, parallel: bool, inline: bool, nogil: bool = False,
-                 reassociate: bool = False):
+                 reassociate: bool = False, fused_multiply_add: bool = False,
+                 parallel_min_work: int | None = None):
         self.py_func = py_func
         self.parallel = parallel
         self.inline = inline
         self.nogil = nogil
         self.reassociate = reassociate
+        self.fused_multiply_add = fused_multiply_add
+        self.parallel_min_work = parallel_min_work
         self._dispatchers = {}  # parallel (bool) -> Numba dispatcher
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
@@ -140,8 +147,11 @@ class LazyJit:
         # Numba's cache key leaves out (new options must not load code built under old ones)
         numba.config.CACHE_DIR = str(cache_dir() / _OPTIONS_TAG)
         try:
+            fastmath = {"reassoc"} if self.reassociate else set()
+            if self.fused_multiply_add:
+                fastmath.add("contract")
             return numba.njit(
-                cache=True, fastmath={"reassoc"} if self.reassociate else False,
+                cache=True, fastmath=fastmath or False,
                 error_model="numpy", parallel=parallel, nogil=self.nogil,
                 inline="always" if self.inline else "never",
             )(kernel)
@@ -149,7 +159,7 @@ class LazyJit:
             numba.config.CACHE_DIR = saved_cache_dir
 
     def __call__(self, *args):
-        if self.parallel and threads.parallel_worthwhile(_work_size(args)):
+        if self.parallel and threads.parallel_worthwhile(_work_size(args), self.parallel_min_work):
             dispatcher = self.compiled(parallel=True)
             numba = importlib.import_module("numba")
             if not threads.numba_threads_match(numba):  # the budget changed, or a new thread
@@ -158,18 +168,22 @@ class LazyJit:
         return self.compiled(parallel=False)(*args)
 
 
-def jit(parallel: bool = False, inline: bool = False, nogil: bool = False, reassociate: bool = False):
+def jit(parallel: bool = False, inline: bool = False, nogil: bool = False, reassociate: bool = False,
+        fused_multiply_add: bool = False, parallel_min_work: int | None = None):
     """Decorator: compile the function with Numba on its first call.
 
     parallel: let ``prange`` loops run on all cores when the work is large enough (a serial
     twin runs otherwise). inline: a helper that Numba inlines into each kernel calling it.
     nogil: release the GIL while it runs, for kernels called from several threads at once
     (``tinydl.threads.over_batch_slices``). reassociate: sums may be reordered, so reductions
-    vectorise (see the module docstring).
+    vectorise (see the module docstring). fused_multiply_add: ``a * b + c`` may be one fused
+    instruction (see the module docstring). parallel_min_work: this kernel's threshold for
+    the parallel copy (None: ``tinydl.threads.PARALLEL_MIN_WORK``).
     """
 
     def decorate(py_func):
-        return LazyJit(py_func, parallel, inline, nogil, reassociate)
+        return LazyJit(py_func, parallel, inline, nogil, reassociate, fused_multiply_add,
+                       parallel_min_work)
 
     return decorate
 

@@ -261,11 +261,12 @@ def attention_softmax_weights_reference(scores, mask=None, causal=False):
 
 
 ### BEGIN FASTER task 5.2
-def attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout):
+def attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout, causal=False):
     """Gradients from the results of ``attention_forward_keeping_weights``.
 
     q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), out and dout (B, H, Tq, Dv); scale as
-    given to the forward (None = 1/sqrt(D)). Returns (dq, dk, dv). With P = weights / row_sum
+    given to the forward (None = 1/sqrt(D)); causal: the forward was causal (its weights are 0
+    past the diagonal; unused here, the Numba version skips them). Returns (dq, dk, dv). With P = weights / row_sum
     and dout_n = dout / row_sum (a (Tq, Dv) division instead of a (Tq, Tk) one):
         dv = weights^T @ dout_n
         dS = weights * (dout_n @ v^T - rowsum(dout * out) / row_sum)
@@ -756,6 +757,209 @@ def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
 ### END FASTER
 
 
+# ----------------------------------------------------------------------------- Numba, per head
+
+# The weights-keeping forward and backward above (attention_forward_keeping_weights and
+# attention_backward_from_weights, the CPU default's formulas) as Numba kernels that give each
+# (batch, head) to one thread (prange) and call no BLAS: the cores are used without waking
+# BLAS's pool. Mask-free only (causal or not): a mask runs the NumPy version. A head goes query
+# row by query row (the backward: ROW_GROUP rows at once); with causal, row i reads keys 0..i
+# only, rounded up to KEY_BLOCK keys (past i its weights are 0), so the hidden upper triangle
+# is skipped. Every matrix product is a sum of rows (_add_row_combination), whose inner loop
+# runs along a contiguous axis and vectorises; k and v are transposed where that needs it.
+
+#: causal rows read their keys in whole blocks of KEY_BLOCK (SIMD lanes, no scalar tail)
+KEY_BLOCK = 16
+#: query rows of one pass of the per-head backward: dv and dk get ROW_GROUP rows a pass
+ROW_GROUP = 8
+#: B H Tq Tk score elements from which the per-head kernels run on the thread pool. They call
+#: no BLAS, so the reason for threads.PARALLEL_MIN_WORK (a launch right after a GEMM fights
+#: BLAS's spinning threads) does not hold inside them (measured: see benchmarks/RESULTS.md).
+HEADS_PARALLEL_MIN_WORK = 131_072
+
+
+@jit(inline=True)
+def _add_row_combination(target, rows, coefficients, stop):
+    """target[:stop] += sum_c coefficients[c] * rows[c, :stop], in place.
+
+    target (>= stop,), rows (C, >= stop), coefficients (C,). Eight rows a pass over target
+    (one load and store of it for eight products), then one at a time.
+    """
+    count = rows.shape[0]
+    stop_u = np.uint64(stop)
+    c = 0
+    while c + 8 <= count:
+        a0, a1, a2, a3 = coefficients[c], coefficients[c + 1], coefficients[c + 2], coefficients[c + 3]
+        a4, a5, a6, a7 = coefficients[c + 4], coefficients[c + 5], coefficients[c + 6], coefficients[c + 7]
+        row0, row1, row2, row3 = rows[c], rows[c + 1], rows[c + 2], rows[c + 3]
+        row4, row5, row6, row7 = rows[c + 4], rows[c + 5], rows[c + 6], rows[c + 7]
+        for i in range(stop_u):
+            target[i] += (a0 * row0[i] + a1 * row1[i] + a2 * row2[i] + a3 * row3[i]
+                          + a4 * row4[i] + a5 * row5[i] + a6 * row6[i] + a7 * row7[i])
+        c += 8
+    while c < count:
+        a0, row0 = coefficients[c], rows[c]
+        for i in range(stop_u):
+            target[i] += a0 * row0[i]
+        c += 1
+
+
+@jit(inline=True)
+def _keys_read(i, causal, Tk):
+    """(seen, width) of query row i: the keys it sees and the keys a causal pass reads (seen
+    rounded up to KEY_BLOCK, at most Tk)."""
+    seen = min(i + 1, Tk) if causal else Tk
+    return seen, min((seen + KEY_BLOCK - 1) // KEY_BLOCK * KEY_BLOCK, Tk)
+
+
+### BEGIN FASTER task 5.1
+@jit(parallel=True, reassociate=True, fused_multiply_add=True, parallel_min_work=HEADS_PARALLEL_MIN_WORK)
+def _attention_forward_heads_kernel(q, k_t, v, causal, scale, out, weights, row_sum):
+    """q (B,H,Tq,D), k_t (B,H,D,Tk) (k transposed), v (B,H,Tk,Dv) -> out (B,H,Tq,Dv),
+    weights (B,H,Tq,Tk), row_sum (B,H,Tq,1), written in place (see the section comment).
+
+    Query row i: scores_j = scale q_i . k_j for the keys it reads, m = their max over the
+    keys it sees, weights_ij = exp(scores_j - m) (0 for unseen keys), l_i = sum_j weights_ij,
+    out_i = sum_j weights_ij v_j / l_i.
+    """
+    B, H, Tq, D = q.shape
+    Tk = k_t.shape[3]
+    Dv = v.shape[3]
+    for head in prange(B * H):
+        b = head // H
+        h = head % H
+        scores = np.empty(Tk, dtype=q.dtype)
+        out_row = np.empty(Dv, dtype=q.dtype)
+        for i in range(Tq):
+            seen, width = _keys_read(i, causal, Tk)
+            scores[:width] = 0
+            _add_row_combination(scores, k_t[b, h], q[b, h, i], width)  # sum_d q_id k_t[d]
+            row_max = scores[0] * scale
+            for j in range(np.uint64(seen)):
+                scores[j] *= scale
+                row_max = max(row_max, scores[j])
+            weights_row = weights[b, h, i]
+            total = row_max * 0
+            for j in range(np.uint64(seen)):
+                weights_row[j] = _exp(scores[j] - row_max)
+                total += weights_row[j]
+            weights_row[seen:] = 0
+            row_sum[b, h, i, 0] = total
+            out_row[:] = 0
+            _add_row_combination(out_row, v[b, h, :seen], weights_row[:seen], Dv)
+            for e in range(Dv):
+                out[b, h, i, e] = out_row[e] / total
+
+
+def attention_forward_keeping_weights_numba(q, k, v, mask=None, causal=False, scale=None):
+    """``attention_forward_keeping_weights`` in one Numba kernel, a (batch, head) per work item.
+
+    Same arguments and results. Runs the NumPy version for a mask, for arrays that are not
+    float32/float64 NumPy arrays, and without keys.
+    """
+    B, H, Tq, Tk, D, Dv = _check_qkv("attention_forward_keeping_weights_numba", q, k, v, numpy_only=False)
+    if mask is not None or Tk == 0 or not _heads_kernel_takes(q, k, v):
+        return attention_forward_keeping_weights(q, k, v, mask, causal, scale)
+    scale = _resolve_scale("attention_forward_keeping_weights_numba", scale, D)
+    out = np.empty((B, H, Tq, Dv), dtype=q.dtype)
+    weights = np.empty((B, H, Tq, Tk), dtype=q.dtype)
+    row_sum = np.empty((B, H, Tq, 1), dtype=q.dtype)
+    _attention_forward_heads_kernel(np.ascontiguousarray(q), np.ascontiguousarray(k.swapaxes(-1, -2)),
+                                    np.ascontiguousarray(v), bool(causal), q.dtype.type(scale),
+                                    out, weights, row_sum)
+    return out, weights, row_sum
+### END FASTER
+
+
+### BEGIN FASTER task 5.2
+@jit(parallel=True, reassociate=True, fused_multiply_add=True, parallel_min_work=HEADS_PARALLEL_MIN_WORK)
+def _attention_backward_heads_kernel(q, k, v_t, weights, row_sum, out, dout, causal, scale,
+                                     dq, dk_t, dv_t):
+    """Gradients into dq (B,H,Tq,D), dk_t (B,H,D,Tk) and dv_t (B,H,Dv,Tk) (dk and dv
+    transposed), written in full. q (B,H,Tq,D), k (B,H,Tk,D), v_t (B,H,Dv,Tk) (v transposed),
+    weights (B,H,Tq,Tk) and row_sum (B,H,Tq,1) from the forward, out and dout (B,H,Tq,Dv).
+
+    The formulas of attention_backward_from_weights, for ROW_GROUP query rows at a time:
+    dout_n_i = dout_i / l_i, dS_ij = weights_ij (dout_n_i . v_j - (dout_i . out_i) / l_i),
+    dq_i = scale sum_j dS_ij k_j; then dv_j += sum_i weights_ij dout_n_i and
+    dk_j += scale sum_i dS_ij q_i over the group's rows.
+    """
+    B, H, Tq, D = q.shape
+    Tk = v_t.shape[3]
+    Dv = v_t.shape[2]
+    for head in prange(B * H):
+        b = head // H
+        h = head % H
+        dscores = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
+        group_weights = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
+        dout_n = np.empty((ROW_GROUP, Dv), dtype=q.dtype)
+        q_scaled = np.empty((ROW_GROUP, D), dtype=q.dtype)
+        dq_row = np.empty(D, dtype=q.dtype)
+        dk_t[b, h] = 0
+        dv_t[b, h] = 0
+        for first in range(0, Tq, ROW_GROUP):
+            rows = min(ROW_GROUP, Tq - first)
+            width = _keys_read(first + rows - 1, causal, Tk)[1]  # the widest row of the group
+            for r in range(rows):
+                i = first + r
+                seen = _keys_read(i, causal, Tk)[0]
+                one = scale * 0 + 1  # in q's dtype
+                inverse = one / row_sum[b, h, i, 0] if row_sum[b, h, i, 0] != 0 else one
+                row_dot = scale * 0
+                for e in range(Dv):
+                    row_dot += dout[b, h, i, e] * out[b, h, i, e]
+                    dout_n[r, e] = dout[b, h, i, e] * inverse
+                correction = row_dot * inverse
+                dscores_row = dscores[r]
+                dscores_row[:width] = 0
+                _add_row_combination(dscores_row, v_t[b, h], dout_n[r], width)  # dout_n_i . v_j
+                weights_row, group_row = weights[b, h, i], group_weights[r]
+                for j in range(np.uint64(width)):  # weights are 0 past seen, and so is dS
+                    group_row[j] = weights_row[j]  # a copy at hand (L1) for dv below
+                    dscores_row[j] = weights_row[j] * (dscores_row[j] - correction)
+                for d in range(D):
+                    q_scaled[r, d] = q[b, h, i, d] * scale
+                dq_row[:] = 0
+                _add_row_combination(dq_row, k[b, h, :seen], dscores_row[:seen], D)
+                for d in range(D):
+                    dq[b, h, i, d] = dq_row[d] * scale
+            for e in range(Dv):
+                _add_row_combination(dv_t[b, h, e], group_weights[:rows], dout_n[:rows, e], width)
+            for d in range(D):
+                _add_row_combination(dk_t[b, h, d], dscores[:rows], q_scaled[:rows, d], width)
+
+
+def attention_backward_from_weights_numba(q, k, v, scale, weights, row_sum, out, dout, causal=False):
+    """``attention_backward_from_weights`` in one Numba kernel, a (batch, head) per work item.
+
+    Same arguments and results (causal: with it, row i reads keys 0..i only). Any weights
+    (masked ones are 0); arrays that are not float32/float64 NumPy arrays run the NumPy version.
+    """
+    arrays = (q, k, v, weights, row_sum, out, dout)
+    if not _heads_kernel_takes(*arrays) or k.shape[2] == 0:
+        return attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout, causal)
+    B, H, Tq, D = q.shape
+    Tk, Dv = v.shape[2], v.shape[3]
+    scale = _resolve_scale("attention_backward_from_weights_numba", scale, D)
+    dq = np.empty((B, H, Tq, D), dtype=q.dtype)
+    dk_t = np.empty((B, H, D, Tk), dtype=q.dtype)
+    dv_t = np.empty((B, H, Dv, Tk), dtype=q.dtype)
+    contiguous = np.ascontiguousarray
+    _attention_backward_heads_kernel(
+        contiguous(q), contiguous(k), contiguous(v.swapaxes(-1, -2)), contiguous(weights),
+        contiguous(row_sum), contiguous(out), contiguous(dout), bool(causal), q.dtype.type(scale),
+        dq, dk_t, dv_t)
+    return dq, dk_t.swapaxes(-1, -2).copy(), dv_t.swapaxes(-1, -2).copy()
+### END FASTER
+
+
+def _heads_kernel_takes(*arrays):
+    """Whether the per-head kernels run on these arrays: NumPy, all float32 or all float64."""
+    return (all(isinstance(array, np.ndarray) for array in arrays)
+            and np.dtype(arrays[0].dtype) in _FLOAT_DTYPES
+            and all(array.dtype == arrays[0].dtype for array in arrays))
+
+
 # Not the default yet: per core the Numba kernels run 0.9x-1.3x the speed of the reference
 # at T = 128..256 (benchmarks/bench_kernels.py); their gain is memory, O(T d) instead of
 # O(T^2). TINYDL_KERNELS=numba selects them.
@@ -775,6 +979,18 @@ registry.register("attention_score_gradients", "numba", attention_score_gradient
 ### BEGIN FASTER task 5.2
 registry.register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
+### END FASTER
+# The weights-keeping formulas of the CPU default, per head in Numba (tinydl.ops.attention runs
+# them where they run on the thread pool: HEADS_PARALLEL_MIN_WORK).
+### BEGIN FASTER task 5.1
+registry.register("attention_forward_keeping_weights", "numpy", attention_forward_keeping_weights)
+registry.register("attention_forward_keeping_weights", "numba", attention_forward_keeping_weights_numba,
+                  available=numba_available, default=True)
+### END FASTER
+### BEGIN FASTER task 5.2
+registry.register("attention_backward_from_weights", "numpy", attention_backward_from_weights)
+registry.register("attention_backward_from_weights", "numba", attention_backward_from_weights_numba,
+                  available=numba_available, default=True)
 ### END FASTER
 
 

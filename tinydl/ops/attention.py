@@ -11,7 +11,9 @@ the kernels in tinydl.kernels.attention, chosen per device by the kernel registr
     cpu    the Numba kernel with TINYDL_KERNELS=numba (tiled, O(T d) extra memory),
            else the NumPy reference (TINYDL_KERNELS=numpy forces it). The reference builds
            the (Tq, Tk) weights anyway, so with it forward keeps them for backward
-           (attention_forward_keeping_weights) instead of recomputing them.
+           (attention_forward_keeping_weights) instead of recomputing them. Without a mask,
+           where they run on the thread pool (_per_head_kernel), those two formulas run as
+           Numba kernels with one (batch, head) per work item (registered next to them).
     cuda   the CuPy kernel when CuPy is installed (tinydl.kernels.attention_cupy)
     other  the NumPy reference, written against xp (runs on any array module)
 
@@ -29,6 +31,7 @@ from typing import Any
 
 from tinydl.autograd import Context, Function, is_grad_enabled
 from tinydl.backend import backend_of, get_array_module
+from tinydl.kernels import attention as attention_kernels
 from tinydl.kernels import registry
 
 ### BEGIN FASTER task 5.1
@@ -45,7 +48,7 @@ from tinydl.ops.elementwise import where
 from tinydl.ops.nn import softmax
 from tinydl.ops.shape import stack
 from tinydl.tensor import Tensor
-from tinydl.threads import split_over_batch
+from tinydl.threads import parallel_worthwhile, split_over_batch
 
 #: the score given to masked keys in the recorded (twice-differentiable) backward
 _BLOCKED_SCORE = -1e30
@@ -70,6 +73,12 @@ class FusedAttention(Function):
                 scale: float = 1.0) -> Any:
         forward_kernel = _kernel("attention_forward", q)
         ### BEGIN FASTER task 5.1
+        per_head = _per_head_kernel("attention_forward_keeping_weights", q, k) if mask is None else None
+        if forward_kernel is attention_forward_reference and per_head is not None:
+            # One Numba kernel over every (batch, head), on the thread pool, no BLAS.
+            out, weights, row_sum = per_head(q, k, v, None, causal, scale)
+            ctx.save_for_backward(out, None, weights, row_sum)
+            return out
         if forward_kernel is attention_forward_reference and _causal_blocks(q, k, mask, causal):
             # Causal self-attention in blocks of queries, each with the keys it can see: the
             # hidden upper triangle of the (Tq, Tk) weights is mostly never computed.
@@ -104,15 +113,32 @@ class FusedAttention(Function):
                 _score_count(q, k), scale)
             return tuple(Tensor(g, dtype=g.dtype) for g in grads)
         if weights is not None:
-            grads = split_over_batch(
-                attention_backward_from_weights_in_order,
-                [q.data, k.data, v.data, weights, row_sum, out, grad_out.data],
-                _score_count(q, k), scale)
+            per_head = _per_head_kernel("attention_backward_from_weights", q.data, k.data)
+            if per_head is not None:  # one Numba kernel over every (batch, head), no BLAS
+                grads = per_head(q.data, k.data, v.data, scale, weights, row_sum, out,
+                                 grad_out.data, causal)
+            else:
+                grads = split_over_batch(
+                    attention_backward_from_weights_in_order,
+                    [q.data, k.data, v.data, weights, row_sum, out, grad_out.data],
+                    _score_count(q, k), scale)
             return tuple(Tensor(g, dtype=g.dtype) for g in grads)
         ### END FASTER
         grads = _kernel("attention_backward", q.data)(q.data, k.data, v.data, mask, causal,
                                                       scale, out, lse, grad_out.data)
         return tuple(Tensor(g, dtype=g.dtype) for g in grads)
+
+
+def _per_head_kernel(op_name: str, q: Any, k: Any):
+    """The registered kernel of ``op_name`` when it is the per-head Numba version (not the
+    NumPy one) and the scores are large enough for the thread pool
+    (HEADS_PARALLEL_MIN_WORK in tinydl.kernels.attention); else None. Serially the NumPy formulas
+    (BLAS's products) are as fast or faster, so they run then."""
+    device = backend_of(q).device_type
+    if registry.chosen_name(op_name, device) != "numba" \
+            or not parallel_worthwhile(_score_count(q, k), attention_kernels.HEADS_PARALLEL_MIN_WORK):
+        return None
+    return registry.get(op_name, device)
 
 
 def _score_count(q: Any, k: Any) -> int:
