@@ -225,6 +225,7 @@ def test_per_head_kernels_match_torch_sdpa(causal, lengths, dims, monkeypatch):
     from tinydl.kernels import attention as kernels_attention
     from tinydl.ops import attention as ops_attention
 
+    monkeypatch.delenv("TINYDL_KERNELS", raising=False)  # the default choice: Numba's
     monkeypatch.setattr(kernels_attention, "HEADS_PARALLEL_MIN_WORK", 1000)
     for kernel in (kernels_attention._attention_forward_heads_kernel,
                    kernels_attention._attention_backward_heads_kernel):
@@ -252,18 +253,21 @@ def test_per_head_kernels_match_torch_sdpa(causal, lengths, dims, monkeypatch):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_per_head_kernels_are_not_chosen_with_numpy_kernels_or_one_thread(monkeypatch):
+def test_per_head_kernels_are_chosen_with_numba_and_two_threads_only(monkeypatch):
     from tinydl.kernels import attention as kernels_attention
     from tinydl.ops import attention as ops_attention
 
     q = np.zeros((8, 4, 128, 32), dtype=np.float32)
     monkeypatch.setattr(kernels_attention, "HEADS_PARALLEL_MIN_WORK", 1000)
-    monkeypatch.setenv("TINYDL_KERNELS", "numpy")
-    assert ops_attention._per_head_kernel("attention_forward_keeping_weights", q, q) is None
-    monkeypatch.delenv("TINYDL_KERNELS")
     previous = tinydl.get_num_threads()
-    tinydl.set_num_threads(1)
     try:
+        tinydl.set_num_threads(2)
+        monkeypatch.setenv("TINYDL_KERNELS", "numpy")
+        assert ops_attention._per_head_kernel("attention_forward_keeping_weights", q, q) is None
+        monkeypatch.delenv("TINYDL_KERNELS")
+        expected = kernels_attention.attention_backward_from_weights_numba if numba_available() else None
+        assert ops_attention._per_head_kernel("attention_backward_from_weights", q, q) is expected
+        tinydl.set_num_threads(1)
         assert ops_attention._per_head_kernel("attention_backward_from_weights", q, q) is None
     finally:
         tinydl.set_num_threads(previous)

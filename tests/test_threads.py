@@ -268,9 +268,13 @@ def test_no_parallel_kernel_inside_a_split_slice(restore_budget):
     assert threads.parallel_worthwhile(10 * threads.PARALLEL_MIN_WORK)  # and after it, again
 
 
-def test_split_attention_matches_one_thread(restore_budget):
+def test_split_attention_matches_one_thread(restore_budget, monkeypatch):
     import tinydl.functional as F
+    from tinydl.kernels import attention as kernels_attention
 
+    # the NumPy formulas on both budgets (the per-head Numba kernels, which two threads would
+    # choose here, are checked against them in test_kernels_attention.py)
+    monkeypatch.setattr(kernels_attention, "HEADS_PARALLEL_MIN_WORK", 2**62)
     rng = np.random.default_rng(1)
     results = {}
     for budget in (1, 2):
