@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+import tinydl
 from tinydl.kernels import activation, attention, conv, indexing, normalization, optim, recurrent
 from tinydl.kernels._jit import numba_available
 from tinydl.ops import conv as conv_ops
@@ -45,6 +46,7 @@ def limit_threads(threads, torch):
     """Cap Numba's and torch's thread pools; returns a context manager capping BLAS's."""
     if threads is None:
         return contextlib.nullcontext()
+    tinydl.set_num_threads(threads)  # the budget the kernels pick their serial or parallel copy by
     if numba_available():
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -103,6 +105,33 @@ def attention_case(B, T, torch):
 
         impls["torch"] = torch_run
     return f"attention fwd+bwd B{B} H4 d32 T{T}", impls
+
+
+def causal_attention_case(B, T, torch):
+    """Causal attention fwd+bwd by the weights-keeping formulas (the CPU default's), B x 4 heads
+    x T tokens, d32, float32: NumPy (BLAS products) against the per-head Numba kernels."""
+    rng = np.random.default_rng(0)
+    q, k, v, dout = rng.standard_normal((4, B, 4, T, 32), dtype=np.float32)
+
+    def runner(forward, backward):
+        def run():
+            out, weights, row_sum = forward(q, k, v, None, True)
+            backward(q, k, v, None, weights, row_sum, out, dout, True)
+        return run
+
+    impls = {"numpy": runner(attention.attention_forward_keeping_weights, attention.attention_backward_from_weights),
+             "numba": runner(attention.attention_forward_keeping_weights_numba,
+                             attention.attention_backward_from_weights_numba)}
+    if torch is not None:
+        tensors = [torch.from_numpy(a.copy()).requires_grad_() for a in (q, k, v)]
+        dout_t = torch.from_numpy(dout)
+
+        def torch_run():
+            out = torch.nn.functional.scaled_dot_product_attention(*tensors, is_causal=True)
+            torch.autograd.grad(out, tensors, dout_t)
+
+        impls["torch"] = torch_run
+    return f"causal attention keeping weights fwd+bwd B{B} H4 d32 T{T}", impls
 
 
 def adam_case(size, torch):
@@ -329,11 +358,13 @@ def main(argv=None):
 
 def _cases(quick, torch):
     if quick:  # small problems
-        return [attention_case(2, 64, torch), adam_case(100_000, torch), sgd_case(100_000, torch),
+        return [attention_case(2, 64, torch), causal_attention_case(2, 64, torch), adam_case(100_000, torch),
+                sgd_case(100_000, torch),
                 max_pool_case(4, torch), recurrence_case("lstm", 8, 4, 32, torch),
                 recurrence_case("gru", 8, 4, 32, torch), im2col_case((4, 8, 13, 13), 0, torch),
                 relu_case((4, 8, 13, 13), torch)]
     return [attention_case(8, 128, torch), attention_case(8, 256, torch),
+            causal_attention_case(8, 128, torch), causal_attention_case(8, 256, torch),
             adam_case(1_000_000, torch), sgd_case(1_000_000, torch),
             max_pool_case(64, torch), recurrence_case("lstm", 64, 32, 128, torch),
             recurrence_case("gru", 64, 32, 128, torch),

@@ -18,6 +18,8 @@ ALL_OPS = ["adam_multi_update_", "adam_update_", "affine_normalize_backward", "a
            "relu_backward", "relu_forward", "scatter_add_rows", "sgd_momentum_update_"]
 # The tiled attention kernels: a CuPy version too, and NumPy stays the CPU default for them.
 TILED_ATTENTION = ("attention_backward", "attention_forward")
+# NumPy stays the CPU default for these too (the per-head Numba attention kernels).
+NUMPY_DEFAULT = (*TILED_ATTENTION, "attention_backward_from_weights", "attention_forward_keeping_weights")
 
 
 def reference_fn():
@@ -117,7 +119,7 @@ def test_real_kernels_default_and_forced_choices(monkeypatch):
     monkeypatch.delenv(registry.ENV_VAR, raising=False)
     chosen = registry.report()
     # Numba is the default where the benchmarks show it faster; attention stays on NumPy.
-    assert chosen == {op: "numpy" if op in TILED_ATTENTION else "numba" for op in ALL_OPS}
+    assert chosen == {op: "numpy" if op in NUMPY_DEFAULT else "numba" for op in ALL_OPS}
     monkeypatch.setenv(registry.ENV_VAR, "numba")
     assert registry.report() == {op: "numba" for op in ALL_OPS}
     monkeypatch.setenv(registry.ENV_VAR, "numpy")

@@ -772,9 +772,10 @@ def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
 KEY_BLOCK = 16
 #: query rows of one pass of the per-head backward: dv and dk get ROW_GROUP rows a pass
 ROW_GROUP = 8
-#: B H Tq Tk score elements from which the per-head kernels run on the thread pool. They call
-#: no BLAS, so the reason for threads.PARALLEL_MIN_WORK (a launch right after a GEMM fights
-#: BLAS's spinning threads) does not hold inside them (measured: see benchmarks/RESULTS.md).
+#: B H Tq Tk score elements from which the per-head kernels run on the thread pool: where a
+#: kernel alone gains from waking it (~131k elements, benchmarks/bench_threads.py). They call no
+#: BLAS, so the reason for threads.PARALLEL_MIN_WORK (a launch right after a GEMM fights BLAS's
+#: spinning threads) is not theirs; whether it holds around them in a step is not measured yet.
 HEADS_PARALLEL_MIN_WORK = 131_072
 
 
@@ -980,17 +981,21 @@ registry.register("attention_score_gradients", "numba", attention_score_gradient
 registry.register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
 ### END FASTER
-# The weights-keeping formulas of the CPU default, per head in Numba (tinydl.ops.attention runs
-# them where they run on the thread pool: HEADS_PARALLEL_MIN_WORK).
+# The weights-keeping formulas of the CPU default, per head in Numba. Not the default yet: on
+# one thread they take 1.2x-1.3x the CPU time of the NumPy formulas (B8 H4 d32 causal, T 128
+# and 256: benchmarks/bench_kernels.py --threads 1 --clock cpu), so they only pay on the thread
+# pool, and whole steps with two threads could not be measured apart from the other work on the
+# shared 2-core machine. With default=True, tinydl.ops.attention runs them without a mask from
+# HEADS_PARALLEL_MIN_WORK score elements on, when the thread budget is 2 or more.
 ### BEGIN FASTER task 5.1
 registry.register("attention_forward_keeping_weights", "numpy", attention_forward_keeping_weights)
 registry.register("attention_forward_keeping_weights", "numba", attention_forward_keeping_weights_numba,
-                  available=numba_available, default=True)
+                  available=numba_available, default=False)
 ### END FASTER
 ### BEGIN FASTER task 5.2
 registry.register("attention_backward_from_weights", "numpy", attention_backward_from_weights)
 registry.register("attention_backward_from_weights", "numba", attention_backward_from_weights_numba,
-                  available=numba_available, default=True)
+                  available=numba_available, default=False)
 ### END FASTER
 
 

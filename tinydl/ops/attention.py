@@ -11,9 +11,10 @@ the kernels in tinydl.kernels.attention, chosen per device by the kernel registr
     cpu    the Numba kernel with TINYDL_KERNELS=numba (tiled, O(T d) extra memory),
            else the NumPy reference (TINYDL_KERNELS=numpy forces it). The reference builds
            the (Tq, Tk) weights anyway, so with it forward keeps them for backward
-           (attention_forward_keeping_weights) instead of recomputing them. Without a mask,
-           where they run on the thread pool (_per_head_kernel), those two formulas run as
-           Numba kernels with one (batch, head) per work item (registered next to them).
+           (attention_forward_keeping_weights) instead of recomputing them. Those two
+           formulas also have Numba versions with one (batch, head) per work item, registered
+           but not the default yet; as the default they would run without a mask where they
+           run on the thread pool (_per_head_kernel).
     cuda   the CuPy kernel when CuPy is installed (tinydl.kernels.attention_cupy)
     other  the NumPy reference, written against xp (runs on any array module)
 
@@ -133,7 +134,7 @@ def _per_head_kernel(op_name: str, q: Any, k: Any):
     """The registered kernel of ``op_name`` when it is the per-head Numba version (not the
     NumPy one) and the scores are large enough for the thread pool
     (HEADS_PARALLEL_MIN_WORK in tinydl.kernels.attention); else None. Serially the NumPy formulas
-    (BLAS's products) are as fast or faster, so they run then."""
+    (BLAS's products) take less CPU time, so they run then."""
     device = backend_of(q).device_type
     if registry.chosen_name(op_name, device) != "numba" \
             or not parallel_worthwhile(_score_count(q, k), attention_kernels.HEADS_PARALLEL_MIN_WORK):
