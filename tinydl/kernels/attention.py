@@ -806,6 +806,25 @@ def _add_row_combination(target, rows, coefficients, stop):
 
 
 @jit(inline=True)
+def _row_max(values, stop, lane_max):
+    """max(values[:stop]), stop >= 1: whole blocks of KEY_BLOCK values go through lane_max
+    (KEY_BLOCK,) element by element, which runs on SIMD lanes (a running maximum in one scalar
+    would not: without fastmath's no-NaN flag LLVM keeps a max reduction in order)."""
+    blocks_end = stop - stop % KEY_BLOCK
+    result = values[0]
+    if blocks_end > 0:
+        lane_max[:] = values[:KEY_BLOCK]
+        for start in range(KEY_BLOCK, blocks_end, KEY_BLOCK):
+            for lane in range(KEY_BLOCK):
+                lane_max[lane] = max(lane_max[lane], values[start + lane])
+        for lane in range(KEY_BLOCK):
+            result = max(result, lane_max[lane])
+    for j in range(blocks_end, stop):
+        result = max(result, values[j])
+    return result
+
+
+@jit(inline=True)
 def _keys_read(i, causal, Tk):
     """(seen, width) of query row i: the keys it sees and the keys a causal pass reads (seen
     rounded up to KEY_BLOCK, at most Tk)."""
@@ -827,24 +846,24 @@ def _attention_forward_heads_kernel(q, k_t, v, causal, scale, out, weights, row_
     Tk = k_t.shape[3]
     Dv = v.shape[3]
     for head in prange(B * H):
-        b = head // H
-        h = head % H
+        b, h = divmod(head, H)
         scores = np.empty(Tk, dtype=q.dtype)
         out_row = np.empty(Dv, dtype=q.dtype)
+        lane_max = np.empty(KEY_BLOCK, dtype=q.dtype)
         for i in range(Tq):
             seen, width = _keys_read(i, causal, Tk)
             scores[:width] = 0
             _add_row_combination(scores, k_t[b, h], q[b, h, i], width)  # sum_d q_id k_t[d]
-            row_max = scores[0] * scale
-            for j in range(np.uint64(seen)):
+            for j in range(np.uint64(width)):
                 scores[j] *= scale
-                row_max = max(row_max, scores[j])
+            scores[seen:width] = -np.inf  # keys past i: weight exp(-inf) = 0
+            row_max = _row_max(scores, width, lane_max)
             weights_row = weights[b, h, i]
             total = row_max * 0
-            for j in range(np.uint64(seen)):
+            for j in range(np.uint64(width)):
                 weights_row[j] = _exp(scores[j] - row_max)
                 total += weights_row[j]
-            weights_row[seen:] = 0
+            weights_row[width:] = 0
             row_sum[b, h, i, 0] = total
             out_row[:] = 0
             _add_row_combination(out_row, v[b, h, :seen], weights_row[:seen], Dv)
@@ -889,8 +908,7 @@ def _attention_backward_heads_kernel(q, k, v_t, weights, row_sum, out, dout, cau
     Tk = v_t.shape[3]
     Dv = v_t.shape[2]
     for head in prange(B * H):
-        b = head // H
-        h = head % H
+        b, h = divmod(head, H)
         dscores = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
         group_weights = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
         dout_n = np.empty((ROW_GROUP, Dv), dtype=q.dtype)
@@ -987,15 +1005,18 @@ registry.register("attention_backward", "numba", attention_backward_numba, avail
 # pool, and whole steps with two threads could not be measured apart from the other work on the
 # shared 2-core machine. With default=True, tinydl.ops.attention runs them without a mask from
 # HEADS_PARALLEL_MIN_WORK score elements on, when the thread budget is 2 or more.
+def _register_per_head(op_name, reference, numba_version):
+    registry.register(op_name, "numpy", reference)
+    registry.register(op_name, "numba", numba_version, available=numba_available, default=False)
+
+
 ### BEGIN FASTER task 5.1
-registry.register("attention_forward_keeping_weights", "numpy", attention_forward_keeping_weights)
-registry.register("attention_forward_keeping_weights", "numba", attention_forward_keeping_weights_numba,
-                  available=numba_available, default=False)
+_register_per_head("attention_forward_keeping_weights", attention_forward_keeping_weights,
+                   attention_forward_keeping_weights_numba)
 ### END FASTER
 ### BEGIN FASTER task 5.2
-registry.register("attention_backward_from_weights", "numpy", attention_backward_from_weights)
-registry.register("attention_backward_from_weights", "numba", attention_backward_from_weights_numba,
-                  available=numba_available, default=False)
+_register_per_head("attention_backward_from_weights", attention_backward_from_weights,
+                   attention_backward_from_weights_numba)
 ### END FASTER
 
 
