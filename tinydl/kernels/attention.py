@@ -846,7 +846,7 @@ def _attention_forward_heads_kernel(q, k_t, v, causal, scale, out, weights, row_
     Tk = k_t.shape[3]
     Dv = v.shape[3]
     for head in prange(B * H):
-        b, h = divmod(head, H)
+        b, h = head // H, head % H
         scores = np.empty(Tk, dtype=q.dtype)
         out_row = np.empty(Dv, dtype=q.dtype)
         lane_max = np.empty(KEY_BLOCK, dtype=q.dtype)
@@ -908,7 +908,7 @@ def _attention_backward_heads_kernel(q, k, v_t, weights, row_sum, out, dout, cau
     Tk = v_t.shape[3]
     Dv = v_t.shape[2]
     for head in prange(B * H):
-        b, h = divmod(head, H)
+        b, h = head // H, head % H
         dscores = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
         group_weights = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
         dout_n = np.empty((ROW_GROUP, Dv), dtype=q.dtype)
