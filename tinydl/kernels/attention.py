@@ -825,6 +825,16 @@ def _row_max(values, stop, lane_max):
 
 
 @jit(inline=True)
+def _transposed(matrix):
+    """A contiguous copy of matrix (R, C) transposed, (C, R)."""
+    result = np.empty((matrix.shape[1], matrix.shape[0]), dtype=matrix.dtype)
+    for r in range(matrix.shape[0]):
+        for c in range(matrix.shape[1]):
+            result[c, r] = matrix[r, c]
+    return result
+
+
+@jit(inline=True)
 def _keys_read(i, causal, Tk):
     """(seen, width) of query row i: the keys it sees and the keys a causal pass reads (seen
     rounded up to KEY_BLOCK, at most Tk)."""
@@ -834,28 +844,30 @@ def _keys_read(i, causal, Tk):
 
 ### BEGIN FASTER task 5.1
 @jit(parallel=True, reassociate=True, fused_multiply_add=True, parallel_min_work=HEADS_PARALLEL_MIN_WORK)
-def _attention_forward_heads_kernel(q, k_t, v, causal, scale, out, weights, row_sum):
-    """q (B,H,Tq,D), k_t (B,H,D,Tk) (k transposed), v (B,H,Tk,Dv) -> out (B,H,Tq,Dv),
-    weights (B,H,Tq,Tk), row_sum (B,H,Tq,1), written in place (see the section comment).
+def _attention_forward_heads_kernel(q, k, v, causal, scale, out, weights, row_sum):
+    """q (B,H,Tq,D), k (B,H,Tk,D), v (B,H,Tk,Dv) -> out (B,H,Tq,Dv), weights (B,H,Tq,Tk),
+    row_sum (B,H,Tq,1), written in place (see the section comment).
 
     Query row i: scores_j = scale q_i . k_j for the keys it reads, m = their max over the
     keys it sees, weights_ij = exp(scores_j - m) (0 for unseen keys), l_i = sum_j weights_ij,
     out_i = sum_j weights_ij v_j / l_i.
     """
     B, H, Tq, D = q.shape
-    Tk = k_t.shape[3]
+    Tk = k.shape[2]
     Dv = v.shape[3]
     for head in prange(B * H):
         b, h = head // H, head % H
+        k_t = _transposed(k[b, h])  # (D, Tk)
+        q_row = np.empty(D, dtype=q.dtype)  # scale q_i
         scores = np.empty(Tk, dtype=q.dtype)
         out_row = np.empty(Dv, dtype=q.dtype)
         lane_max = np.empty(KEY_BLOCK, dtype=q.dtype)
         for i in range(Tq):
             seen, width = _keys_read(i, causal, Tk)
+            for d in range(D):
+                q_row[d] = q[b, h, i, d] * scale
             scores[:width] = 0
-            _add_row_combination(scores, k_t[b, h], q[b, h, i], width)  # sum_d q_id k_t[d]
-            for j in range(np.uint64(width)):
-                scores[j] *= scale
+            _add_row_combination(scores, k_t, q_row, width)  # sum_d scale q_id k_t[d]
             scores[seen:width] = -np.inf  # keys past i: weight exp(-inf) = 0
             row_max = _row_max(scores, width, lane_max)
             weights_row = weights[b, h, i]
@@ -884,20 +896,19 @@ def attention_forward_keeping_weights_numba(q, k, v, mask=None, causal=False, sc
     out = np.empty((B, H, Tq, Dv), dtype=q.dtype)
     weights = np.empty((B, H, Tq, Tk), dtype=q.dtype)
     row_sum = np.empty((B, H, Tq, 1), dtype=q.dtype)
-    _attention_forward_heads_kernel(np.ascontiguousarray(q), np.ascontiguousarray(k.swapaxes(-1, -2)),
-                                    np.ascontiguousarray(v), bool(causal), q.dtype.type(scale),
-                                    out, weights, row_sum)
+    _attention_forward_heads_kernel(np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v),
+                                    bool(causal), q.dtype.type(scale), out, weights, row_sum)
     return out, weights, row_sum
 ### END FASTER
 
 
 ### BEGIN FASTER task 5.2
 @jit(parallel=True, reassociate=True, fused_multiply_add=True, parallel_min_work=HEADS_PARALLEL_MIN_WORK)
-def _attention_backward_heads_kernel(q, k, v_t, weights, row_sum, out, dout, causal, scale,
-                                     dq, dk_t, dv_t):
-    """Gradients into dq (B,H,Tq,D), dk_t (B,H,D,Tk) and dv_t (B,H,Dv,Tk) (dk and dv
-    transposed), written in full. q (B,H,Tq,D), k (B,H,Tk,D), v_t (B,H,Dv,Tk) (v transposed),
-    weights (B,H,Tq,Tk) and row_sum (B,H,Tq,1) from the forward, out and dout (B,H,Tq,Dv).
+def _attention_backward_heads_kernel(q, k, v, weights, row_sum, out, dout, causal, scale,
+                                     dq, dk, dv):
+    """Gradients into dq (B,H,Tq,D), dk (B,H,Tk,D) and dv (B,H,Tk,Dv), written in full.
+    q, k, v as for the forward, weights (B,H,Tq,Tk) and row_sum (B,H,Tq,1) from it, out and
+    dout (B,H,Tq,Dv).
 
     The formulas of attention_backward_from_weights, for ROW_GROUP query rows at a time:
     dout_n_i = dout_i / l_i, dS_ij = weights_ij (dout_n_i . v_j - (dout_i . out_i) / l_i),
@@ -905,17 +916,18 @@ def _attention_backward_heads_kernel(q, k, v_t, weights, row_sum, out, dout, cau
     dk_j += scale sum_i dS_ij q_i over the group's rows.
     """
     B, H, Tq, D = q.shape
-    Tk = v_t.shape[3]
-    Dv = v_t.shape[2]
+    Tk = k.shape[2]
+    Dv = v.shape[3]
     for head in prange(B * H):
         b, h = head // H, head % H
+        dk_t = np.zeros((D, Tk), dtype=q.dtype)  # the head's dk and dv, transposed
+        dv_t = np.zeros((Dv, Tk), dtype=q.dtype)
+        v_t = _transposed(v[b, h])  # (Dv, Tk)
         dscores = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
         group_weights = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
         dout_n = np.empty((ROW_GROUP, Dv), dtype=q.dtype)
         q_scaled = np.empty((ROW_GROUP, D), dtype=q.dtype)
         dq_row = np.empty(D, dtype=q.dtype)
-        dk_t[b, h] = 0
-        dv_t[b, h] = 0
         for first in range(0, Tq, ROW_GROUP):
             rows = min(ROW_GROUP, Tq - first)
             width = _keys_read(first + rows - 1, causal, Tk)[1]  # the widest row of the group
@@ -931,7 +943,7 @@ def _attention_backward_heads_kernel(q, k, v_t, weights, row_sum, out, dout, cau
                 correction = row_dot * inverse
                 dscores_row = dscores[r]
                 dscores_row[:width] = 0
-                _add_row_combination(dscores_row, v_t[b, h], dout_n[r], width)  # dout_n_i . v_j
+                _add_row_combination(dscores_row, v_t, dout_n[r], width)  # dout_n_i . v_j
                 weights_row, group_row = weights[b, h, i], group_weights[r]
                 for j in range(np.uint64(width)):  # weights are 0 past seen, and so is dS
                     group_row[j] = weights_row[j]  # a copy at hand (L1) for dv below
@@ -943,9 +955,11 @@ def _attention_backward_heads_kernel(q, k, v_t, weights, row_sum, out, dout, cau
                 for d in range(D):
                     dq[b, h, i, d] = dq_row[d] * scale
             for e in range(Dv):
-                _add_row_combination(dv_t[b, h, e], group_weights[:rows], dout_n[:rows, e], width)
+                _add_row_combination(dv_t[e], group_weights[:rows], dout_n[:rows, e], width)
             for d in range(D):
-                _add_row_combination(dk_t[b, h, d], dscores[:rows], q_scaled[:rows, d], width)
+                _add_row_combination(dk_t[d], dscores[:rows], q_scaled[:rows, d], width)
+        dk[b, h] = _transposed(dk_t)
+        dv[b, h] = _transposed(dv_t)
 
 
 def attention_backward_from_weights_numba(q, k, v, scale, weights, row_sum, out, dout, causal=False):
@@ -961,14 +975,13 @@ def attention_backward_from_weights_numba(q, k, v, scale, weights, row_sum, out,
     Tk, Dv = v.shape[2], v.shape[3]
     scale = _resolve_scale("attention_backward_from_weights_numba", scale, D)
     dq = np.empty((B, H, Tq, D), dtype=q.dtype)
-    dk_t = np.empty((B, H, D, Tk), dtype=q.dtype)
-    dv_t = np.empty((B, H, Dv, Tk), dtype=q.dtype)
+    dk = np.empty((B, H, Tk, D), dtype=q.dtype)
+    dv = np.empty((B, H, Tk, Dv), dtype=q.dtype)
     contiguous = np.ascontiguousarray
     _attention_backward_heads_kernel(
-        contiguous(q), contiguous(k), contiguous(v.swapaxes(-1, -2)), contiguous(weights),
-        contiguous(row_sum), contiguous(out), contiguous(dout), bool(causal), q.dtype.type(scale),
-        dq, dk_t, dv_t)
-    return dq, dk_t.swapaxes(-1, -2).copy(), dv_t.swapaxes(-1, -2).copy()
+        contiguous(q), contiguous(k), contiguous(v), contiguous(weights), contiguous(row_sum),
+        contiguous(out), contiguous(dout), bool(causal), q.dtype.type(scale), dq, dk, dv)
+    return dq, dk, dv
 ### END FASTER
 
 
