@@ -22,6 +22,10 @@ Three versions, each a forward and a backward function with the same arguments a
 - ``attention_forward_numba`` / ``attention_backward_numba``: tiled Numba kernels, parallel
   over batch x heads (and query tiles), that never build a Tq x Tk array. The backward recomputes the
   probabilities from q, k and lse (flash-attention-2 style, with D_i = rowsum(dout * out)).
+
+The CPU default keeps the weights from forward to backward instead
+(``attention_forward_keeping_weights`` / ``attention_backward_from_weights``); their Numba
+versions, one (batch, head) per work item, are in the section "Numba, per head".
 """
 
 import importlib.util
