@@ -29,6 +29,15 @@ _ONE, _HALF = np.float32(1), np.float32(0.5)
 
 
 @jit(nogil=True)
+def _lstm_add_halved_kernel(act, projected, half):
+    """act (B, 4H) += projected (B, 4H) * half (4H,): h @ W_hh^T (already halved) plus this
+    step's input share, both halved on the i, f, o rows (one pass instead of two NumPy calls)."""
+    for b in range(act.shape[0]):
+        for j in range(act.shape[1]):
+            act[b, j] += projected[b, j] * half[j]
+
+
+@jit(nogil=True)
 def _lstm_cell_forward_kernel(act, c_prev, c):
     """act (B, 4H): tanh of the pre-activations [i/2, f/2, g, o/2], turned in place into the
     gates [i, f, g, o] (sigmoid(a) = (tanh(a/2) + 1) / 2); writes c (B, H) = f c_prev + i g.
@@ -118,15 +127,14 @@ def lstm_forward_numba(projected, w_hh, h0, c0, reverse=False):
 def _lstm_forward_rows(projected, half, w_half_t, h0, c0, acts, cs, tanh_cs, hs, reverse):
     """The forward loop over time for some batch items, filling acts, cs, tanh_cs, hs."""
     size = cs.shape[2]
-    recurrent = np.empty(acts.shape[1:], dtype=acts.dtype)    # (B, 4H)
     h, c = h0, np.ascontiguousarray(c0)
-    cell = _lstm_cell_forward_kernel.compiled()               # called once a step
+    add_halved = _lstm_add_halved_kernel.compiled()           # each called once a step
+    cell = _lstm_cell_forward_kernel.compiled()
     steps, _ = _steps(acts.shape[0], reverse)
     for t in steps:
         act = acts[t]
-        np.matmul(h, w_half_t, out=recurrent)
-        np.multiply(projected[t], half, out=act)
-        act += recurrent
+        np.matmul(h, w_half_t, out=act)                       # (B, H) @ (H, 4H)
+        add_halved(act, projected[t], half)
         np.tanh(act, out=act)
         cell(act, c, cs[t])
         np.tanh(cs[t], out=tanh_cs[t])
