@@ -5,8 +5,9 @@ references in ``tinydl/ops/recurrent.py`` (where the formulas are). The LSTM's:
     c' = f * c + i * g;  h' = o * tanh(c')
 
 The references spend a dozen NumPy calls and as many temporaries on each step. Here a forward
-step is one BLAS matmul into a preallocated buffer, NumPy's vectorised tanh (Numba's calls the
-scalar libm tanh, 40x slower) and one Numba pass for the rest of the cell. One tanh call serves
+step is one BLAS matmul straight into the step's slice of the saved gates, one Numba pass adding
+the step's input share, NumPy's vectorised tanh (Numba's calls the scalar libm tanh, 25x
+slower), one Numba pass for the rest of the cell and two NumPy calls for h'. One tanh call serves
 all four gates: the i, f, o rows of W_hh are halved once, before the loop, and those of
 projected as each step reads them, since sigmoid(a) = (tanh(a / 2) + 1) / 2 (halving is
 exact in floating point). A backward step is one Numba pass for d(gates) and d(c) and one
