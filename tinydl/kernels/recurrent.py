@@ -20,7 +20,7 @@ thread (``tinydl.threads.over_batch_slices``): one step's matmul is too small to
 Below that the batch is not split: for the benchmark's LSTM (T 64, B 32, H 128, 1M elements),
 measured on the quiet 2-core machine, the two kernels took 8.2-8.7 ms a call pair unsplit
 (BLAS's two threads inside each step's matmul), 9.9-11.2 ms split in two, 9.2-9.7 ms with
-only one of the two split. (Not measured apart, the likely causes: each step's half is six
+only one of the two split. (Not measured apart, the likely causes: each step's half is a few
 short calls that each take the GIL, and OpenBLAS's worker still spins on the second core.)
 """
 
