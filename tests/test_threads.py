@@ -35,6 +35,103 @@ def test_default_budget_is_the_cores_this_process_may_use():
     assert tinydl.get_num_threads() == len(os.sched_getaffinity(0))
 
 
+class _FakeMachine:
+    """A clock and CPU counters for follow_machine_load: ``run(seconds, ours, others)`` lets
+    time pass while this process uses ``ours`` cores and other programs ``others``."""
+
+    def __init__(self):
+        self.now = self.machine = self.ours = 100.0
+
+    def run(self, seconds: float, ours: float, others: float) -> None:
+        self.now += seconds
+        self.ours += seconds * ours
+        self.machine += seconds * (ours + others)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def process_time(self) -> float:
+        return self.ours
+
+
+@pytest.fixture
+def fake_machine(monkeypatch):
+    """Two cores, a fake clock and counters, BLAS settings recorded instead of made."""
+    machine = _FakeMachine()
+    monkeypatch.setattr(threads, "LOAD_CHECK_SECONDS", 1.0)
+    monkeypatch.setattr(threads, "time", machine)
+    monkeypatch.setattr(threads, "machine_cpu_seconds", lambda: machine.machine)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_budget", None)
+    monkeypatch.setattr(threads, "_last_look", None)
+    monkeypatch.setattr(threads, "_fitted_budget", None)
+    machine.blas_settings = []
+    monkeypatch.setattr(threads, "_apply_to_blas", machine.blas_settings.append)
+    return machine
+
+
+def test_default_budget_gives_up_the_cores_other_programs_keep_busy(fake_machine):
+    threads.follow_machine_load()                      # the first look only takes a sample
+    fake_machine.run(2.0, ours=1.8, others=0.9)       # another program holds 0.9 of a core
+    threads.follow_machine_load()
+    assert threads.get_num_threads() == 1
+    assert fake_machine.blas_settings == [1]
+    fake_machine.run(1.5, ours=1.0, others=1.2)       # still busy: nothing to change
+    threads.follow_machine_load()
+    fake_machine.run(1.0, ours=1.0, others=0.2)       # the other program stopped
+    threads.follow_machine_load()
+    assert threads.get_num_threads() == 2
+    assert fake_machine.blas_settings == [1, 2]
+
+
+def test_default_budget_looks_at_the_machine_at_most_once_a_second(fake_machine):
+    threads.follow_machine_load()
+    fake_machine.run(0.5, ours=1.0, others=2.0)
+    threads.follow_machine_load()                      # too soon: no look, no change
+    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
+    fake_machine.run(0.6, ours=1.0, others=2.0)       # 1.1 s since the first look
+    threads.follow_machine_load()
+    assert threads.get_num_threads() == 1             # (at least one thread, however busy)
+
+
+def test_a_stretch_in_which_this_process_waited_decides_nothing(fake_machine):
+    threads.follow_machine_load()
+    fake_machine.run(3.0, ours=0.1, others=1.9)       # another program ran while we waited
+    threads.follow_machine_load()
+    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
+    fake_machine.run(1.0, ours=1.0, others=0.9)       # busy beside us while we work
+    threads.follow_machine_load()
+    assert threads.get_num_threads() == 1
+
+
+def test_a_budget_set_by_the_user_does_not_follow_the_load(fake_machine):
+    threads._budget = 2
+    threads.follow_machine_load()
+    fake_machine.run(2.0, ours=1.0, others=1.5)
+    threads.follow_machine_load()
+    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
+
+
+def test_without_proc_stat_the_default_budget_stays(fake_machine, monkeypatch):
+    monkeypatch.setattr(threads, "machine_cpu_seconds", lambda: None)
+    threads.follow_machine_load()
+    fake_machine.run(2.0, ours=1.0, others=1.5)
+    threads.follow_machine_load()
+    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
+
+
+def test_machine_cpu_seconds_reads_proc_stat():
+    if not os.path.exists("/proc/stat"):
+        assert threads.machine_cpu_seconds() is None
+        return
+    before = threads.machine_cpu_seconds()
+    ours = os.times()
+    total = 0
+    while os.times().user - ours.user < 0.05:  # burn 50 ms of CPU in this process
+        total += 1
+    assert threads.machine_cpu_seconds() - before >= 0.04  # (clock ticks are 10 ms)
+
+
 def test_set_num_threads_sets_blas_and_get_reads_it_back(restore_budget):
     pytest.importorskip("threadpoolctl")
     tinydl.set_num_threads(1)
