@@ -1016,12 +1016,12 @@ registry.register("attention_score_gradients", "numba", attention_score_gradient
 registry.register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
 ### END FASTER
-# The weights-keeping formulas of the CPU default, per head in Numba. Not the default yet: on
-# one thread they take 1.2x-1.3x the CPU time of the NumPy formulas (B8 H4 d32 causal, T 128
-# and 256: benchmarks/bench_kernels.py --threads 1 --clock cpu), so they only pay on the thread
-# pool, and whole steps with two threads could not be measured apart from the other work on the
-# shared 2-core machine. With default=True, tinydl.ops.attention runs them without a mask from
-# HEADS_PARALLEL_MIN_WORK score elements on, when the thread budget is 2 or more.
+# The weights-keeping formulas of the CPU default, per head in Numba. Not the default yet: a
+# causal SDPA step B8 H4 d32 on one thread takes more CPU time with them (T128 3.9 vs 3.4 ms,
+# T256 13.0 vs 10.0 ms), and with two threads, measured beside other busy programs only, T128
+# gained (2.96 vs 3.29 ms) but T256 lost (12.7 vs 10.4 ms): see docs/design-notes.md. With
+# default=True, tinydl.ops.attention runs them without a mask from HEADS_PARALLEL_MIN_WORK
+# score elements on, when the thread budget is 2 or more.
 def _register_per_head(op_name, reference, numba_version):
     registry.register(op_name, "numpy", reference)
     registry.register(op_name, "numba", numba_version, available=numba_available, default=False)
