@@ -37,8 +37,8 @@ def test_default_budget_is_the_cores_this_process_may_use():
 
 class _FakeMachine:
     """A clock and CPU counters for follow_machine_load: ``train(seconds, ours, others)`` runs
-    backward passes every 10 ms for ``seconds`` while this process uses ``ours`` cores and
-    other programs ``others``; ``wait(seconds, others)`` lets time pass with no backward."""
+    backward passes every ``step`` seconds (10 ms) for ``seconds`` while this process uses
+    ``ours`` cores and other programs ``others``; ``wait`` lets time pass with no backward."""
 
     def __init__(self):
         self.now = self.machine = self.ours = 100.0
@@ -48,9 +48,9 @@ class _FakeMachine:
         self.ours += seconds * ours
         self.machine += seconds * (ours + others)
 
-    def train(self, seconds: float, ours: float, others: float) -> None:
-        for _ in range(round(seconds / 0.01)):
-            self.wait(0.01, others, ours)
+    def train(self, seconds: float, ours: float, others: float, step: float = 0.01) -> None:
+        for _ in range(round(seconds / step)):
+            self.wait(step, others, ours)
             threads.follow_machine_load()
 
     def monotonic(self) -> float:
@@ -67,7 +67,7 @@ def fake_machine(monkeypatch):
     for name, value in [("LOAD_CHECK_SECONDS", 1.0), ("time", machine), ("_budget", None),
                         ("machine_cpu_seconds", lambda: machine.machine), ("_last_look", None),
                         ("available_cores", lambda: 2), ("_fitted_budget", None),
-                        ("_previous_call", 0.0), ("_shortest_gap", float("inf")), ("_longest_gap", 0.0)]:
+                        ("_previous_call", (0.0, 0.0)), ("_paused", False)]:
         monkeypatch.setattr(threads, name, value)
     machine.blas_settings = []
     monkeypatch.setattr(threads, "_apply_to_blas", machine.blas_settings.append)
@@ -99,6 +99,13 @@ def test_a_pause_in_training_decides_nothing(fake_machine):
     fake_machine.train(0.5, ours=1.8, others=0.0)     # the look after the pause: no change
     assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
     fake_machine.train(2.5, ours=1.0, others=0.9)     # busy beside us while we train
+    assert threads.get_num_threads() == 1
+
+
+def test_uneven_steps_beside_a_busy_program_still_decide(fake_machine):
+    for _ in range(5):  # steps of 10 ms and 400 ms: the collapse this rule is there to end
+        fake_machine.train(0.1, ours=1.2, others=1.0)
+        fake_machine.train(0.4, ours=0.7, others=1.0, step=0.4)
     assert threads.get_num_threads() == 1
 
 

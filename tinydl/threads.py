@@ -31,14 +31,13 @@ and given back when they are free again. BLAS's threads wait for each other at e
 product, so when another program holds a core, one of them is often descheduled and the rest
 wait for it: on the 2-core machine beside other busy processes, a default-budget training step
 took 2.5-9x as long as the same step on one thread (LSTM 42-106 ms against 11 ms, GPT-mini
-924 ms against 289 ms). Only steady training decides (not a stretch with a pause in it), and a
-budget set with ``set_num_threads`` is left as it is.
+924 ms against 289 ms). Only training decides (not a stretch with a pause in it), and a budget
+set with ``set_num_threads`` is left as it is.
 """
 
 from __future__ import annotations
 
 import importlib
-import math
 import os
 import sys
 import threading
@@ -69,10 +68,12 @@ _budget: int | None = None  # None: the default, the cores this process may use
 LOAD_CHECK_SECONDS = 1.0
 _last_look: tuple[float, float | None, float] | None = None
 _fitted_budget: int | None = None
-# The rhythm of backward passes since the last look: the previous call's time, the shortest
-# and the longest gap between two calls.
-_previous_call = 0.0
-_shortest_gap, _longest_gap = math.inf, 0.0
+# A pause: a gap of more than PAUSE_SECONDS between two backward passes in which this process
+# used less than 0.3 of a core. _previous_call: (monotonic time, process CPU seconds) of the
+# last call; _paused: whether the stretch since the last look holds a pause.
+PAUSE_SECONDS = 0.05
+_previous_call = (0.0, 0.0)
+_paused = False
 _executor: ThreadPoolExecutor | None = None  # for split_over_batch, made on first use
 _slice_state = threading.local()  # .running is True while this thread runs a split's slice
 
@@ -98,23 +99,24 @@ def follow_machine_load() -> None:
     Called at every backward pass; looks at the machine at most once every LOAD_CHECK_SECONDS:
     the CPU time the whole machine used since the last look (/proc/stat), less this process's
     own, is what other programs used, in cores. The budget becomes the cores available less
-    that, rounded (at least 1). Only a stretch of steady training decides: when one gap between
-    backward passes was more than three times the shortest (a pause: evaluation, waiting for
-    the user, or another program's turn), the look only starts a new stretch. Does nothing when
-    the budget was set with set_num_threads, or where /proc/stat is missing.
+    that, rounded (at least 1). Only a stretch of training decides: when it holds a pause (this
+    process idle between two backward passes: waiting for the user or for data, or another
+    program's turn), the look only starts a new stretch. Does nothing when the budget was set
+    with set_num_threads, or where /proc/stat is missing.
     """
-    global _last_look, _fitted_budget, _previous_call, _shortest_gap, _longest_gap
+    global _last_look, _fitted_budget, _previous_call, _paused
     if _budget is not None:
         return
-    now = time.monotonic()
-    gap, _previous_call = now - _previous_call, now
-    _shortest_gap, _longest_gap = min(_shortest_gap, gap), max(_longest_gap, gap)
+    now, cpu = time.monotonic(), time.process_time()
+    gap, cpu_in_gap = now - _previous_call[0], cpu - _previous_call[1]
+    _previous_call = (now, cpu)
+    if gap > PAUSE_SECONDS and cpu_in_gap < 0.3 * gap:  # between two backward passes, idle
+        _paused = True
     if _last_look is not None and now - _last_look[0] < LOAD_CHECK_SECONDS:
         return
-    steady = _longest_gap <= 3 * _shortest_gap + 0.01  # (10 ms of slack for tiny steps' jitter)
-    _shortest_gap, _longest_gap = math.inf, 0.0
-    previous, _last_look = _last_look, (now, machine_cpu_seconds(), time.process_time())
-    if not steady or previous is None or previous[1] is None or _last_look[1] is None:
+    paused, _paused = _paused, False
+    previous, _last_look = _last_look, (now, machine_cpu_seconds(), cpu)
+    if paused or previous is None or previous[1] is None or _last_look[1] is None:
         return
     elapsed = now - previous[0]
     others = ((_last_look[1] - previous[1]) - (_last_look[2] - previous[2])) / elapsed
