@@ -123,8 +123,11 @@ def follow_machine_load() -> None:
     cores = available_cores()
     fitted = max(1, min(cores, round(cores - others)))
     if fitted != get_num_threads():
-        _fitted_budget = fitted
-        _apply_to_blas(fitted)  # Numba takes it at its next kernel (numba_threads_match)
+        _fitted_budget = fitted  # Numba takes it at its next kernel (numba_threads_match)
+        try:
+            _apply_to_blas(fitted)
+        except ImportError:  # without threadpoolctl BLAS keeps its threads (set_num_threads says so)
+            pass
 
 
 def machine_cpu_seconds() -> float | None:
