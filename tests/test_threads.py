@@ -36,16 +36,22 @@ def test_default_budget_is_the_cores_this_process_may_use():
 
 
 class _FakeMachine:
-    """A clock and CPU counters for follow_machine_load: ``run(seconds, ours, others)`` lets
-    time pass while this process uses ``ours`` cores and other programs ``others``."""
+    """A clock and CPU counters for follow_machine_load: ``train(seconds, ours, others)`` runs
+    backward passes every ``step`` seconds (10 ms) for ``seconds`` while this process uses
+    ``ours`` cores and other programs ``others``; ``wait`` lets time pass with no backward."""
 
     def __init__(self):
         self.now = self.machine = self.ours = 100.0
 
-    def run(self, seconds: float, ours: float, others: float) -> None:
+    def wait(self, seconds: float, others: float, ours: float = 0.0) -> None:
         self.now += seconds
         self.ours += seconds * ours
         self.machine += seconds * (ours + others)
+
+    def train(self, seconds: float, ours: float, others: float, step: float = 0.01) -> None:
+        for _ in range(round(seconds / step)):
+            self.wait(step, others, ours)
+            threads.follow_machine_load()
 
     def monotonic(self) -> float:
         return self.now
@@ -58,65 +64,60 @@ class _FakeMachine:
 def fake_machine(monkeypatch):
     """Two cores, a fake clock and counters, BLAS settings recorded instead of made."""
     machine = _FakeMachine()
-    monkeypatch.setattr(threads, "LOAD_CHECK_SECONDS", 1.0)
-    monkeypatch.setattr(threads, "time", machine)
-    monkeypatch.setattr(threads, "machine_cpu_seconds", lambda: machine.machine)
-    monkeypatch.setattr(threads, "available_cores", lambda: 2)
-    monkeypatch.setattr(threads, "_budget", None)
-    monkeypatch.setattr(threads, "_last_look", None)
-    monkeypatch.setattr(threads, "_fitted_budget", None)
+    for name, value in [("LOAD_CHECK_SECONDS", 1.0), ("time", machine), ("_budget", None),
+                        ("machine_cpu_seconds", lambda: machine.machine), ("_last_look", None),
+                        ("available_cores", lambda: 2), ("_fitted_budget", None),
+                        ("_previous_call", (0.0, 0.0)), ("_paused", False)]:
+        monkeypatch.setattr(threads, name, value)
     machine.blas_settings = []
     monkeypatch.setattr(threads, "_apply_to_blas", machine.blas_settings.append)
     return machine
 
 
 def test_default_budget_gives_up_the_cores_other_programs_keep_busy(fake_machine):
-    threads.follow_machine_load()                      # the first look only takes a sample
-    fake_machine.run(2.0, ours=1.8, others=0.9)       # another program holds 0.9 of a core
-    threads.follow_machine_load()
+    fake_machine.train(0.5, ours=1.8, others=0.0)     # the first look only takes a sample
+    assert threads.get_num_threads() == 2
+    fake_machine.train(2.5, ours=1.8, others=0.9)     # another program holds 0.9 of a core
     assert threads.get_num_threads() == 1
     assert fake_machine.blas_settings == [1]
-    fake_machine.run(1.5, ours=1.0, others=1.2)       # still busy: nothing to change
-    threads.follow_machine_load()
-    fake_machine.run(1.0, ours=1.0, others=0.2)       # the other program stopped
-    threads.follow_machine_load()
+    fake_machine.train(2.0, ours=1.0, others=1.2)     # still busy: nothing to change
+    fake_machine.train(2.5, ours=1.0, others=0.2)     # the other program stopped
     assert threads.get_num_threads() == 2
     assert fake_machine.blas_settings == [1, 2]
 
 
-def test_default_budget_looks_at_the_machine_at_most_once_a_second(fake_machine):
-    threads.follow_machine_load()
-    fake_machine.run(0.5, ours=1.0, others=2.0)
-    threads.follow_machine_load()                      # too soon: no look, no change
-    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
-    fake_machine.run(0.6, ours=1.0, others=2.0)       # 1.1 s since the first look
-    threads.follow_machine_load()
-    assert threads.get_num_threads() == 1             # (at least one thread, however busy)
+def test_default_budget_looks_at_the_machine_at_most_once_a_second(fake_machine, monkeypatch):
+    looks = []
+    monkeypatch.setattr(threads, "machine_cpu_seconds", lambda: looks.append(1) or fake_machine.machine)
+    fake_machine.train(3.05, ours=1.0, others=0.0)    # 305 backward passes
+    assert len(looks) == 4                             # at 0.01 s, then about 1, 2 and 3 s later
 
 
-def test_a_stretch_in_which_this_process_waited_decides_nothing(fake_machine):
-    threads.follow_machine_load()
-    fake_machine.run(3.0, ours=0.1, others=1.9)       # another program ran while we waited
-    threads.follow_machine_load()
+def test_a_pause_in_training_decides_nothing(fake_machine):
+    fake_machine.train(1.5, ours=1.8, others=0.0)
+    fake_machine.wait(3.0, others=2.0)                # another program ran while we paused
+    fake_machine.train(0.5, ours=1.8, others=0.0)     # the look after the pause: no change
     assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
-    fake_machine.run(1.0, ours=1.0, others=0.9)       # busy beside us while we work
-    threads.follow_machine_load()
+    fake_machine.train(2.5, ours=1.0, others=0.9)     # busy beside us while we train
+    assert threads.get_num_threads() == 1
+
+
+def test_uneven_steps_beside_a_busy_program_still_decide(fake_machine):
+    for _ in range(5):  # steps of 10 ms and 400 ms: the collapse this rule is there to end
+        fake_machine.train(0.1, ours=1.2, others=1.0)
+        fake_machine.train(0.4, ours=0.7, others=1.0, step=0.4)
     assert threads.get_num_threads() == 1
 
 
 def test_a_budget_set_by_the_user_does_not_follow_the_load(fake_machine):
     threads._budget = 2
-    threads.follow_machine_load()
-    fake_machine.run(2.0, ours=1.0, others=1.5)
-    threads.follow_machine_load()
+    fake_machine.train(3.0, ours=1.0, others=1.5)
     assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
 
 
 def test_without_proc_stat_the_default_budget_stays(fake_machine, monkeypatch):
     monkeypatch.setattr(threads, "machine_cpu_seconds", lambda: None)
-    threads.follow_machine_load()
-    fake_machine.run(2.0, ours=1.0, others=1.5)
-    threads.follow_machine_load()
+    fake_machine.train(3.0, ours=1.0, others=1.5)
     assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
 
 

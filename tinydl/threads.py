@@ -31,7 +31,8 @@ and given back when they are free again. BLAS's threads wait for each other at e
 product, so when another program holds a core, one of them is often descheduled and the rest
 wait for it: on the 2-core machine beside other busy processes, a default-budget training step
 took 2.5-9x as long as the same step on one thread (LSTM 42-106 ms against 11 ms, GPT-mini
-924 ms against 289 ms). A budget set with ``set_num_threads`` is left as it is.
+924 ms against 289 ms). Only training decides (not a stretch with a pause in it), and a budget
+set with ``set_num_threads`` is left as it is.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ _budget: int | None = None  # None: the default, the cores this process may use
 LOAD_CHECK_SECONDS = 1.0
 _last_look: tuple[float, float | None, float] | None = None
 _fitted_budget: int | None = None
+# A pause: a gap of more than PAUSE_SECONDS between two backward passes in which this process
+# used less than 0.3 of a core. _previous_call: (monotonic time, process CPU seconds) of the
+# last call; _paused: whether the stretch since the last look holds a pause.
+PAUSE_SECONDS = 0.05
+_previous_call = (0.0, 0.0)
+_paused = False
 _executor: ThreadPoolExecutor | None = None  # for split_over_batch, made on first use
 _slice_state = threading.local()  # .running is True while this thread runs a split's slice
 
@@ -89,29 +96,38 @@ def get_num_threads() -> int:
 def follow_machine_load() -> None:
     """Fit the default budget to the cores other programs leave free (see the module docstring).
 
-    Looks at most once every LOAD_CHECK_SECONDS: the CPU time the whole machine used since the
-    last look (/proc/stat), less this process's own, is what other programs used, in cores.
-    The budget becomes the cores available less that, rounded (at least 1). A stretch in which
-    this process itself used less than half a core (it was waiting) decides nothing. Does
-    nothing when the budget was set with set_num_threads, or where /proc/stat is missing.
+    Called at every backward pass; looks at the machine at most once every LOAD_CHECK_SECONDS:
+    the CPU time the whole machine used since the last look (/proc/stat), less this process's
+    own, is what other programs used, in cores. The budget becomes the cores available less
+    that, rounded (at least 1). Only a stretch of training decides: when it holds a pause (this
+    process idle between two backward passes: waiting for the user or for data, or another
+    program's turn), the look only starts a new stretch. Does nothing when the budget was set
+    with set_num_threads, or where /proc/stat is missing.
     """
-    global _last_look, _fitted_budget
-    now = time.monotonic()
-    if _budget is not None or (_last_look is not None and now - _last_look[0] < LOAD_CHECK_SECONDS):
+    global _last_look, _fitted_budget, _previous_call, _paused
+    if _budget is not None:
         return
-    previous, _last_look = _last_look, (now, machine_cpu_seconds(), time.process_time())
-    if previous is None or previous[1] is None or _last_look[1] is None:
+    now, cpu = time.monotonic(), time.process_time()
+    gap, cpu_in_gap = now - _previous_call[0], cpu - _previous_call[1]
+    _previous_call = (now, cpu)
+    if gap > PAUSE_SECONDS and cpu_in_gap < 0.3 * gap:  # between two backward passes, idle
+        _paused = True
+    if _last_look is not None and now - _last_look[0] < LOAD_CHECK_SECONDS:
+        return
+    paused, _paused = _paused, False
+    previous, _last_look = _last_look, (now, machine_cpu_seconds(), cpu)
+    if paused or previous is None or previous[1] is None or _last_look[1] is None:
         return
     elapsed = now - previous[0]
-    ours = (_last_look[2] - previous[2]) / elapsed
-    if ours < 0.5:  # this process mostly waited (for data, for the user): a look at another time
-        return
-    others = (_last_look[1] - previous[1]) / elapsed - ours
+    others = ((_last_look[1] - previous[1]) - (_last_look[2] - previous[2])) / elapsed
     cores = available_cores()
     fitted = max(1, min(cores, round(cores - others)))
     if fitted != get_num_threads():
-        _fitted_budget = fitted
-        _apply_to_blas(fitted)  # Numba takes it at its next kernel (numba_threads_match)
+        _fitted_budget = fitted  # Numba takes it at its next kernel (numba_threads_match)
+        try:
+            _apply_to_blas(fitted)
+        except ImportError:  # without threadpoolctl BLAS keeps its threads (set_num_threads says so)
+            pass
 
 
 def machine_cpu_seconds() -> float | None:
