@@ -271,7 +271,10 @@ def _peak_extra_mib(run):
 
     tracemalloc sees NumPy's allocations; Numba's in-kernel scratch (tiles, one D x Tq
     accumulator per head) is allocated outside its view and is O(T * d) by construction.
+    A first call, not measured, compiles or loads the kernels (with a cold Numba cache the
+    compiler's own memory would count).
     """
+    run()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
