@@ -61,6 +61,8 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
 
 def pick_axis(op: str, axis: Any, keepdims: bool, torch_names: dict) -> tuple[Any, bool]:
     """Accept PyTorch's ``dim=``/``keepdim=`` as well as NumPy's ``axis=``/``keepdims=``."""
+    if not torch_names:
+        return axis, bool(keepdims)
     for name in torch_names:
         if name not in ("dim", "keepdim"):
             raise TypeError(f"{op}() got an unexpected keyword argument {name!r}")

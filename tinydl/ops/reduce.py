@@ -34,12 +34,21 @@ def _count(shape: tuple, axes: tuple | None) -> int:
     return count
 
 
+# Up to this many elements a plain backward writes a reduction's expanded gradient into a new
+# array instead of making a broadcast view (see _expand_grad).
+_SMALL_EXPANSION = 65_536
+
+
 def _expand_grad(grad: Tensor, input_shape: tuple, axes: tuple | None) -> Tensor:
     """Broadcast a reduction's gradient back to the input's shape."""
     ### BEGIN FASTER task 1.4
-    if not is_grad_enabled():  # a plain backward records no graph: the same view, on arrays
+    if not is_grad_enabled():  # a plain backward records no graph: the same values, on arrays
         kept_array = grad.data.reshape(_kept_shape(input_shape, axes))
-        return Tensor._from_op(grad.xp.broadcast_to(kept_array, input_shape), None, 0)
+        if math.prod(input_shape) > _SMALL_EXPANSION:  # a read-only view: no memory written
+            return Tensor._from_op(grad.xp.broadcast_to(kept_array, input_shape), None, 0)
+        expanded = grad.xp.empty(input_shape, dtype=kept_array.dtype)  # cheaper than a view
+        expanded[...] = kept_array  # (broadcast_to costs 2 µs) and writable, so a leaf keeps it
+        return Tensor._from_op(expanded, None, 0)
     ### END FASTER
     ### BEGIN SOLUTION task 1.4
     # HINT: reshape grad to the keepdims shape (_kept_shape), then broadcast_to the input shape
