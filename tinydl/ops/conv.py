@@ -237,13 +237,12 @@ class ConvProduct(Function):
     def backward(ctx: Context, grad: Tensor) -> tuple:
         weight, cols = ctx.inputs[0], ctx.inputs[1]
         needs = ctx.needs_input_grad
-        if not is_grad_enabled():  # a plain backward builds no graph: the weight gradient on arrays
-            grad_weight = (Tensor._from_op(weight_gradient(grad.data, cols.data, ctx.params["images"]), None, 0)
-                           if needs[0] else None)
-        else:
-            # dW = grad @ cols^T, computed as (cols @ grad^T)^T: the same product, which OpenBLAS
-            # ran some 20% faster in this orientation on the seed CNNs' shapes (a long inner dim)
-            grad_weight = (cols @ grad.T).T if needs[0] else None            # (O, K)
+        grad_weight = None                                                   # (O, K)
+        if needs[0] and not is_grad_enabled():  # a plain backward records no graph: on arrays
+            grad_weight = Tensor._from_op(weight_gradient(grad.data, cols.data, ctx.params["images"]),
+                                          None, 0)
+        elif needs[0]:  # recorded (create_graph=True): weight_gradient's one product, as ops
+            grad_weight = (cols @ grad.T).T
         grad_cols = weight.T @ grad if needs[1] else None                    # (K, N*OH*OW)
         if len(ctx.inputs) == 2:
             return grad_weight, grad_cols
