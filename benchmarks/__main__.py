@@ -109,11 +109,13 @@ def notes(report: dict, thread_settings) -> list[str]:
                      "printed; rerun on a quiet machine. CPU/step is the worker's CPU time per step.")
     rows = {(r["key"], r["threads"], r["impl"]): r for r in report["rows"]}
     libraries = ("tinydl",) + harness.PEERS
-    for impl in libraries:
-        idle, busy = rows.get(("iris", "default", impl)), rows.get(("iris_busy", "default", impl))
-        if idle and busy and not report["loaded"]:
-            lines.append(f"{impl}: Iris step beside one busy process {format_ms(busy['median_ms'])} vs "
-                         f"{format_ms(idle['median_ms'])} idle: {busy['median_ms'] / idle['median_ms']:.2f}×")
+    for key, title in (("iris", "Iris"), ("lstm", "LSTM")):
+        for impl in libraries:
+            idle, busy = rows.get((key, "default", impl)), rows.get((f"{key}_busy", "default", impl))
+            if idle and busy and not report["loaded"]:
+                lines.append(f"{impl}: {title} step beside one busy process {format_ms(busy['median_ms'])} "
+                             f"vs {format_ms(idle['median_ms'])} idle: "
+                             f"{busy['median_ms'] / idle['median_ms']:.2f}×")
     lines += dezero_notes(report)
     for threads in thread_settings:
         for impl in libraries:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.workloads import WORKLOADS
+from tinydl.threads import machine_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 THREAD_SETTINGS = ("default", "1")
@@ -100,24 +101,15 @@ class CpuUseOfOthers:
     """CPU seconds the rest of the machine used between start() and stop() (Linux only)."""
 
     def start(self) -> None:
-        self.wall, self.busy, self.ours = time.monotonic(), _machine_busy_seconds(), _our_cpu_seconds()
+        self.wall, self.busy, self.ours = time.monotonic(), machine_cpu_seconds(), _our_cpu_seconds()
 
     def stop(self) -> float | None:
         """Cores' worth of CPU other processes used (None where /proc/stat is missing)."""
-        busy = _machine_busy_seconds()
+        busy = machine_cpu_seconds()
         if busy is None or self.busy is None:
             return None
         others = (busy - self.busy) - (_our_cpu_seconds() - self.ours)
         return max(0.0, others) / max(time.monotonic() - self.wall, 1e-9)
-
-
-def _machine_busy_seconds() -> float | None:
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _our_cpu_seconds() -> float:

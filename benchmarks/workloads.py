@@ -178,4 +178,8 @@ WORKLOADS: dict[str, Workload] = {
     "iris_busy": Workload("Iris MLP b16, beside 1 busy process",
                           {"tinydl": _iris_tinydl, "torch": _iris_torch, "dezero": dezero_steps.iris}, steps=100,
                           quick_steps=3, number=5, busy_neighbour=True),
+    # Long rounds: tinydl's default budget looks at the machine once a second (threads.py).
+    "lstm_busy": Workload("LSTM, beside 1 busy process",
+                          {"tinydl": _lstm_tinydl, "torch": _lstm_torch, "dezero": dezero_steps.lstm},
+                          steps=150, quick_steps=1, busy_neighbour=True),
 }

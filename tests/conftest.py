@@ -1,4 +1,5 @@
 """Shared test settings: a repeatable hypothesis profile and the torch oracle fixture."""
+import math
 import os
 import subprocess
 import sys
@@ -13,6 +14,17 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=8,
 settings.register_profile("thorough", deadline=None, max_examples=100,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def budget_stays_put():
+    """The default thread budget does not follow the machine's load during the tests: on a busy
+    machine it would change mid-suite which kernel copies run. tests/test_threads.py checks
+    follow_machine_load with a clock and CPU counters of its own."""
+    from tinydl import threads
+
+    threads.LOAD_CHECK_SECONDS = math.inf
+    yield
 
 
 @pytest.fixture

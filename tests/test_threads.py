@@ -35,6 +35,97 @@ def test_default_budget_is_the_cores_this_process_may_use():
     assert tinydl.get_num_threads() == len(os.sched_getaffinity(0))
 
 
+class _FakeMachine:
+    """A clock and CPU counters for follow_machine_load: ``train(seconds, ours, others)`` runs
+    backward passes every 10 ms for ``seconds`` while this process uses ``ours`` cores and
+    other programs ``others``; ``wait(seconds, others)`` lets time pass with no backward."""
+
+    def __init__(self):
+        self.now = self.machine = self.ours = 100.0
+
+    def wait(self, seconds: float, others: float, ours: float = 0.0) -> None:
+        self.now += seconds
+        self.ours += seconds * ours
+        self.machine += seconds * (ours + others)
+
+    def train(self, seconds: float, ours: float, others: float) -> None:
+        for _ in range(round(seconds / 0.01)):
+            self.wait(0.01, others, ours)
+            threads.follow_machine_load()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def process_time(self) -> float:
+        return self.ours
+
+
+@pytest.fixture
+def fake_machine(monkeypatch):
+    """Two cores, a fake clock and counters, BLAS settings recorded instead of made."""
+    machine = _FakeMachine()
+    for name, value in [("LOAD_CHECK_SECONDS", 1.0), ("time", machine), ("_budget", None),
+                        ("machine_cpu_seconds", lambda: machine.machine), ("_last_look", None),
+                        ("available_cores", lambda: 2), ("_fitted_budget", None),
+                        ("_previous_call", 0.0), ("_shortest_gap", float("inf")), ("_longest_gap", 0.0)]:
+        monkeypatch.setattr(threads, name, value)
+    machine.blas_settings = []
+    monkeypatch.setattr(threads, "_apply_to_blas", machine.blas_settings.append)
+    return machine
+
+
+def test_default_budget_gives_up_the_cores_other_programs_keep_busy(fake_machine):
+    fake_machine.train(0.5, ours=1.8, others=0.0)     # the first look only takes a sample
+    assert threads.get_num_threads() == 2
+    fake_machine.train(2.5, ours=1.8, others=0.9)     # another program holds 0.9 of a core
+    assert threads.get_num_threads() == 1
+    assert fake_machine.blas_settings == [1]
+    fake_machine.train(2.0, ours=1.0, others=1.2)     # still busy: nothing to change
+    fake_machine.train(2.5, ours=1.0, others=0.2)     # the other program stopped
+    assert threads.get_num_threads() == 2
+    assert fake_machine.blas_settings == [1, 2]
+
+
+def test_default_budget_looks_at_the_machine_at_most_once_a_second(fake_machine, monkeypatch):
+    looks = []
+    monkeypatch.setattr(threads, "machine_cpu_seconds", lambda: looks.append(1) or fake_machine.machine)
+    fake_machine.train(3.05, ours=1.0, others=0.0)    # 305 backward passes
+    assert len(looks) == 4                             # at 0.01 s, then about 1, 2 and 3 s later
+
+
+def test_a_pause_in_training_decides_nothing(fake_machine):
+    fake_machine.train(1.5, ours=1.8, others=0.0)
+    fake_machine.wait(3.0, others=2.0)                # another program ran while we paused
+    fake_machine.train(0.5, ours=1.8, others=0.0)     # the look after the pause: no change
+    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
+    fake_machine.train(2.5, ours=1.0, others=0.9)     # busy beside us while we train
+    assert threads.get_num_threads() == 1
+
+
+def test_a_budget_set_by_the_user_does_not_follow_the_load(fake_machine):
+    threads._budget = 2
+    fake_machine.train(3.0, ours=1.0, others=1.5)
+    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
+
+
+def test_without_proc_stat_the_default_budget_stays(fake_machine, monkeypatch):
+    monkeypatch.setattr(threads, "machine_cpu_seconds", lambda: None)
+    fake_machine.train(3.0, ours=1.0, others=1.5)
+    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
+
+
+def test_machine_cpu_seconds_reads_proc_stat():
+    if not os.path.exists("/proc/stat"):
+        assert threads.machine_cpu_seconds() is None
+        return
+    before = threads.machine_cpu_seconds()
+    ours = os.times()
+    total = 0
+    while os.times().user - ours.user < 0.05:  # burn 50 ms of CPU in this process
+        total += 1
+    assert threads.machine_cpu_seconds() - before >= 0.04  # (clock ticks are 10 ms)
+
+
 def test_set_num_threads_sets_blas_and_get_reads_it_back(restore_budget):
     pytest.importorskip("threadpoolctl")
     tinydl.set_num_threads(1)

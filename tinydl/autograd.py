@@ -41,6 +41,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from tinydl import threads
 from tinydl.errors import AnomalyError, DeviceError, DTypeError, GraphError, ShapeError
 from tinydl.promotion import promote
 from tinydl.tensor import Tensor  # tensor.py imports this module only after defining Tensor
@@ -580,6 +581,7 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = False,
         raise GraphError("backward: this tensor does not require grad, so there is nothing to "
                          "backpropagate (did you compute it under no_grad, or forget "
                          "requires_grad=True on the inputs?)")
+    threads.follow_machine_load()  # once a second at most: the default budget fits the machine
     run_backward([root], [_root_grad(root, grad, "backward")], retain_graph, create_graph)
 
 

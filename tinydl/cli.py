@@ -485,8 +485,10 @@ def _thread_lines() -> list[str]:
     from tinydl import threads
     from tinydl.kernels import _jit
 
+    following = "set with tinydl.set_num_threads" if threads._budget is not None else \
+        "the default: the cores other programs leave free, looked at once a second in backward"
     lines = [f"budget   {threads.get_num_threads()} thread(s) for BLAS and Numba (cores available: "
-             f"{threads.available_cores()}; change with tinydl.set_num_threads(n))",
+             f"{threads.available_cores()}; {following}; change with tinydl.set_num_threads(n))",
              f"parallel kernels above {threads.PARALLEL_MIN_WORK:,} elements; a serial copy below"]
     if not _jit.numba_available():
         return lines + ['Numba    not installed: the NumPy reference kernels run (pip install "tinydl[numba]")']

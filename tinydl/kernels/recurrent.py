@@ -5,8 +5,9 @@ references in ``tinydl/ops/recurrent.py`` (where the formulas are). The LSTM's:
     c' = f * c + i * g;  h' = o * tanh(c')
 
 The references spend a dozen NumPy calls and as many temporaries on each step. Here a forward
-step is one BLAS matmul into a preallocated buffer, NumPy's vectorised tanh (Numba's calls the
-scalar libm tanh, 40x slower) and one Numba pass for the rest of the cell. One tanh call serves
+step is one BLAS matmul straight into the step's slice of the saved gates, one Numba pass adding
+the step's input share, NumPy's vectorised tanh (Numba's calls the scalar libm tanh, 25x
+slower), one Numba pass for the rest of the cell and two NumPy calls for h'. One tanh call serves
 all four gates: the i, f, o rows of W_hh are halved once, before the loop, and those of
 projected as each step reads them, since sigmoid(a) = (tanh(a / 2) + 1) / 2 (halving is
 exact in floating point). A backward step is one Numba pass for d(gates) and d(c) and one
@@ -16,6 +17,11 @@ GRU's kernels (below) follow the same plan.
 Inputs: float32 or float64 NumPy arrays. The batch items are independent, so a sequence of
 more than ``tinydl.threads.PARALLEL_MIN_WORK`` elements runs as slices of the batch, one a
 thread (``tinydl.threads.over_batch_slices``): one step's matmul is too small to share.
+Below that the batch is not split: for the benchmark's LSTM (T 64, B 32, H 128, 1M elements),
+measured on the quiet 2-core machine, the two kernels took 8.2-8.7 ms a call pair unsplit
+(BLAS's two threads inside each step's matmul), 9.9-11.2 ms split in two, 9.2-9.7 ms with
+only one of the two split. (Not measured apart, the likely causes: each step's half is a few
+short calls that each take the GIL, and OpenBLAS's worker still spins on the second core.)
 """
 
 import numpy as np
@@ -26,6 +32,15 @@ from tinydl.kernels.registry import register
 
 # Exact in float32, so float32 inputs stay in float32 arithmetic and float64 inputs in float64.
 _ONE, _HALF = np.float32(1), np.float32(0.5)
+
+
+@jit(nogil=True)
+def _lstm_add_halved_kernel(act, projected, half):
+    """act (B, 4H) += projected (B, 4H) * half (4H,): h @ W_hh^T (already halved) plus this
+    step's input share, both halved on the i, f, o rows (one pass instead of two NumPy calls)."""
+    for b in range(act.shape[0]):
+        for j in range(act.shape[1]):
+            act[b, j] += projected[b, j] * half[j]
 
 
 @jit(nogil=True)
@@ -118,15 +133,14 @@ def lstm_forward_numba(projected, w_hh, h0, c0, reverse=False):
 def _lstm_forward_rows(projected, half, w_half_t, h0, c0, acts, cs, tanh_cs, hs, reverse):
     """The forward loop over time for some batch items, filling acts, cs, tanh_cs, hs."""
     size = cs.shape[2]
-    recurrent = np.empty(acts.shape[1:], dtype=acts.dtype)    # (B, 4H)
     h, c = h0, np.ascontiguousarray(c0)
-    cell = _lstm_cell_forward_kernel.compiled()               # called once a step
+    add_halved = _lstm_add_halved_kernel.compiled()           # each called once a step
+    cell = _lstm_cell_forward_kernel.compiled()
     steps, _ = _steps(acts.shape[0], reverse)
     for t in steps:
         act = acts[t]
-        np.matmul(h, w_half_t, out=recurrent)
-        np.multiply(projected[t], half, out=act)
-        act += recurrent
+        np.matmul(h, w_half_t, out=act)                       # (B, H) @ (H, 4H)
+        add_halved(act, projected[t], half)
         np.tanh(act, out=act)
         cell(act, c, cs[t])
         np.tanh(cs[t], out=tanh_cs[t])
