@@ -171,3 +171,19 @@ def test_optimizer_state_and_updates_follow_the_device(make_optimizer):
         results[device] = w.numpy()
     # the CPU may run the Numba kernel, the stand-in the NumPy reference: float32 rounding differs
     np.testing.assert_allclose(results["cpu"], results["standin"], rtol=1e-5)
+
+
+def test_conv_weight_gradient_image_by_image_runs_on_the_standin_device():
+    """A small weight gradient over >= 256 pixels an image takes ConvProduct's image-by-image
+    path (tinydl.ops.conv.weight_gradient): the stand-in device catches any direct NumPy call."""
+    import tinydl.functional as F
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 2, 16, 16)), rng.standard_normal((4, 2, 3, 3))
+    grads = {}
+    for device in ("cpu", "standin"):
+        weight = tinydl.tensor(w, requires_grad=True, device=device)
+        F.conv2d(tinydl.tensor(x, device=device), weight, padding=1).square().sum().backward()
+        assert weight.grad.device == device
+        grads[device] = weight.grad.numpy()
+    np.testing.assert_allclose(grads["standin"], grads["cpu"], rtol=1e-12)

@@ -210,3 +210,19 @@ print(json.dumps({"losses": losses, "dtypes": sorted({str(p.data.dtype) for p in
         assert losses[-1] < losses[0], (name, losses)  # five Adam steps on one batch lower its loss
     assert result["dtypes"] == ["float32"]
     assert result["losses"]["mlp"][0] == pytest.approx(tinydl_step(*make_problem())(), abs=1e-4)
+
+
+def test_conv_product_variants_compute_the_products_they_name():
+    """benchmarks/bench_conv_products.py times variants of one product: each must give it."""
+    import numpy as np
+
+    from benchmarks.bench_conv_products import products
+
+    variants = products(4, 2, 18, 18, 2)  # O*K = 72: the image-by-image variant is among them
+    results = {name: run() for name, run in variants.items()}
+    assert "dW image by image" in results
+    forward, one_product = results.pop("forward W @ cols"), results["dW grad @ cols^T"]
+    assert forward.shape == (4, 2 * 16 * 16) and one_product.shape == (4, 18)
+    for name, value in results.items():
+        expected = one_product if name.startswith("dW") else results["dcols W^T @ grad"]
+        np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-3, err_msg=name)

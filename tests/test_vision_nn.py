@@ -42,6 +42,49 @@ def test_seed_nets_match_torch_with_copied_weights(torch, which):
                                    err_msg=name)
 
 
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+@pytest.mark.parametrize("size", [8, 9])  # 9: pooling drops the last row and column
+def test_pooling_before_relu_gives_relu_before_pooling_exactly(monkeypatch, kernels, size):
+    """The CNN models pool first, then apply ReLU (tinydl/models/cnn.py): the same values and
+    gradients as ReLU first, bit for bit, on windows that are all negative, hold ties (of zeros
+    too), -0.0 or a NaN, in a convolution's channel-major memory order."""
+    monkeypatch.setenv("TINYDL_KERNELS", kernels)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, size, size)).astype(np.float32)
+    x[0, 0, :2, :2] = -1.0                      # a window of negatives: no gradient either way
+    x[0, 1, :2, :2] = [[0.0, -0.0], [0.0, -2]]  # zeros tie
+    x[0, 2, :2, :2] = [[0.5, 0.5], [-1, 0.5]]   # a positive tie: the first one gets the gradient
+    x[1, 0, :2, :2] = [[1.0, np.nan], [3, 0]]   # a NaN in the window
+    x = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    grad = rng.standard_normal((2, 3, size // 2, size // 2)).astype(np.float32)
+    results = []
+    for pool_first in (True, False):
+        inputs = tinydl.tensor(x, requires_grad=True)
+        if pool_first:
+            out = F.relu(F.max_pool2d(inputs, 2))
+        else:
+            out = F.max_pool2d(F.relu(inputs), 2)
+        out.backward(tinydl.tensor(grad))
+        results.append((out.numpy(), inputs.grad.numpy()))
+    (out, dx), (expected_out, expected_dx) = results
+    np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(expected_out))
+    np.testing.assert_array_equal(dx, expected_dx)
+    assert dx[0, :, :2, :2].tolist() == [[[0, 0], [0, 0]], [[0, 0], [0, 0]],
+                                         [[grad[0, 2, 0, 0], 0], [0, 0]]]
+
+
+def test_lenet_pooling_first_matches_relu_first():
+    """LeNet5's forward (pooling, then ReLU) against the layers applied in the textbook order."""
+    tinydl.manual_seed(0)
+    model = LeNet5()
+    x = tinydl.tensor(np.random.default_rng(1).standard_normal((3, 1, 28, 28)).astype(np.float32))
+    h = F.max_pool2d(F.relu(model.conv1(x)), 2)
+    h = F.max_pool2d(F.relu(model.conv2(h)), 2)
+    expected = model.fc3(F.relu(model.fc2(F.relu(model.fc1(h.flatten(1))))))
+    np.testing.assert_array_equal(model(x).numpy(), expected.numpy())
+
+
 def test_parameter_counts_match_the_seeds():
     """93,322 is the Keras summary of seed 002's model; seed 004's net, hand-counted:
     896 + 18,496 + 4096*128 + 128 + 1,290 = 545,098; LeNet-5: 61,706."""

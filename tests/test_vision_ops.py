@@ -123,6 +123,37 @@ def test_float32_conv_net_matches_torch_and_keeps_float32(torch):
     np.testing.assert_allclose(ws.grad.numpy(), wt.grad.numpy(), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize("out_channels, size", [(8, 16), (8, 15), (40, 16)])
+def test_conv2d_weight_gradient_image_by_image_matches_torch(torch, out_channels, size):
+    """A first layer's small weight gradient (O*K <= SMALL_WEIGHT_GRADIENT, >= 256 pixels an
+    image) is summed image by image; a 15x15 output or 40 filters take the one long product."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 3, size, size))
+    w, b = rng.standard_normal((out_channels, 3, 3, 3)), rng.standard_normal(out_channels)
+    g = rng.standard_normal((5, out_channels, size, size))
+    ws, bs = _t(w), _t(b)
+    (F.conv2d(_t(x, grad=False), ws, bs, padding=1) * _t(g, grad=False)).sum().backward()
+    wt, bt = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (torch.nn.functional.conv2d(torch.tensor(x), wt, bt, padding=1) * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(ws.grad.numpy(), wt.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(bs.grad.numpy(), bt.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_weight_gradient_sums_each_images_product():
+    """weight_gradient against grad @ cols^T written out, on the split path and the other."""
+    rng = np.random.default_rng(4)
+    for out_channels, rows, images, per_image in [(4, 9, 3, 256), (4, 9, 3, 255), (64, 27, 2, 300)]:
+        grad = rng.standard_normal((out_channels, images * per_image)).astype(np.float32)
+        cols = rng.standard_normal((rows, images * per_image)).astype(np.float32)
+        expected = sum(grad[:, i * per_image:(i + 1) * per_image].astype(np.float64)
+                       @ cols[:, i * per_image:(i + 1) * per_image].T.astype(np.float64)
+                       for i in range(images))
+        result = conv_ops.weight_gradient(grad, cols, images)
+        assert result.shape == (out_channels, rows) and result.dtype == np.float32
+        np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-3)
+
+
 def test_im2col_layout_by_hand():
     """Two 2x2 windows of a 2x3 image: each window becomes a column, rows ordered (c, i, j)."""
     x = np.array([[[[1.0, 2.0, 3.0],

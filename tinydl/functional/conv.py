@@ -120,7 +120,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     cols = conv_ops.unfold(x, (kh, kw), stride, padding, dilation)  # (C*kh*kw, N*OH*OW)
     if groups == 1:  # one matrix product, the bias added in place
         w2d = weight.reshape(out_channels, group_channels * kh * kw)   # (O, C*kh*kw)
-        out = conv_ops.conv_product(w2d, cols, bias)                   # (O, N*OH*OW)
+        out = conv_ops.conv_product(w2d, cols, bias, n)                # (O, N*OH*OW)
     else:  # one batched matmul: (G, O/G, C/G*kh*kw) @ (G, C/G*kh*kw, N*OH*OW)
         w3d = weight.reshape(groups, out_channels // groups, group_channels * kh * kw)
         out = (w3d @ cols.reshape(groups, group_channels * kh * kw, -1)).reshape(
