@@ -124,8 +124,8 @@ def seed_cnn(name: str):
             self.fc1, self.fc2 = L.Linear(64, in_size=576), L.Linear(10, in_size=64)
 
         def forward(self, x):
-            x = F.pooling(F.relu(self.conv1(x)), 2, stride=2)      # (N, 32, 13, 13)
-            x = F.pooling(F.relu(self.conv2(x)), 2, stride=2)      # (N, 64, 5, 5)
+            x = F.relu(F.pooling(self.conv1(x), 2, stride=2))      # (N, 32, 13, 13)
+            x = F.relu(F.pooling(self.conv2(x), 2, stride=2))      # (N, 64, 5, 5)
             x = F.relu(self.conv3(x))                              # (N, 64, 3, 3)
             return self.fc2(F.relu(self.fc1(F.flatten(x))))        # (N, 10)
 
@@ -137,8 +137,8 @@ def seed_cnn(name: str):
             self.fc1, self.fc2 = L.Linear(128, in_size=64 * 8 * 8), L.Linear(10, in_size=128)
 
         def forward(self, x):
-            x = F.pooling(F.relu(self.conv1(x)), 2, stride=2)      # (N, 32, 16, 16)
-            x = F.pooling(F.relu(self.conv2(x)), 2, stride=2)      # (N, 64, 8, 8)
+            x = F.relu(F.pooling(self.conv1(x), 2, stride=2))      # (N, 32, 16, 16)
+            x = F.relu(F.pooling(self.conv2(x), 2, stride=2))      # (N, 64, 8, 8)
             return self.fc2(F.relu(self.fc1(F.flatten(x))))        # (N, 10)
 
     return Seed002() if name == "seed002" else Seed004()
