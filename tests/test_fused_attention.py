@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import tinydl
 import tinydl.functional as F
 from tinydl.functional.attention import attention_composed
-from tinydl.kernels import numba_available, registry
+from tinydl.kernels import numba_available
 from tinydl.ops.attention import FusedAttention
 
 KERNEL_PATHS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
@@ -215,24 +215,11 @@ def test_split_heads_matches_reshape_permute_and_its_gradient():
         split_heads(tinydl.zeros(2, 5, 10), 3)
 
 
-@pytest.fixture
-def per_head_default(monkeypatch):
-    """The per-head Numba attention kernels registered as the CPU default for the test."""
-    from tinydl.kernels import attention as kernels_attention
-
-    for op_name, kernel in (("attention_forward_keeping_weights",
-                             kernels_attention.attention_forward_keeping_weights_numba),
-                            ("attention_backward_from_weights",
-                             kernels_attention.attention_backward_from_weights_numba)):
-        monkeypatch.setitem(registry._REGISTRY, op_name, dict(registry._REGISTRY[op_name]))
-        registry.register(op_name, "numba", kernel, available=numba_available, default=True)
-
-
 @pytest.mark.skipif(not numba_available(), reason="Numba is not installed")
 @pytest.mark.parametrize("causal, lengths, dims", [(True, (130, 130), (16, 16)), (False, (70, 90), (13, 7)),
                                                    (True, (40, 72), (8, 5))])
-def test_per_head_kernels_match_torch_sdpa(causal, lengths, dims, monkeypatch, per_head_default):
-    """The per-head Numba kernels as the default, two threads and scores past
+def test_per_head_kernels_match_torch_sdpa(causal, lengths, dims, monkeypatch):
+    """The per-head Numba kernels (the default), two threads and scores past
     HEADS_PARALLEL_MIN_WORK (lowered here): FusedAttention runs them (parallel copies), in
     float32; values and gradients as torch's."""
     torch = pytest.importorskip("torch")
@@ -267,16 +254,25 @@ def test_per_head_kernels_match_torch_sdpa(causal, lengths, dims, monkeypatch, p
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_per_head_kernels_are_not_chosen_as_registered():
-    """Registered but not the CPU default (benchmarks/bench_kernels.py: more CPU time per step)."""
+def test_per_head_kernels_are_chosen_at_the_benchmark_size_with_two_threads(monkeypatch):
+    """The registered CPU default: causal SDPA B8 H4 T128 d32 (524k scores) on two threads."""
+    from tinydl.kernels import attention as kernels_attention
     from tinydl.ops import attention as ops_attention
 
+    monkeypatch.delenv("TINYDL_KERNELS", raising=False)
     q = np.zeros((8, 4, 128, 32), dtype=np.float32)
-    assert ops_attention._per_head_kernel("attention_forward_keeping_weights", q, q) is None
-    assert ops_attention._per_head_kernel("attention_backward_from_weights", q, q) is None
+    previous = tinydl.get_num_threads()
+    try:
+        tinydl.set_num_threads(2)
+        expected = kernels_attention.attention_forward_keeping_weights_numba if numba_available() else None
+        assert ops_attention._per_head_kernel("attention_forward_keeping_weights", q, q) is expected
+        small = q[:, :, :16]  # 8 * 4 * 16 * 16 scores: below HEADS_PARALLEL_MIN_WORK
+        assert ops_attention._per_head_kernel("attention_forward_keeping_weights", small, small) is None
+    finally:
+        tinydl.set_num_threads(previous)
 
 
-def test_per_head_kernels_are_chosen_as_the_default_with_two_threads_only(monkeypatch, per_head_default):
+def test_per_head_kernels_are_chosen_as_the_default_with_two_threads_only(monkeypatch):
     from tinydl.kernels import attention as kernels_attention
     from tinydl.ops import attention as ops_attention
 

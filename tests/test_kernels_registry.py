@@ -18,8 +18,7 @@ ALL_OPS = ["adam_multi_update_", "adam_update_", "affine_normalize_backward", "a
            "relu_backward", "relu_forward", "scatter_add_rows", "sgd_momentum_update_"]
 # The tiled attention kernels: a CuPy version too, and NumPy stays the CPU default for them.
 TILED_ATTENTION = ("attention_backward", "attention_forward")
-# NumPy stays the CPU default for these too (the per-head Numba attention kernels).
-NUMPY_DEFAULT = (*TILED_ATTENTION, "attention_backward_from_weights", "attention_forward_keeping_weights")
+NUMPY_DEFAULT = TILED_ATTENTION  # (the per-head attention kernels, the default, run on the pool only)
 
 
 def reference_fn():

@@ -1016,15 +1016,16 @@ registry.register("attention_score_gradients", "numba", attention_score_gradient
 registry.register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
 ### END FASTER
-# The weights-keeping formulas of the CPU default, per head in Numba. Not the default yet: a
-# causal SDPA step B8 H4 d32 on one thread takes more CPU time with them (T128 3.9 vs 3.4 ms,
-# T256 13.0 vs 10.0 ms), and with two threads, measured beside other busy programs only, T128
-# gained (2.96 vs 3.29 ms) but T256 lost (12.7 vs 10.4 ms): see docs/design-notes.md. With
-# default=True, tinydl.ops.attention runs them without a mask from HEADS_PARALLEL_MIN_WORK
-# score elements on, when the thread budget is 2 or more.
+# The weights-keeping formulas of the CPU default, per head in Numba: the default, but
+# tinydl.ops.attention runs them only on the thread pool (a budget of 2+ threads, no mask,
+# from HEADS_PARALLEL_MIN_WORK score elements on). On one thread they take more CPU time than
+# the NumPy formulas (causal SDPA B8 H4 d32, T128 3.9 vs 3.4 ms, T256 13.0 vs 10.0 ms); on the
+# quiet 2-core machine, default threads, whole steps alone in a process, they win (T128
+# 2.50-3.09 vs 3.53-3.65 ms, T256 9.74-9.89 vs 10.50-10.55 ms; GPT-mini even, 234-244 vs
+# 237-238 ms): see docs/design-notes.md.
 def _register_per_head(op_name, reference, numba_version):
     registry.register(op_name, "numpy", reference)
-    registry.register(op_name, "numba", numba_version, available=numba_available, default=False)
+    registry.register(op_name, "numba", numba_version, available=numba_available)
 
 
 ### BEGIN FASTER task 5.1

@@ -12,9 +12,8 @@ the kernels in tinydl.kernels.attention, chosen per device by the kernel registr
            else the NumPy reference (TINYDL_KERNELS=numpy forces it). The reference builds
            the (Tq, Tk) weights anyway, so with it forward keeps them for backward
            (attention_forward_keeping_weights) instead of recomputing them. Those two
-           formulas also have Numba versions with one (batch, head) per work item, registered
-           but not the default yet; as the default they would run without a mask where they
-           run on the thread pool (_per_head_kernel).
+           formulas also have Numba versions with one (batch, head) per work item, which run
+           without a mask where they run on the thread pool (_per_head_kernel).
     cuda   the CuPy kernel when CuPy is installed (tinydl.kernels.attention_cupy)
     other  the NumPy reference, written against xp (runs on any array module)
 
