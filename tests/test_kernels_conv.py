@@ -175,14 +175,26 @@ def test_max_pool_numba_matches_reference_in_every_memory_order(layout, case):
                                    rtol=1e-12, atol=1e-12)
 
 
-def test_max_pool_2x2_numba_picks_the_first_maximum_and_nan():
+@pytest.mark.parametrize("impl", ["reference", "numba"])
+def test_max_pool_2x2_picks_the_first_maximum_and_the_last_nan(impl):
     inf = np.inf
     x = np.array([[3.0, 3, 1, 7, -inf, 1], [2, 3, 7, 7, 2, inf],
                   [0, 0, np.nan, 5, -inf, -inf], [-1, np.nan, 5, np.nan, -inf, -inf]])
-    out, indices = conv.max_pool2d_forward_numba(x[None, None], (2, 2), (2, 2), (0, 0))
-    # first maximum on ties; the first NaN; +inf beside -inf; all -inf
-    np.testing.assert_array_equal(indices[0, 0], [[0, 3, 11], [19, 14, 16]])
+    out, indices = POOL_FORWARD[impl](x[None, None], (2, 2), (2, 2), (0, 0))
+    # first maximum on ties; a NaN wins, the last of two NaNs (PyTorch's rule); +inf beside
+    # -inf; all -inf
+    np.testing.assert_array_equal(indices[0, 0], [[0, 3, 11], [19, 21, 16]])
     np.testing.assert_array_equal(out[0, 0], [[3, 7, inf], [np.nan, np.nan, -inf]])
+
+
+@pytest.mark.parametrize("impl", ["reference", "numba"])
+def test_max_pool_3x3_window_keeps_its_last_nan(impl):
+    x = np.array([[1.0, np.nan, 2, 9], [np.nan, 0, 3, 1], [4, 5, 6, 2]])
+    out, indices = POOL_FORWARD[impl](x[None, None], (3, 3), (1, 1), (0, 0))
+    # windows: columns 0-2 hold NaNs at flat positions 1 and 4 (the last wins); columns 1-3
+    # hold one NaN, at position 1, which beats the 9
+    np.testing.assert_array_equal(indices[0, 0], [[4, 1]])
+    assert np.isnan(out[0, 0]).all()
 
 
 @pytest.mark.torch

@@ -56,10 +56,11 @@ def _from_planes(planes, shape, order):
 
 @jit(inline=True)
 def _larger(value, best):
-    """Whether ``value`` replaces the running maximum ``best``: larger, or the first NaN (NaN wins
-    over numbers, as np.argmax). A select, not a branch: on random data a branch on "larger?" is
-    mispredicted half the time, which cost more than the comparisons (2x slower)."""
-    return (not value <= best) & (best == best)  # "not <=": true for a larger value or a NaN
+    """Whether ``value`` replaces the running maximum ``best``: larger, or a NaN (PyTorch's rule:
+    NaN wins over numbers, and a later NaN takes an earlier one's place). A select, not a
+    branch: on random data a branch on "larger?" is mispredicted half the time, which cost more
+    than the comparisons (2x slower)."""
+    return (value > best) | (value != value)
 
 
 @jit(parallel=True)
@@ -95,7 +96,7 @@ def _max_pool_2x2_kernel(x, out, indices):
     """The 2×2, stride-2, unpadded case of ``_max_pool_forward_kernel``, as a tournament: the
     larger of each row's pair, then the larger of the two (ties keep the earlier one). Plain
     comparisons ignore NaN, so a window whose sum is NaN (it holds a NaN, or +inf and -inf) is
-    looked at again, and its first NaN wins."""
+    looked at again, and its last NaN wins (PyTorch's rule)."""
     P, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
     for p in prange(P):
@@ -116,8 +117,8 @@ def _max_pool_2x2_kernel(x, out, indices):
                 best_index = top_index if take_top else bottom_index
                 total = a + b + c + d
                 if total != total:
-                    for value, index in ((d, W + w + 1), (c, W + w), (b, w + 1), (a, w)):
-                        if value != value:  # scanned backwards: the first NaN is kept last
+                    for value, index in ((a, w), (b, w + 1), (c, W + w), (d, W + w + 1)):
+                        if value != value:  # scanned in order: the last NaN is kept
                             best, best_index = value, index
                 out_row[ow] = best
                 index_row[ow] = 2 * oh * W + best_index

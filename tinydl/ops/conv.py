@@ -112,7 +112,8 @@ def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, padding: Pair) -> tup
     """Window maxima and where they are. x (N, C, H, W) -> (out (N, C, OH, OW), indices).
 
     indices (N, C, OH, OW) int64: the flat position h*W + w of each maximum in its (H, W)
-    plane, as PyTorch's return_indices (the first one on ties). Padding counts as -infinity.
+    plane, as PyTorch's return_indices (the first one on ties). Padding counts as -infinity,
+    and a NaN wins its window (PyTorch's rule: a later NaN takes the place of an earlier one).
     """
     return max_pool2d_windows(x, kernel, stride, padding, (1, 1), (0, 0))
 
@@ -138,7 +139,7 @@ def max_pool2d_windows(x: Any, kernel: Pair, stride: Pair, padding: Pair, dilati
             if i == j == 0:
                 continue
             candidate = padded[_window_slice(i, j, (oh, ow), stride, dilation)]
-            larger = candidate > best
+            larger = (candidate > best) | xp.isnan(candidate)  # NaN propagates, as in PyTorch
             best = xp.where(larger, candidate, best)
             indices = xp.where(larger, (top + i * dilation[0]) * width
                                + (left + j * dilation[1]), indices)
