@@ -73,8 +73,9 @@ class FusedAttention(Function):
                 scale: float = 1.0) -> Any:
         forward_kernel = _kernel("attention_forward", q)
         ### BEGIN FASTER task 5.1
-        per_head = _per_head_kernel("attention_forward_keeping_weights", q, k) if mask is None else None
-        if forward_kernel is attention_forward_reference and per_head is not None:
+        per_head = (_per_head_kernel("attention_forward_keeping_weights", q, k)
+                    if forward_kernel is attention_forward_reference and mask is None else None)
+        if per_head is not None:
             # One Numba kernel over every (batch, head), on the thread pool, no BLAS.
             out, weights, row_sum = per_head(q, k, v, None, causal, scale)
             ctx.save_for_backward(out, None, weights, row_sum)
