@@ -206,6 +206,22 @@ def _col2im_inputs(draw):
 
 
 @st.composite
+def _conv_product_inputs(draw, image_columns=None):
+    """weight (O, K), cols (K, N*L), bias (O,) and N, a convolution's one product. L (each
+    image's columns) is drawn small when image_columns is None; 256 with N >= 2 reaches the
+    image-by-image weight gradient of tinydl/ops/conv.py (weight_gradient)."""
+    out_channels, rows = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    images = draw(st.integers(1, 3) if image_columns is None else st.integers(2, 3))
+    length = draw(st.integers(1, 5)) if image_columns is None else image_columns
+    return [draw(S.arrays((out_channels, rows))), draw(S.arrays((rows, images * length))),
+            draw(S.arrays((out_channels,))), images]
+
+
+def _np_conv_product(weight, cols, bias, images):
+    return weight @ cols + bias[:, None]
+
+
+@st.composite
 def _batch_norm_inputs(draw, train=True):
     """Values spread out within each channel (distinct), so the variance is not near zero."""
     ndim = draw(st.integers(2, 4))
@@ -258,6 +274,15 @@ SPECS = [
            lambda x, w, s, p, d: _np_conv2d(x, w, None, s, p, d), _conv_inputs(with_bias=False),
            lambda x, w, s, p, d: TF.conv2d(x, w, None, stride=s, padding=p, dilation=d),
            differentiable=(0, 1)),
+    OpSpec("conv_product",
+           lambda w, c, b, n: conv_ops.conv_product(w, c, b, n), _np_conv_product,
+           _conv_product_inputs(), lambda w, c, b, n: w @ c + b[:, None], differentiable=(0, 1, 2)),
+    # 256 columns an image: the weight gradient summed image by image (first derivatives only;
+    # the recorded backward, which second derivatives use, is the same as above)
+    OpSpec("conv_product_by_image",
+           lambda w, c, b, n: conv_ops.conv_product(w, c, b, n), _np_conv_product,
+           _conv_product_inputs(image_columns=256), lambda w, c, b, n: w @ c + b[:, None],
+           differentiable=(0, 2), gradgrad=False),
     OpSpec("im2col",
            lambda x, k, s, p, d: conv_ops.unfold(x, k, s, p, d), _np_im2col, _im2col_inputs(),
            _torch_im2col, differentiable=(0,)),
