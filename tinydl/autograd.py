@@ -415,7 +415,8 @@ class _GradSink:
                 grad = Tensor._from_op(grad.data.copy(), None, 0)
             self.handed_out.add(id(grad))
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
-        self.reached.add(id(tensor))
+        if _hooked_leaves[0]:  # (only the hooks read it)
+            self.reached.add(id(tensor))
 
     def non_leaf(self, tensor: Any, grad: Any) -> None:
         if self.capture_ids is not None:

@@ -114,8 +114,9 @@ class Tensor:
     def _from_op(cls, array: Any, ctx: Any, index: int) -> Tensor:
         """Wrap an op's output array; ``ctx`` is its graph node (None when not recorded)."""
         tensor = object.__new__(Tensor)
-        if not isinstance(array, backend._ARRAY_TYPES):
-            array = backend.get_array_module(array).asarray(array)
+        if not isinstance(array, backend._ARRAY_TYPES):  # a NumPy scalar (a whole reduction)
+            array = (numpy.asarray(array) if isinstance(array, numpy.generic)
+                     else backend.get_array_module(array).asarray(array))
         tensor.data = array
         if ctx is None:
             tensor.requires_grad = False
@@ -157,7 +158,8 @@ class Tensor:
     @property
     def xp(self) -> Any:
         """The array module (numpy or cupy) this tensor's data belongs to."""
-        return backend.get_array_module(self.data)
+        owner = backend._BACKEND_BY_ARRAY_TYPE.get(type(self.data))  # (get_array_module, inlined)
+        return backend.get_array_module(self.data) if owner is None else owner.xp
 
     @property
     def _version(self) -> int:

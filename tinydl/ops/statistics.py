@@ -82,6 +82,8 @@ def sum(input: Any, *args: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
 
     The other arguments are those of the core sum: ``dim``/``keepdim`` (or axis/keepdims).
     """
+    if not args and not kwargs and dtype is None and isinstance(input, Tensor) and input.dtype.kind in "fc":
+        return core.Sum.apply(input, axes=None, keepdims=False)  # x.sum(): nothing to convert
     return core.sum(_accumulate_as(as_tensor(input), dtype), *args, **kwargs)
 
 
