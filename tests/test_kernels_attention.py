@@ -324,6 +324,20 @@ def test_vectorisable_exp_matches_numpy_exp():
     assert np.all(got[~normal] < 1e-300) and got[-4] == 0.0  # exp(-inf) is exactly 0
 
 
+def test_float32_exp_is_within_one_ulp_and_keeps_nan():
+    x = np.concatenate([np.linspace(-86.9, 0.0, 200001), [-1e-7, -0.0]]).astype(np.float32)
+    exact = np.exp(x.astype(np.float64))  # float64: the float32 results' reference
+    got = np.array([att._exp32(value) for value in x], dtype=np.float32)
+    assert got.dtype == np.float32
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(got - exact) / ulp) <= 1.0
+    assert att._exp32(np.float32(0)) == 1.0
+    # below -87 (exact value < 1.7e-38) and -inf give exactly 0; NaN stays NaN
+    tiny = [att._exp32(np.float32(value)) for value in (-87.5, -103.0, -np.inf)]
+    assert tiny == [0.0, 0.0, 0.0]
+    assert np.isnan(att._exp32(np.float32(np.nan)))
+
+
 # ----------------------------------------------------------------------------- softmax weights
 
 @settings(max_examples=40, deadline=None)
@@ -342,15 +356,40 @@ def test_softmax_weights_numba_matches_the_reference(case):
             assert_close(g, w, dtype)
 
 
-def test_softmax_weights_by_hand_with_causal_and_empty_rows():
-    scores = np.array([[[[1.0, 5.0], [2.0, 2.0], [0.0, 3.0]]]])  # (1, 1, 3, 2)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])  # float32: its own fused kernel
+def test_softmax_weights_by_hand_with_causal_and_empty_rows(dtype):
+    scores = np.array([[[[1.0, 5.0], [2.0, 2.0], [0.0, 3.0]]]], dtype=dtype)  # (1, 1, 3, 2)
     mask = np.array([True, True, False])[None, None, :, None]     # row 2 sees no key
     for softmax_weights in (att.attention_softmax_weights_reference,
                             att.attention_softmax_weights_numba):
         weights, row_sum = softmax_weights(scores.copy(), np.broadcast_to(mask, scores.shape), True)
         np.testing.assert_allclose(weights[0, 0], [[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
         np.testing.assert_allclose(row_sum[0, 0, :, 0], [1.0, 2.0, 0.0])
-        assert row_sum.shape == (1, 1, 3, 1)
+        assert row_sum.shape == (1, 1, 3, 1) and weights.dtype == row_sum.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_weights_by_hand_over_long_rows_and_a_nan(dtype):
+    # rows of 21 keys: the running maxima and sums go in blocks of 8, then one by one
+    scores = np.zeros((1, 1, 3, 21), dtype=dtype)
+    scores[0, 0, 0, 17] = 2.0               # row 0: max 2 at key 17 (a key of the tail)
+    scores[0, 0, 1, 5] = np.log(3.0)        # row 1: one weight 1 (the max), twenty weights 1/3
+    scores[0, 0, 2, 3] = np.nan             # row 2: NaN everywhere, as NumPy and PyTorch give
+    weights, row_sum = att.attention_softmax_weights_numba(scores, None, False)
+    expected_row0 = np.full(21, np.exp(-2.0))
+    expected_row0[17] = 1.0
+    np.testing.assert_allclose(weights[0, 0, 0], expected_row0, rtol=1e-6)
+    np.testing.assert_allclose(row_sum[0, 0, :2, 0], [1.0 + 20 * np.exp(-2.0), 1.0 + 20 / 3],
+                               rtol=1e-6)
+    np.testing.assert_allclose(weights[0, 0, 1, 4:7], [1 / 3, 1.0, 1 / 3], rtol=1e-6)
+    assert np.isnan(weights[0, 0, 2]).all() and np.isnan(row_sum[0, 0, 2, 0])
+    # causal: a NaN score in row 3 makes the whole row NaN (its hidden key too, as the
+    # reference's exp(-inf - NaN)); rows 2 and 4 keep their numbers
+    causal = np.zeros((1, 1, 5, 5), dtype=dtype)
+    causal[0, 0, 3, 3] = np.nan
+    weights, row_sum = att.attention_softmax_weights_numba(causal, None, True)
+    np.testing.assert_allclose(weights[0, 0, 2], [1.0, 1.0, 1.0, 0.0, 0.0])
+    assert np.isnan(weights[0, 0, 3]).all() and not np.isnan(weights[0, 0, 4]).any()
 
 
 @settings(max_examples=30, deadline=None)
