@@ -652,7 +652,7 @@ def _attention_backward_kernel(q, k, kT, vT, keep, has_mask, causal, scale, neg_
 ### END FASTER
 
 
-@jit(parallel=True)
+@jit(parallel=True, nogil=True)
 def _shift_by_row_max_kernel(scores, keep, has_mask, causal, neg_inf):
     """scores (B, H, Tq, Tk), in place: masked entries -inf, the others minus their row's max.
 
@@ -679,7 +679,7 @@ def _shift_by_row_max_kernel(scores, keep, has_mask, causal, neg_inf):
             scores[b, h, i, j] = hidden
 
 
-@jit(parallel=True, reassociate=True)
+@jit(parallel=True, reassociate=True, nogil=True)
 def _row_sum_kernel(weights, queries, causal, row_sum):
     """row_sum (R,) = the sum of each row of weights (R, Tk), R = B H Tq; with causal, of row
     r's first r % queries + 1 entries (the rest are 0)."""
@@ -743,7 +743,7 @@ def _visible_row_sum(row, visible):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@jit(parallel=True, fused_multiply_add=True)
+@jit(parallel=True, fused_multiply_add=True, nogil=True)
 def _softmax_weights_float32_kernel(scores, keep, has_mask, causal, row_sum):
     """float32 scores (B, H, Tq, Tk), in place: the weights exp(score - row max), 0 where
     masked (keep, has_mask, causal as in _shift_by_row_max_kernel); row_sum (B H Tq,) their
@@ -788,7 +788,7 @@ def attention_softmax_weights_numba(scores, mask=None, causal=False):
     return weights, row_sum
 
 
-@jit(parallel=True, reassociate=True)
+@jit(parallel=True, reassociate=True, nogil=True)
 def _score_gradients_kernel(dweights, weights, dout, out, inverse_sum):
     """dweights (R, Tk), in place: weights * (dweights - (dout_r . out_r) inverse_sum_r), with
     weights (R, Tk), dout and out (R, Dv), inverse_sum (R,); R = B H Tq."""
