@@ -119,8 +119,8 @@ def test_batch_slices_on_two_threads_match_the_reference(case, two_threads, reve
     slice_counts = []
     unspied = threads.over_batch_slices
 
-    def spy(fn, batch, work):
-        results = unspied(fn, batch, work)
+    def spy(fn, batch, work, min_work=None):
+        results = unspied(fn, batch, work, min_work)
         slice_counts.append(len(results))
         return results
 

@@ -336,6 +336,11 @@ def test_over_batch_slices_covers_the_batch_in_order(restore_budget):
                                      threads.PARALLEL_MIN_WORK - 1) == [(0, 7)]
     assert threads.over_batch_slices(lambda start, stop: (start, stop), 1,
                                      threads.PARALLEL_MIN_WORK) == [(0, 1)]
+    # a caller's own threshold replaces PARALLEL_MIN_WORK
+    assert threads.over_batch_slices(lambda start, stop: (start, stop), 7, 100,
+                                     min_work=100) == [(0, 3), (3, 7)]
+    assert threads.over_batch_slices(lambda start, stop: (start, stop), 7, 99,
+                                     min_work=100) == [(0, 7)]
 
 
 def test_for_each_slice_writes_each_slice_once(restore_budget):

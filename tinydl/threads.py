@@ -200,10 +200,12 @@ def for_each_slice(fn: Callable, arrays: list, work: int, *args: Any) -> list:
     return over_batch_slices(run_slice, arrays[0].shape[0], work)
 
 
-def over_batch_slices(fn: Callable[[int, int], Any], batch: int, work: int) -> list:
+def over_batch_slices(fn: Callable[[int, int], Any], batch: int, work: int,
+                      min_work: int | None = None) -> list:
     """[fn(start, stop), ...] for consecutive slices of a batch of ``batch`` items, one slice a
     thread, in order; [fn(0, batch)] alone when ``work`` (elements) is below the parallel
-    threshold, the budget is 1 thread or the batch has one item.
+    threshold (``min_work``, for a caller that measured its own; else ``PARALLEL_MIN_WORK``),
+    the budget is 1 thread or the batch has one item.
 
     For code independent per batch item that releases the GIL (NumPy loops, BLAS, nogil
     Numba kernels). BLAS runs on one thread meanwhile, and Numba kernels called inside a slice
@@ -211,7 +213,8 @@ def over_batch_slices(fn: Callable[[int, int], Any], batch: int, work: int) -> l
     threads sleep while idle.
     """
     parts = min(get_num_threads(), batch)
-    controller = _blas_controller() if parts >= 2 and work >= PARALLEL_MIN_WORK else None
+    threshold = PARALLEL_MIN_WORK if min_work is None else min_work
+    controller = _blas_controller() if parts >= 2 and work >= threshold else None
     if controller is None:
         return [fn(0, batch)]
     global _executor

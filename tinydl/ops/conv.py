@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinydl import backend
+from tinydl import backend, threads
 from tinydl.autograd import Context, Function, is_grad_enabled
 from tinydl.backend import get_array_module
 from tinydl.kernels import registry
@@ -252,9 +252,11 @@ class ConvProduct(Function):
 
 # A weight gradient of at most this many entries (O*K: 32 filters over 3x3x3 windows is 864) is
 # summed image by image when each image has at least IMAGE_COLUMNS_MIN columns (OH*OW); see
-# ``weight_gradient``.
+# ``weight_gradient``. From BY_IMAGE_SPLIT_MIN multiply-adds on, the images are shared out
+# between the threads of the budget.
 SMALL_WEIGHT_GRADIENT = 1024
 IMAGE_COLUMNS_MIN = 256
+BY_IMAGE_SPLIT_MIN = 1 << 25
 
 
 def weight_gradient(grad: Any, cols: Any, images: int) -> Any:
@@ -265,6 +267,9 @@ def weight_gradient(grad: Any, cols: Any, images: int) -> Any:
     layer's, OpenBLAS runs N products of one image each (one batched matmul), summed, 1.5-2.5x
     faster than the one long product (seed-004's first layer, (32, 65536) @ (65536, 27): 2.3
     -> 1.5 ms; seed-002's, (32, 43264) @ (43264, 9): 1.0 -> 0.4 ms; on one thread and on two).
+    Those small products gain nothing from BLAS's second thread, so from BY_IMAGE_SPLIT_MIN
+    multiply-adds on (seed-004's first layer, not seed-002's) each thread of the budget takes a
+    share of the images (``threads.over_batch_slices``; seed-004's: 1.9 -> 1.3 ms on two threads).
     Larger gradients run as one product, (cols @ grad^T)^T, the orientation OpenBLAS ran
     about 20% faster on the seed CNNs' second layers. The sums differ by rounding only.
     """
@@ -273,9 +278,19 @@ def weight_gradient(grad: Any, cols: Any, images: int) -> Any:
     per_image = length // images
     if out_channels * rows > SMALL_WEIGHT_GRADIENT or per_image < IMAGE_COLUMNS_MIN or images == 1:
         return xp.matmul(cols, grad.T).T
-    by_image = xp.matmul(cols.reshape(rows, images, per_image).transpose(1, 0, 2),      # (N, K, OH*OW)
-                         grad.reshape(out_channels, images, per_image).transpose(1, 2, 0))  # (N, OH*OW, O)
-    return by_image.sum(0).T                                                        # (N, K, O) -> (O, K)
+    cols_by_image = cols.reshape(rows, images, per_image).transpose(1, 0, 2)             # (N, K, OH*OW)
+    grad_by_image = grad.reshape(out_channels, images, per_image).transpose(1, 2, 0)     # (N, OH*OW, O)
+
+    def images_sum(start: int, stop: int) -> Any:                                   # (K, O)
+        return xp.matmul(cols_by_image[start:stop], grad_by_image[start:stop]).sum(0)
+
+    on_cpu = backend.backend_of(grad).device_type == "cpu"  # (threads only for NumPy arrays)
+    work = out_channels * rows * length if on_cpu else 0
+    parts = threads.over_batch_slices(images_sum, images, work, min_work=BY_IMAGE_SPLIT_MIN)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total.T                                                                  # (K, O) -> (O, K)
 ### END FASTER
 
 
