@@ -97,6 +97,19 @@ def test_im2col_and_col2im_numba_by_hand():
                                                     (1, 1)), np.full((1, 1, 2, 2), 4.0))
 
 
+def test_im2col_numba_with_a_window_position_that_sees_only_padding():
+    """A 1x1 image padded by 2 columns a side, windows of 3 taps 2 apart: the first tap reads
+    only left padding. Its zero-filling once ran past its row and zeroed the next row's first
+    entry (the first image's pixel: [[0, 0], [0, 7], [0, 0]]); found by the gradcheck of fold."""
+    pytest.importorskip("numba")
+    x = np.array([5.0, 7.0]).reshape(2, 1, 1, 1)
+    cols = conv.im2col_numba(x, 1, 3, (1, 1), (0, 2), (1, 2))
+    np.testing.assert_array_equal(cols, [[0, 0], [5, 7], [0, 0]])
+    wide = np.arange(1.0, 7.0).reshape(3, 1, 1, 2)                 # 3 images of 1x2, padding 3
+    np.testing.assert_array_equal(conv.im2col_numba(wide, 1, 2, (1, 2), (0, 3), (1, 4)),
+                                  reference.im2col(wide, 1, 2, (1, 2), (0, 3), (1, 4)))
+
+
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @settings(max_examples=40, deadline=None)
 @given(case=conv_cases())

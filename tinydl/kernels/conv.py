@@ -172,8 +172,10 @@ def max_pool2d_scatter_numba(grad, indices, x_shape):
 @jit(inline=True)
 def _valid_columns(OW, W, sw, w_first):
     """(ow_lo, ow_hi): the output columns ow whose input column ow * sw + w_first is inside
-    0..W-1 (the others read padding)."""
-    ow_lo = 0 if w_first >= 0 else (sw - 1 - w_first) // sw
+    0..W-1 (the others read padding); 0 <= ow_lo <= ow_hi <= OW. (ow_lo is capped at OW: a
+    window position that sees only left padding, as a wide padding of a narrow image gives,
+    would otherwise send the padding loop past its row.)"""
+    ow_lo = 0 if w_first >= 0 else min(OW, (sw - 1 - w_first) // sw)
     ow_hi = 0 if W - 1 - w_first < 0 else min(OW, (W - 1 - w_first) // sw + 1)
     return ow_lo, max(ow_lo, ow_hi)
 
