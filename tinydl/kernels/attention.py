@@ -456,8 +456,8 @@ def _exp32(x):
 
     Cody-Waite as in _exp: x = k ln 2 + r, |r| <= ln(2) / 2; exp(r) is its Taylor series to
     degree 7 (truncation error < 6e-9) and 2**k is built from its bits (the float32 with
-    exponent field k + 127). Only arithmetic, so a loop calling it vectorises (NumPy's exp is
-    not callable inside a Numba loop, and libm's expf is a function call).
+    exponent field k + 127). Only arithmetic, so a loop calling it vectorises (inside a Numba
+    loop np.exp is a call to libm's expf, one element at a time).
     """
     clamped = max(x, _F32_EXP_MIN)
     k = np.floor(clamped * _F32_LOG2E + _F32_HALF)  # -126 <= k <= 0 (np.floor stays float32)
