@@ -110,7 +110,9 @@ def test_uneven_steps_beside_a_busy_program_still_decide(fake_machine):
 
 
 def test_a_budget_set_by_the_user_does_not_follow_the_load(fake_machine):
+    assert not threads.budget_was_set()
     threads._budget = 2
+    assert threads.budget_was_set()
     fake_machine.train(3.0, ours=1.0, others=1.5)
     assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
 

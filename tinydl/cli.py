@@ -485,7 +485,7 @@ def _thread_lines() -> list[str]:
     from tinydl import threads
     from tinydl.kernels import _jit
 
-    following = "set with tinydl.set_num_threads" if threads._budget is not None else \
+    following = "set with tinydl.set_num_threads" if threads.budget_was_set() else \
         "the default: the cores other programs leave free, looked at once a second in backward"
     lines = [f"budget   {threads.get_num_threads()} thread(s) for BLAS and Numba (cores available: "
              f"{threads.available_cores()}; {following}; change with tinydl.set_num_threads(n))",

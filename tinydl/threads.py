@@ -93,6 +93,11 @@ def get_num_threads() -> int:
     return available_cores() if _fitted_budget is None else _fitted_budget
 
 
+def budget_was_set() -> bool:
+    """True when ``set_num_threads`` fixed the budget (it then no longer follows the machine)."""
+    return _budget is not None
+
+
 def follow_machine_load() -> None:
     """Fit the default budget to the cores other programs leave free (see the module docstring).
 
