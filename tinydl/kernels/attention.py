@@ -662,21 +662,14 @@ def _shift_by_row_max_kernel(scores, keep, has_mask, causal, neg_inf):
     """
     B, H, Tq, Tk = scores.shape
     for row in prange(B * H * Tq):
-        b = row // (H * Tq)
-        h = (row // Tq) % H
-        i = row % Tq
-        visible = min(i + 1, Tk) if causal else Tk
-        if has_mask:
-            for j in range(visible):
-                if not keep[0, b, h, i, j]:
-                    scores[b, h, i, j] = neg_inf
-        row_max = _visible_row_max(scores[b, h, i], visible, neg_inf)
+        values, visible = _masked_row(scores, keep, has_mask, causal, row, neg_inf)
+        row_max = _visible_row_max(values, visible, neg_inf)
         if row_max != neg_inf:
             for j in range(np.uint64(visible)):
-                scores[b, h, i, j] -= row_max
+                values[j] -= row_max
         hidden = neg_inf if row_max == row_max else row_max  # NaN in a row with a NaN score
         for j in range(visible, Tk):
-            scores[b, h, i, j] = hidden
+            values[j] = hidden
 
 
 @jit(parallel=True, reassociate=True, nogil=True)
@@ -689,6 +682,22 @@ def _row_sum_kernel(weights, queries, causal, row_sum):
         for j in range(np.uint64(min(r % queries + 1, Tk) if causal else Tk)):
             total += weights[r, j]
         row_sum[r] = total
+
+
+@jit(inline=True)
+def _masked_row(scores, keep, has_mask, causal, row, neg_inf):
+    """(values, visible) of row ``row`` (of B H Tq) of scores (B, H, Tq, Tk): the row as a
+    (Tk,) view, so loops over it load and store with unit stride (a 4-D index compiled to
+    scatters), and how many keys it sees (i + 1 with causal). Masked entries among those are
+    set to neg_inf (keep, has_mask as in _shift_by_row_max_kernel)."""
+    B, H, Tq, Tk = scores.shape
+    b, h, i = row // (H * Tq), (row // Tq) % H, row % Tq
+    visible = min(i + 1, Tk) if causal else Tk
+    if has_mask:
+        for j in range(visible):
+            if not keep[0, b, h, i, j]:
+                scores[b, h, i, j] = neg_inf
+    return scores[b, h, i], visible
 
 
 @jit(inline=True)
@@ -752,15 +761,7 @@ def _softmax_weights_float32_kernel(scores, keep, has_mask, causal, row_sum):
     B, H, Tq, Tk = scores.shape
     neg_inf = np.float32(-np.inf)
     for row in prange(B * H * Tq):
-        b = row // (H * Tq)
-        h = (row // Tq) % H
-        i = row % Tq
-        visible = min(i + 1, Tk) if causal else Tk
-        if has_mask:
-            for j in range(visible):
-                if not keep[0, b, h, i, j]:
-                    scores[b, h, i, j] = neg_inf
-        weights = scores[b, h, i]  # (Tk,): unit-stride loads and stores in the loops below
+        weights, visible = _masked_row(scores, keep, has_mask, causal, row, neg_inf)
         row_max = _visible_row_max(weights, visible, neg_inf)
         shift = row_max if row_max != neg_inf else _F32_ZERO      # a row with no key: all 0
         for j in range(np.uint64(visible)):
