@@ -1,4 +1,5 @@
-"""Shared test settings: a repeatable hypothesis profile and the torch oracle fixture."""
+"""Shared test settings: a repeatable hypothesis profile, the torch oracle fixture and other
+fixtures several test files use."""
 import math
 import os
 import subprocess
@@ -25,6 +26,24 @@ def budget_stays_put():
 
     threads.LOAD_CHECK_SECONDS = math.inf
     yield
+
+
+@pytest.fixture
+def slice_counts(monkeypatch):
+    """A list that gets, for each call of tinydl.threads.over_batch_slices during the test, how
+    many slices it ran (1: the batch was not split)."""
+    from tinydl import threads
+
+    counts = []
+    unspied = threads.over_batch_slices
+
+    def spy(fn, batch, work, min_work=None):
+        results = unspied(fn, batch, work, min_work)
+        counts.append(len(results))
+        return results
+
+    monkeypatch.setattr(threads, "over_batch_slices", spy)
+    return counts
 
 
 @pytest.fixture

@@ -114,17 +114,8 @@ def test_numba_matches_the_reference(case, length, batch, size, reverse, dtype, 
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("case", [_lstm_case, _gru_case])
 def test_batch_slices_on_two_threads_match_the_reference(case, two_threads, reverse,
-                                                         monkeypatch):
+                                                         slice_counts):
     pytest.importorskip("numba")
-    slice_counts = []
-    unspied = threads.over_batch_slices
-
-    def spy(fn, batch, work, min_work=None):
-        results = unspied(fn, batch, work, min_work)
-        slice_counts.append(len(results))
-        return results
-
-    monkeypatch.setattr(threads, "over_batch_slices", spy)
     size = 64
     length = threads.PARALLEL_MIN_WORK // (5 * 3 * size) + 1             # above the threshold
     _assert_numba_matches_the_reference(*case(np.random.default_rng(7), length, 5, size,

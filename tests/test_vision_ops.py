@@ -154,21 +154,12 @@ def test_weight_gradient_sums_each_images_product():
         np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-3)
 
 
-def test_weight_gradient_shares_the_images_between_threads(monkeypatch):
+def test_weight_gradient_shares_the_images_between_threads(monkeypatch, slice_counts):
     """From BY_IMAGE_SPLIT_MIN multiply-adds on, with two threads, each thread sums some images'
     products: the result is still the sum over every image (7 images: slices of 3 and 4)."""
     pytest.importorskip("threadpoolctl")
     from tinydl import threads
 
-    slices = []
-    unspied = threads.over_batch_slices
-
-    def spy(fn, batch, work, min_work=None):
-        results = unspied(fn, batch, work, min_work)
-        slices.append(len(results))
-        return results
-
-    monkeypatch.setattr(threads, "over_batch_slices", spy)
     monkeypatch.setattr(threads, "_budget", 2)
     rng = np.random.default_rng(5)
     out_channels, rows, images, per_image = 4, 9, 7, 256
@@ -178,7 +169,7 @@ def test_weight_gradient_shares_the_images_between_threads(monkeypatch):
     for split_min, parts in [(0, 2), (out_channels * rows * images * per_image + 1, 1)]:
         monkeypatch.setattr(conv_ops, "BY_IMAGE_SPLIT_MIN", split_min)
         result = conv_ops.weight_gradient(grad, cols, images)
-        assert slices.pop() == parts
+        assert slice_counts.pop() == parts
         assert result.shape == (out_channels, rows) and result.dtype == np.float32
         np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-3)
 
