@@ -11,8 +11,21 @@ from tinydl.optim import adam, sgd
 
 ADAM = {"reference": adam.adam_update_reference, "numba": numba_optim.adam_update_numba,
         "registry": adam.adam_update_}
+
+
+def _sgd_one_tensor_through(multi_update):
+    """A one-group update (sgd_multi_update_*) called with one tensor, in the signature of the
+    one-tensor update, so the formula and torch tests run it too."""
+    def update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first_step):
+        return multi_update([param], [grad], [buf], [first_step], lr, momentum, dampening,
+                            nesterov, weight_decay)[0]
+    return update
+
+
 SGD = {"reference": sgd.sgd_momentum_update_reference,
-       "numba": numba_optim.sgd_momentum_update_numba, "registry": sgd.sgd_momentum_update_}
+       "numba": numba_optim.sgd_momentum_update_numba, "registry": sgd.sgd_momentum_update_,
+       "multi reference": _sgd_one_tensor_through(sgd.sgd_multi_update_reference),
+       "multi numba": _sgd_one_tensor_through(numba_optim.sgd_multi_update_numba)}
 
 ADAM_CASES = {  # lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad
     "adam": (1e-2, 0.9, 0.999, 1e-8, 0.0, False, False),
@@ -103,7 +116,7 @@ def test_adam_matches_the_formula(impl, case):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("impl", ["reference", "numba", "registry"])
+@pytest.mark.parametrize("impl", ["reference", "numba", "registry", "multi reference", "multi numba"])
 @pytest.mark.parametrize("case", list(SGD_CASES))
 def test_sgd_matches_the_formula(impl, case):
     param = np.random.default_rng(2).standard_normal(33)
@@ -196,7 +209,7 @@ def test_adam_matches_torch_over_ten_steps(impl, case):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("impl", ["reference", "numba"])
+@pytest.mark.parametrize("impl", ["reference", "numba", "multi numba"])
 @pytest.mark.parametrize("case", list(SGD_CASES))
 def test_sgd_matches_torch_over_ten_steps(impl, case):
     torch = pytest.importorskip("torch")
@@ -323,3 +336,89 @@ def test_adam_step_makes_one_fused_call_per_group(monkeypatch):
     opt.step()
     assert calls == [4]  # four parameters, one call
     assert all(opt.state[p]["step"] == 1 for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------- SGD, a whole group in one call
+
+@pytest.mark.parametrize("case", list(SGD_CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_group_sgd_matches_the_reference_tensor_by_tensor(case, dtype):
+    pytest.importorskip("numba")
+    lr, momentum, dampening, nesterov, weight_decay = SGD_CASES[case]
+    rng = np.random.default_rng(4)
+    # sizes across the kernel's block boundary, a single element and an empty tensor
+    shapes = [(numba_optim._BLOCK + 7,), (3, 5), (1,), (0,), (40, 41)]
+    first_steps = [True, False, True, False, False]  # buffers started at different steps
+    arrays = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(3)]
+    fused = [[a.copy() for a in group] for group in arrays]
+    reference = [[a.copy() for a in group] for group in arrays]
+    for state in (fused, reference):
+        if not momentum:
+            state[2] = [None] * len(shapes)
+    numba_optim.sgd_multi_update_numba(*fused, first_steps, lr, momentum, dampening, nesterov,
+                                       weight_decay)
+    sgd.sgd_multi_update_reference(*reference, first_steps, lr, momentum, dampening, nesterov,
+                                   weight_decay)
+    for got_arrays, want_arrays in zip(fused, reference):
+        for got, want in zip(got_arrays, want_arrays):
+            if want is not None:
+                np.testing.assert_array_equal(got, want)  # the same operations, in the same order
+    moved = [not np.array_equal(p, a) for p, a in zip(fused[0], arrays[0]) if a.size]
+    assert all(moved)
+
+
+@pytest.mark.parametrize("budget", [1, 2])
+def test_group_sgd_over_more_tensors_than_one_kernel_call_takes(budget, monkeypatch):
+    # 37 tensors go through in chunks (the kernel takes tuples of at most 16); with a budget of
+    # 2 (and a threshold the chunks pass) they run on the parallel copy
+    pytest.importorskip("numba")
+    from tinydl import threads
+
+    monkeypatch.setattr(threads, "_budget", budget)
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 100_000)
+    rng = np.random.default_rng(6)
+    sizes = [40_000 if k % 3 == 0 else k + 1 for k in range(37)]
+    first_steps = [k % 2 == 0 for k in range(37)]
+    fused = [[rng.standard_normal(n).astype(np.float32) for n in sizes] for _ in range(3)]
+    reference = [[a.copy() for a in arrays] for arrays in fused]
+    numba_optim.sgd_multi_update_numba(*fused, first_steps, 0.05, 0.9, 0.1, False, 0.01)
+    sgd.sgd_multi_update_reference(*reference, first_steps, 0.05, 0.9, 0.1, False, 0.01)
+    for fused_arrays, reference_arrays in zip(fused, reference):
+        for a, b in zip(fused_arrays, reference_arrays):
+            np.testing.assert_array_equal(a, b)
+    if budget == 2:
+        assert True in numba_optim._sgd_multi_kernel._dispatchers  # the parallel copy was used
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_step_makes_one_call_per_group_and_matches_the_one_tensor_path(momentum, monkeypatch):
+    import tinydl
+    from tinydl import nn, optim
+    from tinydl.kernels import registry
+
+    calls = []
+    reference = sgd.sgd_multi_update_reference
+    monkeypatch.setattr(registry, "get", lambda op, device="cpu": (
+        (lambda *args: calls.append(len(args[0])) or reference(*args))
+        if op == "sgd_multi_update_" else registry._choose(op, device).fn))
+
+    def train(update_group):
+        tinydl.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=momentum, weight_decay=0.01,
+                        maximize=True)
+        if update_group is not None:
+            monkeypatch.setattr(opt, "_update_group", update_group.__get__(opt))
+        for step in range(3):
+            opt.zero_grad()
+            model(tinydl.ones(2, 3) * (step + 1)).square().sum().backward()
+            opt.step()
+        return [p.numpy().copy() for p in model.parameters()], opt
+
+    grouped, opt = train(None)
+    assert calls == [4, 4, 4]  # four parameters, one call a step
+    assert all(("momentum_buffer" in opt.state.get(p, {})) == bool(momentum)
+               for p in opt.param_groups[0]["params"])
+    one_by_one, _ = train(optim.Optimizer._update_group)  # the base class: one tensor at a time
+    for got, want in zip(grouped, one_by_one):
+        np.testing.assert_array_equal(got, want)

@@ -15,7 +15,8 @@ ALL_OPS = ["adam_multi_update_", "adam_update_", "affine_normalize_backward", "a
            "col2im", "gelu_backward", "gelu_forward", "gru_sequence_backward",
            "gru_sequence_forward", "im2col", "lstm_sequence_backward", "lstm_sequence_forward",
            "max_pool2d_backward", "max_pool2d_forward", "normalize_backward", "normalize_forward",
-           "relu_backward", "relu_forward", "scatter_add_rows", "sgd_momentum_update_"]
+           "relu_backward", "relu_forward", "scatter_add_rows", "sgd_momentum_update_",
+           "sgd_multi_update_"]
 # The tiled attention kernels: a CuPy version too, and NumPy stays the CPU default for them.
 TILED_ATTENTION = ("attention_backward", "attention_forward")
 NUMPY_DEFAULT = TILED_ATTENTION  # (the per-head attention kernels, the default, run on the pool only)

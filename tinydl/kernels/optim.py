@@ -1,8 +1,8 @@
 """Numba versions of the optimizer updates, registered against the NumPy references.
 
-The readable formulas are in ``tinydl/optim/adam.py`` (``adam_update_reference``) and
-``tinydl/optim/sgd.py`` (``sgd_momentum_update_reference``), registered there as the
-``"numpy"`` kernels; PyTorch's algorithms (torch.optim.Adam / AdamW / SGD). The loops here make
+The readable formulas are in ``tinydl/optim/adam.py`` (``adam_update_reference``,
+``adam_multi_update_reference``) and ``tinydl/optim/sgd.py`` (``sgd_momentum_update_reference``,
+``sgd_multi_update_reference``), registered there as the ``"numpy"`` kernels; PyTorch's algorithms (torch.optim.Adam / AdamW / SGD). The loops here make
 one parallel pass over the flat arrays, reading and writing each element once with no scratch
 arrays. The callers (``adam_update_``, ``sgd_momentum_update_`` in tinydl.optim) check the
 arguments first: float arrays of one shape and dtype, C-contiguous, writable.
@@ -179,6 +179,62 @@ def sgd_momentum_update_numba(param, grad, buf, lr, momentum, dampening, nestero
 ### END FASTER
 
 
+# ----------------------------------------------------------------------------- SGD, all parameters in one call
+
+### BEGIN FASTER task 3.3
+@jit(parallel=True)
+def _sgd_multi_kernel(params, grads, bufs, blocks, scalars, first_steps):
+    """One SGD step over every tensor; blocks (nb, 3) int64 rows (tensor, start, stop).
+
+    scalars: [lr, momentum, 1 - dampening, weight_decay, nesterov (1 or 0)] in the parameters'
+    dtype; first_steps (T,) bool: the tensor's momentum buffer starts now (buf = g). With
+    momentum 0 the bufs are not touched (the caller passes the params in their place).
+    """
+    lr, momentum, one_minus_dampening = scalars[0], scalars[1], scalars[2]
+    weight_decay, nesterov = scalars[3], scalars[4] != 0
+    for b in prange(blocks.shape[0]):
+        k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
+        p, g, buf = params[k], grads[k], bufs[k]
+        first_step, decay = first_steps[k], weight_decay != 0
+        if momentum == 0:  # plain SGD: no buffer to read or write
+            for n in range(np.uint64(start), np.uint64(stop)):  # unsigned: no negative-index check
+                gn = g[n] + weight_decay * p[n] if decay else g[n]
+                p[n] = p[n] - lr * gn
+        else:
+            for n in range(np.uint64(start), np.uint64(stop)):
+                gn = g[n] + weight_decay * p[n] if decay else g[n]
+                velocity = gn if first_step else momentum * buf[n] + one_minus_dampening * gn
+                buf[n] = velocity
+                p[n] = p[n] - lr * (gn + momentum * velocity if nesterov else velocity)
+### END FASTER
+
+
+### BEGIN FASTER task 3.3
+def sgd_multi_update_numba(params, grads, bufs, first_steps, lr, momentum, dampening, nesterov,
+                           weight_decay):
+    """``tinydl.optim.sgd.sgd_multi_update_reference`` as one Numba call over every tensor.
+
+    params, grads, bufs (None entries when momentum = 0): lists of C-contiguous arrays of one
+    float dtype (checked by the caller), updated in place; first_steps: one bool per tensor.
+    """
+    dtype = params[0].dtype
+    flat_params = [array.reshape(-1) for array in params]
+    flat_grads = [array.reshape(-1) for array in grads]
+    flat_bufs = [array.reshape(-1) for array in bufs] if momentum != 0 else flat_params
+    empty = np.empty(0, dtype=dtype)
+    scalars = np.array([lr, momentum, 1 - dampening, weight_decay, float(bool(nesterov))],
+                       dtype=dtype)
+    firsts = np.array([bool(first) for first in first_steps], dtype=np.bool_)
+    chunk = _TUPLE_SIZES[-1]
+    for first in range(0, len(params), chunk):
+        pieces = [arrays[first:first + chunk] for arrays in (flat_params, flat_grads, flat_bufs)]
+        _sgd_multi_kernel(*(_padded(arrays, empty) for arrays in pieces),
+                          _blocks(tuple(array.size for array in pieces[0])), scalars,
+                          firsts[first:first + chunk])
+    return params
+### END FASTER
+
+
 ### BEGIN FASTER task 3.4
 register("adam_update_", "numba", adam_update_numba, available=numba_available, default=True)
 ### END FASTER
@@ -188,5 +244,9 @@ register("adam_multi_update_", "numba", adam_multi_update_numba, available=numba
 ### END FASTER
 ### BEGIN FASTER task 3.3
 register("sgd_momentum_update_", "numba", sgd_momentum_update_numba, available=numba_available,
+         default=True)
+### END FASTER
+### BEGIN FASTER task 3.3
+register("sgd_multi_update_", "numba", sgd_multi_update_numba, available=numba_available,
          default=True)
 ### END FASTER

@@ -17,9 +17,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from tinydl.backend import backend_of, device_of, get_array_module
+from tinydl.backend import device_of, get_array_module
 from tinydl.kernels import registry
-from tinydl.optim.checks import check_adam_hyper, check_state, contiguous
+from tinydl.optim.checks import check_adam_hyper, check_state, contiguous, fusable
 from tinydl.optim.optimizer import Optimizer
 from tinydl.tensor import Tensor
 
@@ -96,17 +96,6 @@ def adam_multi_update_reference(params: list, grads: list, exp_avgs: list, exp_a
 registry.register("adam_multi_update_", "numpy", adam_multi_update_reference)
 
 
-def _fusable(pairs: list) -> bool:
-    """Whether a group's parameters can go through the fused update: CPU float32 or float64
-    arrays of one dtype (anything else goes one parameter at a time)."""
-    if not pairs:
-        return False
-    dtype = pairs[0][0].data.dtype
-    return dtype.kind == "f" and dtype.itemsize in (4, 8) and all(
-        param.data.dtype == dtype and grad.dtype == dtype and backend_of(param.data).device_type == "cpu"
-        and backend_of(grad).device_type == "cpu" for param, grad in pairs)
-
-
 class Adam(Optimizer):
     """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
     foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
@@ -143,7 +132,7 @@ class Adam(Optimizer):
     def _update_group(self, group: dict[str, Any], pairs: list) -> None:
         """All of the group's parameters in one fused call (adam_multi_update_) when they are
         NumPy arrays of one float dtype and AMSGrad is off; else one at a time."""
-        if group["amsgrad"] or not _fusable(pairs):
+        if group["amsgrad"] or not fusable(pairs):
             super()._update_group(group, pairs)
             return
         op = "adam_multi_update_"

@@ -1,8 +1,9 @@
 """Input checks shared by the optimizer updates: ``adam_update_`` and ``sgd_momentum_update_``
-run them once, before the kernel the registry picks (the NumPy reference or a Numba loop)."""
+(and their one-call-per-group versions) run them once, before the kernel the registry picks
+(the NumPy reference or a Numba loop)."""
 import numpy as np
 
-from tinydl.backend import get_array_module
+from tinydl.backend import backend_of, get_array_module
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -61,6 +62,17 @@ def check_sgd_hyper(op, buf, lr, momentum, dampening, nesterov, weight_decay):
             f"{op}: momentum={momentum} needs a momentum buffer; pass buf=np.zeros_like(param) "
             f"and first_step=True on the first step"
         )
+
+
+def fusable(pairs):
+    """Whether a group's (parameter, gradient array) pairs can go through a one-call update:
+    CPU float32 or float64 arrays of one dtype (anything else goes one parameter at a time)."""
+    if not pairs:
+        return False
+    dtype = pairs[0][0].data.dtype
+    return dtype.kind == "f" and dtype.itemsize in (4, 8) and all(
+        param.data.dtype == dtype and grad.dtype == dtype and backend_of(param.data).device_type == "cpu"
+        and backend_of(grad).device_type == "cpu" for param, grad in pairs)
 
 
 def contiguous(grad):

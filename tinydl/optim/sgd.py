@@ -17,7 +17,7 @@ from typing import Any
 
 from tinydl.backend import device_of, get_array_module
 from tinydl.kernels import registry
-from tinydl.optim.checks import check_sgd_hyper, check_state, contiguous
+from tinydl.optim.checks import check_sgd_hyper, check_state, contiguous, fusable
 from tinydl.optim.optimizer import Optimizer
 from tinydl.tensor import Tensor
 
@@ -69,6 +69,26 @@ def sgd_momentum_update_(param: Any, grad: Any, buf: Any, lr: float, momentum: f
                   weight_decay, first_step)
 
 
+def sgd_multi_update_reference(params: list, grads: list, bufs: list, first_steps: list, lr: float,
+                               momentum: float, dampening: float, nesterov: bool,
+                               weight_decay: float) -> list:
+    """``sgd_momentum_update_reference`` on each tensor in turn: the reference of the update of
+    a whole parameter group in one call.
+
+    params, grads, bufs: lists of arrays (the i-th of each belong together; bufs holds None
+    entries when momentum = 0); first_steps: whether each tensor's buffer starts this step. The
+    Numba version (tinydl/kernels/optim.py) updates them all in one call, its work spread over
+    the cores.
+    """
+    for param, grad, buf, first_step in zip(params, grads, bufs, first_steps):
+        sgd_momentum_update_reference(param, grad, buf, lr, momentum, dampening, nesterov,
+                                      weight_decay, first_step)
+    return params
+
+
+registry.register("sgd_multi_update_", "numpy", sgd_multi_update_reference)
+
+
 class SGD(Optimizer):
     """SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
     maximize=False, foreach=None, differentiable=False, fused=None).
@@ -95,17 +115,47 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
                              f"momentum={group['momentum']}, dampening={group['dampening']}")
 
+    def _update_group(self, group: dict[str, Any], pairs: list) -> None:
+        """All of the group's parameters in one call (sgd_multi_update_) when they are NumPy
+        arrays of one float dtype; else one at a time."""
+        if not fusable(pairs):
+            super()._update_group(group, pairs)
+            return
+        op = "sgd_multi_update_"
+        lr, momentum, dampening, nesterov, weight_decay = self._hyper(group)
+        lists = params, grads, bufs, first_steps = [], [], [], []
+        for param, grad in pairs:
+            grad = contiguous(-grad if group["maximize"] else grad)
+            buf, first_step = self._buffer(param, momentum)
+            check_state(op, param.data, [("grad", grad)] + ([("buf", buf)] if momentum != 0 else []))
+            for values, value in zip(lists, (param.data, grad, buf, first_step)):
+                values.append(value)
+        check_sgd_hyper(op, bufs[0], lr, momentum, dampening, nesterov, weight_decay)
+        registry.get(op, "cpu")(params, grads, bufs, first_steps, lr, momentum, dampening, nesterov,
+                                weight_decay)
+
     def _update(self, param: Tensor, grad: Any, group: dict[str, Any]) -> None:
         if group["maximize"]:
             grad = -grad
-        momentum = float(group["momentum"])
-        buf, first_step = None, False
-        if momentum != 0:  # plain SGD keeps no state, as in PyTorch
-            state = self._state_for(param)
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = param.xp.zeros_like(param.data)
-                first_step = True
-        sgd_momentum_update_(param.data, grad, buf, float(group["lr"]), momentum,
-                             float(group["dampening"]), bool(group["nesterov"]),
-                             float(group["weight_decay"]), first_step)
+        lr, momentum, dampening, nesterov, weight_decay = self._hyper(group)
+        buf, first_step = self._buffer(param, momentum)
+        sgd_momentum_update_(param.data, grad, buf, lr, momentum, dampening, nesterov,
+                             weight_decay, first_step)
+
+    @staticmethod
+    def _hyper(group: dict[str, Any]) -> tuple:
+        """(lr, momentum, dampening, nesterov, weight_decay) of a group, as floats and a bool."""
+        return (float(group["lr"]), float(group["momentum"]), float(group["dampening"]),
+                bool(group["nesterov"]), float(group["weight_decay"]))
+
+    def _buffer(self, param: Tensor, momentum: float) -> tuple:
+        """(momentum buffer, first_step): (None, False) without momentum (plain SGD keeps no
+        state, as in PyTorch); a zero buffer and True on the parameter's first step."""
+        if momentum == 0:
+            return None, False
+        state = self._state_for(param)
+        buf = state.get("momentum_buffer")
+        if buf is not None:
+            return buf, False
+        state["momentum_buffer"] = param.xp.zeros_like(param.data)
+        return state["momentum_buffer"], True
