@@ -2,10 +2,12 @@
 
 The readable formulas are in ``tinydl/optim/adam.py`` (``adam_update_reference``,
 ``adam_multi_update_reference``) and ``tinydl/optim/sgd.py`` (``sgd_momentum_update_reference``,
-``sgd_multi_update_reference``), registered there as the ``"numpy"`` kernels; PyTorch's algorithms (torch.optim.Adam / AdamW / SGD). The loops here make
-one parallel pass over the flat arrays, reading and writing each element once with no scratch
-arrays. The callers (``adam_update_``, ``sgd_momentum_update_`` in tinydl.optim) check the
-arguments first: float arrays of one shape and dtype, C-contiguous, writable.
+``sgd_multi_update_reference``), registered there as the ``"numpy"`` kernels; PyTorch's
+algorithms (torch.optim.Adam / AdamW / SGD). The loops here make one parallel pass over the
+flat arrays, reading and writing each element once with no scratch arrays. The callers
+(``adam_update_``, ``sgd_momentum_update_`` and the optimizers' one-call-per-group updates in
+tinydl.optim) check the arguments first: float arrays of one shape and dtype, C-contiguous,
+writable.
 """
 
 import functools
