@@ -392,6 +392,33 @@ def test_softmax_weights_by_hand_over_long_rows_and_a_nan(dtype):
     assert np.isnan(weights[0, 0, 3]).all() and not np.isnan(weights[0, 0, 4]).any()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_weights_with_infinite_and_nan_scores_follow_the_reference(dtype):
+    # one row per case, 12 keys (a block of 8 and a tail), causal off and on, key 1 masked
+    inf, nan = np.inf, np.nan
+    rows = np.zeros((7, 12))
+    rows[0, 4] = inf                      # +inf: NaN there (inf - inf), 0 elsewhere, 0 hidden
+    rows[1, [2, 9]] = [inf, nan]          # +inf and NaN: NaN everywhere
+    rows[2, 10] = nan                     # NaN in the tail, a finite max: NaN everywhere
+    rows[3, :] = -inf
+    rows[3, 6] = nan                      # NaN among -inf: NaN everywhere
+    rows[4, 1] = nan                      # NaN under the mask: masked away, the row is finite
+    rows[5, 11] = nan                     # NaN past the diagonal: hidden when causal
+    rows[6, 3] = -inf                     # -inf: weight 0
+    scores = np.broadcast_to(rows, (12, 7, 12)).transpose(1, 0, 2).reshape(1, 7, 12, 12)
+    scores = np.ascontiguousarray(scores, dtype=dtype)  # (1, 7, 12, 12): query i of each case
+    keep = np.ones((1, 1, 12, 12), dtype=bool)
+    keep[..., 1] = False
+    keep = np.broadcast_to(keep, scores.shape)
+    for causal in (False, True):
+        with np.errstate(invalid="ignore"):
+            want_weights, want_sum = att.attention_softmax_weights_reference(scores.copy(), keep, causal)
+        got_weights, got_sum = att.attention_softmax_weights_numba(scores.copy(), keep, causal)
+        np.testing.assert_allclose(got_weights, want_weights, rtol=1e-6, atol=0)  # NaN where NaN
+        np.testing.assert_allclose(got_sum, want_sum, rtol=1e-6, atol=0)
+        assert not np.isnan(got_weights[0, 4]).any() and np.isnan(got_weights[0, 2, 11]).all()
+
+
 @settings(max_examples=30, deadline=None)
 @given(case=attention_cases())
 def test_score_gradients_numba_matches_the_reference(case):

@@ -731,6 +731,37 @@ def _visible_row_max(row, visible, neg_inf):
 
 
 @jit(inline=True)
+def _larger_ignoring_nan(a, b):
+    """b if b > a else a: a NaN b is passed over. That is exactly the CPU's vector max
+    instruction, so eight chains of it run as one (unlike _larger_or_nan's NaN test)."""
+    return b if b > a else a
+
+
+@jit(inline=True)
+def _visible_row_max_ignoring_nan(row, visible, neg_inf):
+    """The max of the non-NaN values of row[:visible] (neg_inf when there are none), in eight
+    running maxima that LLVM packs into one vector register: 0.2 ns a value, where
+    _visible_row_max's NaN-propagating chains take 0.66 (T 256, one thread)."""
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = neg_inf
+    j = 0
+    while j + 8 <= visible:
+        m0 = _larger_ignoring_nan(m0, row[j])
+        m1 = _larger_ignoring_nan(m1, row[j + 1])
+        m2 = _larger_ignoring_nan(m2, row[j + 2])
+        m3 = _larger_ignoring_nan(m3, row[j + 3])
+        m4 = _larger_ignoring_nan(m4, row[j + 4])
+        m5 = _larger_ignoring_nan(m5, row[j + 5])
+        m6 = _larger_ignoring_nan(m6, row[j + 6])
+        m7 = _larger_ignoring_nan(m7, row[j + 7])
+        j += 8
+    while j < visible:
+        m0 = _larger_ignoring_nan(m0, row[j])
+        j += 1
+    return _larger_ignoring_nan(_larger_ignoring_nan(_larger_ignoring_nan(m0, m1), _larger_ignoring_nan(m2, m3)),
+                                _larger_ignoring_nan(_larger_ignoring_nan(m4, m5), _larger_ignoring_nan(m6, m7)))
+
+
+@jit(inline=True)
 def _visible_row_sum(row, visible):
     """The sum of row[:visible] in eight running sums (see _visible_row_max; a
     kernel allowed to reorder sums would vectorise it, but could reorder _exp32's arithmetic)."""
@@ -757,18 +788,30 @@ def _softmax_weights_float32_kernel(scores, keep, has_mask, causal, row_sum):
     """float32 scores (B, H, Tq, Tk), in place: the weights exp(score - row max), 0 where
     masked (keep, has_mask, causal as in _shift_by_row_max_kernel); row_sum (B H Tq,) their
     sums. Three short passes over each row (max, exp, sum) instead of three kernels and NumPy's
-    exp over the whole array (the causal half it skips included)."""
+    exp over the whole array (the causal half it skips included).
+
+    A row holding a NaN score is NaN throughout, as in NumPy. The max pass passes NaN over
+    (the fast vector max); while that max is finite a NaN weight can only come from a NaN
+    score, so a NaN row sum marks the row, which is then filled with NaN. A +inf max (inf - inf
+    is NaN too) takes the NaN-propagating max instead, which is slower and rare.
+    """
     B, H, Tq, Tk = scores.shape
-    neg_inf = np.float32(-np.inf)
+    neg_inf, pos_inf = np.float32(-np.inf), np.float32(np.inf)
     for row in prange(B * H * Tq):
         weights, visible = _masked_row(scores, keep, has_mask, causal, row, neg_inf)
-        row_max = _visible_row_max(weights, visible, neg_inf)
+        row_max = _visible_row_max_ignoring_nan(weights, visible, neg_inf)
+        if row_max == pos_inf:
+            row_max = _visible_row_max(weights, visible, neg_inf)  # NaN when a score is NaN
         shift = row_max if row_max != neg_inf else _F32_ZERO      # a row with no key: all 0
         for j in range(np.uint64(visible)):
             weights[j] = _exp32(weights[j] - shift)
+        hidden = _F32_ZERO if shift == shift else shift  # NaN when the shift is (a NaN score)
         for j in range(visible, Tk):
-            weights[j] = shift - shift  # 0; NaN in a row with a NaN score (as NumPy)
-        row_sum[row] = _visible_row_sum(weights, visible)
+            weights[j] = hidden
+        total = _visible_row_sum(weights, visible)
+        if total != total and shift < pos_inf:  # a NaN score under a finite max
+            weights[:] = total
+        row_sum[row] = total
 
 
 def attention_softmax_weights_numba(scores, mask=None, causal=False):
