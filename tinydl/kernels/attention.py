@@ -274,18 +274,20 @@ def attention_backward_from_weights(q, k, v, scale, weights, row_sum, out, dout,
     and dout_n = dout / row_sum (a (Tq, Dv) division instead of a (Tq, Tk) one):
         dv = weights^T @ dout_n
         dS = weights * (dout_n @ v^T - rowsum(dout * out) / row_sum)
-        dq = dS @ (scale k);  dk = dS^T @ (scale q)
+        dq = scale dS @ k;  dk = scale dS^T @ q
+    The scale rides on the (Tq, 1) and (Tq, Dv) factors of dS (scale dS = weights *
+    ((scale dout_n) @ v^T - rowsum(dout * out) scale / row_sum)), so k and q are not scaled.
     """
     xp = get_array_module(q)
     scale = _resolve_scale("attention_backward_from_weights", scale, q.shape[-1])
     inverse_sum = 1 / xp.where(row_sum == 0, 1, row_sum)  # (B, H, Tq, 1)
     dout_n = dout * inverse_sum  # (B, H, Tq, Dv)
     dv = weights.swapaxes(-1, -2) @ dout_n  # (B, H, Tk, Dv)
-    dscores = dout_n @ v.swapaxes(-1, -2)  # (B, H, Tq, Tk)
+    dscores = (dout_n * scale) @ v.swapaxes(-1, -2)  # (B, H, Tq, Tk), scale dP
     score_gradients = registry.get("attention_score_gradients", backend_of(q).device_type)
-    dscores = score_gradients(dscores, weights, dout, out, inverse_sum)
-    dq = dscores @ (k * scale)
-    dk = dscores.swapaxes(-1, -2) @ (q * scale)
+    dscores = score_gradients(dscores, weights, dout, out, inverse_sum * scale)  # scale dS
+    dq = dscores @ k
+    dk = dscores.swapaxes(-1, -2) @ q
     return dq, dk, dv
 ### END FASTER
 
