@@ -228,6 +228,7 @@ def test_per_head_kernels_match_torch_sdpa(causal, lengths, dims, monkeypatch):
 
     monkeypatch.delenv("TINYDL_KERNELS", raising=False)  # the default choice
     monkeypatch.setattr(kernels_attention, "HEADS_PARALLEL_MIN_WORK", 1000)
+    monkeypatch.setattr(ops_attention, "HEADS_MAX_KEYS", 1024)  # 130 keys: past the block of 128
     for kernel in (kernels_attention._attention_forward_heads_kernel,
                    kernels_attention._attention_backward_heads_kernel):
         monkeypatch.setattr(kernel, "parallel_min_work", 1000)
@@ -268,8 +269,39 @@ def test_per_head_kernels_are_chosen_at_the_benchmark_size_with_two_threads(monk
         assert ops_attention._per_head_kernel("attention_forward_keeping_weights", q, q) is expected
         small = q[:, :, :16]  # 8 * 4 * 16 * 16 scores: below HEADS_PARALLEL_MIN_WORK
         assert ops_attention._per_head_kernel("attention_forward_keeping_weights", small, small) is None
+        long = np.zeros((8, 4, 256, 32), dtype=np.float32)  # 256 keys: past HEADS_MAX_KEYS
+        assert ops_attention._per_head_kernel("attention_forward_keeping_weights", long, long) is None
     finally:
         tinydl.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("length, kernels, slices", [(256, None, 2), (256, "numpy", 2), (128, "numpy", 1)])
+def test_long_causal_attention_runs_split_over_the_batch_on_two_threads(length, kernels, slices,
+                                                                        slice_counts, monkeypatch):
+    """The benchmark's causal SDPA (B8 H4 d32) at T256: 2.1M scores, past SPLIT_MIN_WORK, and
+    more keys than the per-head kernels take, so forward and backward run the causal blocks on
+    two slices of the batch (with the default kernels too); at T128 without the per-head
+    kernels (TINYDL_KERNELS=numpy), 524k scores stay whole. Values as the one-thread run's."""
+    if kernels is None:
+        monkeypatch.delenv("TINYDL_KERNELS", raising=False)
+    else:
+        monkeypatch.setenv("TINYDL_KERNELS", kernels)
+    rng = np.random.default_rng(8)
+    arrays = [rng.standard_normal((8, 4, length, 32)).astype(np.float32) for _ in range(3)]
+    results = {}
+    previous = tinydl.get_num_threads()
+    try:
+        for budget in (2, 1):
+            tinydl.set_num_threads(budget)
+            q, k, v = (tinydl.tensor(a, requires_grad=True) for a in arrays)
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            out.sum().backward()
+            results[budget] = [out.numpy(), q.grad.numpy(), k.grad.numpy(), v.grad.numpy()]
+    finally:
+        tinydl.set_num_threads(previous)
+    assert slice_counts == [slices, slices, 1, 1]  # forward and backward, two threads then one
+    for split, whole in zip(results[2], results[1]):
+        np.testing.assert_allclose(split, whole, rtol=1e-5, atol=1e-6)
 
 
 def test_per_head_kernels_are_chosen_as_the_default_with_two_threads_only(monkeypatch):

@@ -175,24 +175,27 @@ def parallel_worthwhile(work: int, min_work: int | None = None) -> bool:
             and not getattr(_slice_state, "running", False))
 
 
-def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: Any) -> tuple:
+def split_over_batch(fn: Callable[..., tuple], arrays: list, work: int, *args: Any,
+                     min_work: int | None = None) -> tuple:
     """``fn(*arrays, *args)`` run on slices of the leading (batch) axis in several threads.
 
     For NumPy code that is independent per batch item (attention over (B, H, T, T) scores):
     NumPy releases the GIL inside its loops and BLAS calls, so the slices run on separate
     cores. ``fn`` returns a tuple of arrays with the batch axis first; the slices' results are
     concatenated. An entry of ``arrays`` may be None (passed as None to every slice). Runs
-    ``fn`` once, unsplit, when ``work`` (elements) is below the parallel threshold, the budget
-    is 1 thread or the batch has one item (see ``over_batch_slices``).
+    ``fn`` once, unsplit, when ``work`` (elements) is below the parallel threshold (``min_work``
+    where the caller measured its own), the budget is 1 thread or the batch has one item (see
+    ``over_batch_slices``).
     """
-    results = for_each_slice(fn, arrays, work, *args)
+    results = for_each_slice(fn, arrays, work, *args, min_work=min_work)
     if len(results) == 1:
         return results[0]
     xp = get_array_module(results[0][0])
     return tuple(xp.concatenate(pieces, axis=0) for pieces in zip(*results))
 
 
-def for_each_slice(fn: Callable, arrays: list, work: int, *args: Any) -> list:
+def for_each_slice(fn: Callable, arrays: list, work: int, *args: Any,
+                   min_work: int | None = None) -> list:
     """[fn(*slice, *args) for each slice of the leading axis of ``arrays``], one per thread.
 
     The slicing of ``split_over_batch`` without putting results together: for ``fn`` that
@@ -202,7 +205,7 @@ def for_each_slice(fn: Callable, arrays: list, work: int, *args: Any) -> list:
     def run_slice(start: int, stop: int) -> Any:
         return fn(*[None if array is None else array[start:stop] for array in arrays], *args)
 
-    return over_batch_slices(run_slice, arrays[0].shape[0], work)
+    return over_batch_slices(run_slice, arrays[0].shape[0], work, min_work)
 
 
 def over_batch_slices(fn: Callable[[int, int], Any], batch: int, work: int,

@@ -1178,11 +1178,10 @@ registry.register("attention_backward", "numba", attention_backward_numba, avail
 ### END FASTER
 # The weights-keeping formulas of the CPU default, per head in Numba: the default, but
 # tinydl.ops.attention runs them only on the thread pool (a budget of 2+ threads, no mask,
-# from HEADS_PARALLEL_MIN_WORK score elements on). On one thread they take more CPU time than
-# the NumPy formulas (causal SDPA B8 H4 d32, T128 3.9 vs 3.4 ms, T256 13.0 vs 10.0 ms); on the
-# quiet 2-core machine, default threads, whole steps alone in a process, they win (T128
-# 2.50-3.09 vs 3.53-3.65 ms, T256 9.74-9.89 vs 10.50-10.55 ms; GPT-mini even, 234-244 vs
-# 237-238 ms): see docs/design-notes.md.
+# from HEADS_PARALLEL_MIN_WORK score elements on, at most HEADS_MAX_KEYS keys). On one
+# thread they take more CPU time than the NumPy formulas (causal SDPA B8 H4 d32, T128 3.9 vs
+# 3.4 ms, T256 13.0 vs 10.0 ms); on the quiet 2-core machine, default threads, whole steps
+# alone in a process, they win at T128 (see docs/design-notes.md for the figures).
 def _register_per_head(op_name, reference, numba_version):
     registry.register(op_name, "numpy", reference)
     registry.register(op_name, "numba", numba_version, available=numba_available)

@@ -54,6 +54,17 @@ from tinydl.threads import parallel_worthwhile, split_over_batch
 _BLOCKED_SCORE = -1e30
 #: queries per block of the blocked causal path (_forward_causal_blocks)
 CAUSAL_BLOCK = 64
+#: score elements (B H Tq Tk) from which the NumPy attention runs as slices of the batch on
+#: the threads (threads.split_over_batch). Measured with default threads on the 2-core machine
+#: (fresh process each, three rounds): causal B8 H4 d32 T256 (2.1M scores) took 9.5-10.9 ms
+#: a step split against 11.4-12.4 ms unsplit; at T128 (524k) split lost, 4.4-5.2 against
+#: 4.2-4.3 ms.
+SPLIT_MIN_WORK = 1_048_576
+#: the most keys for which the per-head Numba kernels run (above, the NumPy attention split
+#: over the batch does; _per_head_kernel). At T256 they took 11.7-14.2 ms a step against the
+#: split 9.5-10.9 (as above); at T128 they win: 3.8-4.2 ms against 4.4-5.2 split, and GPT-mini
+#: (B32 T128) 304-326 ms against 338-345 ms.
+HEADS_MAX_KEYS = 128
 
 
 def _kernel(op_name: str, array: Any):
@@ -84,7 +95,7 @@ class FusedAttention(Function):
             # Causal self-attention in blocks of queries, each with the keys it can see: the
             # hidden upper triangle of the (Tq, Tk) weights is mostly never computed.
             out, *weights = split_over_batch(
-                _forward_causal_blocks, [q, k, v], _score_count(q, k), scale)
+                _forward_causal_blocks, [q, k, v], _score_count(q, k), scale, min_work=SPLIT_MIN_WORK)
             ctx.save_for_backward(out, None, weights, None)
             return out
         if forward_kernel is attention_forward_reference:
@@ -92,7 +103,7 @@ class FusedAttention(Function):
             # instead of recomputing them there (same results, two passes fewer).
             out, weights, row_sum = split_over_batch(
                 _forward_keeping_weights, [q, k, v, _full_mask(mask, q, k)], _score_count(q, k),
-                causal, scale)
+                causal, scale, min_work=SPLIT_MIN_WORK)
             ctx.save_for_backward(out, None, weights, row_sum)
             return out
         ### END FASTER
@@ -111,7 +122,7 @@ class FusedAttention(Function):
         if isinstance(weights, list):  # causal blocks: [weights, row_sum] of each block
             grads = split_over_batch(
                 _backward_causal_blocks, [q.data, k.data, v.data, out, grad_out.data, *weights],
-                _score_count(q, k), scale)
+                _score_count(q, k), scale, min_work=SPLIT_MIN_WORK)
             return tuple(Tensor(g, dtype=g.dtype) for g in grads)
         if weights is not None:
             per_head = _per_head_kernel("attention_backward_from_weights", q.data, k.data)
@@ -122,7 +133,7 @@ class FusedAttention(Function):
                 grads = split_over_batch(
                     attention_backward_from_weights_in_order,
                     [q.data, k.data, v.data, weights, row_sum, out, grad_out.data],
-                    _score_count(q, k), scale)
+                    _score_count(q, k), scale, min_work=SPLIT_MIN_WORK)
             return tuple(Tensor(g, dtype=g.dtype) for g in grads)
         ### END FASTER
         grads = _kernel("attention_backward", q.data)(q.data, k.data, v.data, mask, causal,
@@ -132,11 +143,11 @@ class FusedAttention(Function):
 
 def _per_head_kernel(op_name: str, q: Any, k: Any):
     """The registered kernel of ``op_name`` when it is the per-head Numba version (not the
-    NumPy one) and the scores are large enough for the thread pool
-    (HEADS_PARALLEL_MIN_WORK in tinydl.kernels.attention); else None. Serially the NumPy formulas
-    (BLAS's products) take less CPU time, so they run then."""
+    NumPy one), the scores are large enough for the thread pool (HEADS_PARALLEL_MIN_WORK in
+    tinydl.kernels.attention) and the keys at most HEADS_MAX_KEYS; else None. Serially the
+    NumPy formulas (BLAS's products) take less CPU time, so they run then."""
     device = backend_of(q).device_type
-    if registry.chosen_name(op_name, device) != "numba" \
+    if registry.chosen_name(op_name, device) != "numba" or k.shape[2] > HEADS_MAX_KEYS \
             or not parallel_worthwhile(_score_count(q, k), attention_kernels.HEADS_PARALLEL_MIN_WORK):
         return None
     return registry.get(op_name, device)
