@@ -470,6 +470,16 @@ def _exp32(x):
     return _F32_ZERO if x < _F32_EXP_MIN else p * two_to_k + (x - x)  # (x - x: NaN stays NaN)
 
 
+@jit(inline=True)
+def _exp_in_its_dtype(x):
+    """exp(x) for x <= 0 with _exp32 for a float32 x and _exp (float64) otherwise: Numba
+    compiles a copy per type and keeps the one branch that matches. A float32 kernel calling
+    _exp computes in float64, on half as many SIMD lanes."""
+    if isinstance(x, np.float32):
+        return _exp32(x)
+    return _exp(x)
+
+
 ### BEGIN FASTER task 5.1
 @jit(parallel=True)
 def _attention_forward_kernel(qT, k, v, keep, has_mask, causal, scale, neg_inf, out, lse):
@@ -1037,7 +1047,7 @@ def _attention_forward_heads_kernel(q, k, v, causal, scale, out, weights, row_su
             weights_row = weights[b, h, i]
             total = row_max * 0
             for j in range(np.uint64(width)):
-                weights_row[j] = _exp(scores[j] - row_max)
+                weights_row[j] = _exp_in_its_dtype(scores[j] - row_max)
                 total += weights_row[j]
             weights_row[width:] = 0
             row_sum[b, h, i, 0] = total
