@@ -315,29 +315,6 @@ def test_long_sequence_forward_backward_stays_under_64_mib(impl):
     assert _peak_extra_mib(run) < 64
 
 
-def test_vectorisable_exp_matches_numpy_exp():
-    x = np.concatenate([np.linspace(-800.0, 0.0, 20001), [-np.inf, -0.0, -1e-300, -745.2]])
-    expected = np.exp(x)
-    got = np.array([att._exp(value) for value in x])
-    normal = expected > np.finfo(np.float64).tiny
-    np.testing.assert_allclose(got[normal], expected[normal], rtol=4e-16, atol=0)
-    assert np.all(got[~normal] < 1e-300) and got[-4] == 0.0  # exp(-inf) is exactly 0
-
-
-def test_float32_exp_is_within_one_ulp_and_keeps_nan():
-    x = np.concatenate([np.linspace(-86.9, 0.0, 200001), [-1e-7, -0.0]]).astype(np.float32)
-    exact = np.exp(x.astype(np.float64))  # float64: the float32 results' reference
-    got = np.array([att._exp32(value) for value in x], dtype=np.float32)
-    assert got.dtype == np.float32
-    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
-    assert np.max(np.abs(got - exact) / ulp) <= 1.0
-    assert att._exp32(np.float32(0)) == 1.0
-    # below -87 (exact value < 1.7e-38) and -inf give exactly 0; NaN stays NaN
-    tiny = [att._exp32(np.float32(value)) for value in (-87.5, -103.0, -np.inf)]
-    assert tiny == [0.0, 0.0, 0.0]
-    assert np.isnan(att._exp32(np.float32(np.nan)))
-
-
 # ----------------------------------------------------------------------------- softmax weights
 
 @settings(max_examples=40, deadline=None)

@@ -68,6 +68,18 @@ def test_gelu_numba_matches_the_reference(approximate, dtype, tol, size):
                                rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_gelu_numba_gives_the_references_special_values(dtype):
+    pytest.importorskip("numba")
+    x = np.array([np.nan, np.inf, -np.inf, 1e20, -1e20, 0.0, -0.0, 30.0, -30.0], dtype=dtype)
+    grad = np.ones_like(x)
+    with np.errstate(all="ignore"):
+        want_forward = ops_nn.gelu_forward_reference(x, "tanh")
+        want_backward = ops_nn.gelu_backward_reference(x, grad, "tanh")
+    np.testing.assert_array_equal(activation.gelu_forward_numba(x, "tanh"), want_forward)
+    np.testing.assert_array_equal(activation.gelu_backward_numba(x, grad, "tanh"), want_backward)
+
+
 def test_relu_forward_hand_values(impl):
     x = np.array([-1.0, -0.0, 0.0, 2.5, np.nan], dtype=np.float32)
     out = RELU_FORWARD[impl](x)

@@ -36,6 +36,7 @@ import numpy as np
 from tinydl.backend import backend_of, get_array_module
 from tinydl.kernels import registry
 from tinydl.kernels._jit import jit, numba_available
+from tinydl.kernels.fast_exp import exp_float32, exp_float64, exp_in_its_dtype
 
 prange = range  # compiled kernels see numba.prange here (see _jit.py)
 
@@ -400,84 +401,10 @@ def attention_backward_tiled_numpy(q, k, v, mask, causal, scale, out, lse, dout,
 # - Numba checks every signed index for negative values (Python's x[-1]); in an inner loop that
 #   check blocks vectorisation, so inner loops run over unsigned (np.uint64) ranges, and the
 #   offsets they add (k0_u, q0_u) are unsigned too.
-# - exp is computed by _exp below: libm's exp is a function call, which stops vectorisation.
+# - exp is computed by exp_float64 (tinydl/kernels/fast_exp.py): libm's exp is a function
+#   call, which stops vectorisation.
 
-_LOG2E = 1.4426950408889634  # 1 / ln 2
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 split in two (Cody-Waite): k * _LN2_HI is exact
-_LN2_LO = 1.90821492927058770002e-10
-_EXP_MIN_K = 1100  # exp(x) underflows to 0 in float64 long before 2**-1100
-_POW2_NEG = 2.0 ** -np.arange(_EXP_MIN_K + 1.0)  # _POW2_NEG[n] = 2**-n (0 past float64's range)
-
-
-@jit(inline=True)
-def _exp(x):
-    """exp(x) for x <= 0 (including -inf, giving 0) in float64, within 1 ulp of libm.
-
-    exp(x) = 2**k * exp(r) with k = round(x / ln 2), so |r| <= ln(2) / 2 and exp(r) is its
-    Taylor series to degree 13 (truncation error < 1e-17); 2**k comes from a table. Only
-    arithmetic and a table read, so a loop calling it vectorises.
-    """
-    x = max(x, -_EXP_MIN_K * 0.6931471805599453)  # -inf -> a finite x whose exp is 0
-    k = math.floor(x * _LOG2E + 0.5)
-    r = (x - k * _LN2_HI) - k * _LN2_LO
-    p = 1.0 / 6227020800.0  # 1/13!, then Horner's rule down to 1/0!
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    # clamped to the table (a NaN x gives NaN through p, never a read outside the table)
-    return p * _POW2_NEG[max(0, min(np.int64(-k), _EXP_MIN_K))]
-
-
-# The same in float32 (constants typed float32, so the arithmetic stays in float32).
-_F32_LOG2E = np.float32(_LOG2E)
-_F32_LN2_HI = np.float32(0.693359375)  # ln 2 in two float32 parts: k * _F32_LN2_HI is exact
-_F32_LN2_LO = np.float32(-2.12194440e-4)
-_F32_EXP_MIN = np.float32(-87.0)  # exp(-87) = 1.6e-38 is near float32's smallest normal number
-_F32_HALF, _F32_ZERO = np.float32(0.5), np.float32(0)
-# 1/2! ... 1/7! (the terms 1 + r come first); separate names, as Numba reads a global tuple's
-# float32 items as float64
-_F32_C2, _F32_C3, _F32_C4, _F32_C5, _F32_C6, _F32_C7 = (np.float32(1 / math.factorial(n))
-                                                        for n in range(2, 8))
-_F32_ONE = np.float32(1)
-
-
-@jit(inline=True)
-def _exp32(x):
-    """exp(x) for float32 x <= 0, within 1 ulp of the exact value; 0 below -87 (and for -inf),
-    where the exact value is under 1.7e-38; NaN for NaN.
-
-    Cody-Waite as in _exp: x = k ln 2 + r, |r| <= ln(2) / 2; exp(r) is its Taylor series to
-    degree 7 (truncation error < 6e-9) and 2**k is built from its bits (the float32 with
-    exponent field k + 127). Only arithmetic, so a loop calling it vectorises (inside a Numba
-    loop np.exp is a call to libm's expf, one element at a time).
-    """
-    clamped = max(x, _F32_EXP_MIN)
-    k = np.floor(clamped * _F32_LOG2E + _F32_HALF)  # -126 <= k <= 0 (np.floor stays float32)
-    r = (clamped - k * _F32_LN2_HI) - k * _F32_LN2_LO
-    p = (((((_F32_C7 * r + _F32_C6) * r + _F32_C5) * r + _F32_C4) * r + _F32_C3) * r
-         + _F32_C2) * r * r + r + _F32_ONE
-    two_to_k = np.int32((np.int32(k) + np.int32(127)) << np.int32(23)).view(np.float32)
-    return _F32_ZERO if x < _F32_EXP_MIN else p * two_to_k + (x - x)  # (x - x: NaN stays NaN)
-
-
-@jit(inline=True)
-def _exp_in_its_dtype(x):
-    """exp(x) for x <= 0 with _exp32 for a float32 x and _exp (float64) otherwise: Numba
-    compiles a copy per type and keeps the one branch that matches. A float32 kernel calling
-    _exp computes in float64, on half as many SIMD lanes."""
-    if isinstance(x, np.float32):
-        return _exp32(x)
-    return _exp(x)
+_F32_ZERO = np.float32(0)
 
 
 ### BEGIN FASTER task 5.1
@@ -538,12 +465,12 @@ def _attention_forward_kernel(qT, k, v, keep, has_mask, causal, scale, neg_inf, 
             for i in range(nq_u):
                 seen = new_max[i] != neg_inf
                 shift[i] = new_max[i] if seen else 0
-                correction[i] = _exp(row_max[i] - shift[i]) if seen else 1
+                correction[i] = exp_float64(row_max[i] - shift[i]) if seen else 1
                 row_sum[i] *= correction[i]
                 row_max[i] = new_max[i]
             for j in range(nk):
                 for i in range(nq_u):
-                    weights_t[j, i] = _exp(scores_t[j, i] - shift[i])
+                    weights_t[j, i] = exp_float64(scores_t[j, i] - shift[i])
                     row_sum[i] += weights_t[j, i]
             # acc_t[e, i] = acc_t[e, i] * correction[i] + sum_j v[k0 + j, e] * weights_t[j, i]
             for e in range(Dv):
@@ -622,7 +549,7 @@ def _attention_backward_kernel(q, k, kT, vT, keep, has_mask, causal, scale, neg_
                             if causal and k0_u + j > qi_u:
                                 probs[i, j] = 0
                             else:
-                                probs[i, j] = _exp(probs[i, j] * scale - row_lse)
+                                probs[i, j] = exp_float64(probs[i, j] * scale - row_lse)
                     if has_mask:
                         for j in range(nk):
                             if not keep[0, b, h, qi, k0 + j]:
@@ -776,7 +703,7 @@ def _visible_row_max_ignoring_nan(row, visible, neg_inf):
 @jit(inline=True)
 def _visible_row_sum(row, visible):
     """The sum of row[:visible] in eight running sums (see _visible_row_max; a
-    kernel allowed to reorder sums would vectorise it, but could reorder _exp32's arithmetic)."""
+    kernel allowed to reorder sums would vectorise it, but could reorder exp_float32's arithmetic)."""
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = _F32_ZERO
     j = 0
     while j + 8 <= visible:
@@ -816,7 +743,7 @@ def _softmax_weights_float32_kernel(scores, keep, has_mask, causal, row_sum):
             row_max = _visible_row_max(weights, visible, neg_inf)  # NaN when a score is NaN
         shift = row_max if row_max != neg_inf else _F32_ZERO      # a row with no key: all 0
         for j in range(np.uint64(visible)):
-            weights[j] = _exp32(weights[j] - shift)
+            weights[j] = exp_float32(weights[j] - shift)
         hidden = _F32_ZERO if shift == shift else shift  # NaN when the shift is (a NaN score)
         for j in range(visible, Tk):
             weights[j] = hidden
@@ -1047,7 +974,7 @@ def _attention_forward_heads_kernel(q, k, v, causal, scale, out, weights, row_su
             weights_row = weights[b, h, i]
             total = row_max * 0
             for j in range(np.uint64(width)):
-                weights_row[j] = _exp_in_its_dtype(scores[j] - row_max)
+                weights_row[j] = exp_in_its_dtype(scores[j] - row_max)
                 total += weights_row[j]
             weights_row[width:] = 0
             row_sum[b, h, i, 0] = total
