@@ -296,30 +296,6 @@ def test_fused_adam_matches_the_reference_tensor_by_tensor(case, dtype, tol):
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("budget", [1, 2])
-def test_fused_adam_over_more_tensors_than_one_kernel_call_takes(budget, monkeypatch):
-    # 37 tensors go through in chunks (the kernel takes tuples of at most 16); with a budget of
-    # 2 (and a threshold the chunks pass) they run on the parallel copy
-    pytest.importorskip("numba")
-    from tinydl import threads
-
-    monkeypatch.setattr(threads, "_budget", budget)
-    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 100_000)
-    rng = np.random.default_rng(5)
-    sizes = [40_000 if k % 3 == 0 else k + 1 for k in range(37)]
-    steps = [1 + k % 4 for k in range(37)]
-    fused = [[rng.standard_normal(n).astype(np.float32) for n in sizes] for _ in range(4)]
-    fused[3] = [np.abs(a) for a in fused[3]]
-    reference = [[a.copy() for a in arrays] for arrays in fused]
-    numba_optim.adam_multi_update_numba(*fused, steps, 1e-2, 0.9, 0.99, 1e-8, 0.1, True)
-    adam.adam_multi_update_reference(*reference, steps, 1e-2, 0.9, 0.99, 1e-8, 0.1, True)
-    for fused_arrays, reference_arrays in zip(fused, reference):
-        for a, b in zip(fused_arrays, reference_arrays):
-            np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6)
-    if budget == 2:
-        assert True in numba_optim._adam_multi_kernel._dispatchers  # the parallel copy was used
-
-
 def test_adam_step_makes_one_fused_call_per_group(monkeypatch):
     import tinydl
     from tinydl import nn, optim
@@ -367,27 +343,42 @@ def test_group_sgd_matches_the_reference_tensor_by_tensor(case, dtype):
     assert all(moved)
 
 
+def _group_update_cases(sizes):
+    """(kernel, numba version, reference, state arrays per tensor, the rest of the arguments)
+    for the one-call-per-group Adam and SGD updates over tensors of ``sizes``."""
+    count = len(sizes)
+    return {
+        "adam": (numba_optim._adam_multi_kernel, numba_optim.adam_multi_update_numba,
+                 adam.adam_multi_update_reference, 4,
+                 ([1 + k % 4 for k in range(count)], 1e-2, 0.9, 0.99, 1e-8, 0.1, True)),
+        "sgd": (numba_optim._sgd_multi_kernel, numba_optim.sgd_multi_update_numba,
+                sgd.sgd_multi_update_reference, 3,
+                ([k % 2 == 0 for k in range(count)], 0.05, 0.9, 0.1, False, 0.01)),
+    }
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("budget", [1, 2])
-def test_group_sgd_over_more_tensors_than_one_kernel_call_takes(budget, monkeypatch):
-    # 37 tensors go through in chunks (the kernel takes tuples of at most 16); with a budget of
+def test_group_update_over_more_tensors_than_one_kernel_call_takes(optimizer, budget, monkeypatch):
+    # 37 tensors go through in chunks (the kernels take tuples of at most 16); with a budget of
     # 2 (and a threshold the chunks pass) they run on the parallel copy
     pytest.importorskip("numba")
     from tinydl import threads
 
     monkeypatch.setattr(threads, "_budget", budget)
     monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 100_000)
-    rng = np.random.default_rng(6)
     sizes = [40_000 if k % 3 == 0 else k + 1 for k in range(37)]
-    first_steps = [k % 2 == 0 for k in range(37)]
-    fused = [[rng.standard_normal(n).astype(np.float32) for n in sizes] for _ in range(3)]
-    reference = [[a.copy() for a in arrays] for arrays in fused]
-    numba_optim.sgd_multi_update_numba(*fused, first_steps, 0.05, 0.9, 0.1, False, 0.01)
-    sgd.sgd_multi_update_reference(*reference, first_steps, 0.05, 0.9, 0.1, False, 0.01)
+    kernel, fused_update, reference_update, arrays, rest = _group_update_cases(sizes)[optimizer]
+    rng = np.random.default_rng(5)
+    fused = [[np.abs(rng.standard_normal(n)).astype(np.float32) for n in sizes] for _ in range(arrays)]
+    reference = [[a.copy() for a in group] for group in fused]
+    fused_update(*fused, *rest)
+    reference_update(*reference, *rest)
     for fused_arrays, reference_arrays in zip(fused, reference):
         for a, b in zip(fused_arrays, reference_arrays):
-            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6)
     if budget == 2:
-        assert True in numba_optim._sgd_multi_kernel._dispatchers  # the parallel copy was used
+        assert True in kernel._dispatchers  # the parallel copy was used
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])

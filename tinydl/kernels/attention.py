@@ -603,6 +603,8 @@ def _shift_by_row_max_kernel(scores, keep, has_mask, causal, neg_inf):
     for row in prange(B * H * Tq):
         values, visible = _masked_row(scores, keep, has_mask, causal, row, neg_inf)
         row_max = _visible_row_max(values, visible, neg_inf)
+        if _holds_nan(values, visible):
+            row_max = neg_inf - neg_inf  # NaN, as NumPy's max gives
         if row_max != neg_inf:
             for j in range(np.uint64(visible)):
                 values[j] -= row_max
@@ -640,47 +642,21 @@ def _masked_row(scores, keep, has_mask, causal, row, neg_inf):
 
 
 @jit(inline=True)
-def _larger_or_nan(a, b):
-    """max(a, b), NaN when either is NaN (so a NaN score spreads to its row, as in NumPy)."""
-    return a if a >= b or a != a else b
-
-
-@jit(inline=True)
-def _visible_row_max(row, visible, neg_inf):
-    """The max of row[:visible] (neg_inf when visible is 0), in eight running
-    maxima: one chain of dependent comparisons waits on each comparison's latency (at T 256
-    the max pass took 1.7 ms a step with one chain, 0.8 ms with eight)."""
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = neg_inf
-    j = 0
-    while j + 8 <= visible:
-        m0 = _larger_or_nan(m0, row[j])
-        m1 = _larger_or_nan(m1, row[j + 1])
-        m2 = _larger_or_nan(m2, row[j + 2])
-        m3 = _larger_or_nan(m3, row[j + 3])
-        m4 = _larger_or_nan(m4, row[j + 4])
-        m5 = _larger_or_nan(m5, row[j + 5])
-        m6 = _larger_or_nan(m6, row[j + 6])
-        m7 = _larger_or_nan(m7, row[j + 7])
-        j += 8
-    while j < visible:
-        m0 = _larger_or_nan(m0, row[j])
-        j += 1
-    return _larger_or_nan(_larger_or_nan(_larger_or_nan(m0, m1), _larger_or_nan(m2, m3)),
-                          _larger_or_nan(_larger_or_nan(m4, m5), _larger_or_nan(m6, m7)))
-
-
-@jit(inline=True)
 def _larger_ignoring_nan(a, b):
     """b if b > a else a: a NaN b is passed over. That is exactly the CPU's vector max
-    instruction, so eight chains of it run as one (unlike _larger_or_nan's NaN test)."""
+    instruction, so eight chains of it run as one."""
     return b if b > a else a
 
 
 @jit(inline=True)
-def _visible_row_max_ignoring_nan(row, visible, neg_inf):
+def _visible_row_max(row, visible, neg_inf):
     """The max of the non-NaN values of row[:visible] (neg_inf when there are none), in eight
-    running maxima that LLVM packs into one vector register: 0.2 ns a value, where
-    _visible_row_max's NaN-propagating chains take 0.66 (T 256, one thread)."""
+    running maxima that LLVM packs into one vector register: a NaN is passed over (callers
+    check for one apart, _holds_nan). One chain of dependent comparisons waits on each
+    comparison's latency (at T 256 the max pass took 1.7 ms a step with one chain, 0.8 ms
+    with eight), and eight NaN-propagating chains (a >= b or a != a) do not vectorise: 0.66
+    ns a value against 0.2 (T 256, one thread).
+    """
     m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = neg_inf
     j = 0
     while j + 8 <= visible:
@@ -698,6 +674,15 @@ def _visible_row_max_ignoring_nan(row, visible, neg_inf):
         j += 1
     return _larger_ignoring_nan(_larger_ignoring_nan(_larger_ignoring_nan(m0, m1), _larger_ignoring_nan(m2, m3)),
                                 _larger_ignoring_nan(_larger_ignoring_nan(m4, m5), _larger_ignoring_nan(m6, m7)))
+
+
+@jit(inline=True)
+def _holds_nan(row, visible):
+    """Whether row[:visible] holds a NaN (counted in integers, which vectorises)."""
+    count = 0
+    for j in range(np.uint64(visible)):
+        count += row[j] != row[j]
+    return count > 0
 
 
 @jit(inline=True)
@@ -731,16 +716,16 @@ def _softmax_weights_float32_kernel(scores, keep, has_mask, causal, row_sum):
 
     A row holding a NaN score is NaN throughout, as in NumPy. The max pass passes NaN over
     (the fast vector max); while that max is finite a NaN weight can only come from a NaN
-    score, so a NaN row sum marks the row, which is then filled with NaN. A +inf max (inf - inf
-    is NaN too) takes the NaN-propagating max instead, which is slower and rare.
+    score, so a NaN row sum marks the row, which is then filled with NaN. Under a +inf max
+    (inf - inf is NaN too) the row is searched for a NaN first (rare).
     """
     B, H, Tq, Tk = scores.shape
     neg_inf, pos_inf = np.float32(-np.inf), np.float32(np.inf)
     for row in prange(B * H * Tq):
         weights, visible = _masked_row(scores, keep, has_mask, causal, row, neg_inf)
-        row_max = _visible_row_max_ignoring_nan(weights, visible, neg_inf)
-        if row_max == pos_inf:
-            row_max = _visible_row_max(weights, visible, neg_inf)  # NaN when a score is NaN
+        row_max = _visible_row_max(weights, visible, neg_inf)
+        if row_max == pos_inf and _holds_nan(weights, visible):
+            row_max = neg_inf - neg_inf  # NaN: the whole row is
         shift = row_max if row_max != neg_inf else _F32_ZERO      # a row with no key: all 0
         for j in range(np.uint64(visible)):
             weights[j] = exp_float32(weights[j] - shift)
