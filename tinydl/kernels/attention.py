@@ -672,8 +672,9 @@ def _visible_row_max(row, visible, neg_inf):
     while j < visible:
         m0 = _larger_ignoring_nan(m0, row[j])
         j += 1
-    return _larger_ignoring_nan(_larger_ignoring_nan(_larger_ignoring_nan(m0, m1), _larger_ignoring_nan(m2, m3)),
-                                _larger_ignoring_nan(_larger_ignoring_nan(m4, m5), _larger_ignoring_nan(m6, m7)))
+    low = _larger_ignoring_nan(_larger_ignoring_nan(m0, m1), _larger_ignoring_nan(m2, m3))
+    high = _larger_ignoring_nan(_larger_ignoring_nan(m4, m5), _larger_ignoring_nan(m6, m7))
+    return _larger_ignoring_nan(low, high)
 
 
 @jit(inline=True)

@@ -75,8 +75,8 @@ def exp_float32(x):
     """exp(x) for float32 x <= 0, within 1 ulp of the exact value; 0 below -87 (and for -inf),
     where the exact value is under 1.7e-38; NaN for NaN.
 
-    Cody-Waite as in exp_float64: x = k ln 2 + r, |r| <= ln(2) / 2; exp(r) is its Taylor series to
-    degree 7 (truncation error < 6e-9) and 2**k is built from its bits (the float32 with
+    Cody-Waite as in exp_float64: x = k ln 2 + r, |r| <= ln(2) / 2; exp(r) is its Taylor
+    series to degree 7 (truncation error < 6e-9) and 2**k is built from its bits (the float32 with
     exponent field k + 127). Only arithmetic, so a loop calling it vectorises (inside a Numba
     loop np.exp is a call to libm's expf, one element at a time).
     """
@@ -91,9 +91,9 @@ def exp_float32(x):
 
 @jit(inline=True)
 def exp_in_its_dtype(x):
-    """exp(x) for x <= 0 with exp_float32 for a float32 x and exp_float64 (float64) otherwise: Numba
-    compiles a copy per type and keeps the one branch that matches. A float32 kernel calling
-    exp_float64 computes in float64, on half as many SIMD lanes."""
+    """exp(x) for x <= 0: exp_float32 for a float32 x, exp_float64 otherwise. Numba compiles a
+    copy per type and keeps the one branch that matches. A float32 kernel calling exp_float64
+    computes in float64, on half as many SIMD lanes."""
     if isinstance(x, np.float32):
         return exp_float32(x)
     return exp_float64(x)

@@ -117,6 +117,18 @@ def _blocks(sizes):
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
+def _in_tensor_chunks(kernel, flat_arrays, scalars, per_tensor):
+    """kernel(*tuples, blocks, scalars, per_tensor[chunk]) over the tensors, _TUPLE_SIZES[-1] at
+    a time: flat_arrays are lists of flat arrays of one dtype (the i-th of each belong
+    together), handed over as tuples padded by _padded; per_tensor has one entry per tensor."""
+    empty = np.empty(0, dtype=flat_arrays[0][0].dtype)
+    chunk = _TUPLE_SIZES[-1]
+    for first in range(0, len(flat_arrays[0]), chunk):
+        pieces = [arrays[first:first + chunk] for arrays in flat_arrays]
+        kernel(*(_padded(arrays, empty) for arrays in pieces),
+               _blocks(tuple(array.size for array in pieces[0])), scalars, per_tensor[first:first + chunk])
+
+
 ### BEGIN FASTER task 3.4
 def adam_multi_update_numba(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps,
                             weight_decay, decoupled):
@@ -128,18 +140,12 @@ def adam_multi_update_numba(params, grads, exp_avgs, exp_avg_sqs, steps, lr, bet
     dtype = params[0].dtype
     flat = [[array.reshape(-1) for array in arrays] for arrays in (params, grads, exp_avgs,
                                                                   exp_avg_sqs)]
-    empty = np.empty(0, dtype=dtype)
     scalars = np.array([1 - beta1, beta2, 1 - beta2, eps,
                         0.0 if decoupled else weight_decay,
                         1 - lr * weight_decay if decoupled else 1.0], dtype=dtype)
     per_tensor = np.array([(lr / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step))
                            for step in steps], dtype=dtype).reshape(-1, 2)
-    chunk = _TUPLE_SIZES[-1]
-    for first in range(0, len(params), chunk):
-        pieces = [arrays[first:first + chunk] for arrays in flat]
-        _adam_multi_kernel(*(_padded(arrays, empty) for arrays in pieces),
-                           _blocks(tuple(array.size for array in pieces[0])), scalars,
-                           per_tensor[first:first + chunk])
+    _in_tensor_chunks(_adam_multi_kernel, flat, scalars, per_tensor)
     return params
 ### END FASTER
 
@@ -219,20 +225,13 @@ def sgd_multi_update_numba(params, grads, bufs, first_steps, lr, momentum, dampe
     params, grads, bufs (None entries when momentum = 0): lists of C-contiguous arrays of one
     float dtype (checked by the caller), updated in place; first_steps: one bool per tensor.
     """
-    dtype = params[0].dtype
     flat_params = [array.reshape(-1) for array in params]
     flat_grads = [array.reshape(-1) for array in grads]
     flat_bufs = [array.reshape(-1) for array in bufs] if momentum != 0 else flat_params
-    empty = np.empty(0, dtype=dtype)
     scalars = np.array([lr, momentum, 1 - dampening, weight_decay, float(bool(nesterov))],
-                       dtype=dtype)
+                       dtype=params[0].dtype)
     firsts = np.array([bool(first) for first in first_steps], dtype=np.bool_)
-    chunk = _TUPLE_SIZES[-1]
-    for first in range(0, len(params), chunk):
-        pieces = [arrays[first:first + chunk] for arrays in (flat_params, flat_grads, flat_bufs)]
-        _sgd_multi_kernel(*(_padded(arrays, empty) for arrays in pieces),
-                          _blocks(tuple(array.size for array in pieces[0])), scalars,
-                          firsts[first:first + chunk])
+    _in_tensor_chunks(_sgd_multi_kernel, [flat_params, flat_grads, flat_bufs], scalars, firsts)
     return params
 ### END FASTER
 
