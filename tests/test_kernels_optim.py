@@ -413,3 +413,17 @@ def test_sgd_step_makes_one_call_per_group_and_matches_the_one_tensor_path(momen
     one_by_one, _ = train(optim.Optimizer._update_group)  # the base class: one tensor at a time
     for got, want in zip(grouped, one_by_one):
         np.testing.assert_array_equal(got, want)
+
+
+def test_sgd_step_over_a_group_names_a_bad_momentum_buffer():
+    import tinydl
+    from tinydl import nn, optim
+
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(tinydl.ones(1, 3)).sum().backward()
+    opt.step()
+    opt.state[model.weight]["momentum_buffer"] = np.zeros((3, 3), np.float32)  # not the weight's shape
+    with pytest.raises(ValueError, match=r"sgd_multi_update_: buf must be a float32 array of shape "
+                                         r"\(2, 3\) like param, got float32 with shape \(3, 3\)"):
+        opt.step()
