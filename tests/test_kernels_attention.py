@@ -477,3 +477,42 @@ def test_per_head_numba_parallel_copies_match_the_reference():
     np.testing.assert_array_equal(np.triu(weights[0, 0], 1), 0)  # the hidden keys: weight 0
     for g, w in zip(grads, want_grads):
         assert_close(g, w, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("where", ["nan key past the first", "nan first key", "nan query",
+                                   "nan value", "+inf key"])
+def test_per_head_numba_with_nan_and_inf_follows_the_reference(dtype, causal, where):
+    """The per-head kernel's row max looks past NaN scores that are not a row's first key (its
+    lanes use max()); the NaN row sum must still make the row's output and normalised weights
+    NaN where the reference's are (raw weights may differ: the reference's max is NaN there).
+    A NaN value reaches only the rows that see its key here (PyTorch: every row, listed in
+    docs/porting-from-pytorch.md)."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(5)
+    q, k, v = rng.standard_normal((3, 1, 2, 40, 8)).astype(dtype)
+    if where == "nan key past the first":
+        k[0, 1, 21, 2] = np.nan      # key 21 (past KEY_BLOCK lanes' first block), head 1
+    elif where == "nan first key":
+        k[0, 0, 0, 1] = np.nan
+    elif where == "nan query":
+        q[0, 0, 3, 0] = np.nan
+    elif where == "nan value":
+        v[0, 1, 7, 0] = np.nan
+    else:
+        k[0, 1, 4, 0] = np.inf
+    with np.errstate(all="ignore"):
+        out, weights, row_sum = att.attention_forward_keeping_weights_numba(q, k, v, None, causal)
+        want_out, want_weights, want_sum = att.attention_forward_keeping_weights(
+            q, k, v, None, causal)
+        normalised, want_normalised = weights / row_sum, want_weights / want_sum
+    seen = (np.arange(40)[:, None] >= 7) if causal and where == "nan value" else True
+    want_nan_rows = np.isnan(want_out) & seen   # rows that do not see key 7: finite here
+    np.testing.assert_array_equal(np.isnan(out), want_nan_rows)
+    np.testing.assert_array_equal(np.isnan(normalised), np.isnan(want_normalised))
+    assert want_nan_rows.any()                  # each case makes some output NaN
+    finite = ~np.isnan(want_normalised)
+    assert_close(normalised[finite], want_normalised[finite], dtype)
+    finite = ~np.isnan(want_out)
+    assert_close(out[finite], want_out[finite], dtype)
