@@ -9,6 +9,10 @@ tinydl/DeZero on the workloads it can express. Without a peer its columns are le
     python -m benchmarks --quick            # a smoke run: small sizes, one short round, default threads
     python -m benchmarks --only mlp,gpt --json results.json
     python -m benchmarks --threads 1        # only the one-thread column
+    python -m benchmarks --only gemm_mlp,gemm_lstm,gemm_lstm_wgrad,gemm_gpt   # BLAS alone
+
+The gemm_* rows (benchmarks/bench_gemm.py) time one matrix product each, NumPy's BLAS against
+PyTorch's; they run only when named with --only.
 
 The individual scripts (``python -m benchmarks.bench_kernels`` and the other bench_*.py)
 time kernels and variants inside one process, for development.
@@ -22,7 +26,7 @@ from pathlib import Path
 
 from benchmarks import harness
 from benchmarks.common import format_ms
-from benchmarks.workloads import WORKLOADS
+from benchmarks.workloads import FULL_RUN, WORKLOADS
 
 LABELS = {"torch": "torch", "tinydl": "tinydl", "dezero": "DeZero"}
 
@@ -138,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", nargs="?", const="-",
                         help="also write the rows as JSON (to stdout with no PATH)")
     args = parser.parse_args(argv)
-    names = list(WORKLOADS)
+    names = FULL_RUN
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
         unknown = [n for n in wanted if n not in WORKLOADS]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from benchmarks import dezero_steps, torch_steps
+from benchmarks import bench_gemm, dezero_steps, torch_steps
 from benchmarks.common import training_step
 from benchmarks.problems import GPT_FULL, GPT_QUICK, IRIS_SIZES, cnn_batch, gpt_batch, iris_batch, mlp_problem
 
@@ -29,6 +29,7 @@ class Workload:
     quick_steps: int    # timed calls per round (--quick)
     number: int = 1     # calls per timed sample (tiny steps are timed in batches)
     busy_neighbour: bool = False  # run beside one CPU-bound process the harness starts
+    in_full_run: bool = True      # False: only with --only (the single products of bench_gemm)
     unsupported: dict[str, str] = field(default_factory=dict)  # library -> why it has no builder
 
 
@@ -145,6 +146,16 @@ def _overhead_torch(quick: bool):
     return torch_steps.overhead_step(_torch())
 
 
+def _gemm(name: str, impl: str):
+    def build(quick: bool):
+        return (bench_gemm.torch_product if impl == "torch" else bench_gemm.tinydl_product)(name)
+
+    return build
+
+
+_GEMM_UNSUPPORTED = {"dezero": "the same NumPy product as tinydl's (no row needed)"}
+
+
 WORKLOADS: dict[str, Workload] = {
     "mlp": Workload("MLP 784-256-256-10, b128, Adam",
                     {"tinydl": _mlp_tinydl, "torch": _mlp_torch, "dezero": dezero_steps.mlp}, steps=100, quick_steps=3),
@@ -183,3 +194,12 @@ WORKLOADS: dict[str, Workload] = {
                           {"tinydl": _lstm_tinydl, "torch": _lstm_torch, "dezero": dezero_steps.lstm},
                           steps=150, quick_steps=1, busy_neighbour=True),
 }
+WORKLOADS.update({
+    name: Workload(f"one product, {bench_gemm.CASES[name][3]}",
+                   {"tinydl": _gemm(name, "tinydl"), "torch": _gemm(name, "torch")},
+                   steps=50, quick_steps=2, number=20 if name == "gemm_lstm" else 2,
+                   in_full_run=False, unsupported=_GEMM_UNSUPPORTED)
+    for name in bench_gemm.CASES
+})
+#: the workloads of a run without --only (the gemm_* products are left out)
+FULL_RUN = [name for name, workload in WORKLOADS.items() if workload.in_full_run]

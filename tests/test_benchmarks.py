@@ -226,3 +226,36 @@ def test_conv_product_variants_compute_the_products_they_name():
     for name, value in results.items():
         expected = one_product if name.startswith("dW") else results["dcols W^T @ grad"]
         np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-3, err_msg=name)
+
+
+def test_gemm_rows_compute_the_products_they_name():
+    """benchmarks/bench_gemm.py: each case's tinydl product is a @ b of the named shapes (b read
+    transposed where a Linear layer reads it so), checked against float64 sums; only --only runs them."""
+    import numpy as np
+
+    from benchmarks import bench_gemm
+    from benchmarks.workloads import FULL_RUN
+
+    for name, (a_shape, b_shape, transposed, _) in bench_gemm.CASES.items():
+        a, b = bench_gemm.operands(name)
+        assert b.flags.c_contiguous != transposed  # a transposed view, as weight.T is
+        got = bench_gemm.tinydl_product(name)()
+        rows, inner = a_shape
+        columns = b_shape[0] if transposed else b_shape[1]
+        assert got.shape == (rows, columns) and got.dtype == np.float32
+        want = np.einsum("mk,kn->mn", a.astype(np.float64), b.astype(np.float64))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3 * np.sqrt(inner))
+        assert bench_gemm.multiply_adds(name) == rows * inner * columns
+    assert "mlp" in FULL_RUN and not [name for name in FULL_RUN if name.startswith("gemm")]
+
+
+@pytest.mark.torch
+def test_gemm_rows_give_torch_the_same_product():
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from benchmarks import bench_gemm
+
+    for name in bench_gemm.CASES:
+        np.testing.assert_allclose(bench_gemm.torch_product(name)().numpy(),
+                                   bench_gemm.tinydl_product(name)(), rtol=1e-4, atol=1e-2)
