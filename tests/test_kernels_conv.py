@@ -2,6 +2,8 @@
 tinydl.kernels.conv (im2col, col2im, max pooling) against the references they are registered for:
 hand-worked values, Numba vs NumPy on both memory orders of a batch, torch."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -108,6 +110,31 @@ def test_im2col_numba_with_a_window_position_that_sees_only_padding():
     wide = np.arange(1.0, 7.0).reshape(3, 1, 1, 2)                 # 3 images of 1x2, padding 3
     np.testing.assert_array_equal(conv.im2col_numba(wide, 1, 2, (1, 2), (0, 3), (1, 4)),
                                   reference.im2col(wide, 1, 2, (1, 2), (0, 3), (1, 4)))
+
+
+def test_im2col_and_col2im_numba_match_the_reference_over_every_small_geometry():
+    """Every width geometry up to 3 pixels, 3 taps, stride 3, padding 3, dilation 3 (and the same
+    along the height): the cases where whole window positions see only padding, which the
+    random strategy above reaches rarely, are all here."""
+    pytest.importorskip("numba")
+    padding_only = 0
+    for width, taps, step, pad, spread in itertools.product(range(1, 4), range(1, 4), range(1, 4),
+                                                            range(4), range(1, 4)):
+        if width + 2 * pad < spread * (taps - 1) + 1:
+            continue  # no window fits
+        starts = range(-pad, width + pad - spread * (taps - 1), step)
+        padding_only += sum(all(not 0 <= s + spread * t < width for t in range(taps))
+                            for s in starts)
+        x = np.arange(1.0, 2 * 2 * width + 1).reshape(2, 1, 2, width)
+        for image, geometry in [(x, (1, taps, (1, step), (0, pad), (1, spread))),
+                                (x.transpose(0, 1, 3, 2), (taps, 1, (step, 1), (pad, 0), (spread, 1)))]:
+            cols = reference.im2col(image, *geometry)
+            np.testing.assert_array_equal(conv.im2col_numba(image, *geometry), cols,
+                                          err_msg=str(geometry))
+            np.testing.assert_array_equal(conv.col2im_numba(cols, image.shape, *geometry),
+                                          reference.col2im(cols, image.shape, *geometry),
+                                          err_msg=str(geometry))
+    assert padding_only > 50  # window positions that read no pixel at all
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
