@@ -415,6 +415,27 @@ def test_score_gradients_numba_matches_the_reference(case):
         assert_close(got, want, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_score_gradients_numba_takes_strided_dout_and_out(dtype):
+    """A causal block's dout and out are strided slices of the whole sequence's, and a
+    transposed layout too: the same values as the reference."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(3)
+    B, H, T, Dv, rows = 2, 3, 20, 5, slice(7, 15)
+    whole_dout, whole_out = rng.standard_normal((2, B, H, T, Dv)).astype(dtype)
+    transposed = np.ascontiguousarray(whole_out.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)
+    for dout, out in [(whole_dout[:, :, rows], whole_out[:, :, rows]),
+                      (whole_dout[:, :, rows], transposed[:, :, rows])]:
+        assert not dout.flags.c_contiguous and not out.flags.c_contiguous
+        dweights = rng.standard_normal((B, H, 8, 11)).astype(dtype)
+        weights = rng.random((B, H, 8, 11)).astype(dtype)
+        inverse_sum = rng.random((B, H, 8, 1)).astype(dtype)
+        want = att.attention_score_gradients_reference(dweights.copy(), weights, dout, out,
+                                                       inverse_sum)
+        got = att.attention_score_gradients_numba(dweights.copy(), weights, dout, out, inverse_sum)
+        assert_close(got, want, dtype)
+
+
 def test_score_gradients_by_hand():
     dweights = np.array([[[[1.0, 2.0]]]])                     # (1, 1, 1, 2)
     weights = np.array([[[[0.5, 0.0]]]])
