@@ -505,8 +505,8 @@ def test_per_head_numba_parallel_copies_match_the_reference():
 @pytest.mark.parametrize("where", ["nan key past the first", "nan first key", "nan query",
                                    "nan value", "+inf key"])
 def test_per_head_numba_with_nan_and_inf_follows_the_reference(dtype, causal, where):
-    """The per-head kernel's row max looks past NaN scores that are not a row's first key (its
-    lanes use max()); the NaN row sum must still make the row's output and normalised weights
+    """The per-head kernel's row max passes NaN scores over (_visible_row_max, the first key's
+    too); the NaN row sum must still make the row's output and normalised weights
     NaN where the reference's are (raw weights may differ: the reference's max is NaN there).
     A NaN value reaches only the rows that see its key here (PyTorch: every row, listed in
     docs/porting-from-pytorch.md)."""

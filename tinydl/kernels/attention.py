@@ -893,25 +893,6 @@ def _add_row_combination(target, rows, coefficients, stop):
 
 
 @jit(inline=True)
-def _row_max(values, stop, lane_max):
-    """max(values[:stop]), stop >= 1: whole blocks of KEY_BLOCK values go through lane_max
-    (KEY_BLOCK,) element by element, which runs on SIMD lanes (a running maximum in one scalar
-    would not: without fastmath's no-NaN flag LLVM keeps a max reduction in order)."""
-    blocks_end = stop - stop % KEY_BLOCK
-    result = values[0]
-    if blocks_end > 0:
-        lane_max[:] = values[:KEY_BLOCK]
-        for start in range(KEY_BLOCK, blocks_end, KEY_BLOCK):
-            for lane in range(KEY_BLOCK):
-                lane_max[lane] = max(lane_max[lane], values[start + lane])
-        for lane in range(KEY_BLOCK):
-            result = max(result, lane_max[lane])
-    for j in range(blocks_end, stop):
-        result = max(result, values[j])
-    return result
-
-
-@jit(inline=True)
 def _transposed(matrix):
     """A contiguous copy of matrix (R, C) transposed, (C, R)."""
     result = np.empty((matrix.shape[1], matrix.shape[0]), dtype=matrix.dtype)
@@ -937,18 +918,19 @@ def _attention_forward_heads_kernel(q, k, v, causal, scale, out, weights, row_su
 
     Query row i: scores_j = scale q_i . k_j for the keys it reads, m = their max over the
     keys it sees, weights_ij = exp(scores_j - m) (0 for unseen keys), l_i = sum_j weights_ij,
-    out_i = sum_j weights_ij v_j / l_i.
+    out_i = sum_j weights_ij v_j / l_i. The max passes a NaN score over (_visible_row_max);
+    its weight exp(NaN - m) still makes l_i, and so out_i, NaN.
     """
     B, H, Tq, D = q.shape
     Tk = k.shape[2]
     Dv = v.shape[3]
+    neg_inf = q.dtype.type(-np.inf)
     for head in prange(B * H):
         b, h = head // H, head % H
         k_t = _transposed(k[b, h])  # (D, Tk)
         q_row = np.empty(D, dtype=q.dtype)  # scale q_i
         scores = np.empty(Tk, dtype=q.dtype)
         out_row = np.empty(Dv, dtype=q.dtype)
-        lane_max = np.empty(KEY_BLOCK, dtype=q.dtype)
         for i in range(Tq):
             seen, width = _keys_read(i, causal, Tk)
             for d in range(D):
@@ -956,7 +938,7 @@ def _attention_forward_heads_kernel(q, k, v, causal, scale, out, weights, row_su
             scores[:width] = 0
             _add_row_combination(scores, k_t, q_row, width)  # sum_d scale q_id k_t[d]
             scores[seen:width] = -np.inf  # keys past i: weight exp(-inf) = 0
-            row_max = _row_max(scores, width, lane_max)
+            row_max = _visible_row_max(scores, width, neg_inf)
             weights_row = weights[b, h, i]
             total = row_max * 0
             for j in range(np.uint64(width)):
