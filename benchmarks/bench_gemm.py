@@ -53,8 +53,3 @@ def torch_product(name: str) -> Callable[[], object]:
     a_t, b_t = torch.from_numpy(a), torch.from_numpy(b)  # (b: a transposed view stays one)
     return lambda: a_t @ b_t
 
-
-def multiply_adds(name: str) -> int:
-    """M * K * N of case ``name``."""
-    (rows, inner), b_shape, transposed, _ = CASES[name]
-    return rows * inner * (b_shape[0] if transposed else b_shape[1])

@@ -245,7 +245,6 @@ def test_gemm_rows_compute_the_products_they_name():
         assert got.shape == (rows, columns) and got.dtype == np.float32
         want = np.einsum("mk,kn->mn", a.astype(np.float64), b.astype(np.float64))
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3 * np.sqrt(inner))
-        assert bench_gemm.multiply_adds(name) == rows * inner * columns
     assert "mlp" in FULL_RUN and not [name for name in FULL_RUN if name.startswith("gemm")]
 
 
