@@ -228,7 +228,8 @@ def test_per_head_kernels_match_torch_sdpa(causal, lengths, dims, monkeypatch):
 
     monkeypatch.delenv("TINYDL_KERNELS", raising=False)  # the default choice
     monkeypatch.setattr(kernels_attention, "HEADS_PARALLEL_MIN_WORK", 1000)
-    monkeypatch.setattr(ops_attention, "HEADS_MAX_KEYS", 1024)  # 130 keys: past the block of 128
+    # 130 keys: past a block of 128
+    monkeypatch.setattr(ops_attention, "HEADS_MAX_KEYS", {"tbb": 1024, "workqueue": 1024})
     for kernel in (kernels_attention._attention_forward_heads_kernel,
                    kernels_attention._attention_backward_heads_kernel):
         monkeypatch.setattr(kernel, "parallel_min_work", 1000)
@@ -269,8 +270,13 @@ def test_per_head_kernels_are_chosen_at_the_benchmark_size_with_two_threads(monk
         assert ops_attention._per_head_kernel("attention_forward_keeping_weights", q, q) is expected
         small = q[:, :, :16]  # 8 * 4 * 16 * 16 scores: below HEADS_PARALLEL_MIN_WORK
         assert ops_attention._per_head_kernel("attention_forward_keeping_weights", small, small) is None
-        long = np.zeros((8, 4, 256, 32), dtype=np.float32)  # 256 keys: past HEADS_MAX_KEYS
-        assert ops_attention._per_head_kernel("attention_forward_keeping_weights", long, long) is None
+        # the most keys: 256 on TBB's pool, 128 on workqueue's, which is slow to wake
+        longest = 256 if tinydl.threads.numba_layer_planned() == "tbb" else 128
+        longer = np.zeros((8, 4, 2 * longest, 32), dtype=np.float32)
+        longest_taken = np.zeros((8, 4, longest, 32), dtype=np.float32)
+        assert ops_attention._per_head_kernel("attention_forward_keeping_weights", longer, longer) is None
+        assert ops_attention._per_head_kernel("attention_forward_keeping_weights", longest_taken,
+                                              longest_taken) is expected
     finally:
         tinydl.set_num_threads(previous)
 
@@ -281,7 +287,11 @@ def test_long_causal_attention_runs_split_over_the_batch_on_two_threads(length, 
     """The benchmark's causal SDPA (B8 H4 d32) at T256: 2.1M scores, past SPLIT_MIN_WORK, and
     more keys than the per-head kernels take, so forward and backward run the causal blocks on
     two slices of the batch (with the default kernels too); at T128 without the per-head
-    kernels (TINYDL_KERNELS=numpy), 524k scores stay whole. Values as the one-thread run's."""
+    kernels (TINYDL_KERNELS=numpy), 524k scores stay whole. Values as the one-thread run's.
+    (On TBB's pool the per-head kernels take 256 keys: held to 128 here, as on workqueue's.)"""
+    from tinydl.ops import attention as ops_attention
+
+    monkeypatch.setattr(ops_attention, "HEADS_MAX_KEYS", {"tbb": 128, "workqueue": 128})
     if kernels is None:
         monkeypatch.delenv("TINYDL_KERNELS", raising=False)
     else:

@@ -267,7 +267,9 @@ def test_compiled_kernels_go_to_the_user_cache_never_into_the_package(tmp_path):
     assert cold["warm"] is False and warm["warm"] is True
     assert cold["files"] >= 1 and len(list((tmp_path / "tinydl" / "numba").rglob("*.nbi"))) >= 1
     assert sorted((REPO / "tinydl").rglob("*.nb[ic]")) == package_cache_files
-    assert warm["layer"] == "workqueue"  # the layer that sleeps between kernels, not OpenMP's
+    # TBB's pool where its runtime loads, else workqueue's (both sleep between kernels), never
+    # OpenMP's, which spins
+    assert warm["layer"] == ("tbb" if tinydl.threads.tbb_runtime_loaded() else "workqueue")
 
 
 BLAS_AFTER_NUMBA = """
@@ -392,3 +394,44 @@ def test_split_attention_matches_one_thread(restore_budget, monkeypatch):
         results[budget] = [out.data, q.grad.data, k.grad.data, v.grad.data]
     for one, two in zip(results[1], results[2]):
         np.testing.assert_allclose(one, two, rtol=1e-6, atol=1e-6)
+
+
+LAYER_PROBE = """
+import json, tinydl
+from tinydl import threads
+if {force_no_tbb}:
+    threads._tbb_loaded = False  # as where the tbb package is not installed
+tinydl.relu(tinydl.ones(5_000_000, requires_grad=True)).sum().backward()  # past PARALLEL_MIN_WORK
+print(json.dumps({{"asked": threads.numba_threading_layer(), "running": threads.numba_layer_in_use()}}))
+"""
+
+
+@pytest.mark.parametrize("force_no_tbb, user_layer", [(False, None), (True, None), (False, "workqueue")])
+def test_numba_runs_on_tbb_where_it_loads_else_workqueue_never_openmp(force_no_tbb, user_layer, tmp_path):
+    pytest.importorskip("numba")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env.update(PYTHONPATH=str(REPO), NUMBA_CACHE_DIR=str(tmp_path))
+    if user_layer is not None:
+        env["NUMBA_THREADING_LAYER"] = user_layer  # the user's choice wins
+    done = subprocess.run([sys.executable, "-c", LAYER_PROBE.format(force_no_tbb=force_no_tbb)],
+                          env=env, capture_output=True, check=False, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    layers = json.loads(done.stdout)
+    tbb_here = threads.tbb_runtime_loaded() and not force_no_tbb and user_layer is None
+    expected = "tbb" if tbb_here else "workqueue"
+    assert layers == {"asked": expected, "running": expected}
+
+
+def test_the_tbb_runtime_is_found_by_the_file_its_package_installed():
+    """pip's tbb puts libtbb into the environment's lib folder, which the loader does not search
+    in a virtual environment: tbb_runtime_loaded finds the file through the package's records."""
+    from importlib import metadata
+
+    try:
+        files = [f for f in metadata.files("tbb") or [] if f.name == "libtbb.so.12"]
+    except metadata.PackageNotFoundError:
+        pytest.skip("the tbb package is not installed here")
+    if sys.platform != "linux" or not files:
+        pytest.skip("checked on Linux, where the package installs libtbb.so.12")
+    assert files[0].locate().is_file()
+    assert threads._load_tbb_runtime() is True

@@ -12,8 +12,12 @@ The default is the number of cores this process may run on (``os.sched_getaffini
 job pinned with ``taskset`` or a container limit is respected without any environment
 variable. Three more rules keep the pools from spinning against each other:
 
-* Numba's threading layer is ``workqueue`` (``numba_threading_layer()``): its threads sleep
-  between kernels, while the OpenMP layer spins after each one, on the cores BLAS wants next.
+* Numba's threading layer is ``tbb`` where Intel's TBB runtime loads (the ``tbb`` package,
+  which the ``numba`` extra installs on x86-64 Linux and Windows), else ``workqueue``
+  (``numba_threading_layer()``). The OpenMP layer spins after each kernel, on the cores BLAS
+  wants next; workqueue's threads sleep at once, and waking them is slow where a wake-up is
+  slow (a parallel kernel that does nothing took 120-160 µs on the 2-core development VM);
+  TBB's spin a few microseconds, then sleep (the same empty kernel: 1.4 µs).
   A ``NUMBA_THREADING_LAYER`` set by the user wins.
 * A parallel kernel only runs where the work is large enough to pay for waking the pool
   (``parallel_worthwhile``); below ``PARALLEL_MIN_WORK`` elements a serial copy of the same
@@ -49,17 +53,23 @@ from typing import Any
 from tinydl.backend import get_array_module
 
 # Below this many elements (of the largest array a kernel touches) the serial copy of a
-# parallel kernel runs, and split_over_batch does not split. Alone, a kernel gains from the
-# pool above ~131k elements (waking it costs 25-30 µs of CPU; benchmarks/bench_threads.py).
+# parallel kernel runs, and split_over_batch does not split. Alone, a kernel gains from TBB's
+# pool above ~131k elements (benchmarks/bench_threads.py).
 # Inside a training step it is another matter: OpenBLAS's threads keep spinning for a while
 # after each GEMM, so a parallel launch right after one fights them for the cores. Measured as
 # whole steps on the 2-core machine, quiet, raising the threshold from 131,072 to 4M elements
 # made every workload faster: seed-002 CNN 20.7 -> 18.7 ms, seed-004 37.2 -> 35.1 ms,
 # GPT-mini 281 -> 252 ms, LSTM 14.8 -> 11.9 ms, causal SDPA T128 4.56 -> 3.97 ms, MLP 2.26 ->
-# 2.10 ms (default threads). BLAS's own threads still serve every large matrix product.
+# 2.10 ms (default threads). BLAS's own threads still serve every large matrix product. On TBB's
+# pool, which wakes in microseconds, lower thresholds did not pay either (1M and 256k against
+# 4M, three rounds: seed-004 33.8-36.0 and 34.2-35.5 against 32.9-34.4 ms, GPT-mini 260-273 and
+# 272-280 against 252-266 ms).
 PARALLEL_MIN_WORK = 4_194_304
-# Numba's threading layer, unless NUMBA_THREADING_LAYER says otherwise (see the docstring).
-THREADING_LAYER = "workqueue"
+# Numba's threading layers in tinydl's order: the first whose library loads runs, unless
+# NUMBA_THREADING_LAYER says otherwise (see the docstring).
+THREADING_LAYERS = ("tbb", "workqueue")
+# The oldest TBB runtime Numba's tbb layer takes (its TBB_runtime_interface_version).
+_TBB_MIN_INTERFACE = 12060
 
 _budget: int | None = None  # None: the default, the cores this process may use
 # How often follow_machine_load looks at the machine, and what it saw: (monotonic time, CPU
@@ -247,14 +257,71 @@ def _run_slice(fn: Callable[[int, int], Any], start: int, stop: int) -> Any:
 
 
 def numba_threading_layer() -> str:
-    """The Numba threading layer tinydl asks for: NUMBA_THREADING_LAYER if set, else workqueue."""
-    return os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower() or THREADING_LAYER
+    """The Numba threading layer tinydl asks for: NUMBA_THREADING_LAYER if set, else the first
+    of THREADING_LAYERS whose library loads (tbb needs Intel's TBB runtime; workqueue always
+    loads)."""
+    chosen = os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower()
+    if chosen:
+        return chosen
+    return next(layer for layer in THREADING_LAYERS if layer != "tbb" or tbb_runtime_loaded())
+
+
+def numba_layer_planned() -> str:
+    """The layer Numba's parallel kernels run on: the one started, else the one tinydl asks for."""
+    return numba_layer_in_use() or numba_threading_layer()
+
+
+_tbb_loaded: bool | None = None  # tbb_runtime_loaded's answer (None: not looked yet)
+
+
+def tbb_runtime_loaded() -> bool:
+    """Whether Intel's TBB runtime (pip's ``tbb`` package) is loaded and new enough for Numba.
+
+    Loads it on the first call, once a process. pip puts ``libtbb.so.12`` into the
+    environment's ``lib`` folder, which the dynamic loader does not search inside a virtual
+    environment, so Numba alone would not find it there: the file the ``tbb`` distribution
+    installed is loaded by its path, shared with the libraries loaded after it (RTLD_GLOBAL),
+    where Numba's tbb layer then finds it.
+    """
+    global _tbb_loaded
+    if _tbb_loaded is None:
+        _tbb_loaded = _load_tbb_runtime()
+    return _tbb_loaded
+
+
+def _load_tbb_runtime() -> bool:
+    import ctypes
+    from importlib import metadata
+
+    names = {"linux": "libtbb.so.12", "win32": "tbb12.dll", "darwin": "libtbb.12.dylib"}
+    name = names.get(sys.platform)
+    if name is None:
+        return False
+    try:
+        found = [file.locate() for file in (metadata.files("tbb") or []) if file.name == name]
+    except metadata.PackageNotFoundError:
+        found = []
+    for candidate in [*found, name]:  # the package's file, else wherever the loader finds one
+        try:
+            runtime = ctypes.CDLL(str(candidate), mode=ctypes.RTLD_GLOBAL)
+            runtime.TBB_runtime_interface_version.restype = ctypes.c_int
+            return runtime.TBB_runtime_interface_version() >= _TBB_MIN_INTERFACE
+        except (OSError, AttributeError):
+            continue
+    return False
 
 
 def configure_numba(numba) -> None:
     """Choose Numba's threading layer (before its first parallel launch) and its thread count."""
     if not _numba_pool_started(numba):
-        numba.config.THREADING_LAYER = numba_threading_layer()
+        layer = numba_threading_layer()
+        if layer == "tbb" and not os.environ.get("NUMBA_THREADING_LAYER"):
+            # Should Numba still fail to load its tbb layer, it falls back to workqueue, not
+            # to the OpenMP layer, which comes before workqueue in Numba's own order.
+            numba.config.THREADING_LAYER = "default"
+            numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
+        else:
+            numba.config.THREADING_LAYER = layer
     apply_to_numba(numba)
     if _budget is not None:
         # Numba links SciPy's own OpenBLAS (scipy.linalg.cython_blas) when it compiles or loads

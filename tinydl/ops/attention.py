@@ -48,7 +48,7 @@ from tinydl.ops.elementwise import where
 from tinydl.ops.nn import softmax
 from tinydl.ops.shape import stack
 from tinydl.tensor import Tensor
-from tinydl.threads import parallel_worthwhile, split_over_batch
+from tinydl.threads import numba_layer_planned, parallel_worthwhile, split_over_batch
 
 #: the score given to masked keys in the recorded (twice-differentiable) backward
 _BLOCKED_SCORE = -1e30
@@ -61,10 +61,12 @@ CAUSAL_BLOCK = 64
 #: 4.2-4.3 ms.
 SPLIT_MIN_WORK = 1_048_576
 #: the most keys for which the per-head Numba kernels run (above, the NumPy attention split
-#: over the batch does; _per_head_kernel). At T256 they took 11.7-14.2 ms a step against the
-#: split 9.5-10.9 (as above); at T128 they win: 3.8-4.2 ms against 4.4-5.2 split, and GPT-mini
-#: (B32 T128) 304-326 ms against 338-345 ms.
-HEADS_MAX_KEYS = 128
+#: over the batch does; _per_head_kernel), by the Numba threading layer they run on. On
+#: workqueue, whose pool is slow to wake, they took 11.7-14.2 ms a T256 step against the split
+#: 9.5-10.9 (as above); at T128 they won: 3.8-4.2 ms against 4.4-5.2 split, and GPT-mini (B32
+#: T128) 304-326 ms against 338-345 ms. On TBB they win at T256 too: 7.1-7.5 ms against
+#: 8.4-8.8 ms split (default threads, fresh process each, three rounds, 2026-11-30).
+HEADS_MAX_KEYS = {"tbb": 256, "workqueue": 128}
 
 
 def _kernel(op_name: str, array: Any):
@@ -147,7 +149,8 @@ def _per_head_kernel(op_name: str, q: Any, k: Any):
     tinydl.kernels.attention) and the keys at most HEADS_MAX_KEYS; else None. Serially the
     NumPy formulas (BLAS's products) take less CPU time, so they run then."""
     device = backend_of(q).device_type
-    if registry.chosen_name(op_name, device) != "numba" or k.shape[2] > HEADS_MAX_KEYS \
+    max_keys = HEADS_MAX_KEYS.get(numba_layer_planned(), HEADS_MAX_KEYS["workqueue"])
+    if registry.chosen_name(op_name, device) != "numba" or k.shape[2] > max_keys \
             or not parallel_worthwhile(_score_count(q, k), attention_kernels.HEADS_PARALLEL_MIN_WORK):
         return None
     return registry.get(op_name, device)
