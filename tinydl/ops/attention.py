@@ -149,9 +149,10 @@ def _per_head_kernel(op_name: str, q: Any, k: Any):
     tinydl.kernels.attention) and the keys at most HEADS_MAX_KEYS; else None. Serially the
     NumPy formulas (BLAS's products) take less CPU time, so they run then."""
     device = backend_of(q).device_type
-    max_keys = HEADS_MAX_KEYS.get(numba_layer_planned(), HEADS_MAX_KEYS["workqueue"])
-    if registry.chosen_name(op_name, device) != "numba" or k.shape[2] > max_keys \
+    if registry.chosen_name(op_name, device) != "numba" \
             or not parallel_worthwhile(_score_count(q, k), attention_kernels.HEADS_PARALLEL_MIN_WORK):
+        return None
+    if k.shape[2] > HEADS_MAX_KEYS.get(numba_layer_planned(), HEADS_MAX_KEYS["workqueue"]):
         return None
     return registry.get(op_name, device)
 
