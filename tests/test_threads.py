@@ -406,7 +406,8 @@ print(json.dumps({{"asked": threads.numba_threading_layer(), "running": threads.
 """
 
 
-@pytest.mark.parametrize("force_no_tbb, user_layer", [(False, None), (True, None), (False, "workqueue")])
+@pytest.mark.parametrize("force_no_tbb, user_layer", [(False, None), (True, None), (False, "workqueue"),
+                                                     (False, "tbb")])
 def test_numba_runs_on_tbb_where_it_loads_else_workqueue_never_openmp(force_no_tbb, user_layer, tmp_path):
     pytest.importorskip("numba")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
@@ -417,6 +418,11 @@ def test_numba_runs_on_tbb_where_it_loads_else_workqueue_never_openmp(force_no_t
                           env=env, capture_output=True, check=False, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     layers = json.loads(done.stdout)
+    if user_layer == "tbb":  # asked for by name: Numba finds pip's runtime too, in a venv as well
+        if not threads.tbb_runtime_loaded():
+            pytest.skip("TBB's runtime is not installed here")
+        assert layers == {"asked": "tbb", "running": "tbb"}
+        return
     tbb_here = threads.tbb_runtime_loaded() and not force_no_tbb and user_layer is None
     expected = "tbb" if tbb_here else "workqueue"
     assert layers == {"asked": expected, "running": expected}

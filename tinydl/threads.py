@@ -315,6 +315,8 @@ def configure_numba(numba) -> None:
     """Choose Numba's threading layer (before its first parallel launch) and its thread count."""
     if not _numba_pool_started(numba):
         layer = numba_threading_layer()
+        if layer not in ("workqueue", "omp"):  # tbb, or a Numba choice that may take it:
+            tbb_runtime_loaded()  # pip's libtbb, which Numba alone misses inside a venv
         if layer == "tbb" and not os.environ.get("NUMBA_THREADING_LAYER"):
             # Should Numba still fail to load its tbb layer, it falls back to workqueue, not
             # to the OpenMP layer, which comes before workqueue in Numba's own order.
