@@ -497,9 +497,9 @@ def _thread_lines() -> list[str]:
     probe = _jit.first_call_probe()
     state = "warm (loaded from the cache)" if probe["cache_warm"] else "cold (compiled now, cached for next time)"
     lines.append(f"first    kernel call {probe['seconds']:.2f} s: {probe['kernel']}, cache {state}")
-    layer = (threads.numba_layer_in_use()
-             or f"{threads.numba_threading_layer()} (chosen; starts with the first parallel kernel)")
-    if threads.numba_threading_layer() == "workqueue" and not os.environ.get("NUMBA_THREADING_LAYER"):
+    asked = threads.numba_threading_layer()
+    layer = threads.numba_layer_in_use() or f"{asked} (chosen; starts with the first parallel kernel)"
+    if asked == "workqueue" and not os.environ.get("NUMBA_THREADING_LAYER"):
         layer += ("; TBB's runtime did not load (on x86-64 Linux or Windows, `pip install tbb` "
                   "gives a pool that wakes faster)")
     lines.append(f"layer    Numba threading layer: {layer}")
