@@ -3,9 +3,11 @@ Numba cache folder (tinydl/kernels/_jit.py). No timings: these check choices, no
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -41,16 +43,19 @@ class _FakeMachine:
     ``ours`` cores and other programs ``others``; ``wait`` lets time pass with no backward."""
 
     def __init__(self):
-        self.now = self.machine = self.ours = 100.0
+        self.now = self.machine = self.ours = self.runnable = 100.0
 
-    def wait(self, seconds: float, others: float, ours: float = 0.0) -> None:
+    def wait(self, seconds: float, others: float, ours: float = 0.0, blocked: bool = True) -> None:
+        """Time passes; ``blocked``: the training thread sleeps meanwhile (not runnable)."""
         self.now += seconds
         self.ours += seconds * ours
         self.machine += seconds * (ours + others)
+        if not blocked:
+            self.runnable += seconds
 
     def train(self, seconds: float, ours: float, others: float, step: float = 0.01) -> None:
         for _ in range(round(seconds / step)):
-            self.wait(step, others, ours)
+            self.wait(step, others, ours, blocked=False)
             threads.follow_machine_load()
 
     def monotonic(self) -> float:
@@ -67,7 +72,9 @@ def fake_machine(monkeypatch):
     for name, value in [("LOAD_CHECK_SECONDS", 1.0), ("time", machine), ("_budget", None),
                         ("machine_cpu_seconds", lambda: machine.machine), ("_last_look", None),
                         ("available_cores", lambda: 2), ("_fitted_budget", None),
-                        ("_previous_call", (0.0, 0.0)), ("_paused", False)]:
+                        ("_previous_call", (0.0, 0.0)), ("_paused", False),
+                        ("_runnable_sample", (-math.inf, None, 0)),
+                        ("_thread_runnable_seconds", lambda: machine.runnable)]:
         monkeypatch.setattr(threads, name, value)
     machine.blas_settings = []
     monkeypatch.setattr(threads, "_apply_to_blas", machine.blas_settings.append)
@@ -100,6 +107,41 @@ def test_a_pause_in_training_decides_nothing(fake_machine):
     assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
     fake_machine.train(2.5, ours=1.0, others=0.9)     # busy beside us while we train
     assert threads.get_num_threads() == 1
+
+
+def test_another_programs_turns_between_our_steps_decide_nothing(fake_machine):
+    # The benchmark's alternating rounds: three 0.24 s steps on both cores, then this process
+    # blocks 0.45 s while another one runs on both. The gap between the backward passes around
+    # a block (0.79 s) also holds 0.34 s of our work on 1.9 cores: 0.82 of a core, not idle by
+    # CPU time; but the training thread was blocked for 0.45 s of it (over PAUSE_SHARE).
+    for _ in range(8):
+        fake_machine.train(0.72, ours=1.9, others=0.0, step=0.24)
+        fake_machine.wait(0.45, others=2.0)
+        fake_machine.wait(0.1, others=0.0, ours=1.9, blocked=False)
+    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
+
+
+def test_without_scheduler_statistics_a_pause_is_told_by_cpu_time(fake_machine, monkeypatch):
+    monkeypatch.setattr(threads, "_thread_runnable_seconds", lambda: None)
+    fake_machine.train(1.5, ours=1.8, others=0.0)
+    fake_machine.wait(3.0, others=2.0)                # idle: 0 of a core, well under 0.3
+    fake_machine.train(0.5, ours=1.8, others=0.0)
+    assert threads.get_num_threads() == 2 and fake_machine.blas_settings == []
+    fake_machine.train(2.5, ours=1.0, others=0.9)
+    assert threads.get_num_threads() == 1
+
+
+def test_thread_runnable_seconds_counts_running_not_sleeping():
+    if threads._thread_runnable_seconds() is None:
+        pytest.skip("no /proc/thread-self/schedstat on this system")
+    start = threads._thread_runnable_seconds()
+    time.sleep(0.2)                                   # blocked: not runnable
+    slept = threads._thread_runnable_seconds() - start
+    begun = time.monotonic()
+    while time.monotonic() - begun < 0.2:             # running (or waiting for a core)
+        pass
+    ran = threads._thread_runnable_seconds() - start - slept
+    assert slept < 0.05 and ran > 0.15
 
 
 def test_uneven_steps_beside_a_busy_program_still_decide(fake_machine):
