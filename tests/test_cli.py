@@ -186,6 +186,15 @@ def test_doctor_reports_versions_datasets_and_kernels(monkeypatch, capsys):
     assert "Kernels\n  matmul: numpy (numba not faster here)\n" in out
 
 
+def test_doctor_says_when_blas_workers_run_lower(monkeypatch, capsys):
+    from tinydl import threads
+
+    monkeypatch.setattr(threads, "_lowered_blas_workers", [(4321, 0)])
+    status, out, _ = run_cli(capsys, "doctor")
+    assert status == 0
+    assert f"BLAS     1 OpenBLAS worker thread(s) at nice +{threads.BLAS_WORKER_NICE} while" in out
+
+
 def test_doctor_survives_missing_and_broken_parts(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails: fall back to numpy's config
     broken = types.ModuleType("tinydl.kernels.registry")

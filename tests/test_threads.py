@@ -177,6 +177,72 @@ def test_machine_cpu_seconds_reads_proc_stat():
     assert threads.machine_cpu_seconds() - before >= 0.04  # (clock ticks are 10 ms)
 
 
+BLAS_WORKERS_PROBE = r"""
+import json, os, sys, threading, time
+import numpy as np
+import tinydl
+from tinydl import threads
+
+a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+expected = a.astype(np.float64) @ a.astype(np.float64)
+workers = threads.lower_blas_worker_priority()
+nice = [os.getpriority(os.PRIO_PROCESS, worker) for worker in workers]
+
+def cpu_seconds(thread):
+    with open(f"/proc/self/task/{thread}/schedstat") as stat:
+        return int(stat.read().split()[0]) / 1e9
+
+before = {worker: cpu_seconds(worker) for worker in workers}
+a @ a
+time.sleep(0.03)  # BLAS's workers busy-wait meanwhile; this thread sleeps
+spun = [cpu_seconds(worker) - before[worker] for worker in workers]
+if sys.argv[1] == "unprivileged":  # raising a thread's priority again is refused
+    allowed = os.setpriority
+    def setpriority(which, who, value):
+        if value < os.getpriority(which, who):
+            raise PermissionError("raising a thread's priority needs CAP_SYS_NICE")
+        allowed(which, who, value)
+    os.setpriority = setpriority
+tinydl.set_num_threads(2)
+error = float(abs(a @ a - expected).max())
+this_thread = threading.get_native_id()
+now = [int(name) for name in os.listdir("/proc/self/task") if int(name) != this_thread]
+print(json.dumps({"workers": workers, "nice": nice, "spun": spun, "error": error,
+                  "own_nice": os.getpriority(os.PRIO_PROCESS, 0),
+                  "nice_now": [os.getpriority(os.PRIO_PROCESS, thread) for thread in now],
+                  "workers_left": [worker in now for worker in workers]}))
+"""
+
+
+def _numpy_blas_is_openblas_pthreads() -> bool:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    return any(pool["internal_api"] == "openblas" and pool.get("threading_layer") == "pthreads"
+               and pool["num_threads"] >= 2 for pool in threadpoolctl.threadpool_info())
+
+
+@pytest.mark.parametrize("privilege", ["privileged", "unprivileged"])
+def test_blas_workers_run_lower_while_the_budget_is_the_default(privilege, tmp_path):
+    if not sys.platform.startswith("linux") or not _numpy_blas_is_openblas_pthreads():
+        pytest.skip("needs Linux and NumPy on a multi-threaded OpenBLAS (pthreads build)")
+    env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", BLAS_WORKERS_PROBE, privilege], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(seen["workers"]) >= 1
+    # lowered by BLAS_WORKER_NICE from the process's own priority ...
+    assert seen["nice"] == [min(19, seen["own_nice"] + threads.BLAS_WORKER_NICE)] * len(seen["workers"])
+    # ... and they are BLAS's workers: each busy-waited through most of the 30 ms after a product
+    assert all(spun >= 0.01 for spun in seen["spun"]), seen["spun"]
+    # set_num_threads gave every BLAS thread the process's priority back, products still right
+    assert seen["nice_now"] and set(seen["nice_now"]) == {seen["own_nice"]}
+    assert seen["error"] < 1e-3
+    if privilege == "privileged" and os.geteuid() == 0:
+        assert seen["workers_left"] == [True] * len(seen["workers"])   # the same threads, raised
+    if privilege == "unprivileged":
+        assert seen["workers_left"] == [False] * len(seen["workers"])  # the pool was restarted
+
+
 def test_set_num_threads_sets_blas_and_get_reads_it_back(restore_budget):
     pytest.importorskip("threadpoolctl")
     tinydl.set_num_threads(1)

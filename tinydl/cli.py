@@ -503,6 +503,11 @@ def _thread_lines() -> list[str]:
         layer += ("; TBB's runtime did not load (on x86-64 Linux or Windows, `pip install tbb` "
                   "gives a pool that wakes faster)")
     lines.append(f"layer    Numba threading layer: {layer}")
+    lowered = threads.lowered_blas_workers()
+    if lowered:
+        lines.append(f"BLAS     {len(lowered)} OpenBLAS worker thread(s) at nice +{threads.BLAS_WORKER_NICE} "
+                     "while the budget is the default: they busy-wait after each product and "
+                     "give way to the kernels' threads")
     return lines
 
 

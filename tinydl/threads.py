@@ -26,6 +26,14 @@ variable. Three more rules keep the pools from spinning against each other:
 * With a budget of 1 no parallel kernel runs at all, nor inside the slices of
   ``split_over_batch``, which already spread the batch over the cores (Numba's workqueue pool
   cannot take launches from two threads at once).
+* OpenBLAS's worker threads busy-wait for about 0.1 s after each matrix product, and the
+  kernels run in between: the Numba thread that shares a core with a waiting BLAS worker gets
+  half of it, and a parallel attention kernel right after a product ran no faster than the
+  serial one. While the budget is the default, OpenBLAS's workers therefore run at a lower
+  priority (``BLAS_WORKER_NICE``), so a waiting worker gives way to a kernel's thread; the
+  products themselves never run beside a kernel (a training step does one thing at a time),
+  so they lose nothing on a quiet machine. ``set_num_threads`` gives the workers their
+  priority back (``lower_blas_worker_priority``).
 
 Setting the budget never imports Numba: it is applied when the first kernel compiles.
 
@@ -42,6 +50,7 @@ core, for part of the gap), and a budget set with ``set_num_threads`` is left as
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import math
 import os
@@ -95,6 +104,12 @@ _previous_call = (0.0, 0.0)
 _paused = False
 _runnable_sample: tuple[float, float | None, int] = (-math.inf, None, 0)
 _schedstat = threading.local()  # .file: this thread's open /proc/thread-self/schedstat
+# How much lower (in nice steps) OpenBLAS's worker threads run while the budget is the default,
+# and the threads lowered: (Linux thread id, nice value before). GPT-mini on the 2-core machine,
+# default budget, two rounds: 240-271 ms a step at +0, 223-231 at +3, 218-226 at +5, 219-225
+# at +10; the LSTM, MLP and seed-004 CNN steps unchanged (their kernels are small or serial).
+BLAS_WORKER_NICE = 5
+_lowered_blas_workers: list[tuple[int, int]] = []
 _executor: ThreadPoolExecutor | None = None  # for split_over_batch, made on first use
 _slice_state = threading.local()  # .running is True while this thread runs a split's slice
 
@@ -226,6 +241,7 @@ def set_num_threads(num_threads: int) -> None:
             f"this process may use {available_cores()} core(s)"
         )
     _budget = num_threads
+    restore_blas_worker_priority()
     _apply_to_blas(num_threads)
     if "numba" in sys.modules:
         apply_to_numba(sys.modules["numba"])
@@ -345,7 +361,6 @@ def tbb_runtime_loaded() -> bool:
 
 
 def _load_tbb_runtime() -> bool:
-    import ctypes
     from importlib import metadata
 
     names = {"linux": "libtbb.so.12", "win32": "tbb12.dll", "darwin": "libtbb.12.dylib"}
@@ -379,6 +394,8 @@ def configure_numba(numba) -> None:
             numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
         else:
             numba.config.THREADING_LAYER = layer
+        if _budget is None:
+            lower_blas_worker_priority()
     apply_to_numba(numba)
     if _budget is not None:
         # Numba links SciPy's own OpenBLAS (scipy.linalg.cython_blas) when it compiles or loads
@@ -447,6 +464,125 @@ def _blas_controller():
             return None
         _controller = ThreadpoolController()
     return _controller
+
+
+def lower_blas_worker_priority() -> list[int]:
+    """Run OpenBLAS's worker threads BLAS_WORKER_NICE nice steps lower (see the module
+    docstring); returns their Linux thread ids. Called when the Numba kernels start while the
+    budget is the default. Does nothing (returns []) without threadpoolctl, outside Linux, for
+    another BLAS or an OpenMP build of OpenBLAS, or when already done."""
+    controller = _blas_controller()
+    if controller is None or _lowered_blas_workers or not sys.platform.startswith("linux"):
+        return []
+    lowered = []
+    for library in controller.lib_controllers:
+        if library.internal_api != "openblas" or library.info().get("threading_layer") != "pthreads":
+            continue
+        for thread_id in _openblas_worker_thread_ids(library):
+            try:
+                before = os.getpriority(os.PRIO_PROCESS, thread_id)
+                os.setpriority(os.PRIO_PROCESS, thread_id, min(19, before + BLAS_WORKER_NICE))
+            except OSError:  # the thread ended meanwhile
+                continue
+            _lowered_blas_workers.append((thread_id, before))
+            lowered.append(thread_id)
+    return lowered
+
+
+def lowered_blas_workers() -> list[int]:
+    """The Linux thread ids of the BLAS workers running at a lower priority now (for doctor)."""
+    return [thread_id for thread_id, _ in _lowered_blas_workers]
+
+
+def restore_blas_worker_priority() -> None:
+    """Give OpenBLAS's workers back the priority ``lower_blas_worker_priority`` took.
+
+    A budget set with ``set_num_threads`` is kept beside busy programs too, and there a
+    lowered worker would get a tenth of a core and hold up every product (MLP step beside one
+    busy process, budget 2: 4.0 ms at +0, 20.3 ms at +5). Raising a thread's priority again
+    needs privileges an ordinary user lacks: then OpenBLAS's pool is shut down, and its next
+    product starts new workers at the caller's priority (once, ~10 ms).
+    """
+    if not _lowered_blas_workers:
+        return
+    stuck = False
+    for thread_id, before in _lowered_blas_workers:
+        try:
+            os.setpriority(os.PRIO_PROCESS, thread_id, before)
+        except ProcessLookupError:  # the thread ended
+            continue
+        except PermissionError:
+            stuck = True
+    _lowered_blas_workers.clear()
+    if stuck:
+        for library in _blas_controller().lib_controllers:
+            if library.internal_api == "openblas":
+                shutdown = _openblas_symbol(library, "blas_thread_shutdown_")
+                if shutdown is not None:
+                    shutdown()
+
+
+def _openblas_symbol(library, name: str):
+    """A function of an OpenBLAS library (threadpoolctl's controller) by its plain name, or
+    with the prefix and suffix a build adds (NumPy's: ``scipy_`` ... ``64_``); None if absent."""
+    for candidate in (name, f"scipy_{name}", f"{name}64_", f"scipy_{name}64_"):
+        function = getattr(library.dynlib, candidate, None)
+        if function is not None:
+            return function
+    return None
+
+
+def _openblas_worker_thread_ids(library) -> list[int]:
+    """The Linux thread ids of an OpenBLAS pool's workers ([] where they cannot be found).
+
+    OpenBLAS names its workers only by index, through ``openblas_setaffinity(index, ...)``:
+    each worker in turn is allowed one core for a moment, and the thread of this process
+    whose allowed cores (/proc/self/task/ID/status) changed is that worker; then its cores are
+    put back. Workers 0 .. n-2 of n threads (index n-1 is the calling thread); ~0.1 ms each.
+    """
+    get_affinity = _openblas_symbol(library, "openblas_getaffinity")
+    set_affinity = _openblas_symbol(library, "openblas_setaffinity")
+    if get_affinity is None or set_affinity is None:
+        return []
+    mask_bytes = ctypes.c_size_t(128)  # a cpu_set_t: one bit for each of 1024 cores
+    found = []
+    for index in range(library.get_num_threads() - 1):
+        allowed = ctypes.create_string_buffer(128)
+        if get_affinity(index, mask_bytes, allowed) != 0:
+            return []
+        cores = [core for core in range(1024) if allowed.raw[core // 8] >> (core % 8) & 1]
+        if len(cores) < 2:  # one allowed core: no other mask to tell the worker by
+            return []
+        one_core = ctypes.create_string_buffer(128)
+        one_core[cores[0] // 8] = bytes([1 << (cores[0] % 8)])
+        before = _allowed_cores_by_thread()
+        if set_affinity(index, mask_bytes, one_core) != 0:
+            return []
+        try:
+            during = _allowed_cores_by_thread()
+        finally:
+            set_affinity(index, mask_bytes, allowed)
+        changed = [thread for thread, cores_listed in during.items()
+                   if cores_listed != before.get(thread)]
+        if len(changed) != 1:
+            return []
+        found.append(changed[0])
+    return found
+
+
+def _allowed_cores_by_thread() -> dict[int, str]:
+    """{thread id: its Cpus_allowed_list} for this process's threads (Linux /proc)."""
+    allowed = {}
+    for name in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{name}/status") as status:
+                for line in status:
+                    if line.startswith("Cpus_allowed_list:"):
+                        allowed[int(name)] = line.split(":", 1)[1].strip()
+                        break
+        except OSError:  # the thread ended meanwhile
+            continue
+    return allowed
 
 
 def _numba_pool_started(numba) -> bool:
