@@ -243,6 +243,15 @@ def test_blas_workers_run_lower_while_the_budget_is_the_default(privilege, tmp_p
         assert seen["workers_left"] == [False] * len(seen["workers"])  # the pool was restarted
 
 
+def test_a_child_made_by_fork_leaves_its_parents_blas_workers_alone(monkeypatch):
+    calls = []
+    monkeypatch.setattr(threads, "_lowered_blas_workers", [(999_999, 0)])
+    monkeypatch.setattr(threads, "_lowered_in_process", os.getpid() + 1)  # lowered by the parent
+    monkeypatch.setattr(threads.os, "setpriority", lambda *args: calls.append(args))
+    threads.restore_blas_worker_priority()
+    assert calls == [] and threads._lowered_blas_workers == []
+
+
 def test_set_num_threads_sets_blas_and_get_reads_it_back(restore_budget):
     pytest.importorskip("threadpoolctl")
     tinydl.set_num_threads(1)

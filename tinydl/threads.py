@@ -32,8 +32,8 @@ variable. Three more rules keep the pools from spinning against each other:
   serial one. While the budget is the default, OpenBLAS's workers therefore run at a lower
   priority (``BLAS_WORKER_NICE``), so a waiting worker gives way to a kernel's thread; the
   products themselves never run beside a kernel (a training step does one thing at a time),
-  so they lose nothing on a quiet machine. ``set_num_threads`` gives the workers their
-  priority back (``lower_blas_worker_priority``).
+  so they lose nothing on a quiet machine (``lower_blas_worker_priority``).
+  ``set_num_threads`` gives the workers their priority back.
 
 Setting the budget never imports Numba: it is applied when the first kernel compiles.
 
@@ -110,6 +110,7 @@ _schedstat = threading.local()  # .file: this thread's open /proc/thread-self/sc
 # at +10; the LSTM, MLP and seed-004 CNN steps unchanged (their kernels are small or serial).
 BLAS_WORKER_NICE = 5
 _lowered_blas_workers: list[tuple[int, int]] = []
+_lowered_in_process = 0  # the pid that lowered them (a child made by fork has its own pool)
 _executor: ThreadPoolExecutor | None = None  # for split_over_batch, made on first use
 _slice_state = threading.local()  # .running is True while this thread runs a split's slice
 
@@ -194,9 +195,9 @@ class _SchedStatFile:
         except OSError:  # not Linux, or a kernel without scheduler statistics
             self.fd = None
 
-    def __del__(self):
+    def __del__(self, close=os.close):  # os.close held here: module globals may be gone at exit
         if self.fd is not None:
-            os.close(self.fd)
+            close(self.fd)
 
 
 def _thread_runnable_seconds() -> float | None:
@@ -471,9 +472,11 @@ def lower_blas_worker_priority() -> list[int]:
     docstring); returns their Linux thread ids. Called when the Numba kernels start while the
     budget is the default. Does nothing (returns []) without threadpoolctl, outside Linux, for
     another BLAS or an OpenMP build of OpenBLAS, or when already done."""
+    global _lowered_in_process
     controller = _blas_controller()
     if controller is None or _lowered_blas_workers or not sys.platform.startswith("linux"):
         return []
+    _lowered_in_process = os.getpid()
     lowered = []
     for library in controller.lib_controllers:
         if library.internal_api != "openblas" or library.info().get("threading_layer") != "pthreads":
@@ -504,6 +507,9 @@ def restore_blas_worker_priority() -> None:
     product starts new workers at the caller's priority (once, ~10 ms).
     """
     if not _lowered_blas_workers:
+        return
+    if _lowered_in_process != os.getpid():  # a child made by fork: those were the parent's
+        _lowered_blas_workers.clear()
         return
     stuck = False
     for thread_id, before in _lowered_blas_workers:
