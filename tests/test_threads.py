@@ -243,6 +243,32 @@ def test_blas_workers_run_lower_while_the_budget_is_the_default(privilege, tmp_p
         assert seen["workers_left"] == [False] * len(seen["workers"])  # the pool was restarted
 
 
+WIRING_PROBE = """
+import json, sys
+import numpy as np
+import tinydl
+from tinydl import threads
+from tinydl.kernels import activation
+if sys.argv[1] == "set":
+    tinydl.set_num_threads(2)
+activation.relu_forward_numba(np.ones(8, dtype=np.float32))  # the first kernel: Numba starts
+print(json.dumps(threads.lowered_blas_workers()))
+"""
+
+
+@pytest.mark.parametrize("budget", ["default", "set"])
+def test_the_first_kernel_lowers_blas_workers_only_under_the_default_budget(budget, tmp_path):
+    pytest.importorskip("numba")
+    if not sys.platform.startswith("linux") or not _numpy_blas_is_openblas_pthreads():
+        pytest.skip("needs Linux and NumPy on a multi-threaded OpenBLAS (pthreads build)")
+    env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", WIRING_PROBE, budget], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    lowered = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (len(lowered) >= 1) if budget == "default" else (lowered == [])
+
+
 def test_a_child_made_by_fork_leaves_its_parents_blas_workers_alone(monkeypatch):
     calls = []
     monkeypatch.setattr(threads, "_lowered_blas_workers", [(999_999, 0)])
