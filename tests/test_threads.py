@@ -72,8 +72,8 @@ def fake_machine(monkeypatch):
     for name, value in [("LOAD_CHECK_SECONDS", 1.0), ("time", machine), ("_budget", None),
                         ("machine_cpu_seconds", lambda: machine.machine), ("_last_look", None),
                         ("available_cores", lambda: 2), ("_fitted_budget", None),
-                        ("_previous_call", (0.0, 0.0)), ("_paused", False),
-                        ("_runnable_sample", (-math.inf, None, 0)),
+                        ("_previous_call", 0.0), ("_paused", False),
+                        ("_runnable_sample", (-math.inf, None, 0, 0.0)),
                         ("_thread_runnable_seconds", lambda: machine.runnable)]:
         monkeypatch.setattr(threads, name, value)
     machine.blas_settings = []

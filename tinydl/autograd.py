@@ -411,9 +411,11 @@ class _GradSink:
         if not self.create_graph:
             # a leaf's .grad must be its own writable array (optimizers and clipping update it
             # in place): copy a gradient shared with another leaf or a read-only broadcast view
-            if id(grad) in self.handed_out or not getattr(grad.data.flags, "writeable", True):
+            grad_id = id(grad)
+            if grad_id in self.handed_out or not getattr(grad.data.flags, "writeable", True):
                 grad = Tensor._from_op(grad.data.copy(), None, 0)
-            self.handed_out.add(id(grad))
+                grad_id = id(grad)
+            self.handed_out.add(grad_id)
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
         if _hooked_leaves[0]:  # (only the hooks read it)
             self.reached.add(id(tensor))
@@ -480,10 +482,11 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
                     node, out_index, requires_grad = _state_at(ctx, tensor)
                     if not requires_grad:
                         continue
-                if grad.data.shape != tensor.data.shape:
-                    grad = _reduce_to_shape(grad, tensor.data.shape, ctx)
-                if grad.data.dtype != tensor.data.dtype:
-                    grad = grad.astype(tensor.data.dtype)  # gradients keep their input's dtype
+                grad_array, array = grad.data, tensor.data
+                if grad_array.shape != array.shape:
+                    grad = _reduce_to_shape(grad, array.shape, ctx)
+                if grad_array.dtype is not array.dtype and grad.data.dtype != array.dtype:
+                    grad = grad.astype(array.dtype)  # gradients keep their input's dtype
                 if node is None:
                     sink.leaf(tensor, grad)
                 else:
@@ -567,8 +570,8 @@ def _root_grad(root: Any, given: Any, caller: str) -> Any:
                 f"{caller}: the output has shape {root.shape}, not a scalar, so the starting "
                 "gradient is ambiguous; pass it explicitly, e.g. out.backward(grad=tinydl.ones_like(out)), "
                 "or reduce first with out.sum()")
-        ones = root.xp.empty(root.data.shape, dtype=root.data.dtype)
-        ones.fill(1)  # (a third of xp.ones's time: this runs once per backward)
+        ones = root.data.copy()  # (a copy and a fill: a third of xp.ones's time, once a backward)
+        ones.fill(1)
         return Tensor._from_op(ones, None, 0)
     given = given if isinstance(given, Tensor) else Tensor(given, dtype=root.dtype)
     if given.shape != root.shape:

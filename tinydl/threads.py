@@ -92,17 +92,18 @@ _fitted_budget: int | None = None
 # A pause: a gap of more than PAUSE_SECONDS between two backward passes in which the calling
 # thread was neither running nor waiting for a core (blocked: on a read, a lock, a sleep) for
 # over PAUSE_SHARE of the gap; where the kernel does not say (``_thread_runnable_seconds``),
-# one in which this process used less than 0.3 of a core. _previous_call: (monotonic time,
-# process CPU seconds) of the last call; _paused: whether the stretch since the last look
-# holds a pause. The thread's runnable time is sampled at a call at most every
-# RUNNABLE_SAMPLE_SECONDS (so a fast step loop does not pay 0.7 µs a backward for it):
-# _runnable_sample is (monotonic time, runnable seconds or None, thread id) of the last one.
+# one in which this process used less than 0.3 of a core. _previous_call: the monotonic time
+# of the last call; _paused: whether the stretch since the last look holds a pause. The
+# thread's runnable time and the process's CPU time are sampled at a call at most every
+# RUNNABLE_SAMPLE_SECONDS (so a fast step loop does not pay 1 µs a backward for the two
+# reads): _runnable_sample is (monotonic time, runnable seconds or None, thread id, process CPU
+# seconds) of the last one.
 PAUSE_SECONDS = 0.05
 PAUSE_SHARE = 0.3
 RUNNABLE_SAMPLE_SECONDS = 0.01
-_previous_call = (0.0, 0.0)
+_previous_call = 0.0
 _paused = False
-_runnable_sample: tuple[float, float | None, int] = (-math.inf, None, 0)
+_runnable_sample: tuple[float, float | None, int, float] = (-math.inf, None, 0, 0.0)
 _schedstat = threading.local()  # .file: this thread's open /proc/thread-self/schedstat
 # How much lower (in nice steps) OpenBLAS's worker threads run while the budget is the default,
 # and the threads lowered: (Linux thread id, nice value before). GPT-mini on the 2-core machine,
@@ -151,22 +152,22 @@ def follow_machine_load() -> None:
     global _last_look, _fitted_budget, _previous_call, _paused, _runnable_sample
     if _budget is not None:
         return
-    now, cpu = time.monotonic(), time.process_time()
-    gap, cpu_in_gap = now - _previous_call[0], cpu - _previous_call[1]
-    _previous_call = (now, cpu)
+    now = time.monotonic()
+    gap, _previous_call = now - _previous_call, now
     if now - _runnable_sample[0] >= RUNNABLE_SAMPLE_SECONDS:
-        sample_time, sample_runnable, sample_thread = _runnable_sample
-        runnable, thread = _thread_runnable_seconds(), threading.get_ident()
-        _runnable_sample = (now, runnable, thread)
+        sample_time, sample_runnable, sample_thread, sample_cpu = _runnable_sample
+        runnable, thread, cpu = _thread_runnable_seconds(), threading.get_ident(), time.process_time()
+        _runnable_sample = (now, runnable, thread, cpu)
         if gap > PAUSE_SECONDS:  # between two backward passes: was this process idle?
+            # (the sample is from the last call, or at most RUNNABLE_SAMPLE_SECONDS before)
             if None not in (runnable, sample_runnable) and thread == sample_thread:
-                # the sample is from the last call, or at most RUNNABLE_SAMPLE_SECONDS before
                 idle = runnable - sample_runnable < (1 - PAUSE_SHARE) * (now - sample_time)
             else:
-                idle = cpu_in_gap < 0.3 * gap
+                idle = cpu - sample_cpu < 0.3 * (now - sample_time)
             _paused = _paused or idle
     if _last_look is not None and now - _last_look[0] < LOAD_CHECK_SECONDS:
         return
+    cpu = time.process_time()
     paused, _paused = _paused, False
     previous, _last_look = _last_look, (now, machine_cpu_seconds(), cpu)
     if paused or previous is None or previous[1] is None or _last_look[1] is None:

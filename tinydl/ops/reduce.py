@@ -43,7 +43,8 @@ def _expand_grad(grad: Tensor, input_shape: tuple, axes: tuple | None) -> Tensor
     """Broadcast a reduction's gradient back to the input's shape."""
     ### BEGIN FASTER task 1.4
     if not is_grad_enabled():  # a plain backward records no graph: the same values, on arrays
-        kept_array = grad.data.reshape(_kept_shape(input_shape, axes))
+        # (over all axes the gradient has no dimension, or only ones: it broadcasts as it is)
+        kept_array = grad.data if axes is None else grad.data.reshape(_kept_shape(input_shape, axes))
         if math.prod(input_shape) > _SMALL_EXPANSION:  # a read-only view: no memory written
             return Tensor._from_op(grad.xp.broadcast_to(kept_array, input_shape), None, 0)
         expanded = grad.xp.empty(input_shape, dtype=kept_array.dtype)  # cheaper than a view
