@@ -849,15 +849,16 @@ def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
 # The weights-keeping forward and backward above (attention_forward_keeping_weights and
 # attention_backward_from_weights, the CPU default's formulas) as Numba kernels that give each
 # (batch, head) to one thread (prange) and call no BLAS: the cores are used without waking
-# BLAS's pool. Mask-free only (causal or not): a mask runs the NumPy version. A head goes query
-# row by query row (the backward: ROW_GROUP rows at once); with causal, row i reads keys 0..i
-# only, rounded up to KEY_BLOCK keys (past i its weights are 0), so the hidden upper triangle
-# is skipped. Every matrix product is a sum of rows (_add_row_combination), whose inner loop
-# runs along a contiguous axis and vectorises; k and v are transposed where that needs it.
+# BLAS's pool. Mask-free only (causal or not): a mask runs the NumPy version. A head goes
+# ROW_GROUP query rows at a time; with causal, row i reads keys 0..i only, rounded up to
+# KEY_BLOCK keys (past i its weights are 0), so the hidden upper triangle is skipped. Every
+# matrix product is a sum of rows (_add_row_combinations, four targets and four rows a pass),
+# whose inner loop runs along a contiguous axis and vectorises; k and v are transposed where
+# that needs it.
 
 #: causal rows read their keys in whole blocks of KEY_BLOCK (SIMD lanes, no scalar tail)
 KEY_BLOCK = 16
-#: query rows of one pass of the per-head backward: dv and dk get ROW_GROUP rows a pass
+#: query rows of one pass of the per-head kernels (the products of a group are register-blocked)
 ROW_GROUP = 8
 #: B H Tq Tk score elements from which the per-head kernels run on the thread pool: where a
 #: kernel alone gains from waking it (~131k elements, benchmarks/bench_threads.py). They call no
@@ -890,6 +891,47 @@ def _add_row_combination(target, rows, coefficients, stop):
         for i in range(stop_u):
             target[i] += a0 * row0[i]
         c += 1
+
+
+@jit(inline=True)
+def _add_row_combinations(targets, rows, coefficients, stop):
+    """targets[:, :stop] += coefficients @ rows[:, :stop], in place: a small matrix product.
+
+    targets (R, >= stop), rows (C, >= stop), coefficients (R, C). Four targets and four rows a
+    pass (register blocking: each element of the four rows is loaded once for sixteen products,
+    where one row combination at a time loads every row again for each target), the rest
+    with _add_row_combination.
+    """
+    count_r, count_c = coefficients.shape
+    stop_u = np.uint64(stop)
+    r = 0
+    while r + 4 <= count_r:
+        t0, t1, t2, t3 = targets[r], targets[r + 1], targets[r + 2], targets[r + 3]
+        c = 0
+        while c + 4 <= count_c:
+            row0, row1, row2, row3 = rows[c], rows[c + 1], rows[c + 2], rows[c + 3]
+            a00, a01, a02, a03 = (coefficients[r, c], coefficients[r, c + 1],
+                                  coefficients[r, c + 2], coefficients[r, c + 3])
+            a10, a11, a12, a13 = (coefficients[r + 1, c], coefficients[r + 1, c + 1],
+                                  coefficients[r + 1, c + 2], coefficients[r + 1, c + 3])
+            a20, a21, a22, a23 = (coefficients[r + 2, c], coefficients[r + 2, c + 1],
+                                  coefficients[r + 2, c + 2], coefficients[r + 2, c + 3])
+            a30, a31, a32, a33 = (coefficients[r + 3, c], coefficients[r + 3, c + 1],
+                                  coefficients[r + 3, c + 2], coefficients[r + 3, c + 3])
+            for i in range(stop_u):
+                x0, x1, x2, x3 = row0[i], row1[i], row2[i], row3[i]
+                t0[i] += a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+                t1[i] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+                t2[i] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+                t3[i] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+            c += 4
+        if c < count_c:  # the last rows (fewer than four)
+            for t in range(r, r + 4):
+                _add_row_combination(targets[t], rows[c:], coefficients[t, c:], stop)
+        r += 4
+    while r < count_r:
+        _add_row_combination(targets[r], rows, coefficients[r], stop)
+        r += 1
 
 
 @jit(inline=True)
@@ -928,28 +970,42 @@ def _attention_forward_heads_kernel(q, k, v, causal, scale, out, weights, row_su
     for head in prange(B * H):
         b, h = head // H, head % H
         k_t = _transposed(k[b, h])  # (D, Tk)
-        q_row = np.empty(D, dtype=q.dtype)  # scale q_i
-        scores = np.empty(Tk, dtype=q.dtype)
-        out_row = np.empty(Dv, dtype=q.dtype)
-        for i in range(Tq):
-            seen, width = _keys_read(i, causal, Tk)
-            for d in range(D):
-                q_row[d] = q[b, h, i, d] * scale
-            scores[:width] = 0
-            _add_row_combination(scores, k_t, q_row, width)  # sum_d scale q_id k_t[d]
-            scores[seen:width] = -np.inf  # keys past i: weight exp(-inf) = 0
-            row_max = _visible_row_max(scores, width, neg_inf)
-            weights_row = weights[b, h, i]
-            total = row_max * 0
-            for j in range(np.uint64(width)):
-                weights_row[j] = exp_in_its_dtype(scores[j] - row_max)
-                total += weights_row[j]
-            weights_row[width:] = 0
-            row_sum[b, h, i, 0] = total
-            out_row[:] = 0
-            _add_row_combination(out_row, v[b, h, :seen], weights_row[:seen], Dv)
-            for e in range(Dv):
-                out[b, h, i, e] = out_row[e] / total
+        q_scaled = np.empty((ROW_GROUP, D), dtype=q.dtype)  # scale q_i, for the group's rows
+        scores = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
+        out_rows = np.empty((ROW_GROUP, Dv), dtype=q.dtype)
+        for first in range(0, Tq, ROW_GROUP):  # ROW_GROUP query rows at a time
+            rows = min(ROW_GROUP, Tq - first)
+            width = _keys_read(first + rows - 1, causal, Tk)[1]  # the widest row of the group
+            for r in range(rows):
+                for d in range(D):
+                    q_scaled[r, d] = q[b, h, first + r, d] * scale
+            scores[:rows, :width] = 0
+            _add_row_combinations(scores[:rows], k_t, q_scaled[:rows], width)  # scale q_i . k_j
+            for r in range(rows):
+                i = first + r
+                seen, row_width = _keys_read(i, causal, Tk)
+                scores_row = scores[r]
+                scores_row[seen:row_width] = -np.inf  # keys past i: weight exp(-inf) = 0
+                row_max = _visible_row_max(scores_row, row_width, neg_inf)
+                weights_row = weights[b, h, i]
+                total = row_max * 0
+                for j in range(np.uint64(row_width)):
+                    weights_row[j] = exp_in_its_dtype(scores_row[j] - row_max)
+                    total += weights_row[j]
+                weights_row[row_width:] = 0
+                row_sum[b, h, i, 0] = total
+            # out_i = sum_j weights_ij v_j over the keys row i sees: the keys all the group's
+            # rows see at once, then each row's own further keys (a NaN in a value past
+            # what row i sees must not reach out_i through a weight of 0)
+            shared = _keys_read(first, causal, Tk)[0]
+            group_weights = weights[b, h, first:first + rows]
+            out_rows[:rows] = 0
+            _add_row_combinations(out_rows[:rows], v[b, h, :shared], group_weights[:, :shared], Dv)
+            for r in range(rows):
+                seen = _keys_read(first + r, causal, Tk)[0]
+                _add_row_combination(out_rows[r], v[b, h, shared:seen], group_weights[r, shared:seen], Dv)
+                for e in range(Dv):
+                    out[b, h, first + r, e] = out_rows[r, e] / row_sum[b, h, first + r, 0]
 
 
 def attention_forward_keeping_weights_numba(q, k, v, mask=None, causal=False, scale=None):
@@ -996,37 +1052,42 @@ def _attention_backward_heads_kernel(q, k, v, weights, row_sum, out, dout, causa
         group_weights = np.empty((ROW_GROUP, Tk), dtype=q.dtype)
         dout_n = np.empty((ROW_GROUP, Dv), dtype=q.dtype)
         q_scaled = np.empty((ROW_GROUP, D), dtype=q.dtype)
-        dq_row = np.empty(D, dtype=q.dtype)
+        dq_rows = np.empty((ROW_GROUP, D), dtype=q.dtype)
+        corrections = np.empty(ROW_GROUP, dtype=q.dtype)
         for first in range(0, Tq, ROW_GROUP):
             rows = min(ROW_GROUP, Tq - first)
             width = _keys_read(first + rows - 1, causal, Tk)[1]  # the widest row of the group
             for r in range(rows):
                 i = first + r
-                seen = _keys_read(i, causal, Tk)[0]
                 one = scale * 0 + 1  # in q's dtype
                 inverse = one / row_sum[b, h, i, 0] if row_sum[b, h, i, 0] != 0 else one
                 row_dot = scale * 0
                 for e in range(Dv):
                     row_dot += dout[b, h, i, e] * out[b, h, i, e]
                     dout_n[r, e] = dout[b, h, i, e] * inverse
-                correction = row_dot * inverse
-                dscores_row = dscores[r]
-                dscores_row[:width] = 0
-                _add_row_combination(dscores_row, v_t, dout_n[r], width)  # dout_n_i . v_j
-                weights_row, group_row = weights[b, h, i], group_weights[r]
+                corrections[r] = row_dot * inverse
+                for d in range(D):
+                    q_scaled[r, d] = q[b, h, i, d] * scale
+            dscores[:rows, :width] = 0
+            _add_row_combinations(dscores[:rows], v_t, dout_n[:rows], width)  # dout_n_i . v_j
+            for r in range(rows):
+                weights_row, group_row, dscores_row = weights[b, h, first + r], group_weights[r], dscores[r]
+                correction = corrections[r]
                 for j in range(np.uint64(width)):  # weights are 0 past seen, and so is dS
                     group_row[j] = weights_row[j]  # a copy at hand (L1) for dv below
                     dscores_row[j] = weights_row[j] * (dscores_row[j] - correction)
+            # dq_i = scale sum_j dS_ij k_j over the keys row i sees: those all the group's rows
+            # see at once, then each row's own further keys
+            shared = _keys_read(first, causal, Tk)[0]
+            dq_rows[:rows] = 0
+            _add_row_combinations(dq_rows[:rows], k[b, h, :shared], dscores[:rows, :shared], D)
+            for r in range(rows):
+                seen = _keys_read(first + r, causal, Tk)[0]
+                _add_row_combination(dq_rows[r], k[b, h, shared:seen], dscores[r, shared:seen], D)
                 for d in range(D):
-                    q_scaled[r, d] = q[b, h, i, d] * scale
-                dq_row[:] = 0
-                _add_row_combination(dq_row, k[b, h, :seen], dscores_row[:seen], D)
-                for d in range(D):
-                    dq[b, h, i, d] = dq_row[d] * scale
-            for e in range(Dv):
-                _add_row_combination(dv_t[e], group_weights[:rows], dout_n[:rows, e], width)
-            for d in range(D):
-                _add_row_combination(dk_t[d], dscores[:rows], q_scaled[:rows, d], width)
+                    dq[b, h, first + r, d] = dq_rows[r, d] * scale
+            _add_row_combinations(dv_t, group_weights[:rows], dout_n[:rows].T, width)
+            _add_row_combinations(dk_t, dscores[:rows], q_scaled[:rows].T, width)
         dk[b, h] = _transposed(dk_t)
         dv[b, h] = _transposed(dv_t)
 
