@@ -935,12 +935,19 @@ def _add_row_combinations(targets, rows, coefficients, stop):
 
 
 @jit(inline=True)
+def _transpose_into(matrix, result):
+    """result (C, R) = matrix (R, C) transposed, written row by row (contiguous writes,
+    strided reads: the faster order)."""
+    for c in range(matrix.shape[1]):
+        for r in range(matrix.shape[0]):
+            result[c, r] = matrix[r, c]
+
+
+@jit(inline=True)
 def _transposed(matrix):
     """A contiguous copy of matrix (R, C) transposed, (C, R)."""
     result = np.empty((matrix.shape[1], matrix.shape[0]), dtype=matrix.dtype)
-    for r in range(matrix.shape[0]):
-        for c in range(matrix.shape[1]):
-            result[c, r] = matrix[r, c]
+    _transpose_into(matrix, result)
     return result
 
 
@@ -1088,8 +1095,8 @@ def _attention_backward_heads_kernel(q, k, v, weights, row_sum, out, dout, causa
                     dq[b, h, first + r, d] = dq_rows[r, d] * scale
             _add_row_combinations(dv_t, group_weights[:rows], dout_n[:rows].T, width)
             _add_row_combinations(dk_t, dscores[:rows], q_scaled[:rows].T, width)
-        dk[b, h] = _transposed(dk_t)
-        dv[b, h] = _transposed(dv_t)
+        _transpose_into(dk_t, dk[b, h])
+        _transpose_into(dv_t, dv[b, h])
 
 
 def attention_backward_from_weights_numba(q, k, v, scale, weights, row_sum, out, dout, causal=False):
