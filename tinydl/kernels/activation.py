@@ -20,6 +20,7 @@ import numpy as np
 
 from tinydl import threads
 from tinydl.kernels._jit import jit, numba_available
+from tinydl.kernels.fast_exp import exp_float32, exp_in_its_dtype
 from tinydl.kernels.registry import register
 
 prange = range  # compiled kernels see numba.prange here (see _jit.py)
@@ -63,13 +64,57 @@ def _gelu_tanh_backward_kernel(x, t, grad, out, constants):
         out[i] = grad[i] * slope
 
 
+# Φ(x) = erfc(-x / √2) / 2 in float32 without libm (whose erf, called one element at a time,
+# keeps a loop from vectorising: 6.7 ns an element forward where this takes 1.6). For z = |x| / √2
+# and t = 1 / (1 + z / 2), erfc(z) = t exp(-z² + P(t)) with P a polynomial of degree 8 (the
+# form of Numerical Recipes' erfcc); the coefficients below were fitted here, by least squares
+# in float64 on 4000 Chebyshev nodes of t in [1/6, 1] (z up to 10, past which float32's
+# erfc is 0) to log(erfc(z) / t) + z². In float32, Φ is within 2.2e-6 of the exact value
+# (relative) for x > -5 and 1.9e-5 down to x = -13: the tail comes from erfc directly,
+# without 1 + erf(x / √2), which cancels in float32 (0.5 (1 + erf) is 4% off at x = -5, 57%
+# at -5.5 and 0 from -5.6 on). P's coefficients, lowest degree first:
+_ERFC_P = (
+    -1.2651856685e+00, 9.9284964926e-01, 4.4026572303e-01,
+    -2.4035933834e-01, 8.6288269988e-01, -1.7975485642e+00,
+    1.4890868835e+00, -5.6204799618e-01, 8.0056444244e-02,
+)
+_P0, _P1, _P2, _P3, _P4, _P5, _P6, _P7, _P8 = (np.float32(c) for c in _ERFC_P)  # (typed float32)
+_F32_INV_SQRT2, _F32_INV_SQRT_2PI = np.float32(1 / math.sqrt(2.0)), np.float32(1 / math.sqrt(2.0 * math.pi))
+_F32_ZERO = np.float32(0)
+
+
+@jit(inline=True)
+def _normal_cdf_float32(x):
+    """Φ(x) for a float32 x (see above); NaN for NaN, 0 and 1 at -inf and +inf."""
+    z = abs(x) * _F32_INV_SQRT2
+    t = _ONE / (_ONE + _HALF * z)
+    p = (((((((_P8 * t + _P7) * t + _P6) * t + _P5) * t + _P4) * t + _P3) * t + _P2) * t + _P1) * t + _P0
+    half_tail = _HALF * t * exp_float32(min(p - z * z, _F32_ZERO))  # erfc(z) / 2
+    return half_tail if x < _F32_ZERO else _ONE - half_tail
+
+
+@jit(inline=True)
+def _normal_cdf(x, inv_sqrt2):
+    """Φ(x): _normal_cdf_float32 for a float32 x (Numba keeps the branch of x's type), libm's
+    erf otherwise (float64 stays exact)."""
+    if isinstance(x, np.float32):
+        return _normal_cdf_float32(x)
+    return _HALF * (_ONE + math.erf(x * inv_sqrt2))
+
+
+@jit(inline=True)
+def _normal_density(x, inv_sqrt_2pi):
+    """φ(x) = exp(-x² / 2) / √(2π), vectorisable for float32 (exp_in_its_dtype takes x <= 0)."""
+    return exp_in_its_dtype(-_HALF * x * x) * inv_sqrt_2pi
+
+
 @jit(parallel=True)
 def _gelu_erf_forward_kernel(x, out, constants):
-    """out = 0.5 x (1 + erf(x / √2))."""
+    """out = x Φ(x) = 0.5 x (1 + erf(x / √2))."""
     inv_sqrt2 = constants[2]
     for i in prange(x.shape[0]):
         a = x[i]
-        out[i] = _HALF * a * (_ONE + math.erf(a * inv_sqrt2))
+        out[i] = a * _normal_cdf(a, inv_sqrt2)
 
 
 @jit(parallel=True)
@@ -78,8 +123,7 @@ def _gelu_erf_backward_kernel(x, grad, out, constants):
     inv_sqrt2, inv_sqrt_2pi = constants[2], constants[3]
     for i in prange(x.shape[0]):
         a = x[i]
-        slope = _HALF * (_ONE + math.erf(a * inv_sqrt2)) + a * np.exp(-_HALF * a * a) * inv_sqrt_2pi
-        out[i] = grad[i] * slope
+        out[i] = grad[i] * (_normal_cdf(a, inv_sqrt2) + a * _normal_density(a, inv_sqrt_2pi))
 
 
 def _flat(op, *arrays):
