@@ -93,8 +93,24 @@ def _np_vector_norm(x, ord, dim, keepdim):
 @st.composite
 def _distinct_matrix(draw):
     shape = draw(S.shapes(2, 3, 1, 3))
-    return [draw(S.distinct_arrays(shape)), draw(st.sampled_from(["fro", 1, -1, float("inf"),
-                                                                 -float("inf")]))]
+    return [draw(S.distinct_arrays(shape).filter(_differentiable_norms)),
+            draw(st.sampled_from(["fro", 1, -1, float("inf"), -float("inf")]))]
+
+
+def _differentiable_norms(matrix) -> bool:
+    """No zero entry (|x| has no derivative there) and no tie between the absolute column
+    sums or between the absolute row sums (the 1 and inf norms pick the largest or smallest:
+    [[-0.75, -0.5, -0.25], [0, 0.25, 0.5]] has three columns summing to 0.75)."""
+    magnitudes = np.abs(np.asarray(matrix, dtype=np.float64))  # (..., rows, columns)
+    if magnitudes.size == 0:
+        return True
+    if magnitudes.min() <= 1e-3:
+        return False
+    for axis in (-2, -1):
+        sums = np.sort(magnitudes.sum(axis=axis), axis=-1)
+        if sums.shape[-1] > 1 and np.diff(sums, axis=-1).min() <= 1e-3:
+            return False
+    return True
 
 
 SPECS = [
