@@ -501,7 +501,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
         # that only an earlier node's inputs kept alive.
         for ctx in order:
             ctx.graph_inputs = ()
-            ctx.saved = ()
+            if ctx.saved:  # (most nodes keep the class's empty default)
+                ctx.saved = ()
             ctx.freed = True
     return sink.captured
 
