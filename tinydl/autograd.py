@@ -482,10 +482,11 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], retain_graph: 
                     node, out_index, requires_grad = _state_at(ctx, tensor)
                     if not requires_grad:
                         continue
-                grad_array, array = grad.data, tensor.data
-                if grad_array.shape != array.shape:
+                array = tensor.data
+                if grad.data.shape != array.shape:
                     grad = _reduce_to_shape(grad, array.shape, ctx)
-                if grad_array.dtype is not array.dtype and grad.data.dtype != array.dtype:
+                dtype = grad.data.dtype
+                if dtype is not array.dtype and dtype != array.dtype:  # (identity: the usual case)
                     grad = grad.astype(array.dtype)  # gradients keep their input's dtype
                 if node is None:
                     sink.leaf(tensor, grad)
