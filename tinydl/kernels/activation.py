@@ -79,14 +79,14 @@ _ERFC_P = (
     1.4890868835e+00, -5.6204799618e-01, 8.0056444244e-02,
 )
 _P0, _P1, _P2, _P3, _P4, _P5, _P6, _P7, _P8 = (np.float32(c) for c in _ERFC_P)  # (typed float32)
-_F32_INV_SQRT2, _F32_INV_SQRT_2PI = np.float32(1 / math.sqrt(2.0)), np.float32(1 / math.sqrt(2.0 * math.pi))
 _F32_ZERO = np.float32(0)
 
 
 @jit(inline=True)
-def _normal_cdf_float32(x):
-    """Φ(x) for a float32 x (see above); NaN for NaN, 0 and 1 at -inf and +inf."""
-    z = abs(x) * _F32_INV_SQRT2
+def _normal_cdf_float32(x, inv_sqrt2):
+    """Φ(x) for a float32 x and 1/√2 in float32 (see above); NaN for NaN, 0 and 1 at -inf
+    and +inf."""
+    z = abs(x) * inv_sqrt2
     t = _ONE / (_ONE + _HALF * z)
     p = (((((((_P8 * t + _P7) * t + _P6) * t + _P5) * t + _P4) * t + _P3) * t + _P2) * t + _P1) * t + _P0
     half_tail = _HALF * t * exp_float32(min(p - z * z, _F32_ZERO))  # erfc(z) / 2
@@ -98,7 +98,7 @@ def _normal_cdf(x, inv_sqrt2):
     """Φ(x): _normal_cdf_float32 for a float32 x (Numba keeps the branch of x's type), libm's
     erf otherwise (float64 stays exact)."""
     if isinstance(x, np.float32):
-        return _normal_cdf_float32(x)
+        return _normal_cdf_float32(x, inv_sqrt2)
     return _HALF * (_ONE + math.erf(x * inv_sqrt2))
 
 
