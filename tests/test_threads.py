@@ -220,15 +220,21 @@ def _numpy_blas_is_openblas_pthreads() -> bool:
                and pool["num_threads"] >= 2 for pool in threadpoolctl.threadpool_info())
 
 
-@pytest.mark.parametrize("privilege", ["privileged", "unprivileged"])
-def test_blas_workers_run_lower_while_the_budget_is_the_default(privilege, tmp_path):
+def _run_blas_probe(probe: str, argument: str, tmp_path, timeout: int):
+    """Run ``probe`` in a fresh Python with ``argument``; the JSON of its last line. Skips
+    where the BLAS workers cannot be lowered (not Linux, or not a pthreads OpenBLAS)."""
     if not sys.platform.startswith("linux") or not _numpy_blas_is_openblas_pthreads():
         pytest.skip("needs Linux and NumPy on a multi-threaded OpenBLAS (pthreads build)")
     env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_CACHE_DIR=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", BLAS_WORKERS_PROBE, privilege], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run([sys.executable, "-c", probe, argument], env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
     assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("privilege", ["privileged", "unprivileged"])
+def test_blas_workers_run_lower_while_the_budget_is_the_default(privilege, tmp_path):
+    seen = _run_blas_probe(BLAS_WORKERS_PROBE, privilege, tmp_path, timeout=120)
     assert len(seen["workers"]) >= 1
     # lowered by BLAS_WORKER_NICE from the process's own priority ...
     assert seen["nice"] == [min(19, seen["own_nice"] + threads.BLAS_WORKER_NICE)] * len(seen["workers"])
@@ -259,13 +265,7 @@ print(json.dumps(threads.lowered_blas_workers()))
 @pytest.mark.parametrize("budget", ["default", "set"])
 def test_the_first_kernel_lowers_blas_workers_only_under_the_default_budget(budget, tmp_path):
     pytest.importorskip("numba")
-    if not sys.platform.startswith("linux") or not _numpy_blas_is_openblas_pthreads():
-        pytest.skip("needs Linux and NumPy on a multi-threaded OpenBLAS (pthreads build)")
-    env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_CACHE_DIR=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", WIRING_PROBE, budget], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    lowered = json.loads(done.stdout.strip().splitlines()[-1])
+    lowered = _run_blas_probe(WIRING_PROBE, budget, tmp_path, timeout=300)
     assert (len(lowered) >= 1) if budget == "default" else (lowered == [])
 
 
