@@ -93,6 +93,29 @@ def test_exact_gelu_numba_float32_follows_the_normal_cdf_into_the_tail():
                                       ops_nn.gelu_forward_reference(special, "none"))
 
 
+def test_tanh_gelu_numba_float32_keeps_its_negative_tail():
+    """The float32 kernels write 0.5 (1 + tanh(u)) as σ(2u) from exp(-2|u|), so the tail keeps
+    its digits: against 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)) in float64, relative error at
+    most 3e-6 for x > -5 and 3e-5 down to -9.5, where the float32 reference formula cancels
+    (2e-5 off at x = -3, 0 below -5.42); the slope within 1e-6 of the float64 formula."""
+    pytest.importorskip("numba")
+    x = np.linspace(-9.5, 6, 20_001).astype(np.float32)
+    wide = x.astype(np.float64)
+    c, k = math.sqrt(2 / math.pi), 0.044715
+    u = c * (wide + k * wide ** 3)
+    exact_forward = wide / (1 + np.exp(-2 * u))
+    t = np.tanh(u)
+    exact_slope = 0.5 * (1 + t) + 0.5 * wide * (1 - t * t) * c * (1 + 3 * k * wide * wide)
+    forward = activation.gelu_forward_numba(x, "tanh").astype(np.float64)
+    slope = activation.gelu_backward_numba(x, np.ones_like(x), "tanh").astype(np.float64)
+    relative = np.abs(forward - exact_forward) / np.abs(exact_forward).clip(1e-300)
+    near = x > -5
+    assert relative[near & (x != 0)].max() <= 3e-6
+    assert relative[~near].max() <= 3e-5
+    assert forward[0] < 0                                  # gelu(-9.5) = -6.7e-33, not 0
+    assert np.abs(slope - exact_slope).max() <= 1e-6
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tanh_gelu_numba_gives_the_references_special_values(dtype):
     pytest.importorskip("numba")
