@@ -1,6 +1,7 @@
 """The vectorisable exp of the Numba kernels (tinydl/kernels/fast_exp.py) against NumPy's."""
 
 import numpy as np
+import pytest
 
 from tinydl.kernels import fast_exp
 
@@ -38,3 +39,27 @@ def test_exp_in_its_dtype_takes_the_float32_exp_for_float32_only():
     x64 = np.linspace(-20, 0, 4001)
     np.testing.assert_array_equal([fast_exp.exp_in_its_dtype(value) for value in x64],
                                   [fast_exp.exp_float64(value) for value in x64])
+
+
+@pytest.mark.parametrize("dtype, relative, absolute", [(np.float32, 3e-7, 1.2e-7),
+                                                       (np.float64, 1e-15, 5e-16)])
+def test_sigmoid_and_tanh_in_its_dtype_against_float64(dtype, relative, absolute):
+    """The LSTM's gates: sigmoid to a few ulp relative across both tails (no 1 + tanh
+    cancelling), tanh to a few ulp of 1 absolutely and relatively once |x| > 0.5; the special
+    values as in NumPy, tanh(-0) = -0 included."""
+    pytest.importorskip("numba")
+    x = np.concatenate([np.linspace(-80, 80, 40_001), np.linspace(-1e-3, 1e-3, 2_001)]).astype(dtype)
+    sigmoid = np.array([fast_exp.sigmoid_in_its_dtype(value) for value in x])
+    tanh = np.array([fast_exp.tanh_in_its_dtype(value) for value in x])
+    wide = x.astype(np.float64)
+    exact_sigmoid, exact_tanh = 1 / (1 + np.exp(-wide)), np.tanh(wide)
+    assert np.max(np.abs(sigmoid - exact_sigmoid) / exact_sigmoid) <= relative
+    assert np.max(np.abs(tanh - exact_tanh)) <= absolute
+    away = np.abs(wide) > 0.5
+    assert np.max(np.abs(tanh - exact_tanh)[away] / np.abs(exact_tanh[away])) <= relative
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], dtype=dtype)
+    got_sigmoid = [fast_exp.sigmoid_in_its_dtype(value) for value in special]
+    got_tanh = np.array([fast_exp.tanh_in_its_dtype(value) for value in special])
+    np.testing.assert_array_equal(got_sigmoid, [np.nan, 1.0, 0.0, 0.5, 0.5])
+    np.testing.assert_array_equal(got_tanh, [np.nan, 1.0, -1.0, 0.0, -0.0])
+    assert list(np.signbit(got_tanh[3:])) == [False, True]

@@ -9,11 +9,13 @@ table read), inlined into the kernel that calls them. They take x <= 0 only (the
     exp_float32(x)       float32, within 1 ulp of the exact value; 0 below -87 and for -inf
     exp_in_its_dtype(x)  exp_float32 for a float32 x, exp_float64 otherwise
 
-Both keep NaN as NaN. Used by the attention kernels (tinydl/kernels/attention.py) and the
-GELU kernels (tinydl/kernels/activation.py). Numba vectorises them on 8 float32 lanes
-(256-bit registers). NumPy's own exp and tanh use 16 where the CPU has AVX-512 (there
-exp_float32 over 2M values took 1.3 ms, one thread, np.tanh 0.75 ms), but its float32 tanh
-has no vector loop on an AVX2 CPU (2.8 ns an element), where these win outright.
+and, built on them, for any x: sigmoid_in_its_dtype(x) and tanh_in_its_dtype(x).
+
+All keep NaN as NaN. Used by the attention, GELU and LSTM kernels (tinydl/kernels/
+attention.py, activation.py, recurrent.py). Numba vectorises them on 8 float32 lanes (256-bit
+registers). NumPy's own exp and tanh use 16 where the CPU has AVX-512 (there exp_float32 over
+2M values took 1.3 ms, one thread, np.tanh 0.75 ms), but its float32 tanh has no vector loop
+on an AVX2 CPU (2.8 ns an element), where these win outright.
 """
 
 import math
@@ -98,3 +100,23 @@ def exp_in_its_dtype(x):
     if isinstance(x, np.float32):
         return exp_float32(x)
     return exp_float64(x)
+
+
+@jit(inline=True)
+def sigmoid_in_its_dtype(x):
+    """1 / (1 + exp(-x)) in x's dtype, from e = exp(-|x|) (in (0, 1], so exp_in_its_dtype
+    takes it): 1 / (1 + e) for x >= 0, e / (1 + e) below, so neither tail cancels. NaN for
+    NaN, 0 and 1 at -inf and +inf. Only arithmetic, so a loop calling it vectorises."""
+    e = exp_in_its_dtype(-abs(x))
+    return (_F32_ONE if x >= 0 else e) / (_F32_ONE + e)
+
+
+@jit(inline=True)
+def tanh_in_its_dtype(x):
+    """tanh(x) in x's dtype: (1 - e) / (1 + e) with e = exp(-2|x|), the sign of x put back
+    (math.copysign, so tanh(-0) = -0). Within a few units of the last place of 1 absolutely
+    (near 0, 1 - e keeps fewer digits than libm's tanh, an error below the rounding of any
+    sum that made x); NaN for NaN, ±1 at ±inf. Only arithmetic, so a loop calling it
+    vectorises (Numba's np.tanh is a call to libm, one element at a time)."""
+    e = exp_in_its_dtype(-(abs(x) + abs(x)))
+    return math.copysign((_F32_ONE - e) / (_F32_ONE + e), x)
