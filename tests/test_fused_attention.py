@@ -314,7 +314,7 @@ def test_long_causal_attention_runs_split_over_the_batch_on_two_threads(length, 
         np.testing.assert_allclose(split, whole, rtol=1e-5, atol=1e-6)
 
 
-def test_per_head_kernels_are_chosen_as_the_default_with_two_threads_only(monkeypatch):
+def test_per_head_kernels_are_chosen_as_the_default_on_any_thread_budget(monkeypatch):
     from tinydl.kernels import attention as kernels_attention
     from tinydl.ops import attention as ops_attention
 
@@ -328,7 +328,9 @@ def test_per_head_kernels_are_chosen_as_the_default_with_two_threads_only(monkey
         monkeypatch.delenv("TINYDL_KERNELS")
         expected = kernels_attention.attention_backward_from_weights_numba if numba_available() else None
         assert ops_attention._per_head_kernel("attention_backward_from_weights", q, q) is expected
-        tinydl.set_num_threads(1)
+        tinydl.set_num_threads(1)  # their serial copies: they beat the NumPy formulas there too
+        assert ops_attention._per_head_kernel("attention_backward_from_weights", q, q) is expected
+        monkeypatch.setattr(kernels_attention, "HEADS_PARALLEL_MIN_WORK", 8 * 4 * 128 * 128 + 1)
         assert ops_attention._per_head_kernel("attention_backward_from_weights", q, q) is None
     finally:
         tinydl.set_num_threads(previous)

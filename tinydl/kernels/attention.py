@@ -860,10 +860,11 @@ def attention_backward_numba(q, k, v, mask, causal, scale, out, lse, dout):
 KEY_BLOCK = 16
 #: query rows of one pass of the per-head kernels (the products of a group are register-blocked)
 ROW_GROUP = 8
-#: B H Tq Tk score elements from which the per-head kernels run on the thread pool: where a
-#: kernel alone gains from waking it (~131k elements, benchmarks/bench_threads.py). They call no
-#: BLAS, so the reason for threads.PARALLEL_MIN_WORK (a launch right after a GEMM fights BLAS's
-#: spinning threads) is not theirs; whether it holds around them in a step is not measured yet.
+#: B H Tq Tk score elements from which tinydl.ops.attention runs the per-head kernels, and from
+#: which they run on the thread pool: where a kernel alone gains from waking it (~131k
+#: elements, benchmarks/bench_threads.py). They call no BLAS, so the reason for
+#: threads.PARALLEL_MIN_WORK (a launch right after a GEMM fights BLAS's spinning threads) is
+#: not theirs.
 HEADS_PARALLEL_MIN_WORK = 131_072
 
 
@@ -1149,12 +1150,9 @@ registry.register("attention_score_gradients", "numba", attention_score_gradient
 registry.register("attention_backward", "numba", attention_backward_numba, available=numba_available,
          default=False)
 ### END FASTER
-# The weights-keeping formulas of the CPU default, per head in Numba: the default, but
-# tinydl.ops.attention runs them only on the thread pool (a budget of 2+ threads, no mask,
-# from HEADS_PARALLEL_MIN_WORK score elements on, at most HEADS_MAX_KEYS keys). On one
-# thread they take more CPU time than the NumPy formulas (causal SDPA B8 H4 d32, T128 3.9 vs
-# 3.4 ms, T256 13.0 vs 10.0 ms); on the quiet 2-core machine, default threads, whole steps
-# alone in a process, they win at T128 (see docs/design-notes.md for the figures).
+# The weights-keeping formulas of the CPU default, per head in Numba: the default, which
+# tinydl.ops.attention runs with no mask, from HEADS_PARALLEL_MIN_WORK score elements on and
+# with at most HEADS_MAX_KEYS keys, on any thread budget (docs/design-notes.md has the figures).
 def _register_per_head(op_name, reference, numba_version):
     registry.register(op_name, "numpy", reference)
     registry.register(op_name, "numba", numba_version, available=numba_available)
