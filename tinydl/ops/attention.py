@@ -148,8 +148,8 @@ def _per_head_kernel(op_name: str, q: Any, k: Any):
     NumPy one), there are at least HEADS_PARALLEL_MIN_WORK scores (tinydl.kernels.attention)
     and the keys are at most HEADS_MAX_KEYS; else None. They run on one thread too (their
     serial copies): causal SDPA B8 H4 d32, one thread, CPU time a step, median of 7 blocks in
-    three alternating pairs of fresh processes (2026-11-30): T256 21.7-22.2 ms against
-    23.5-24.6 ms for the NumPy formulas; GPT-mini 500-542 against 564-579 ms."""
+    three alternating pairs of fresh processes (2026-12-01, on an AVX2 CPU): T256 21.7-22.2
+    ms against 23.5-24.6 ms for the NumPy formulas; GPT-mini 500-542 against 564-579 ms."""
     device = backend_of(q).device_type
     if registry.chosen_name(op_name, device) != "numba" \
             or _score_count(q, k) < attention_kernels.HEADS_PARALLEL_MIN_WORK:
