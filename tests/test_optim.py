@@ -657,8 +657,11 @@ def test_lbfgs_matches_torch(torch, history_size, line_search):
     for _ in range(6):
         assert our_opt.step(our_closure).item() == pytest.approx(
             their_opt.step(their_closure).item(), rel=1e-9)
+    # atol 1e-9: the two libraries' float64 products round differently, by CPU as well, and 42
+    # quasi-Newton iterations amplify that (history 100, no line search: 1.1e-10 on an AVX2 CPU,
+    # under 1e-10 on an AVX-512 one); an error in the method itself moves the weights by far more
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-9)
     assert our_opt.state[ours[0]]["func_evals"] == their_opt.state[theirs[0]]["func_evals"]
 
 
