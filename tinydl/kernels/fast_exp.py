@@ -70,7 +70,7 @@ _F32_HALF, _F32_ZERO = np.float32(0.5), np.float32(0)
 # float32 items as float64
 _F32_C2, _F32_C3, _F32_C4, _F32_C5, _F32_C6, _F32_C7 = (np.float32(1 / math.factorial(n))
                                                         for n in range(2, 8))
-_F32_ONE = np.float32(1)
+_F32_ONE, _F32_TWO = np.float32(1), np.float32(2)
 
 
 @jit(inline=True)
@@ -118,5 +118,5 @@ def tanh_in_its_dtype(x):
     (near 0, 1 - e keeps fewer digits than libm's tanh, an error below the rounding of any
     sum that made x); NaN for NaN, ±1 at ±inf. Only arithmetic, so a loop calling it
     vectorises (Numba's np.tanh is a call to libm, one element at a time)."""
-    e = exp_in_its_dtype(-(abs(x) + abs(x)))
+    e = exp_in_its_dtype(-_F32_TWO * abs(x))  # (a float32 2: an int 2 would make it float64)
     return math.copysign((_F32_ONE - e) / (_F32_ONE + e), x)
