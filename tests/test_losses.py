@@ -96,6 +96,16 @@ def test_cross_entropy_ignore_index_averages_over_the_rest():
     np.testing.assert_allclose(per_sample.numpy(), [LOSS_A, 0.0])
 
 
+def test_cross_entropy_ignore_index_that_is_a_class_skips_those_labels():
+    # ignore_index=1 is a real class here, so the one-node fast path must not take the batch:
+    # only sample 0 counts, -log(1/2) (the fast path would average all three, 4 ln 2 / 3)
+    logits = f64([[0.0, 0.0], [math.log(3.0), 0.0], [0.0, 0.0]], True)
+    loss = F.cross_entropy(logits, np.array([0, 1, 1]), ignore_index=1)
+    assert loss.item() == pytest.approx(math.log(2.0))
+    loss.backward()
+    np.testing.assert_allclose(logits.grad.numpy(), [[-0.5, 0.5], [0.0, 0.0], [0.0, 0.0]])
+
+
 def test_cross_entropy_all_ignored_is_nan_as_in_pytorch():
     assert math.isnan(F.cross_entropy(f64(LOGITS), [-100, -100]).item())
 
