@@ -88,9 +88,15 @@ def _work_size(args) -> int:
     """The work a kernel call does, roughly: the size of its largest array argument, where a
     tuple of arrays (the one-call-over-all-parameters optimizer kernels) counts as their sum."""
     work = 0
-    for arg in args:  # a plain loop: this runs before every kernel call
-        size = sum([getattr(item, "size", 0) for item in arg]) if type(arg) is tuple else getattr(arg, "size", 0)
-        work = size if size > work else work
+    for arg in args:  # plain loops: this runs before every kernel call
+        if type(arg) is tuple:
+            size = 0
+            for item in arg:
+                size += item.size
+        else:
+            size = getattr(arg, "size", 0)
+        if size > work:
+            work = size
     return work
 
 

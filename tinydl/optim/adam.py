@@ -136,16 +136,20 @@ class Adam(Optimizer):
             super()._update_group(group, pairs)
             return
         op = "adam_multi_update_"
-        lists = params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        maximize = group["maximize"]
         for param, grad in pairs:
-            grad = contiguous(-grad if group["maximize"] else grad)
+            grad = contiguous(-grad if maximize else grad)
             state = self._state(param, group)
             state["step"] += 1
-            check_state(op, param.data, [("grad", grad), ("exp_avg", state["exp_avg"]),
-                                         ("exp_avg_sq", state["exp_avg_sq"])])
-            for values, value in zip(lists, (param.data, grad, state["exp_avg"],
-                                             state["exp_avg_sq"], state["step"])):
-                values.append(value)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            check_state(op, param.data, (("grad", grad), ("exp_avg", exp_avg),
+                                         ("exp_avg_sq", exp_avg_sq)))
+            params.append(param.data)
+            grads.append(grad)
+            exp_avgs.append(exp_avg)
+            exp_avg_sqs.append(exp_avg_sq)
+            steps.append(state["step"])
         beta1, beta2 = float(group["betas"][0]), float(group["betas"][1])
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         for step in set(steps):

@@ -10,27 +10,28 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def check_state(op, param, named_arrays):
     """Every state array must be a writable contiguous array shaped and typed like param."""
-    if getattr(param, "dtype", None) not in _FLOAT_DTYPES:
+    dtype = getattr(param, "dtype", None)
+    if dtype not in _FLOAT_DTYPES:
         raise TypeError(
             f"{op}: param must be a float32 or float64 NumPy array, got "
             f"{getattr(param, 'dtype', type(param).__name__)}; convert it with "
             f".astype(np.float32)"
         )
-    for name, array in (("param", param), *named_arrays):
-        if type(array) is not type(param) or array.shape != param.shape \
-                or array.dtype != param.dtype:
+    kind, shape = type(param), param.shape
+    for name, array in (("param", param), *named_arrays):  # (once per tensor and step: one pass)
+        if type(array) is not kind or array.shape != shape or array.dtype != dtype:
             raise ValueError(
-                f"{op}: {name} must be a {param.dtype} array of shape {param.shape} like param, "
+                f"{op}: {name} must be a {dtype} array of shape {shape} like param, "
                 f"got {getattr(array, 'dtype', type(array).__name__)} with shape "
                 f"{getattr(array, 'shape', None)}"
             )
-        if not array.flags.c_contiguous:
+        flags = array.flags
+        if not flags.c_contiguous:
             raise ValueError(
-                f"{op}: {name} (shape {array.shape}) must be C-contiguous so the update can "
+                f"{op}: {name} (shape {shape}) must be C-contiguous so the update can "
                 f"run in place over its flat memory; create it with np.ascontiguousarray"
             )
-    for name, array in (("param", param), *named_arrays):
-        if name != "grad" and not getattr(array.flags, "writeable", True):
+        if name != "grad" and not getattr(flags, "writeable", True):
             raise ValueError(f"{op}: {name} is read-only, but the update writes into it")
 
 
@@ -70,9 +71,18 @@ def fusable(pairs):
     if not pairs:
         return False
     dtype = pairs[0][0].data.dtype
-    return dtype.kind == "f" and dtype.itemsize in (4, 8) and all(
-        param.data.dtype == dtype and grad.dtype == dtype and backend_of(param.data).device_type == "cpu"
-        and backend_of(grad).device_type == "cpu" for param, grad in pairs)
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8):
+        return False
+    for param, grad in pairs:  # (a plain loop: this runs every step)
+        data = param.data
+        if data.dtype != dtype or grad.dtype != dtype or not (_on_cpu(data) and _on_cpu(grad)):
+            return False
+    return True
+
+
+def _on_cpu(array):
+    """Whether ``array`` lives in host memory (a NumPy array)."""
+    return type(array) is np.ndarray or backend_of(array).device_type == "cpu"
 
 
 def contiguous(grad):
