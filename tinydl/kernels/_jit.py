@@ -92,7 +92,7 @@ def _work_size(args) -> int:
         if type(arg) is tuple:
             size = 0
             for item in arg:
-                size += item.size
+                size += getattr(item, "size", 0)  # (a tuple of numbers counts 0)
         else:
             size = getattr(arg, "size", 0)
         if size > work:

@@ -143,12 +143,15 @@ def adam_multi_update_numba(params, grads, exp_avgs, exp_avg_sqs, steps, lr, bet
     scalars = np.array([1 - beta1, beta2, 1 - beta2, eps,
                         0.0 if decoupled else weight_decay,
                         1 - lr * weight_decay if decoupled else 1.0], dtype=dtype)
+
+    def corrections(step):  # (step size, sqrt of the second moment's bias correction)
+        return lr / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step)
+
     if steps.count(steps[0]) == len(steps):  # the usual case: one step count, one row
         per_tensor = np.empty((len(steps), 2), dtype=dtype)
-        per_tensor[:] = (lr / (1 - beta1 ** steps[0]), math.sqrt(1 - beta2 ** steps[0]))
+        per_tensor[:] = corrections(steps[0])
     else:
-        per_tensor = np.array([(lr / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step))
-                               for step in steps], dtype=dtype).reshape(-1, 2)
+        per_tensor = np.array([corrections(step) for step in steps], dtype=dtype).reshape(-1, 2)
     _in_tensor_chunks(_adam_multi_kernel, flat, scalars, per_tensor)
     return params
 ### END FASTER

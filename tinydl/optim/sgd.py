@@ -123,13 +123,16 @@ class SGD(Optimizer):
             return
         op = "sgd_multi_update_"
         lr, momentum, dampening, nesterov, weight_decay = self._hyper(group)
-        lists = params, grads, bufs, first_steps = [], [], [], []
+        params, grads, bufs, first_steps = [], [], [], []
+        maximize = group["maximize"]
         for param, grad in pairs:
-            grad = contiguous(-grad if group["maximize"] else grad)
+            grad = contiguous(-grad if maximize else grad)
             buf, first_step = self._buffer(param, momentum)
             check_state(op, param.data, [("grad", grad)] + ([("buf", buf)] if momentum != 0 else []))
-            for values, value in zip(lists, (param.data, grad, buf, first_step)):
-                values.append(value)
+            params.append(param.data)
+            grads.append(grad)
+            bufs.append(buf)
+            first_steps.append(first_step)
         check_sgd_hyper(op, bufs[0], lr, momentum, dampening, nesterov, weight_decay)
         registry.get(op, "cpu")(params, grads, bufs, first_steps, lr, momentum, dampening, nesterov,
                                 weight_decay)
