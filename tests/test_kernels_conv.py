@@ -227,6 +227,27 @@ def test_max_pool_2x2_picks_the_first_maximum_and_the_last_nan(impl):
     np.testing.assert_array_equal(out[0, 0], [[3, 7, inf], [np.nan, np.nan, -inf]])
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("height, width", [(26, 26), (11, 11), (4, 7)])
+def test_max_pool_2x2_kernel_both_copies_match_the_reference(parallel, height, width):
+    """The serial twin (what a training step runs below the parallel threshold) and the parallel
+    copy, on data full of ties (ReLU's zeros, a few values repeated), NaNs and infinities; odd
+    sizes drop their last row or column."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(height * width)
+    x = np.maximum(rng.integers(-3, 4, (12, 2, height, width)), 0).astype(np.float32)
+    x[rng.random(x.shape) < 0.03] = np.nan
+    x[rng.random(x.shape) < 0.02] = np.inf
+    x[rng.random(x.shape) < 0.02] = -np.inf
+    expected_out, expected_indices = reference.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    planes = x.reshape(-1, height, width)
+    out = np.empty((planes.shape[0], height // 2, width // 2), np.float32)
+    indices = np.empty(out.shape, np.int64)
+    conv._max_pool_2x2_kernel.compiled(parallel=parallel)(planes, out, indices)
+    np.testing.assert_array_equal(out.reshape(expected_out.shape), expected_out)
+    np.testing.assert_array_equal(indices.reshape(expected_indices.shape), expected_indices)
+
+
 @pytest.mark.parametrize("impl", ["reference", "numba"])
 def test_max_pool_3x3_window_keeps_its_last_nan(impl):
     x = np.array([[1.0, np.nan, 2, 9], [np.nan, 0, 3, 1], [4, 5, 6, 2]])

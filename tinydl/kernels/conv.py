@@ -97,31 +97,37 @@ def _max_pool_2x2_kernel(x, out, indices):
     larger of each row's pair, then the larger of the two (ties keep the earlier one). Plain
     comparisons ignore NaN, so a window whose sum is NaN (it holds a NaN, or +inf and -inf) is
     looked at again, and its last NaN wins (PyTorch's rule)."""
+    # Unsigned indices: Numba then skips its check for negative (from-the-end) indices, which
+    # made this loop 2-3x slower (one thread, 1024 planes of 26x26: 1.43 -> 0.44 ms). No signed
+    # value enters an index expression (Numba computes int64 + uint64 as a float).
     P, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
+    width = np.uint64(W)
     for p in prange(P):
-        plane = x[p]
-        for oh in range(OH):
-            top, bottom = plane[2 * oh], plane[2 * oh + 1]
-            out_row, index_row = out[p, oh], indices[p, oh]
-            for ow in range(OW):
-                w = 2 * ow
-                a, b, c, d = top[w], top[w + 1], bottom[w], bottom[w + 1]
+        plane = np.uint64(p)
+        for oh in range(np.uint64(OH)):
+            h = np.uint64(2) * oh
+            h1 = h + np.uint64(1)
+            for ow in range(np.uint64(OW)):
+                w = np.uint64(2) * ow
+                w1 = w + np.uint64(1)
+                a, b = x[plane, h, w], x[plane, h, w1]
+                c, d = x[plane, h1, w], x[plane, h1, w1]
                 take_a, take_c = a >= b, c >= d
                 top_max = a if take_a else b
-                top_index = w if take_a else w + 1
+                top_index = w if take_a else w1
                 bottom_max = c if take_c else d
-                bottom_index = W + w if take_c else W + w + 1
+                bottom_index = width + w if take_c else width + w1
                 take_top = top_max >= bottom_max
                 best = top_max if take_top else bottom_max
                 best_index = top_index if take_top else bottom_index
                 total = a + b + c + d
                 if total != total:
-                    for value, index in ((a, w), (b, w + 1), (c, W + w), (d, W + w + 1)):
+                    for value, index in ((a, w), (b, w1), (c, width + w), (d, width + w1)):
                         if value != value:  # scanned in order: the last NaN is kept
                             best, best_index = value, index
-                out_row[ow] = best
-                index_row[ow] = 2 * oh * W + best_index
+                out[plane, oh, ow] = best
+                indices[plane, oh, ow] = h * width + best_index
 
 
 ### BEGIN FASTER task 4.3
