@@ -13,6 +13,7 @@ import numpy as np
 MLP_SIZES, MLP_BATCH = (784, 256, 256, 10), 128
 IRIS_SIZES, IRIS_BATCH = (4, 64, 64, 3), 16
 CNN_BATCH = 64
+LESSON07_BATCH = 32  # lesson 07 trains seed 002's network on batches of 32
 CNN_IMAGE_SHAPES = {"seed002": (1, 28, 28), "seed004": (3, 32, 32)}
 LSTM_INPUT, LSTM_HIDDEN, LSTM_STEPS, LSTM_BATCH = 32, 128, 64, 32
 ATTENTION_BATCH, ATTENTION_HEADS, ATTENTION_HEAD_DIM = 8, 4, 32
@@ -45,11 +46,11 @@ def iris_batch() -> tuple[np.ndarray, np.ndarray]:
             rng.integers(0, IRIS_SIZES[-1], IRIS_BATCH).astype(np.int64))
 
 
-def cnn_batch(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Images (64, C, H, W) float32 in [0, 1) and labels (64,) int64, for seed net ``name``."""
+def cnn_batch(name: str, seed: int = 0, batch: int = CNN_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Images (batch, C, H, W) float32 in [0, 1) and labels (batch,) int64, for seed net ``name``."""
     rng = np.random.default_rng(seed)
-    images = rng.random((CNN_BATCH,) + CNN_IMAGE_SHAPES[name], dtype=np.float32)
-    return images, rng.integers(0, 10, CNN_BATCH).astype(np.int64)
+    images = rng.random((batch,) + CNN_IMAGE_SHAPES[name], dtype=np.float32)
+    return images, rng.integers(0, 10, batch).astype(np.int64)
 
 
 def lstm_sequence(seed: int = 0) -> np.ndarray:

@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 
 from benchmarks import bench_gemm, dezero_steps, torch_steps
 from benchmarks.common import training_step
-from benchmarks.problems import GPT_FULL, GPT_QUICK, IRIS_SIZES, cnn_batch, gpt_batch, iris_batch, mlp_problem
+from benchmarks.problems import (
+    CNN_BATCH,
+    GPT_FULL,
+    GPT_QUICK,
+    IRIS_SIZES,
+    LESSON07_BATCH,
+    cnn_batch,
+    gpt_batch,
+    iris_batch,
+    mlp_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -81,9 +91,9 @@ def _iris_torch(quick: bool):
 
 # ------------------------------------------------------------------ seed CNNs
 
-def _cnn(name: str, impl: str):
+def _cnn(name: str, impl: str, batch: int = CNN_BATCH):
     def build(quick: bool):
-        images, labels = cnn_batch(name)
+        images, labels = cnn_batch(name, batch=batch)
         if impl == "torch":
             return torch_steps.cnn_step(_torch(), name, images, labels)[0]
         from benchmarks import bench_cnn
@@ -166,6 +176,11 @@ WORKLOADS: dict[str, Workload] = {
                         {"tinydl": _cnn("seed002", "tinydl"), "torch": _cnn("seed002", "torch"),
                          "dezero": dezero_steps.cnn("seed002")},
                         steps=15, quick_steps=1),
+    "lesson07": Workload("seed-002 CNN, b32, Adam (lesson 07's step)",
+                         {"tinydl": _cnn("seed002", "tinydl", LESSON07_BATCH),
+                          "torch": _cnn("seed002", "torch", LESSON07_BATCH)},
+                         steps=25, quick_steps=1,
+                         unsupported={"dezero": "the seed-002 row above has DeZero's figure"}),
     "seed004": Workload("seed-004 CNN, b64, Adam",
                         {"tinydl": _cnn("seed004", "tinydl"), "torch": _cnn("seed004", "torch"),
                          "dezero": dezero_steps.cnn("seed004")},
