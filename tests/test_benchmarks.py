@@ -258,3 +258,28 @@ def test_gemm_rows_give_torch_the_same_product():
     for name in bench_gemm.CASES:
         np.testing.assert_allclose(bench_gemm.torch_product(name)().numpy(),
                                    bench_gemm.tinydl_product(name)(), rtol=1e-4, atol=1e-2)
+
+
+def test_lesson07_torch_reads_idx_files_written_by_hand(tmp_path):
+    """The torch yardstick reads Fashion-MNIST without tinydl: check its IDX reader on files
+    whose bytes are written here (magic 0x00000803 / 0x00000801, big-endian sizes)."""
+    import gzip
+
+    from benchmarks.lesson07_torch import find_folder, read_idx
+
+    images = bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (2).to_bytes(4, "big") \
+        + (3).to_bytes(4, "big") + bytes(range(12))
+    labels = bytes([0, 0, 8, 1]) + (2).to_bytes(4, "big") + bytes([7, 9])
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as handle:
+        handle.write(images)
+    (tmp_path / "labels.idx").write_bytes(labels)
+    read = read_idx(tmp_path / "train-images-idx3-ubyte.gz")
+    assert read.shape == (2, 2, 3) and read.dtype.name == "uint8"
+    assert read[1, 0].tolist() == [6, 7, 8] and read[1, 1, 2] == 11
+    assert read_idx(tmp_path / "labels.idx").tolist() == [7, 9]
+    assert find_folder(str(tmp_path)) == tmp_path
+    (tmp_path / "float.idx").write_bytes(bytes([0, 0, 0x0D, 1]) + (1).to_bytes(4, "big") + bytes(4))
+    with pytest.raises(ValueError, match="not an IDX file of unsigned bytes"):
+        read_idx(tmp_path / "float.idx")
+    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
+        find_folder(str(tmp_path / "missing"))
