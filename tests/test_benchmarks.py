@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import REPO
 
@@ -260,26 +261,42 @@ def test_gemm_rows_give_torch_the_same_product():
                                    bench_gemm.tinydl_product(name)(), rtol=1e-4, atol=1e-2)
 
 
-def test_lesson07_torch_reads_idx_files_written_by_hand(tmp_path):
-    """The torch yardstick reads Fashion-MNIST without tinydl: check its IDX reader on files
-    whose bytes are written here (magic 0x00000803 / 0x00000801, big-endian sizes)."""
-    import gzip
+def test_lesson07_torch_loads_fashion_mnist_through_tinydl_in_a_child(tmp_path):
+    """The torch yardstick gets its data from tinydl.data.fashion_mnist in a child process:
+    IDX files written here come back as the same arrays, and the torch process never imports
+    tinydl."""
+    from tinydl.data import write_idx
 
-    from benchmarks.lesson07_torch import find_folder, read_idx
+    rng = np.random.default_rng(0)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+              "train-labels-idx1-ubyte": np.array([7, 9, 0, 1, 2, 3], dtype=np.uint8),
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
+              "t10k-labels-idx1-ubyte": np.array([5, 4], dtype=np.uint8)}
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    for name, values in arrays.items():
+        write_idx(values, folder / name)
+    code = f"""
+import json, sys
+from benchmarks.lesson07_torch import load_fashion_mnist
+data = load_fashion_mnist({str(tmp_path)!r})
+print(json.dumps({{name: [a.shape, str(a.dtype), a.ravel().tolist()] for name, a in data.items()}}))
+print("tinydl" in sys.modules)
+"""
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                               timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr
+    loaded, tinydl_imported = completed.stdout.splitlines()[-2:]
+    loaded = json.loads(loaded)
+    assert tinydl_imported == "False"
+    for key, name in [("train_x", "train-images-idx3-ubyte"), ("train_y", "train-labels-idx1-ubyte"),
+                      ("test_x", "t10k-images-idx3-ubyte"), ("test_y", "t10k-labels-idx1-ubyte")]:
+        shape, dtype, values = loaded[key]
+        assert tuple(shape) == arrays[name].shape and values == arrays[name].ravel().tolist()
+        assert dtype == ("uint8" if key.endswith("_x") else "int64")
+    # a broken file in that folder: the child's error (tinydl's, naming the file) comes back
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01")
+    from benchmarks.lesson07_torch import load_fashion_mnist
 
-    images = bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (2).to_bytes(4, "big") \
-        + (3).to_bytes(4, "big") + bytes(range(12))
-    labels = bytes([0, 0, 8, 1]) + (2).to_bytes(4, "big") + bytes([7, 9])
-    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as handle:
-        handle.write(images)
-    (tmp_path / "labels.idx").write_bytes(labels)
-    read = read_idx(tmp_path / "train-images-idx3-ubyte.gz")
-    assert read.shape == (2, 2, 3) and read.dtype.name == "uint8"
-    assert read[1, 0].tolist() == [6, 7, 8] and read[1, 1, 2] == 11
-    assert read_idx(tmp_path / "labels.idx").tolist() == [7, 9]
-    assert find_folder(str(tmp_path)) == tmp_path
-    (tmp_path / "float.idx").write_bytes(bytes([0, 0, 0x0D, 1]) + (1).to_bytes(4, "big") + bytes(4))
-    with pytest.raises(ValueError, match="not an IDX file of unsigned bytes"):
-        read_idx(tmp_path / "float.idx")
-    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
-        find_folder(str(tmp_path / "missing"))
+    with pytest.raises(RuntimeError, match="loading Fashion-MNIST failed(.|\n)*t10k-labels-idx1-ubyte"):
+        load_fashion_mnist(str(tmp_path))
